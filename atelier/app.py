@@ -1,0 +1,83 @@
+"""The base of every ``atelier`` verb: settings loading, logging, and errors shown as messages.
+
+Every verb is a traitlets ``Application``; options are traits with ``help=`` and ``.tag(config=True)``,
+so they can be given on the command line (``--Class.trait=value`` or an alias) or in a config file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from traitlets import Unicode
+from traitlets.config import Application, catch_config_error
+
+from atelier import __version__
+from atelier.errors import AtelierError
+from atelier.settings import DEFAULT_SETTINGS_PATH, Settings, load_settings
+
+base_aliases = {
+    "settings": "AtelierApp.settings_file",
+    "log-level": "Application.log_level",
+}
+base_flags: dict = {}
+
+
+class AtelierApp(Application):
+    """Common behaviour of every ``atelier`` verb."""
+
+    version = __version__
+    aliases = base_aliases
+    flags = base_flags
+
+    settings_file = Unicode(
+        DEFAULT_SETTINGS_PATH,
+        help="Path of the Atelier settings file (YAML), validated against atelier/settings.schema.json. "
+        "A missing file means all defaults.",
+    ).tag(config=True)
+
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings, loaded on first use."""
+        if self._settings is None:
+            self._settings = load_settings(self.settings_file)
+        return self._settings
+
+    def _log_format_default(self):
+        return "%(message)s"
+
+    def _log_level_default(self):
+        return logging.INFO
+
+    @catch_config_error
+    def initialize(self, argv=None):
+        """Parse the command line; a verb with subcommands hands over to the chosen one."""
+        super().initialize(argv)
+        if self.subapp is not None:
+            return
+
+    def start(self):
+        """Run the chosen subcommand, or the verb itself, turning user errors into messages."""
+        if self.subapp is not None:
+            return self.subapp.start()
+        return self.run()
+
+    def run(self):
+        """Do the verb's work; verbs with subcommands only print their help."""
+        self.print_subcommands()
+        self.print_help()
+        self.exit(1)
+
+    @classmethod
+    def launch_instance(cls, argv=None, **kwargs):
+        """Start the application, printing an :class:`AtelierError` as a message, not a traceback."""
+        try:
+            super().launch_instance(argv=argv, **kwargs)
+        except AtelierError as error:
+            print(f"atelier: {error}", file=sys.stderr)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            print("atelier: interrupted", file=sys.stderr)
+            sys.exit(130)

@@ -1,0 +1,48 @@
+"""The ``atelier`` command: one entry point, one verb per job.
+
+Verbs are registered here by import path, so that ``atelier --help`` and a verb's start stay fast: a verb's
+module (and the heavy libraries it uses) is imported only when that verb runs. Each room owns its verbs'
+applications; this table is the only place that names them all.
+"""
+
+from __future__ import annotations
+
+from atelier.app import AtelierApp
+
+#: verb -> (application import path, one-line help). Kept in the order a newcomer meets them.
+VERBS: dict[str, tuple[str, str]] = {
+    "install": (
+        "atelier.hub_config.installapp.InstallApp",
+        "Install or repair everything the hub needs on this machine (idempotent).",
+    ),
+    "start": (
+        "atelier.hub_config.startapp.StartApp",
+        "Start the multi-user hub (JupyterHub with configurable-http-proxy).",
+    ),
+    "roster": (
+        "atelier.hub_config.rosterapp.RosterApp",
+        "Manage trainees and facilitators: import a roster CSV, list people.",
+    ),
+}
+
+
+class AtelierCommand(AtelierApp):
+    """The top-level ``atelier`` command; it only dispatches to a verb."""
+
+    name = "atelier"
+    description = "Atelier: hands-on training of teachers in teaching with ICT, on Jupyter."
+    subcommands = VERBS
+
+    def run(self):
+        """Without a verb, list the verbs."""
+        self.print_subcommands()
+        self.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``atelier`` command line."""
+    AtelierCommand.launch_instance(argv)
+
+
+if __name__ == "__main__":
+    main()

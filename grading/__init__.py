@@ -1,0 +1,5 @@
+"""Assessment: releasing workbooks as nbgrader assignments, collecting, grading, feedback and grade export.
+
+Rule: nbgrader's own pipeline does the grading; Atelier configures it per cohort, hardens the exchange,
+and never overwrites a facilitator's manual grade or comment.
+"""

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install (or repair) Atelier on a Debian machine, then run an `atelier` verb if one is given.
+#
+#   bash hub_config/bootstrap.sh                 install only
+#   bash hub_config/bootstrap.sh start [OPTIONS] install, then start the hub (default http://127.0.0.1:8000)
+#
+# Idempotent: a second run changes nothing that is already right. Runs as root: it creates the
+# world-readable prefix /opt/atelier (trainee accounts must be able to run its Python, which a Python under
+# /root would not allow), Debian packages, and the hub's state directory.
+set -euo pipefail
+
+PREFIX=${ATELIER_PREFIX:-/opt/atelier}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "atelier bootstrap: run this as root (it installs Debian packages and creates trainee accounts)." >&2
+  exit 1
+fi
+
+# Debian packages: Debian's own Python (not a pyenv one under /root), git for workbook delivery, node for
+# configurable-http-proxy.
+missing=()
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+[ -e /usr/include/python3.11/Python.h ] || missing+=(python3-dev)
+command -v git >/dev/null || missing+=(git)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v gcc >/dev/null || missing+=(build-essential)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "atelier bootstrap: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q "${missing[@]}"
+fi
+
+# The hub's Python environment, world-readable.
+if [ ! -x "$PREFIX/env/bin/python" ]; then
+  echo "atelier bootstrap: creating $PREFIX/env from Debian's Python"
+  mkdir -p "$PREFIX"
+  /usr/bin/python3 -m venv "$PREFIX/env"
+fi
+chmod 755 "$PREFIX"
+"$PREFIX/env/bin/python" -m pip install -q --upgrade pip wheel setuptools
+if [ "${ATELIER_EDITABLE:-0}" = 1 ]; then
+  "$PREFIX/env/bin/python" -m pip install -q -e "$REPO"
+else
+  "$PREFIX/env/bin/python" -m pip install -q --upgrade "$REPO"
+fi
+
+# Everything else (the proxy from npm, the state directory, JupyterLab's settings, the workbook
+# repository) is a list of idempotent steps in Python.
+"$PREFIX/env/bin/atelier" install --workbooks "$REPO/workbooks"
+
+if [ $# -gt 0 ]; then
+  exec "$PREFIX/env/bin/atelier" "$@"
+fi

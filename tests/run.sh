@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a Debian machine (idempotent), then run lint and every test tier.
+# Runs as root: the tests create real Unix accounts, start a real hub and drive Debian's Chromium.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PREFIX=${ATELIER_PREFIX:-/opt/atelier}
+cd "$REPO"
+
+bash hub_config/bootstrap.sh
+
+# Browser tests use Debian's Chromium (Playwright cannot download its own browser here).
+if ! command -v chromium >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q chromium fonts-dejavu-core
+fi
+"$PREFIX/env/bin/python" -m pip install -q "$REPO[test]"
+
+"$PREFIX/env/bin/ruff" check .
+"$PREFIX/env/bin/ruff" format --check .
+
+exec "$PREFIX/env/bin/pytest" tests "$@"
