@@ -1,0 +1,405 @@
+"""The course of a cohort: where its assessment files live, and how nbgrader is configured for it.
+
+Rule: one cohort is one nbgrader course, and every path, account and setting of that course is
+derived here from the cohort id and the ``grading`` settings, never typed by hand. Every grading
+verb, the formgrader service and the autograde engine build a :class:`Course` and use its paths.
+
+Layout (``C`` is the cohort id, which is also the nbgrader course id)::
+
+    <grading.courses_root>/C/              owner <prefix>grader-C, group <prefix>grader-C, mode 2770
+        nbgrader_config.py                 generated from Course.nbgrader_config(); do not edit
+        gradebook.db                       nbgrader's SQLite gradebook (WAL journal, busy timeout)
+        source/<assignment>/<nb>.ipynb     the graded workbook (with solutions and hidden tests)
+        release/<assignment>/<nb>.ipynb    the student version made by nbgrader generate_assignment
+        submitted/<student>/<assignment>/  collected (timestamp.txt = server receipt time)
+        autograded/<student>/<assignment>/ autograded copies (written by ``atelier grade``)
+        feedback/<student>/<assignment>/   generated HTML feedback
+        log/receipts.jsonl                 one line per submission seen by collect
+
+    <grading.exchange_root>/C/             root:root 0755
+        outbound/<assignment>/             root-owned, world-readable: the student version only
+        inbound/                           root:root 0711: nobody can list it
+        inbound/<student>/                 owner <student>, group <prefix>grader-C, mode 2770
+        feedback/                          root:root 0711
+        feedback/<student>/<assignment>/   owner root, group <student's group>, mode 0750
+
+Assignments: a workbook ``W`` in language ``L`` is the assignment ``W-L`` (for example
+``continuity-fr``), holding one notebook ``W.L.ipynb``. Each trainee is shown only the assignments
+of their language (see :mod:`atelier.grading.exchange`); scores of ``W-en`` and ``W-fr`` are the
+same workbook in the grade export.
+
+Students: the nbgrader student id is the trainee's Unix account name (what ``nbgrader`` itself uses
+on the trainee's server), so that ownership on disk and the student id can be compared.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import re
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets.config import Config
+
+from atelier.errors import AtelierError
+
+#: A cohort id is also a course id, a hub service name and part of a Unix account name.
+COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+#: A workbook id, as used in assignment names (``<workbook>-<lang>``).
+WORKBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+LANGUAGES = ("en", "fr")
+
+#: Seconds a writer waits for the SQLite gradebook lock before giving up: two facilitators saving
+#: grades at once wait for each other instead of failing with "database is locked".
+BUSY_TIMEOUT = 60
+
+
+class GradingError(AtelierError):
+    """A grading step cannot go on: the message names the cohort, workbook or file, and the fix."""
+
+
+def assignment_id(workbook: str, language: str) -> str:
+    """The nbgrader assignment id of ``workbook`` in ``language`` (``W-L``)."""
+    return f"{workbook}-{language}"
+
+
+def notebook_name(workbook: str, language: str) -> str:
+    """The file name of the notebook inside assignment ``W-L``: the workbook's own file name."""
+    return f"{workbook}.{language}.ipynb"
+
+
+def split_assignment(assignment: str) -> tuple[str, str]:
+    """The (workbook, language) of an assignment id ``W-L``, or a :class:`GradingError`."""
+    workbook, _, language = assignment.rpartition("-")
+    if not workbook or language not in LANGUAGES:
+        raise GradingError(
+            f"assignment '{assignment}' is not <workbook>-<language> with a language in {LANGUAGES}"
+        )
+    return workbook, language
+
+
+@dataclass(frozen=True)
+class Course:
+    """The nbgrader course of one cohort: its paths, its grader account and its nbgrader config.
+
+    Build it with :meth:`from_settings`; create its folders with :func:`ensure`.
+    """
+
+    cohort: str
+    courses_root: Path
+    exchange_root: Path
+    account_prefix: str = "at-"
+    late_policy: str = "flag"
+
+    @classmethod
+    def from_settings(cls, settings, cohort: str) -> Course:
+        """The course of ``cohort`` as the ``grading`` and ``accounts`` settings place it."""
+        if not COHORT_ID.match(cohort or ""):
+            raise GradingError(
+                f"cohort id '{cohort}' must be 1-20 lowercase letters, digits or '-' "
+                "(it names the nbgrader course, the formgrader service and the grader account)"
+            )
+        return cls(
+            cohort=cohort,
+            courses_root=Path(settings.get_path("grading.courses_root", "/srv/atelier/courses")),
+            exchange_root=Path(settings.get_path("grading.exchange_root", "/srv/atelier/exchange")),
+            account_prefix=settings.get_path("accounts.prefix", "at-"),
+            late_policy=settings.get_path("grading.late_policy", "flag"),
+        )
+
+    # --- identities -------------------------------------------------------------------------
+    @property
+    def course_id(self) -> str:
+        """The nbgrader course id, equal to the cohort id and to the formgrader service name."""
+        return self.cohort
+
+    @property
+    def grader_account(self) -> str:
+        """The Unix account that owns the course and runs formgrader: ``<prefix>grader-<C>``."""
+        return f"{self.account_prefix}grader-{self.cohort}"
+
+    @property
+    def formgrade_group(self) -> str:
+        """The hub group of the people who may open this course's formgrader."""
+        return f"formgrade-{self.course_id}"
+
+    @property
+    def student_group(self) -> str:
+        """The hub group nbgrader's lab extension uses for this course's trainees."""
+        return f"nbgrader-{self.course_id}"
+
+    # --- course files -------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        """The course directory (nbgrader's ``CourseDirectory.root``)."""
+        return self.courses_root / self.cohort
+
+    @property
+    def config_file(self) -> Path:
+        """The generated ``nbgrader_config.py`` that formgrader and nbgrader apps read."""
+        return self.root / "nbgrader_config.py"
+
+    @property
+    def gradebook_path(self) -> Path:
+        """The SQLite gradebook file."""
+        return self.root / "gradebook.db"
+
+    @property
+    def db_url(self) -> str:
+        """SQLAlchemy URL of the gradebook; ``timeout`` is SQLite's busy timeout in seconds."""
+        return f"sqlite:///{self.gradebook_path}?timeout={BUSY_TIMEOUT}"
+
+    def step_dir(self, step: str) -> Path:
+        """``source``, ``release``, ``submitted``, ``autograded`` or ``feedback`` of this course."""
+        return self.root / step
+
+    source = property(lambda self: self.step_dir("source"), doc="Graded workbooks.")
+    release = property(lambda self: self.step_dir("release"), doc="Student versions.")
+    submitted = property(lambda self: self.step_dir("submitted"), doc="Collected submissions.")
+    autograded = property(lambda self: self.step_dir("autograded"), doc="Autograded copies.")
+    feedback = property(lambda self: self.step_dir("feedback"), doc="Generated feedback.")
+
+    @property
+    def log_dir(self) -> Path:
+        """Append-only records: ``receipts.jsonl`` (collect)."""
+        return self.root / "log"
+
+    @property
+    def receipts_log(self) -> Path:
+        """One JSON line per submission folder collect saw, kept or rejected, with the reason."""
+        return self.log_dir / "receipts.jsonl"
+
+    def submission_dir(self, student: str, assignment: str) -> Path:
+        """Where the collected submission of ``student`` for ``assignment`` lives."""
+        return self.submitted / student / assignment
+
+    # --- exchange -------------------------------------------------------------------------------
+    @property
+    def exchange(self) -> Path:
+        """This course's folder in the exchange (``Exchange.path_includes_course``-style)."""
+        return self.exchange_root / self.course_id
+
+    @property
+    def outbound(self) -> Path:
+        """Released student versions, readable by everyone, writable by root only."""
+        return self.exchange / "outbound"
+
+    @property
+    def inbound(self) -> Path:
+        """Parent of the per-trainee inbound folders; not listable."""
+        return self.exchange / "inbound"
+
+    def inbound_of(self, student: str) -> Path:
+        """The inbound folder only ``student`` (and the grader group) may use."""
+        return self.inbound / student
+
+    @property
+    def exchange_feedback(self) -> Path:
+        """Parent of the per-trainee feedback folders; not listable."""
+        return self.exchange / "feedback"
+
+    def feedback_of(self, student: str) -> Path:
+        """The released feedback of ``student``, readable by that trainee only."""
+        return self.exchange_feedback / student
+
+    # --- nbgrader -------------------------------------------------------------------------------
+    def nbgrader_config(self) -> Config:
+        """The nbgrader configuration of this course (formgrader and the grading verbs)."""
+        c = Config()
+        c.CourseDirectory.root = str(self.root)
+        c.CourseDirectory.course_id = self.course_id
+        c.CourseDirectory.db_url = self.db_url
+        c.Exchange.root = str(self.exchange_root)
+        c.Exchange.path_includes_course = True
+        # The course's own exchange steps go through Atelier's hardened exchange, so the
+        # formgrader buttons (release, collect, release feedback) enforce the same rules as the CLI.
+        c.ExchangeFactory.release_assignment = "atelier.grading.exchange.AtelierReleaseAssignment"
+        c.ExchangeFactory.collect = "atelier.grading.exchange.AtelierCollect"
+        c.ExchangeFactory.release_feedback = "atelier.grading.exchange.AtelierReleaseFeedback"
+        # Late policy: "flag" records lateness with no penalty (nbgrader's "none"); "zero" scores a
+        # late submission 0. Lateness is computed from timestamp.txt, which collect sets to the
+        # server's receipt time.
+        c.LateSubmissionPlugin.penalty_method = "zero" if self.late_policy == "zero" else "none"
+        return c
+
+    def nbgrader_config_text(self) -> str:
+        """The generated ``nbgrader_config.py`` file content."""
+        lines = [
+            "# Generated by atelier (atelier.grading.course); changes are overwritten.",
+            "c = get_config()  # noqa: F821",
+        ]
+        for section, values in sorted(self.nbgrader_config().items()):
+            for key, value in sorted(values.items()):
+                lines.append(f"c.{section}.{key} = {value!r}")
+        return "\n".join(lines) + "\n"
+
+    @contextmanager
+    def gradebook(self) -> Iterator:
+        """An open nbgrader :class:`~nbgrader.api.Gradebook` of this course, closed on exit."""
+        from nbgrader.api import Gradebook
+
+        ensure_env_on_path()
+        gb = Gradebook(self.db_url, course_id=self.course_id)
+        try:
+            yield gb
+        finally:
+            gb.close()
+
+
+def ensure_env_on_path() -> None:
+    """Put this Python's ``bin/`` first on PATH: nbgrader runs ``alembic`` by name."""
+    import sys
+
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+# --- creating a course on disk -----------------------------------------------------------------
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def append_record(path: Path, record: dict) -> None:
+    """Append one JSON line to a log in one ``write`` call, so lines never interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o660)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
+    """Create ``path`` if needed and set its mode and owner (idempotent)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+def ensure_grader_account(course: Course) -> tuple[int, int]:
+    """Create the course's grader Unix account if missing; return its (uid, gid)."""
+    import subprocess
+
+    try:
+        entry = pwd.getpwnam(course.grader_account)
+    except KeyError:
+        if os.geteuid() != 0:
+            raise GradingError(
+                f"the grader account {course.grader_account} does not exist; "
+                "run this command as root once to create the course"
+            ) from None
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--home-dir",
+                str(course.root),
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                course.grader_account,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        entry = pwd.getpwnam(course.grader_account)
+    return entry.pw_uid, entry.pw_gid
+
+
+def ensure(course: Course) -> Course:
+    """Create the course and exchange folders with their owners and modes, the config and gradebook.
+
+    Idempotent: run by every verb before it works, so a course repairs itself.
+    """
+    uid, gid = ensure_grader_account(course)
+    _ensure_dir(course.courses_root, 0o755, 0, 0)
+    _ensure_dir(course.root, 0o2770, uid, gid)
+    for step in ("source", "release", "submitted", "autograded", "feedback", "log"):
+        _ensure_dir(course.root / step, 0o2770, uid, gid)
+    _ensure_dir(course.exchange_root, 0o755, 0, 0)
+    _ensure_dir(course.exchange, 0o755, 0, 0)
+    _ensure_dir(course.outbound, 0o755, 0, 0)
+    _ensure_dir(course.inbound, 0o711, 0, 0)
+    _ensure_dir(course.exchange_feedback, 0o711, 0, 0)
+    text = course.nbgrader_config_text()
+    if not course.config_file.exists() or course.config_file.read_text("utf-8") != text:
+        atomic_write(course.config_file, text, 0o640)
+        if os.geteuid() == 0:
+            os.chown(course.config_file, uid, gid)
+    ensure_gradebook(course, uid, gid)
+    return course
+
+
+def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
+    """Create the gradebook if missing and switch it to WAL, so readers never block a writer.
+
+    WAL is a property of the database file, so it is set once here and every later connection
+    (formgrader, ``atelier grade``, exports) uses it; the busy timeout is in :attr:`Course.db_url`.
+    """
+    with course.gradebook():
+        pass
+    con = sqlite3.connect(course.gradebook_path, timeout=BUSY_TIMEOUT)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
+    if os.geteuid() == 0:
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{course.gradebook_path}{suffix}")
+            if path.exists():
+                os.chown(path, uid, gid)
+                os.chmod(path, 0o660)
+
+
+@contextmanager
+def course_umask() -> Iterator[None]:
+    """Files made inside a course are group-writable by its grader group (SQLite WAL files too)."""
+    old = os.umask(0o007)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def account_ids(account: str) -> tuple[int, int]:
+    """The (uid, gid) of a Unix account, or a :class:`GradingError` naming it."""
+    try:
+        entry = pwd.getpwnam(account)
+    except KeyError:
+        raise GradingError(f"no Unix account named '{account}' on this machine") from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def group_id(name: str) -> int:
+    """The gid of a Unix group, or a :class:`GradingError` naming it."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise GradingError(f"no Unix group named '{name}' on this machine") from None
