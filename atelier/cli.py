@@ -23,6 +23,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.hub_config.rosterapp.RosterApp",
         "Manage trainees and facilitators: import a roster CSV, list people.",
     ),
+    "apps": (
+        "atelier.hub_config.appsapp.AppsApp",
+        "Serve the workbooks marked as apps with Voila, publicly (no login).",
+    ),
 }
 
 

@@ -46,7 +46,10 @@ def free_port() -> int:
 def isolated_jupyter(tmp_path_factory):
     """Keep the host's Jupyter config and runtime files out of every test."""
     root = tmp_path_factory.mktemp("jupyter")
-    saved = {k: os.environ.get(k) for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")
+    }
     for name in saved:
         path = root / name.lower()
         path.mkdir()
@@ -89,3 +92,74 @@ def page(browser, tmp_path):
     page.requests_seen = seen
     yield page
     context.close()
+
+
+def kernel_processes(pid: int) -> list:
+    """The ipykernel processes started by the process ``pid`` (a Voila or Jupyter server)."""
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    kernels = []
+    for child in children:
+        try:
+            if "ipykernel_launcher" in " ".join(child.cmdline()):
+                kernels.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return kernels
+
+
+@pytest.fixture(scope="module")
+def apps_server(tmp_path_factory, request):
+    """``atelier apps`` over the fixture apps on a free port; a module may set ``APPS_SETTINGS``.
+
+    Yields an object with ``url`` (ending in /), ``proc`` and ``settings`` (the apps section used).
+    """
+    import subprocess
+    import time
+    import types
+
+    import requests
+    import yaml
+
+    apps = {"pool_size": 1, "max_kernels": 8, "cull_idle_timeout": 10, "cull_interval": 1}
+    apps.update(getattr(request.module, "APPS_SETTINGS", {}))
+    tmp = tmp_path_factory.mktemp("apps")
+    settings = tmp / "settings.yaml"
+    settings.write_text(yaml.safe_dump({"apps": apps}))
+    port = free_port()
+    log = (tmp / "apps.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(BIN / "atelier"),
+            "apps",
+            f"--settings={settings}",
+            f"--port={port}",
+            f"--workbooks={FIXTURES / 'apps'}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, f"atelier apps exited: {(tmp / 'apps.log').read_text()[-2000:]}"
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "atelier apps did not answer within 60 s"
+        time.sleep(0.2)
+    yield types.SimpleNamespace(url=url, proc=proc, settings=apps, log=tmp / "apps.log")
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()

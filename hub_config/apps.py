@@ -1,0 +1,207 @@
+"""Public apps: the workbooks anyone may open with Voila, and how (no login, no code, few kernels).
+
+Rule: only notebooks whose ``metadata.atelier.app`` is true are reachable. They are copied, outputs
+cleared, into a directory that holds nothing else, and Voila serves that directory; so a solution
+notebook, a ``.py`` file or anything else next to an app is not on the server at all, rather than
+hidden by a rule that might have a hole. The Voila configuration is a pure function of the settings
+(:func:`voila_config`), and the hub runs the same ``atelier apps`` command as a public service
+(:func:`service`, :func:`apply`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from traitlets.config import Config
+
+from atelier.errors import AtelierError
+
+#: Atelier's Voila template is under here; put first on ``JUPYTER_PATH`` so Voila finds it by name.
+SHARE_DIR = Path(__file__).resolve().parent / "share" / "jupyter"
+#: The Voila template every app page is rendered with (see share/jupyter/voila/templates/atelier/).
+TEMPLATE = "atelier"
+#: The hub service's name; the proxy serves it at /services/apps/.
+SERVICE_NAME = "apps"
+#: The repository Binder builds from. A placeholder until the project's public address is known:
+#: this is the one place to change it (``atelier apps --binder-links`` prints the README lines).
+BINDER_REPOSITORY = "atelier-project/atelier"
+BINDER_REF = "main"
+
+
+def default_workbooks_dir() -> Path:
+    """The ``workbooks/`` folder of this checkout (the package is installed editable on a hub)."""
+    return Path(__file__).resolve().parent.parent / "workbooks"
+
+
+def is_app(notebook: Path) -> bool:
+    """Whether the notebook at ``notebook`` is marked as a public app (``metadata.atelier.app``)."""
+    try:
+        data = json.loads(notebook.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AtelierError(
+            f"{notebook}: cannot be read as a notebook ({exc}); fix or remove it"
+        ) from exc
+    meta = data.get("metadata", {}).get("atelier", {})
+    return isinstance(meta, dict) and meta.get("app") is True
+
+
+def find_apps(workbooks_dir: str | os.PathLike) -> list[Path]:
+    """Paths, relative to ``workbooks_dir``, of every notebook marked as an app, sorted."""
+    root = Path(workbooks_dir)
+    if not root.is_dir():
+        raise AtelierError(
+            f"{root}: workbooks folder not found; give --workbooks or apps.workbooks_dir"
+        )
+    found = [
+        path.relative_to(root)
+        for path in sorted(root.rglob("*.ipynb"))
+        if ".ipynb_checkpoints" not in path.parts and is_app(path)
+    ]
+    return found
+
+
+def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
+    """Copy the app notebooks of ``workbooks_dir`` into ``dest``, which holds only them.
+
+    The copy is built beside ``dest`` and renamed into place, so a server never sees half a set.
+    Returns the staged paths, relative to ``dest``.
+    """
+    import nbformat
+
+    root, dest = Path(workbooks_dir), Path(dest)
+    apps = find_apps(root)
+    if not apps:
+        raise AtelierError(f"{root}: no workbook is marked as an app (metadata.atelier.app: true)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=".apps-", dir=dest.parent))
+    for rel in apps:
+        nb = nbformat.read(root / rel, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        target = building / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
+    building.chmod(0o755)
+    if dest.exists():
+        shutil.rmtree(dest)
+    building.rename(dest)
+    return apps
+
+
+def voila_config(settings, *, base_url: str = "/") -> Config:
+    """The Voila configuration of the public apps, from the ``apps`` settings section."""
+    from atelier.hub_config.appsserver import BoundedKernelManager
+
+    apps = settings["apps"]
+    c = Config()
+    c.Voila.base_url = base_url
+    c.Voila.open_browser = False
+    c.Voila.port_retries = 0
+    c.VoilaConfiguration.template = TEMPLATE
+    c.VoilaConfiguration.theme = "light"
+    # A visitor must not pick another template (Voila's own ones fetch from CDNs) or theme by URL.
+    c.VoilaConfiguration.allow_template_override = "NO"
+    c.VoilaConfiguration.allow_theme_override = "NO"
+    c.VoilaConfiguration.strip_sources = True
+    c.VoilaConfiguration.show_tracebacks = False
+    c.VoilaConfiguration.preheat_kernel = apps["pool_size"] > 0
+    c.VoilaConfiguration.default_pool_size = apps["pool_size"]
+    c.VoilaConfiguration.multi_kernel_manager_class = BoundedKernelManager
+    pools = {"default": {"pool_size": apps["pool_size"]}}
+    pools.update({path: {"pool_size": size} for path, size in apps.get("pool_sizes", {}).items()})
+    c.VoilaKernelManager.kernel_pools_config = pools
+    c.VoilaKernelManager.fill_delay = 0.2
+    c.BoundedKernelManager.max_kernels = apps["max_kernels"]
+    c.BoundedKernelManager.busy_retry_after = apps["busy_retry_after"]
+    # Culling: a visitor who left (or whose phone dropped the link) gives the kernel back; connected
+    # but idle visitors too, since a public kernel is a shared resource.
+    c.MappingKernelManager.cull_idle_timeout = apps["cull_idle_timeout"]
+    c.MappingKernelManager.cull_interval = apps["cull_interval"]
+    c.MappingKernelManager.cull_connected = True
+    c.MappingKernelManager.cull_busy = False
+    return c
+
+
+def check_capacity(settings, n_notebooks: int) -> None:
+    """Raise :class:`AtelierError` if the preheated pools alone would fill ``apps.max_kernels``."""
+    apps = settings["apps"]
+    pooled = apps["pool_size"] * n_notebooks + sum(
+        max(size - apps["pool_size"], 0) for size in apps.get("pool_sizes", {}).values()
+    )
+    if pooled >= apps["max_kernels"]:
+        raise AtelierError(
+            f"settings: apps.max_kernels ({apps['max_kernels']}) must exceed the preheated kernels "
+            f"({pooled} = apps.pool_size × {n_notebooks} app notebooks, plus apps.pool_sizes): "
+            "raise apps.max_kernels or lower apps.pool_size"
+        )
+
+
+def jupyter_path_env(environ: dict | None = None) -> str:
+    """``JUPYTER_PATH`` with Atelier's data directory first, so that Voila finds the template."""
+    environ = os.environ if environ is None else environ
+    rest = environ.get("JUPYTER_PATH", "")
+    return os.pathsep.join([str(SHARE_DIR), rest]) if rest else str(SHARE_DIR)
+
+
+def service(settings) -> dict:
+    """The hub service serving the apps publicly at /services/apps/, with no login."""
+    apps = settings["apps"]
+    port = apps["port"]
+    command = [
+        sys.executable,
+        "-m",
+        "atelier",
+        "apps",
+        f"--ip={apps['ip']}",
+        f"--port={port}",
+        f"--base-url=/services/{SERVICE_NAME}/",
+    ]
+    if apps.get("workbooks_dir"):
+        command.append(f"--workbooks={apps['workbooks_dir']}")
+    env = {"JUPYTER_PATH": jupyter_path_env({})}
+    if os.environ.get("ATELIER_SETTINGS"):
+        env["ATELIER_SETTINGS"] = os.environ["ATELIER_SETTINGS"]
+    spec = {
+        "name": SERVICE_NAME,
+        "url": f"http://{apps['ip']}:{port}",
+        "command": command,
+        "environment": env,
+        "display": True,
+    }
+    if apps.get("service_user"):
+        # A dedicated account: the apps' kernels run visitors' widget callbacks, and must not be
+        # able to read trainees' homes or the gradebooks.
+        spec["user"] = apps["service_user"]
+    return spec
+
+
+def apply(c: Config, settings) -> None:
+    """Add the public apps service to a hub configuration ``c`` (no other service is touched)."""
+    services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != SERVICE_NAME]
+    c.JupyterHub.services = [*services, service(settings)]
+
+
+def binder_links(
+    workbooks_dir: str | os.PathLike, repository: str = BINDER_REPOSITORY, ref: str = BINDER_REF
+) -> list[str]:
+    """Markdown lines with a Binder link per app (Voila) and per workbook notebook (JupyterLab)."""
+    root = Path(workbooks_dir)
+    base = f"https://mybinder.org/v2/gh/{repository}/{ref}"
+    apps = set(find_apps(root))
+    lines = []
+    for path in sorted(p.relative_to(root) for p in root.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        repo_path = (Path(root.name) / path).as_posix()
+        line = f"- `{repo_path}`: [JupyterLab]({base}?labpath={repo_path})"
+        if path in apps:
+            line += f" · [app]({base}?urlpath=voila/render/{repo_path})"
+        lines.append(line)
+    return lines

@@ -1,0 +1,175 @@
+"""The public apps server (`atelier apps`) against adversarial visitors: adversarial cases V1-V3."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from conftest import kernel_processes
+from websockets.sync.client import connect
+
+pytestmark = pytest.mark.server
+
+APPS_SETTINGS = {"pool_size": 1, "max_kernels": 8, "cull_idle_timeout": 10, "cull_interval": 1}
+PLANNER = "voila/render/planner/planner.en.ipynb"
+MARKERS = ["SOURCE-MARKER", "SOLUTION-MARKER", "HELPER-MARKER", "TRACEBACK-MARKER", "root:x:0"]
+
+
+def kernel_id_of(page: str) -> str:
+    """The kernel id a rendered Voila page is attached to."""
+    config = re.search(
+        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
+    )
+    return json.loads(config.group(1))["kernelId"]
+
+
+def message(msg_type: str, content: dict, channel: str = "shell") -> dict:
+    return {
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "username": "visitor",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "2026-01-01T00:00:00Z",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": content,
+        "channel": channel,
+        "buffers": [],
+    }
+
+
+def test_execute_and_introspection_requests_are_ignored(apps_server, tmp_path):
+    """V1: does a visitor's execute/inspect/complete/history request get through?"""
+    page = requests.get(apps_server.url + PLANNER, timeout=30).text
+    kernel_id = kernel_id_of(page)
+    proof = tmp_path / "executed"
+    ws_url = apps_server.url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
+    refused = {
+        "execute_request": {"code": f"open({str(proof)!r}, 'w').write('ran')", "silent": False},
+        "inspect_request": {"code": "open", "cursor_pos": 4, "detail_level": 1},
+        "complete_request": {"code": "import o", "cursor_pos": 8},
+        "history_request": {"output": True, "raw": True, "hist_access_type": "tail", "n": 10},
+    }
+    with connect(ws_url, open_timeout=10) as ws:
+        for msg_type, content in refused.items():
+            ws.send(json.dumps(message(msg_type, content)))
+        # An allowed request afterwards proves the channel works and the refused ones went first.
+        ws.send(json.dumps(message("kernel_info_request", {})))
+        replies = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv(timeout=15))
+            replies.append(msg["header"]["msg_type"])
+            if msg["header"]["msg_type"] == "kernel_info_reply":
+                break
+        # Give any late reply to a refused request a moment to arrive.
+        try:
+            while True:
+                replies.append(json.loads(ws.recv(timeout=1.5))["header"]["msg_type"])
+        except TimeoutError:
+            pass
+    assert "kernel_info_reply" in replies
+    for msg_type in refused:
+        assert msg_type.replace("request", "reply") not in replies
+    assert "execute_input" not in replies
+    assert not proof.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "voila/files/planner/planner.en.ipynb",
+        "voila/files/planner/helper.py",
+        "voila/files/planner/planner-solution.en.ipynb",
+        "voila/render/planner/planner-solution.en.ipynb",
+        "voila/render/planner/helper.py",
+        "voila/files/../../../../etc/passwd",
+        "voila/files/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "voila/render/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "voila/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "voila/templates/lab/static/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "voila/tree/planner",
+        "voila/api/contents/planner",
+        "voila/api/contents/planner/planner.en.ipynb",
+        "api/contents/planner/planner.en.ipynb",
+        "api/kernels",
+        "tree",
+        "lab",
+    ],
+)
+def test_sources_and_files_are_not_served(apps_server, path):
+    """V2: can a visitor fetch a source, a neighbour file, a solution, a listing, a system file?"""
+    response = requests.get(apps_server.url + path, timeout=30)
+    assert response.status_code in (403, 404, 500), (path, response.status_code)
+    for marker in MARKERS:
+        assert marker not in response.text
+
+
+def test_app_page_hides_sources_tracebacks_and_cdns(apps_server):
+    """V2: does a rendered app, or a failing one, show a source line, a traceback, a CDN address?"""
+    for path in [PLANNER, "voila/render/broken/broken.en.ipynb", PLANNER + "?template=lab"]:
+        response = requests.get(apps_server.url + path, timeout=60)
+        assert response.status_code == 200
+        for marker in MARKERS:
+            assert marker not in response.text, (path, marker)
+        assert "cdn." not in response.text
+        assert not re.search(r"""(src|href)=["']https?://""", response.text)
+
+
+def test_index_lists_only_apps_in_both_languages(apps_server):
+    """Does the index list every app, English and French, and nothing that is not an app?"""
+    index = requests.get(apps_server.url, timeout=10).text
+    assert "planner/planner.en.ipynb" in index
+    assert "planner/planner.fr.ipynb" in index
+    assert 'lang="fr"' in index
+    assert "solution" not in index
+    assert "helper" not in index
+
+
+def test_visitors_opening_and_leaving_keep_kernels_bounded(apps_server):
+    """V3: with 50 visitors opening an app and leaving, are kernels bounded, then culled?
+
+    Visitors beyond the bound must get the "busy" page, never an error.
+    """
+    limit = apps_server.settings["max_kernels"]
+    peak = 0
+    statuses = []
+
+    def visit(i):
+        path = PLANNER if i % 2 else "voila/render/planner/planner.fr.ipynb"
+        response = requests.get(apps_server.url + path, timeout=60)
+        return response.status_code, response.text
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        futures = [pool.submit(visit, i) for i in range(50)]
+        while not all(f.done() for f in futures):
+            peak = max(peak, len(kernel_processes(apps_server.proc.pid)))
+            time.sleep(0.05)
+        for f in futures:
+            statuses.append(f.result())
+    peak = max(peak, len(kernel_processes(apps_server.proc.pid)))
+    codes = [code for code, _ in statuses]
+    assert set(codes) <= {200, 503}, codes
+    assert codes.count(200) >= 1
+    assert codes.count(503) >= 1, "50 visitors against 8 kernels must meet the busy page"
+    busy = next(text for code, text in statuses if code == 503)
+    assert "Busy, try again shortly" in busy and "réessayez" in busy
+    assert peak <= limit, f"{peak} kernels alive, limit {limit}"
+    assert apps_server.proc.poll() is None
+
+    # Abandoned visitors' kernels are culled; what stays is the preheated pools (3 app notebooks).
+    pooled = 3 * apps_server.settings["pool_size"]
+    deadline = time.monotonic() + apps_server.settings["cull_idle_timeout"] + 30
+    while len(kernel_processes(apps_server.proc.pid)) > pooled:
+        assert time.monotonic() < deadline, "idle kernels were not culled"
+        time.sleep(0.5)
+    # And the app opens again once room is back.
+    assert requests.get(apps_server.url + PLANNER, timeout=60).status_code == 200
