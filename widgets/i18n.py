@@ -1,0 +1,128 @@
+"""Every label, message and feedback text the widgets show, in one JSON catalogue per language.
+
+Rule: no user-visible word is written in code. Code names a key (``"choice.correct"``); the
+    catalogue of the
+current language (``locales/<code>.json``) gives the words, with ``{name}`` placeholders filled by
+:func:`translate`. Every catalogue has the same keys and no empty value (a unit test checks it).
+
+The language follows the workbook, in this order: a widget's own ``language=`` argument, then
+:func:`set_language` (what a workbook's first cell calls), then the ``ATELIER_LANGUAGE`` environment
+variable, then ``metadata.atelier.language`` of the notebook the kernel runs (found through the
+``JPY_SESSION_NAME`` variable that Jupyter Server gives every kernel), then English.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from importlib import resources
+
+from atelier.errors import AtelierError
+
+#: Languages with a complete catalogue; the first is the fallback.
+LANGUAGES: tuple[str, ...] = ("en", "fr")
+
+_chosen: str | None = None
+
+
+@cache
+def catalogue(language: str) -> dict[str, str]:
+    """The catalogue of ``language`` (key -> text), read once from ``locales/<language>.json``."""
+    text = (
+        resources.files("atelier.widgets")
+        .joinpath("locales", f"{language}.json")
+        .read_text("utf-8")
+    )
+    return json.loads(text)
+
+
+def normalise(code: str | None) -> str | None:
+    """``"fr_FR"``, ``"fr-CA"`` or ``"FR"`` -> ``"fr"``; unsupported or ``None`` -> ``None``."""
+    if not code or not isinstance(code, str):
+        return None
+    short = code.replace("_", "-").split("-", 1)[0].strip().lower()
+    return short if short in LANGUAGES else None
+
+
+def set_language(code: str | None) -> None:
+    """Make ``code`` the language of every widget created from now on (``None`` forgets the choice).
+
+    Raises:
+        AtelierError: the language has no catalogue.
+    """
+    global _chosen
+    if code is None:
+        _chosen = None
+        return
+    language = normalise(code)
+    if language is None:
+        raise AtelierError(
+            f"widgets: no catalogue for language {code!r}; choose one of {', '.join(LANGUAGES)}"
+        )
+    _chosen = language
+
+
+def notebook_language(path: str | os.PathLike | None = None) -> str | None:
+    """``metadata.atelier.language`` of the notebook at ``path`` (default: the kernel's)."""
+    path = path or os.environ.get("JPY_SESSION_NAME")
+    if not path or not str(path).endswith(".ipynb"):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            metadata = json.load(handle).get("metadata", {})
+    except (OSError, ValueError, AttributeError):
+        # The notebook may be unsaved, renamed since the kernel started, or not ours to read.
+        return None
+    atelier = metadata.get("atelier") if isinstance(metadata, dict) else None
+    return normalise(atelier.get("language")) if isinstance(atelier, dict) else None
+
+
+def get_language(language: str | None = None) -> str:
+    """The language to speak: ``language`` if supported, else the workbook's (module rule)."""
+    return (
+        normalise(language)
+        or _chosen
+        or normalise(os.environ.get("ATELIER_LANGUAGE"))
+        or notebook_language()
+        or LANGUAGES[0]
+    )
+
+
+def translate(key: str, language: str | None = None, /, **fields) -> str:
+    """The text of ``key`` in ``language``, placeholders filled from ``fields``.
+
+    A key missing from a catalogue falls back to English, then to the key itself, so that a gap in a
+    catalogue shows up as a visible key rather than a crash in a trainee's notebook.
+    """
+    language = get_language(language)
+    text = catalogue(language).get(key) or catalogue(LANGUAGES[0]).get(key) or key
+    return text.format(**fields) if fields else text
+
+
+def format_number(number: float, language: str | None = None, digits: int = 1) -> str:
+    """``1234.5`` -> ``"1,234.5"`` in English, ``"1 234,5"`` in French (narrow no-break space)."""
+    text = f"{number:,.{digits}f}"
+    if get_language(language) == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def parse_number(text: str) -> float | None:
+    """Read a typed number: ``"2.5"``, ``"2,5"``, ``"1 200"``, ``"1,200.5"``; else ``None``."""
+    cleaned = (text or "").strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "")
+    if not cleaned:
+        return None
+    if "," in cleaned and "." in cleaned:
+        # Whichever separator comes last is the decimal one: "1,200.5" or "1.200,5".
+        if cleaned.rfind(",") > cleaned.rfind("."):
+            cleaned = cleaned.replace(".", "").replace(",", ".")
+        else:
+            cleaned = cleaned.replace(",", "")
+    else:
+        cleaned = cleaned.replace(",", ".")
+    try:
+        number = float(cleaned)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
