@@ -1,0 +1,134 @@
+"""``atelier roster``: import the people of a cohort from a CSV file, list who is on the hub.
+
+The rule of ``import``: all or nothing. The whole file is validated first (every problem reported
+with
+its line number); then every Unix account is checked, then created; only then are the roster store
+and
+the password hashes replaced. If any step fails, the accounts this run created are removed again.
+New people get a password printed once here, for the facilitator to hand out; only its hash is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+from atelier.hub_config import accounts
+from atelier.hub_config.roster import read_roster
+from traitlets import Bool, Unicode
+
+from atelier.app import AtelierApp
+from atelier.errors import AtelierError
+
+
+class RosterImportApp(AtelierApp):
+    """Import (or update) the people of a roster CSV: accounts, cohorts, passwords."""
+
+    name = "atelier-roster-import"
+    description = __doc__
+    aliases = {**AtelierApp.aliases, "passwords-file": "RosterImportApp.passwords_file"}
+    flags = {
+        "reset-passwords": (
+            {"RosterImportApp": {"reset_passwords": True}},
+            "Issue new passwords to everyone in the file, not only to new people.",
+        ),
+    }
+
+    passwords_file = Unicode(
+        "", help="Also write the new passwords to this CSV file (mode 600) for the facilitator."
+    ).tag(config=True)
+    reset_passwords = Bool(
+        False, help="Issue new passwords to everyone in the file, not only to new people."
+    ).tag(config=True)
+
+    def run(self):
+        """Validate the file, then create accounts and store people and password hashes."""
+        if len(self.extra_args) != 1:
+            raise AtelierError("usage: atelier roster import FILE.csv")
+        if os.geteuid() != 0:
+            raise AtelierError("roster import needs root: it creates a Unix account per person")
+        state = Path(self.settings["hub"]["state_dir"])
+        policy = accounts.AccountPolicy.from_settings(self.settings)
+        known = accounts.load_people(state)
+        people = read_roster(self.extra_args[0], known)
+
+        hashes = accounts.load_password_hashes(state)
+        issued: dict[str, str] = {}
+        for person in people:
+            if self.reset_passwords or person.username not in hashes:
+                issued[person.username] = accounts.new_password()
+        new_hashes = {**hashes, **{u: accounts.hash_password(p) for u, p in issued.items()}}
+
+        state.mkdir(parents=True, exist_ok=True)
+        os.chmod(state, 0o700)
+        created = accounts.ensure_accounts(policy, people, known)
+        try:
+            merged = {**known, **{person.username: person for person in people}}
+            accounts.save_people(state, merged)
+            accounts.save_password_hashes(state, new_hashes)
+        except BaseException:
+            for username in created:
+                accounts.delete_account(policy, username)
+            raise
+        self.report(people, created, issued, policy)
+
+    def report(self, people, created, issued, policy) -> None:
+        """Print what changed, and the new passwords (shown once)."""
+        rows = [
+            [p.username, policy.account(p.username), p.role, ";".join(p.cohorts),
+            issued.get(p.username, "")] for p in people
+        ]  # fmt: skip
+        print(f"{len(people)} people imported ({len(created)} new accounts).")
+        print(_table(["username", "unix account", "role", "cohort", "new password"], rows))
+        if issued:
+            print("Passwords are shown only now: hand each person theirs.")
+        if self.passwords_file and issued:
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(["username", "password"])
+            writer.writerows(sorted(issued.items()))
+            accounts.write_private(Path(self.passwords_file), out.getvalue())
+            print(f"Passwords also written to {self.passwords_file} (readable by root only).")
+        print("If the hub is running, restart it (`atelier start`) to apply new cohorts and roles.")
+
+
+class RosterListApp(AtelierApp):
+    """List the people imported so far."""
+
+    name = "atelier-roster-list"
+    description = __doc__
+    aliases = {**AtelierApp.aliases, "cohort": "RosterListApp.cohort"}
+
+    cohort = Unicode("", help="Only list this cohort.").tag(config=True)
+
+    def run(self):
+        """Print one row per person."""
+        people = accounts.load_people(self.settings["hub"]["state_dir"]).values()
+        rows = [
+            [p.username, p.full_name, p.role, ";".join(p.cohorts), p.language, p.email]
+            for p in sorted(people, key=lambda p: (p.cohorts, p.role, p.username))
+            if not self.cohort or self.cohort in p.cohorts
+        ]
+        print(_table(["username", "full name", "role", "cohort", "language", "email"], rows))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+class RosterApp(AtelierApp):
+    """Manage trainees and facilitators."""
+
+    name = "atelier-roster"
+    description = "Manage trainees and facilitators: import a roster CSV, list people."
+    subcommands = {
+        "import": (RosterImportApp, RosterImportApp.__doc__),
+        "list": (RosterListApp, RosterListApp.__doc__),
+    }

@@ -1,0 +1,199 @@
+"""``atelier start``: start configurable-http-proxy (once) and the multi-user hub.
+
+The rule: the hub runs as root, because it starts each trainee's server as that trainee's own Unix
+account; as any other account it refuses, unless the admin asks for the insecure single-account demo
+(every server then runs as that one account, and a warning says so at every start). The proxy is its
+own long-lived process (pid file in the state directory) so trainees' connections survive a hub
+restart; a running proxy is reused when it was started with the same addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from atelier.hub_config import config as layers
+from atelier.hub_config.accounts import write_private
+from atelier.hub_config.installapp import PREFIX, proxy_command
+from traitlets import Bool, Integer, Unicode
+
+from atelier.app import AtelierApp
+from atelier.errors import AtelierError
+
+CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
+
+NOT_ROOT = (
+    "the multi-user hub must run as root: it starts each trainee's server as that trainee's own "
+    "Unix account, which only root can do. Run `sudo atelier start`; or, for a demo on your own "
+    "machine where every trainee shares your account and can read each other's files, "
+    "`atelier start --insecure-demo`."
+)
+DEMO_WARNING = (
+    "WARNING: insecure single-account demo. Every trainee's server runs as {user}; trainees can "
+    "read and change each other's files. Never use this with real trainees."
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        return [part for part in raw.split("\0") if part]
+    except OSError:
+        return []
+
+
+class StartApp(AtelierApp):
+    """Start the multi-user hub (JupyterHub with configurable-http-proxy)."""
+
+    name = "atelier-start"
+    description = __doc__
+    aliases = {
+        **AtelierApp.aliases,
+        "ip": "StartApp.ip",
+        "port": "StartApp.port",
+    }
+    flags = {
+        "insecure-demo": (
+            {"StartApp": {"insecure_demo": True}},
+            "Run without root as a single-account demo: no isolation between trainees.",
+        ),
+    }
+
+    ip = Unicode("", help="Address the hub listens on (default: the hub.ip setting).").tag(
+        config=True
+    )
+    port = Integer(0, help="Port the hub listens on (default: the hub.port setting).").tag(
+        config=True
+    )
+    insecure_demo = Bool(
+        False, help="Allow starting without root, every server running as this one account."
+    ).tag(config=True)
+
+    def overrides(self) -> dict:
+        """The settings given on the command line (``--ip``, ``--port``)."""
+        hub = {}
+        if self.ip:
+            hub["ip"] = self.ip
+        if self.port:
+            hub["port"] = self.port
+        return {"hub": hub} if hub else {}
+
+    def demo_overrides(self) -> dict:
+        """Where a demo keeps its state when the system state directory is not writable."""
+        state = Path(self.settings["hub"]["state_dir"])
+        if os.access(state if state.exists() else state.parent, os.W_OK):
+            return {}
+        home = Path.home() / ".local" / "share" / "atelier"
+        return {"hub": {"state_dir": str(home), "config_d": ""}}
+
+    def run(self):
+        """Check who we are, prepare the state directory, start the proxy, then become the hub."""
+        from atelier.settings import load_settings
+
+        overrides = self.overrides()
+        if os.geteuid() != 0:
+            if not self.insecure_demo:
+                raise AtelierError(NOT_ROOT)
+            import getpass
+
+            self.log.warning(DEMO_WARNING.format(user=getpass.getuser()))
+            overrides = {
+                "hub": {**overrides.get("hub", {}), **self.demo_overrides().get("hub", {})}
+            }
+        elif self.insecure_demo:
+            self.log.warning(DEMO_WARNING.format(user="root"))
+        settings = load_settings(self.settings_file, overrides)
+        paths = layers.state_paths(settings)
+        paths["state_dir"].mkdir(parents=True, exist_ok=True)
+        os.chmod(paths["state_dir"], 0o700)
+        if not paths["proxy_token"].exists():
+            write_private(paths["proxy_token"], secrets.token_hex(32))
+        token = paths["proxy_token"].read_text().strip()
+        self.start_proxy(settings, paths, token)
+
+        env = {
+            **os.environ,
+            layers.ENV_SETTINGS: str(Path(self.settings_file).resolve()),
+            layers.ENV_OVERRIDES: json.dumps(overrides),
+            "CONFIGPROXY_AUTH_TOKEN": token,
+        }
+        if self.insecure_demo:
+            env[layers.ENV_INSECURE_DEMO] = "1"
+        hub = settings["hub"]
+        self.log.info("Atelier hub on http://%s:%s/", hub["ip"], hub["port"])
+        os.chdir(paths["state_dir"])
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, argv, env)
+
+    def proxy_args(self, settings) -> list[str]:
+        """The proxy's command line for these settings."""
+        hub = settings["hub"]
+        hub_url = f"http://127.0.0.1:{hub['hub_port']}"
+        return [
+            str(proxy_command(Path(os.environ.get("ATELIER_PREFIX", str(PREFIX))))),
+            "--ip",
+            hub["ip"],
+            "--port",
+            str(hub["port"]),
+            "--api-ip",
+            "127.0.0.1",
+            "--api-port",
+            str(hub["proxy_api_port"]),
+            "--default-target",
+            hub_url,
+            "--error-target",
+            f"{hub_url}/hub/error",
+        ]
+
+    def start_proxy(self, settings, paths, token: str) -> int:
+        """Start configurable-http-proxy detached, or reuse one running with the same arguments."""
+        args = self.proxy_args(settings)
+        pid_file = paths["proxy_pid"]
+        if pid_file.exists():
+            try:
+                pid = int(pid_file.read_text().split()[0])
+            except (ValueError, IndexError):
+                pid = 0
+            if pid and _alive(pid) and "configurable-http-proxy" in " ".join(_cmdline(pid)):
+                if _cmdline(pid)[-(len(args) - 1) :] == args[1:]:
+                    self.log.info("Reusing configurable-http-proxy (pid %s)", pid)
+                    return pid
+                self.log.info("Restarting configurable-http-proxy with new addresses")
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(50):
+                    if not _alive(pid):
+                        break
+                    time.sleep(0.1)
+        if not Path(args[0]).exists():
+            raise AtelierError(f"{args[0]} is missing: run `atelier install` first")
+        with open(paths["proxy_log"], "ab") as log:
+            proc = subprocess.Popen(
+                args,
+                env={**os.environ, "CONFIGPROXY_AUTH_TOKEN": token},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=paths["state_dir"],
+            )
+        write_private(pid_file, str(proc.pid))
+        self.log.info("Started configurable-http-proxy (pid %s)", proc.pid)
+        return proc.pid

@@ -1,0 +1,146 @@
+"""The hub's configuration layers, as pure functions on a fresh traitlets Config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from atelier.hub_config import accounts, config, delivery, importfix
+from atelier.hub_config.roster import parse_roster
+from traitlets.config import Config
+
+from atelier.errors import SettingsError
+from atelier.settings import load_settings
+
+pytestmark = pytest.mark.unit
+
+ROSTER = """username,full name,email,institution,country,language,role,cohort
+alice,Alice,alice@example.org,U,K,en,trainee,x
+chloe,Chloé,chloe@example.org,U,S,fr,trainee,y
+fiona,Fiona,fiona@example.org,U,S,en,facilitator,x
+"""
+
+
+@pytest.fixture
+def settings(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"hub:\n  state_dir: {tmp_path / 'state'}\n  port: 9999\n")
+    return load_settings(path)
+
+
+def test_invariants_keep_servers_and_proxy_across_restarts():
+    """Do the invariants leave servers and the proxy running when the hub stops?"""
+    c = Config()
+    config.apply_invariants(c)
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.JupyterHub.spawner_class.endswith("AtelierSpawner")
+    assert c.Spawner.default_url == "/lab/tree/workbooks"
+
+
+def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_path):
+    """Do settings put the database and cookie secret in the state dir and add the culler?"""
+    c = Config()
+    config.apply_settings(c, settings)
+    assert c.JupyterHub.port == 9999
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
+    assert c.JupyterHub.cookie_secret_file == str(tmp_path / "state" / "jupyterhub_cookie_secret")
+    assert c.JupyterHub.concurrent_spawn_limit == 10
+    assert [s["name"] for s in c.JupyterHub.services] == ["idle-culler"]
+    assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
+    assert c.JupyterHub.authenticator_class.endswith("ImportPasswordAuthenticator")
+
+
+def test_an_oauth_authenticator_gets_its_config(tmp_path):
+    """Can the settings choose an institution's OAuth authenticator and configure it?"""
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        "hub:\n  authenticator:\n    class: oauthenticator.generic.GenericOAuthenticator\n"
+        "    config: {client_id: atelier, username_claim: preferred_username}\n"
+    )
+    c = Config()
+    config.apply_settings(c, load_settings(path))
+    assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
+    assert c.GenericOAuthenticator.client_id == "atelier"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("hub:\n  portt: 80\n", "hub.portt"),
+        ("hub:\n  port: eighty\n", "hub.port"),
+        ("hub:\n  culler:\n    timeout: 5\n", "hub.culler.timeout"),
+        ("accounts:\n  prefix: Root\n", "accounts.prefix"),
+    ],
+)
+def test_an_unknown_or_wrong_key_is_an_error_naming_the_key(tmp_path, text, key):
+    """Is a misspelt or mistyped settings key refused with its dotted name?"""
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=f"'{key}'"):
+        load_settings(path)
+
+
+def test_cohorts_become_groups_and_facilitator_roles_are_filtered(settings):
+    """Does each cohort become a group, with a facilitator role limited to that cohort?"""
+    people = parse_roster(ROSTER)
+    accounts.save_people(settings["hub"]["state_dir"], {p.username: p for p in people})
+    c = Config()
+    config.apply_settings(c, settings)
+    config.apply_roster(c, settings)
+    assert c.JupyterHub.load_groups["cohort-x"] == {"users": ["alice"]}
+    assert c.JupyterHub.load_groups["facilitators-x"] == {"users": ["fiona"]}
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "facilitator-x")
+    assert role["groups"] == ["facilitators-x"]
+    assert all(s.endswith("!group=cohort-x") for s in role["scopes"] if s != "admin-ui")
+    assert c.Authenticator.allowed_users == {"alice", "chloe", "fiona"}
+
+
+def test_passwords_are_stored_hashed_and_checked():
+    """Is a password checked against its scrypt hash, never stored in clear?"""
+    password = accounts.new_password()
+    stored = accounts.hash_password(password)
+    assert password not in stored
+    assert accounts.check_password(password, stored)
+    assert not accounts.check_password(password + "x", stored)
+
+
+def test_private_files_are_written_mode_600(tmp_path):
+    """Are state files written atomically and readable by their owner only?"""
+    accounts.save_password_hashes(tmp_path, {"alice": "scrypt$00$00"})
+    assert (tmp_path / "passwords.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_publishing_workbooks_splits_languages_and_commits_only_changes(tmp_path):
+    """Does each language branch get its own notebooks plus shared files, with no empty commits?"""
+    source = tmp_path / "wb" / "one"
+    source.mkdir(parents=True)
+    for name in ("intro.en.ipynb", "intro.fr.ipynb", "data.csv"):
+        (source / name).write_text(json.dumps({"cells": [], "metadata": {}}))
+    repo = tmp_path / "repo.git"
+    assert delivery.publish_workbooks(tmp_path / "wb", repo) == {"en": "created", "fr": "created"}
+    assert delivery.publish_workbooks(tmp_path / "wb", repo) == {
+        "en": "unchanged",
+        "fr": "unchanged",
+    }
+    files = delivery._git("--git-dir", str(repo), "ls-tree", "-r", "--name-only", "fr").split()
+    assert files == ["one/data.csv", "one/intro.fr.ipynb"]
+    (source / "intro.fr.ipynb").write_text(json.dumps({"cells": [], "metadata": {"x": 1}}))
+    assert delivery.publish_workbooks(tmp_path / "wb", repo) == {"en": "unchanged", "fr": "updated"}
+
+
+def test_the_import_fix_defers_rfc3987_syntax_and_keeps_iri_checks(tmp_path):
+    """Does importing jsonschema skip the Lark grammars while IRI validation still works?"""
+    import subprocess
+    import sys
+
+    code = (
+        "import atelier.hub_config.importfix, sys, jsonschema;"
+        "assert 'lark' not in sys.modules, 'lark imported';"
+        "from jsonschema import FormatChecker;"
+        "assert FormatChecker().conforms('http://example.org/é', 'iri');"
+        "assert not FormatChecker().conforms('::', 'iri');"
+        "assert 'lark' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert importfix.PTH_LINE.startswith("import ")
