@@ -33,12 +33,9 @@ _SKIPPED = {".git", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 log = logging.getLogger("atelier.delivery")
 
 # git refuses to work in a repository owned by another account ("dubious ownership"): the published
-# repository belongs to root and is read by every trainee, on purpose.
-_GIT_SAFE = {
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "safe.directory",
-    "GIT_CONFIG_VALUE_0": "*",
-}
+# repository belongs to root and is read by every trainee, on purpose. git drops GIT_CONFIG_* for
+# local transports, so the exception comes as a global config file used only by delivery.
+_GIT_SAFE = {"GIT_CONFIG_GLOBAL": str(Path(__file__).with_name("delivery.gitconfig"))}
 
 
 def notebook_language(path: Path) -> str | None:
@@ -147,10 +144,18 @@ def deliver_workbooks(repo: str | Path, language: str, target: str | Path) -> No
     """
     from nbgitpuller.pull import GitPuller
 
+    saved = {name: os.environ.get(name) for name in _GIT_SAFE}
     os.environ.update(_GIT_SAFE)
-    puller = GitPuller(str(repo), str(target), branch=language, depth=0)
-    for line in puller.pull():
-        log.debug("gitpuller: %s", line.rstrip())
+    try:
+        puller = GitPuller(str(repo), str(target), branch=language, depth=0)
+        for line in puller.pull():
+            log.debug("gitpuller: %s", line.rstrip())
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 LAB_LOCALES = {"en": "en", "fr": "fr_FR"}
