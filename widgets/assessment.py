@@ -14,14 +14,13 @@ grading helpers), never to the widget.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 from atelier.widgets import i18n
 from atelier.widgets.base import FULL_WIDTH, AtelierWidget, escape, feedback_html, prompt, row
+from atelier.widgets.i18n import normalise_text
 
 from atelier.errors import AtelierError
 
@@ -45,13 +44,6 @@ def keyed(choices: Choices, what: str, minimum: int = 2) -> list[tuple[str, str]
             f"{what}: give at least {minimum} {what} with distinct keys (got {keys})"
         )
     return pairs
-
-
-def normalise_text(text: str) -> str:
-    """Compare typed answers kindly: case, accents, spacing and final punctuation do not count."""
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"\s+", " ", plain).strip().strip(".!?;:").strip().casefold()
 
 
 class MultipleChoice(AtelierWidget):

@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from atelier.widgets import i18n
-from atelier.widgets.assessment import normalise_text
 from atelier.widgets.store import AnswerStore
 
 _NO_ANSWER = object()
@@ -99,8 +98,8 @@ def check_text(
 ) -> None:
     """Assert that the text saved for ``widget_id`` is in ``accept`` (case, accents ignored)."""
     value = _given(widget_id, directory, language)
-    accepted = {normalise_text(a) for a in ([accept] if isinstance(accept, str) else accept)}
-    if normalise_text(value) not in accepted:
+    accepted = {i18n.normalise_text(a) for a in ([accept] if isinstance(accept, str) else accept)}
+    if i18n.normalise_text(value) not in accepted:
         raise AssertionError(i18n.translate("grading.wrong_text", language, id=widget_id))
 
 

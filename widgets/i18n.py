@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import unicodedata
 from functools import cache
 from importlib import resources
 
@@ -126,3 +128,10 @@ def parse_number(text: str) -> float | None:
     except ValueError:
         return None
     return number if number == number and abs(number) != float("inf") else None
+
+
+def normalise_text(text: str) -> str:
+    """Compare typed answers kindly: case, accents, spacing and final punctuation do not count."""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"\s+", " ", plain).strip().strip(".!?;:").strip().casefold()
