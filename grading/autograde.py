@@ -1,0 +1,491 @@
+"""Autograding a cohort: nbgrader's own pipeline, with execution moved into parallel sandboxes.
+
+Rule: everything nbgrader's ``Autograde`` converter does is done by nbgrader's own code, in the
+grader's process, in nbgrader's order: sanitize (``ClearOutput``, ``DeduplicateIds``,
+``OverwriteKernelspec``, ``OverwriteCells`` restoring locked and test cells from the gradebook,
+``CheckCellMetadata``), then autograde (``IgnorePattern``, ``ClearMetadataPreprocessor``,
+``LimitOutput``, ``SaveAutoGrades``, ``AssignLatePenalties``, ``CheckCellMetadata``). Only
+nbgrader's
+``Execute`` step is replaced, by :class:`ApplySandboxRun`, which takes the outputs of a run made
+in a
+sandbox (:mod:`atelier.grading.sandbox`) from a pool (:mod:`atelier.grading.pool`). So the
+gradebook is
+written only by the grader, one submission at a time, after that submission's code has stopped.
+
+Fail closed: a code cell with no valid record of having run (the process died, exited early, was
+killed,
+or its records are malformed, duplicated or out of order) gets an error output, so nbgrader's own
+scoring
+gives a test cell 0 points. A submission whose records look forged has every test cell scored 0.
+
+Order of work: submissions are sanitized and sent to the pool one by one; finished runs are written
+back as they come. A journal (``log/grade-journal.jsonl`` in the course) records each finished
+submission with a digest of its files, so an interrupted run resumes and a re-run skips what is
+done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.converters.autograde import Autograde
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.utils import find_all_files, rmtree
+from traitlets import Any as AnyTrait
+from traitlets import Bool, List
+
+# : Bumped when a change to the engine can change grades: journal entries of older engines are
+# redone.
+ENGINE_VERSION = "1"
+#: Files next to a notebook larger than this are not copied into the sandbox.
+MAX_SIDE_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass
+class Outcome:
+    """What happened to one trainee's submission of one assignment."""
+
+    student: str
+    assignment: str
+    status: str = "graded"  # graded | failed | timed out | skipped
+    reason: str = ""
+    seconds: float = 0.0
+    notebooks: list[str] = field(default_factory=list)
+
+
+def not_run_output(reason: str) -> NotebookNode:
+    """The error output given to a code cell that has no valid record of having run."""
+    return NotebookNode(
+        output_type="error",
+        ename="CellNotRun",
+        evalue=reason,
+        traceback=[f"CellNotRun: {reason}. This cell was not run to completion, so it scores 0."],
+    )
+
+
+def describe_stop(execution: dict) -> str:
+    """Why a sandboxed process stopped before the end of the notebook, in words."""
+    killed_for = execution.get("killed_for")
+    code = execution.get("exit_code", 0)
+    if killed_for == "timeout":
+        return "the notebook ran past its time limit and was stopped"
+    if killed_for == "output":
+        return "the notebook printed more output than allowed and was stopped"
+    if killed_for:
+        return f"the notebook was stopped ({killed_for})"
+    if code == -9:
+        return "the notebook's process was killed (memory, CPU time or process limit)"
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"the notebook's process died from signal {name}"
+    return f"the notebook's process ended early (exit status {code})"
+
+
+def validate_records(execution: dict, expected: list[int]) -> tuple[dict[int, dict], str | None]:
+    """Check the run's records and return the cell records by index, and a tampering reason if any.
+
+    Records must carry the job's nonce, run in sequence ``start, cell`` per cell in the order sent,
+    with no duplicate and nothing after ``end``. Anything else means the trainee's code wrote on the
+    result channel.
+    """
+    nonce = execution.get("nonce")
+    records = execution.get("records", [])
+    if not execution.get("well_formed", True):
+        return {}, "malformed result records"
+    cells: dict[int, dict] = {}
+    position = 0
+    for seq, record in enumerate(records):
+        if record.get("n") != nonce or record.get("seq") != seq:
+            return {}, "result records out of sequence or not from the grader"
+        kind = record.get("kind")
+        if kind == "end":
+            if seq != len(records) - 1 or len(cells) != len(expected):
+                return {}, "result records continue after the end"
+            break
+        if position >= len(expected) or record.get("index") != expected[position]:
+            return {}, "result records for unexpected cells"
+        if kind == "start":
+            if seq % 2 != 0:
+                return {}, "result records out of order"
+        elif kind == "cell":
+            if seq % 2 != 1 or not isinstance(record.get("outputs"), list):
+                return {}, "result records out of order"
+            cells[record["index"]] = record
+            position += 1
+        else:
+            return {}, "unknown result record"
+    return cells, None
+
+
+def cells_to_run(nb: NotebookNode) -> list[dict]:
+    """The code cells nbclient would run (non-empty source), in order, tests marked."""
+    run = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        test = utils.is_grade(cell) and not utils.is_solution(cell)
+        run.append({"index": index, "source": cell.source, "test": bool(test)})
+    return run
+
+
+class ApplySandboxRun(NbGraderPreprocessor):
+    """Put the outputs of the sandboxed run into the notebook, in place of nbgrader's ``Execute``.
+
+    Each code cell gets the outputs its run recorded; a cell with no valid record gets a
+    ``CellNotRun`` error output (see the module rule). The run is found in
+    ``resources["atelier"]["execution"]`` (put there by :class:`SandboxedAutograde`).
+    """
+
+    def preprocess(self, nb, resources):
+        """Merge the run's outputs into ``nb``, failing closed."""
+        execution = resources.get("atelier", {}).get("execution")
+        wanted = cells_to_run(nb)
+        expected = [c["index"] for c in wanted]
+        if execution is None:
+            records, tampered = {}, "the notebook was not run"
+        else:
+            records, tampered = validate_records(execution, expected)
+        stopped = describe_stop(execution or {})
+        summary = {"cells": len(expected), "ran": 0, "timeouts": 0, "reason": ""}
+        for index in expected:
+            cell = nb.cells[index]
+            record = None if tampered else records.get(index)
+            if record is None:
+                cell.outputs = [not_run_output(tampered or stopped)]
+                cell.execution_count = None
+                summary["reason"] = summary["reason"] or (tampered or stopped)
+                continue
+            summary["ran"] += 1
+            if record.get("status") == "timeout":
+                summary["timeouts"] += 1
+            cell.outputs = [NotebookNode(o) for o in record["outputs"] if isinstance(o, dict)]
+            for output in cell.outputs:
+                for key in ("data", "metadata"):
+                    if key in output and not isinstance(output[key], dict):
+                        output[key] = {}
+            count = record.get("execution_count")
+            cell.execution_count = count if isinstance(count, int) else None
+        resources.setdefault("atelier", {})["summary"] = summary
+        return nb, resources
+
+
+def submission_digest(submitted: Path, source: Path) -> str:
+    """A digest of a submission's files and of the assignment's source: what a grade depends on."""
+    digest = hashlib.sha256(ENGINE_VERSION.encode())
+    for root in (submitted, source):
+        if not root.is_dir():
+            continue
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            with open(path, "rb") as handle:
+                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+class GradeJournal:
+    """Append-only record of finished submissions, so interrupted runs resume and re-runs skip."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries: dict[tuple[str, str], dict] = {}
+        if path.exists():
+            for line in path.read_text("utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[(entry["student"], entry["assignment"])] = entry
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a crash: that submission is simply redone
+
+    def done(self, student: str, assignment: str, digest: str) -> dict | None:
+        """The journal entry if this exact submission was already graded, else ``None``."""
+        entry = self.entries.get((student, assignment))
+        return entry if entry and entry.get("digest") == digest else None
+
+    def record(self, outcome: Outcome, digest: str) -> None:
+        """Append one finished submission (one ``write`` call, so lines never interleave)."""
+        entry = {
+            "student": outcome.student,
+            "assignment": outcome.assignment,
+            "digest": digest,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o660)
+        try:
+            os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.entries[(outcome.student, outcome.assignment)] = entry
+
+
+@dataclass
+class _Pending:
+    assignment_dir: str
+    student: str
+    assignment: str
+    notebooks: list[str]
+    digest: str
+    futures: dict = field(default_factory=dict)
+    outcome: Outcome | None = None
+
+
+@contextlib.contextmanager
+def shared_gradebook_engine():
+    """Let every nbgrader ``Gradebook`` opened meanwhile reuse one SQLAlchemy engine per URL.
+
+    nbgrader opens a new ``Gradebook`` (hence a new engine) in each step, and SQLAlchemy caches
+    compiled statements per engine: with a fresh engine every statement is compiled again, which
+    costs ~1 s per submission. Reusing the engine changes no query and no transaction.
+    """
+    import nbgrader.api
+
+    original = nbgrader.api.create_engine
+    engines: dict = {}
+
+    def create_engine(url, **kwargs):
+        key = (str(url), tuple(sorted(kwargs.items())))
+        if key not in engines:
+            engines[key] = original(url, **kwargs)
+        return engines[key]
+
+    nbgrader.api.create_engine = create_engine
+    try:
+        yield
+    finally:
+        nbgrader.api.create_engine = original
+        for engine in engines.values():
+            engine.dispose()
+
+
+class SandboxedAutograde(Autograde):
+    """nbgrader's ``Autograde`` converter, with submissions run in parallel in sandboxes.
+
+    Set :attr:`pool` (an :class:`~atelier.grading.pool.ExecutionPool`) before :meth:`start`; read
+    :attr:`outcomes` after it. ``on_progress`` is called with each finished :class:`Outcome`.
+    """
+
+    pool = AnyTrait(None, help="The execution pool submissions are run in.")
+    on_progress = AnyTrait(None, allow_none=True, help="Called with each finished Outcome.")
+    on_start = AnyTrait(
+        None, allow_none=True, help="Called with the number of submissions to grade."
+    )
+    regrade = Bool(
+        False, help="Grade again submissions the journal records as already graded."
+    ).tag(config=True)
+    outcomes = List()
+
+    def _init_preprocessors(self) -> None:
+        self.exporter._preprocessors = []
+        if self._sanitizing:
+            steps = list(self.sanitize_preprocessors)
+        else:
+            # Execution is the only step replaced: the sandboxed run takes its place.
+            execute_enabled = Execute(parent=self).enabled
+            steps = [
+                (ApplySandboxRun if execute_enabled else None) if step is Execute else step
+                for step in self.autograde_preprocessors
+            ]
+            steps = [step for step in steps if step is not None]
+        for step in steps:
+            self.exporter.register_preprocessor(step)
+
+    def init_single_notebook_resources(self, notebook_filename):
+        """Nbgrader's resources, plus this notebook's sandboxed run during the autograde phase."""
+        resources = super().init_single_notebook_resources(notebook_filename)
+        if not self._sanitizing:
+            key = (resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])
+            resources["atelier"] = {"execution": self._executions.get(key)}
+        return resources
+
+    def write_single_notebook(self, output, resources):
+        """Write as nbgrader does, and keep the run summary for the report."""
+        super().write_single_notebook(output, resources)
+        summary = resources.get("atelier", {}).get("summary")
+        if summary is not None:
+            self._summaries.append(summary)
+
+    # -- the run -----------------------------------------------------------------------------
+    @property
+    def journal(self) -> GradeJournal:
+        """The course's grading journal."""
+        if getattr(self, "_journal", None) is None:
+            self._journal = GradeJournal(Path(self.coursedir.root) / "log" / "grade-journal.jsonl")
+        return self._journal
+
+    def _parse(self, assignment_dir: str) -> dict:
+        regexp = self._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)", escape=True)
+        match = re.match(regexp, assignment_dir)
+        if match is None:
+            raise RuntimeError(f"could not match '{assignment_dir}' with '{regexp}'")
+        return match.groupdict()
+
+    def _handle_failure(self, student: str, assignment: str) -> None:
+        dest = os.path.normpath(self._format_dest(assignment, student))
+        if os.path.exists(dest):
+            rmtree(dest)
+
+    def convert_notebooks(self) -> None:
+        """Grade every matched submission: sanitize, send to the pool, write back results."""
+        self._executions: dict[tuple[str, str], dict] = {}
+        self._summaries: list[dict] = []
+        self.outcomes = []
+        pending: list[_Pending] = []
+        for assignment_dir in sorted(self.assignments):
+            gd = self._parse(assignment_dir)
+            student, assignment = gd["student_id"], gd["assignment_id"]
+            if (
+                self.coursedir.student_id_exclude
+                and student in self.coursedir.student_id_exclude.split(",")
+            ):
+                continue
+            source = Path(
+                self.coursedir.format_path(self.coursedir.source_directory, ".", assignment)
+            )
+            digest = submission_digest(Path(assignment_dir), source)
+            dest = self._format_dest(assignment, student)
+            entry = self.journal.done(student, assignment, digest)
+            if entry and os.path.isdir(dest) and not (self.regrade or self.force):
+                self.outcomes.append(
+                    Outcome(student, assignment, "skipped", f"already {entry['status']}")
+                )
+                continue
+            pending.append(
+                _Pending(
+                    assignment_dir,
+                    student,
+                    assignment,
+                    sorted(self.assignments[assignment_dir]),
+                    digest,
+                )
+            )
+        if self.on_start:
+            self.on_start(len(pending))
+        with shared_gradebook_engine():
+            self._grade(pending)
+
+    def _grade(self, pending: list[_Pending]) -> None:
+        in_flight: dict = {}
+        for item in pending:
+            try:
+                self._prepare(item)
+            except Exception as error:
+                self._fail(item, error)
+                continue
+            for future in item.futures.values():
+                in_flight[future] = item
+            self._write_back_finished(in_flight, block=False)
+        self._write_back_finished(in_flight, block=True)
+
+    def _prepare(self, item: _Pending) -> None:
+        """Sanitize one submission with nbgrader's steps and send its notebooks to the pool."""
+        self.notebooks = item.notebooks
+        dest = self._format_dest(item.assignment, item.student)
+        if os.path.exists(dest):
+            rmtree(dest)
+        self.coursedir.student_id = item.student
+        self.run_pre_convert_hook()
+        self.init_assignment(item.assignment, item.student)
+        item.notebooks = list(self.notebooks)
+        side_files: dict[str, bytes] = {}
+        for filename in find_all_files(dest, [*self.coursedir.ignore, "*.ipynb"]):
+            if os.path.getsize(filename) <= MAX_SIDE_FILE_BYTES:
+                with open(filename, "rb") as handle:
+                    side_files[os.path.relpath(filename, dest)] = handle.read()
+        self._sanitizing = True
+        self._init_preprocessors()
+        for notebook_filename in item.notebooks:
+            super(Autograde, self).convert_single_notebook(notebook_filename)
+            sanitized = os.path.join(
+                self.writer.build_directory, os.path.basename(notebook_filename)
+            )
+            import nbformat
+
+            nb = nbformat.read(sanitized, as_version=4)
+            notebook_id = os.path.splitext(os.path.basename(notebook_filename))[0]
+            item.futures[notebook_id] = self.pool.submit(cells_to_run(nb), side_files)
+
+    def _write_back_finished(self, in_flight: dict, block: bool) -> None:
+        for future in self.pool.finished(list(in_flight), block=block):
+            item = in_flight.pop(future)
+            if any(f in in_flight for f in item.futures.values()):
+                continue
+            try:
+                self._write_back(item)
+            except Exception as error:
+                self._fail(item, error)
+
+    def _write_back(self, item: _Pending) -> None:
+        """Run nbgrader's autograde steps on one submission's runs; write the gradebook."""
+        self.notebooks = item.notebooks
+        self.coursedir.student_id = item.student
+        self._summaries = []
+        elapsed = 0.0
+        for notebook_id, future in item.futures.items():
+            execution = self.pool.result(future)
+            elapsed += execution.get("elapsed", 0.0)
+            self._executions[(item.student, notebook_id)] = execution
+        self._sanitizing = False
+        self._init_preprocessors()
+        try:
+            with utils.setenv(NBGRADER_EXECUTION="autograde"):
+                for notebook_filename in item.notebooks:
+                    built = os.path.join(
+                        self._format_dest(item.assignment, item.student),
+                        os.path.basename(notebook_filename),
+                    )
+                    super(Autograde, self).convert_single_notebook(built)
+        finally:
+            self._sanitizing = True
+            for notebook_id in item.futures:
+                self._executions.pop((item.student, notebook_id), None)
+        self.set_permissions(item.assignment, item.student)
+        self.run_post_convert_hook()
+        outcome = Outcome(item.student, item.assignment, seconds=round(elapsed, 2))
+        outcome.notebooks = [Path(n).stem for n in item.notebooks]
+        reasons = [s["reason"] for s in self._summaries if s["reason"]]
+        if any(s["timeouts"] for s in self._summaries) or any("time limit" in r for r in reasons):
+            outcome.status = "timed out"
+            outcome.reason = reasons[0] if reasons else "a cell ran past its time limit"
+        elif reasons:
+            outcome.status = "failed"
+            outcome.reason = reasons[0]
+        self._finish(item, outcome)
+
+    def _fail(self, item: _Pending, error: Exception) -> None:
+        self.log.error(
+            "Autograding %s for %s failed:\n%s",
+            item.assignment,
+            item.student,
+            traceback.format_exc(),
+        )
+        self._handle_failure(item.student, item.assignment)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # Not journaled: a submission that could not be processed is tried again by the next run.
+        outcome = Outcome(item.student, item.assignment, "error", message[:200])
+        self._finish(item, outcome, journal=False)
+
+    def _finish(self, item: _Pending, outcome: Outcome, journal: bool = True) -> None:
+        if journal:
+            self.journal.record(outcome, item.digest)
+        self.outcomes.append(outcome)
+        if self.on_progress:
+            self.on_progress(outcome)

@@ -1,0 +1,273 @@
+"""``atelier grade``: autograde a whole cohort in parallel, each submission in its own sandbox.
+
+Rule: the verb only wires things together: it resolves the course (``--cohort`` through
+:class:`atelier.grading.course.Course`, or any nbgrader course with ``--course-dir``), loads that
+course's
+nbgrader configuration the way ``nbgrader autograde`` does, starts a pool
+(:mod:`atelier.grading.pool`)
+and runs :class:`atelier.grading.autograde.SandboxedAutograde`. It shows a progress bar with an
+ETA and
+ends with a table: graded, failed (with the reason), timed out, skipped as already graded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from atelier.grading.sandbox import SandboxLimits, SandboxOptions
+from traitlets import Bool, Float, Integer, Unicode
+
+from atelier.app import AtelierApp, base_aliases, base_flags
+from atelier.errors import AtelierError
+
+aliases = {
+    **base_aliases,
+    "cohort": "GradeApp.cohort",
+    "course-dir": "GradeApp.course_dir",
+    "students": "GradeApp.students",
+    "dask": "GradeApp.dask_address",
+    "workers": "GradeApp.workers",
+    "cell-timeout": "SandboxLimits.cell_timeout",
+    "notebook-timeout": "SandboxLimits.notebook_timeout",
+    "memory-mb": "SandboxLimits.memory_mb",
+}
+flags = {
+    **base_flags,
+    "force": ({"GradeApp": {"force": True}}, "Grade again submissions already graded."),
+    "no-sandbox": (
+        {"SandboxOptions": {"isolate": False}},
+        "Run submissions without account/namespace isolation (limits still apply). "
+        "Development only.",
+    ),
+    "no-progress": ({"GradeApp": {"progress": False}}, "No progress bar (for logs)."),
+}
+
+
+class GradeApp(AtelierApp):
+    """Autograde every collected submission of an assignment, in parallel sandboxes."""
+
+    name = "atelier-grade"
+    description = __doc__.split("\n\n")[0]
+    aliases = aliases
+    flags = flags
+    examples = """
+    atelier grade --cohort spring26 continuity-en
+    atelier grade --course-dir /srv/course ps1 --students alice,bob --workers 4
+    atelier grade --cohort spring26 continuity-en --dask tcp://10.0.0.5:8786
+    """
+
+    cohort = Unicode("", help="Cohort whose course to grade (see `atelier.grading.course`).").tag(
+        config=True
+    )
+    course_dir = Unicode(
+        "", help="Any nbgrader course directory to grade instead of a cohort."
+    ).tag(config=True)
+    students = Unicode("", help="Comma-separated student ids to grade; empty means all.").tag(
+        config=True
+    )
+    dask_address = Unicode(
+        "", help="Address of a Dask distributed scheduler (tcp://host:port) to run submissions on."
+    ).tag(config=True)
+    workers = Integer(0, help="Sandboxes run at once on this machine; 0 means one per core.").tag(
+        config=True
+    )
+    force = Bool(False, help="Grade again submissions the journal records as already graded.").tag(
+        config=True
+    )
+    progress = Bool(True, help="Show a progress bar with an ETA.").tag(config=True)
+    summary_timeout = Float(0.0)
+
+    classes = [SandboxLimits, SandboxOptions]
+
+    def resolve_course_root(self) -> Path:
+        """The course directory to grade, from ``--cohort`` or ``--course-dir``."""
+        if bool(self.cohort) == bool(self.course_dir):
+            raise AtelierError("give exactly one of --cohort C or --course-dir DIR")
+        if self.course_dir:
+            root = Path(self.course_dir).resolve()
+        else:
+            from atelier.grading.course import Course
+
+            root = Course.from_settings(self.settings, self.cohort).root
+        if not root.is_dir():
+            raise AtelierError(f"{root}: no such course directory")
+        return root
+
+    def run(self):
+        """Grade, then print the table; exit 1 if any submission could not be processed."""
+        if len(self.extra_args) != 1:
+            raise AtelierError(
+                "give the assignment to grade, for example: atelier grade --cohort C ps1"
+            )
+        outcomes = grade(
+            self.resolve_course_root(),
+            self.extra_args[0],
+            students=[s for s in self.students.split(",") if s.strip()],
+            dask_address=self.dask_address,
+            workers=self.workers,
+            force=self.force,
+            progress=self.progress,
+            config=self.config,
+            extra_hidden=self._hidden_from_settings(),
+        )
+        print(format_table(outcomes))
+        if any(o.status == "error" for o in outcomes):
+            self.exit(1)
+
+    def _hidden_from_settings(self) -> list[str]:
+        return [
+            str(self.settings.get_path(key))
+            for key in ("hub.state_dir", "grading.courses_root", "grading.exchange_root")
+            if self.settings.get_path(key)
+        ]
+
+
+def grade(
+    course_root: Path,
+    assignment: str,
+    students: list[str] = (),
+    dask_address: str = "",
+    workers: int = 0,
+    force: bool = False,
+    progress: bool = False,
+    config=None,
+    extra_hidden: list[str] = (),
+    log_level: int = logging.WARNING,
+):
+    """Autograde ``assignment`` in ``course_root``; return one :class:`Outcome` per submission.
+
+    Args:
+        course_root: an nbgrader course directory (with its ``nbgrader_config.py``, if any).
+        assignment: the assignment id.
+        students: only these student ids (default: everyone with a submission).
+        dask_address: run on this Dask scheduler instead of local sandboxes.
+        workers: local sandboxes at once (0: one per core).
+        force: grade again what the journal says is done.
+        progress: show a progress bar on stderr.
+        config: traitlets config (``SandboxLimits``, ``SandboxOptions``, nbgrader classes).
+        extra_hidden: more paths to hide from submissions.
+        log_level: nbgrader's log level.
+    """
+    import warnings
+
+    from atelier.grading.autograde import SandboxedAutograde
+    from atelier.grading.pool import DaskPool, LocalPool
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    from nbgrader.converters.base import NbGraderException
+    from traitlets.config import Config
+
+    # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings that say nothing to
+    # users.
+    warnings.filterwarnings("ignore", module="nbgrader.api")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = (
+            bindir + os.pathsep + os.environ.get("PATH", "")
+        )  # nbgrader runs alembic
+    course_root = Path(course_root).resolve()
+    nbgrader = AutogradeApp()
+    cwd = os.getcwd()
+    os.chdir(course_root)  # nbgrader also reads nbgrader_config.py from the working directory
+    try:
+        nbgrader.initialize(
+            [f"--CourseDirectory.root={course_root}", "--log-level=WARN", assignment]
+        )
+    finally:
+        os.chdir(cwd)
+    nbgrader.log.setLevel(log_level)
+    nbgrader.coursedir.assignment_id = assignment
+    merged = Config(nbgrader.config)
+    if config is not None:
+        merged.merge(config)
+    limits = SandboxLimits(config=merged)
+    if "cell_timeout" not in merged.get("SandboxLimits", {}):
+        # The course's own per-cell timeout for nbgrader (Execute.timeout) applies unless
+        # overridden.
+        timeout = merged.get("Execute", {}).get("timeout")
+        if isinstance(timeout, int | float) and timeout > 0:
+            limits.cell_timeout = float(timeout)
+    options = SandboxOptions(config=merged)
+    hidden = [str(course_root), *extra_hidden]
+    db_url = nbgrader.coursedir.db_url
+    if db_url.startswith("sqlite:///"):
+        hidden.append(db_url[len("sqlite:///") :].split("?")[0])
+    exchange_root = merged.get("Exchange", {}).get("root")
+    hidden.append(exchange_root if isinstance(exchange_root, str) else "/usr/local/share/nbgrader")
+
+    if dask_address:
+        pool = DaskPool(dask_address, limits, options, hidden)
+    else:
+        pool = LocalPool(workers, limits, options, hidden)
+    bar = None
+    try:
+        converter = SandboxedAutograde(coursedir=nbgrader.coursedir, parent=nbgrader)
+        converter.pool = pool
+        converter.regrade = force
+        if students:
+            wanted = set(students)
+            original = converter.init_notebooks
+
+            def init_only_wanted():
+                original()
+                converter.assignments = {
+                    path: notebooks
+                    for path, notebooks in converter.assignments.items()
+                    if converter._parse(path)["student_id"] in wanted
+                }
+
+            converter.init_notebooks = init_only_wanted
+        if progress:
+            from tqdm import tqdm
+
+            def on_start(total):
+                nonlocal bar
+                bar = tqdm(
+                    total=total, unit="trainee", desc=f"grading {assignment}", file=sys.stderr
+                )
+
+            def on_progress(outcome):
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"{outcome.student}: {outcome.status}", refresh=False)
+
+            converter.on_start = on_start
+            converter.on_progress = on_progress
+        started = time.monotonic()
+        try:
+            converter.start()
+        except NbGraderException as error:
+            raise AtelierError(
+                f"nothing to grade for '{assignment}' in {course_root}: {error} "
+                "(are submissions in submitted/<student>/<assignment>/ and was the assignment "
+                "generated?)"
+            ) from None
+        finally:
+            converter.elapsed = time.monotonic() - started
+    finally:
+        if bar is not None:
+            bar.close()
+        pool.close()
+    return converter.outcomes
+
+
+def format_table(outcomes) -> str:
+    """The end-of-run table: counts by status, then one line per submission that was not graded."""
+    counts = Counter(o.status for o in outcomes)
+    order = ["graded", "failed", "timed out", "error", "skipped"]
+    lines = ["", "status      trainees", "----------  --------"]
+    for status in order:
+        if counts.get(status):
+            lines.append(f"{status:<10}  {counts[status]:>8}")
+    problems = [o for o in outcomes if o.status in ("failed", "timed out", "error")]
+    if problems:
+        width = max(len(o.student) for o in problems)
+        lines += ["", f"{'trainee':<{width}}  {'status':<9}  reason", "-" * (width + 40)]
+        for o in sorted(problems, key=lambda o: o.student):
+            lines.append(f"{o.student:<{width}}  {o.status:<9}  {o.reason}")
+    return "\n".join(lines)

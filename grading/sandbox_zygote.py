@@ -1,0 +1,311 @@
+"""The fork server: a pre-warmed interpreter that forks one fresh, confined process per notebook.
+
+Rule: this process never holds anything worth stealing. It is started by
+:class:`~atelier.grading.sandbox.
+Sandbox` with a clean environment, in new network, mount and PID namespaces (no network at all, a
+private
+``/proc``, the course, homes and hub state hidden under empty read-only mounts, ``/tmp`` showing
+only the
+sandbox's job folders). It imports IPython and the libraries trainees use once, then for each job
+forks a
+child that gives up root for the slot's own unprivileged account, sets resource limits and runs the
+notebook (:mod:`atelier.grading.sandbox_kernel`). The fork server supervises the child from
+outside: it
+enforces the per-cell and per-notebook wall time and the output byte cap, then kills every
+process of the
+slot's account, so nothing a submission started outlives it. It reports raw bytes; the grader
+judges them.
+
+Wire protocol on stdin/stdout: framed JSON (see
+:func:`~atelier.grading.sandbox_kernel.encode_frame`).
+One ``ready`` record at start; then for each job request, one response record followed by one frame
+holding the child's raw result bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import errno
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+
+from atelier.grading.sandbox_kernel import FRAME_HEADER, FRAME_MAGIC, encode_frame
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+# : Seconds a cell may overrun its limit (the in-process alarm comes first) before the child is
+# killed.
+KILL_GRACE = 2.0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(
+    source: str, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    result = _libc.mount(
+        source.encode(),
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    if result != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"mount {source} on {target}: {os.strerror(error)}")
+
+
+def confine_filesystem(workbase: str, hidden: list[str]) -> None:
+    """Show only job folders in ``/tmp``; hide ``hidden``; private ``/var/tmp`` and ``/dev/shm``."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    _mount(workbase, "/tmp", None, MS_BIND)
+    for scratch in ("/var/tmp", "/dev/shm"):
+        if os.path.isdir(scratch):
+            _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    done: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in hidden if p}):
+        if any(path == d or path.startswith(d.rstrip("/") + "/") for d in done):
+            continue
+        if path in ("/", "/tmp") or not os.path.lexists(path):
+            continue
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=755,size=4k")
+        else:
+            _mount("/dev/null", path, None, MS_BIND)
+        done.append(path)
+
+
+def _set_limits(limits: dict) -> None:
+    mib = 1024 * 1024
+    cpu = int(limits["cpu_seconds"])
+    pairs = {
+        resource.RLIMIT_AS: int(limits["memory_mb"]) * mib,
+        resource.RLIMIT_NPROC: int(limits["processes"]),
+        resource.RLIMIT_CPU: (cpu, cpu + 1),
+        resource.RLIMIT_FSIZE: int(limits["file_size_mb"]) * mib,
+        resource.RLIMIT_NOFILE: int(limits["open_files"]),
+        resource.RLIMIT_CORE: 0,
+    }
+    for kind, value in pairs.items():
+        soft, hard = value if isinstance(value, tuple) else (value, value)
+        resource.setrlimit(kind, (soft, hard))
+
+
+def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
+    """In the forked child: confine this process, then run the notebook. Never returns."""
+    from atelier.grading.sandbox_kernel import run_notebook
+
+    try:
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, out_fd)
+        os.closerange(out_fd + 1, 1 << 16)
+        workdir = os.path.join("/tmp", job["job"])
+        os.chdir(workdir)
+        if conf["isolate"]:
+            os.setgroups([])
+            os.setgid(conf["gid"])
+            os.setuid(conf["uid"])
+            _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        _set_limits(job["limits"])
+        os.umask(0o077)
+        os.environ.clear()
+        os.environ.update(conf["env"])
+        os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
+        if sys.path[:1] != [""]:
+            sys.path.insert(0, "")
+        run_notebook(shell, snapshot, job, out_fd)
+    except BaseException:
+        os._exit(70)
+    os._exit(0)
+
+
+def _kill_account(conf: dict, child: int) -> None:
+    """Kill the child and every process the slot's account still runs (a submission's leftovers)."""
+    with contextlib.suppress(OSError):
+        os.killpg(child, signal.SIGKILL)
+    if not conf["isolate"]:
+        return
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(conf["gid"])
+                os.setuid(conf["uid"])
+                os.kill(-1, signal.SIGKILL)
+            except BaseException:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def supervise(conf: dict, job: dict, shell, snapshot) -> tuple[dict, bytes]:
+    """Run one job in a fresh child and watch it; return the verdict and the child's raw bytes."""
+    limits = job["limits"]
+    cell_limit = float(limits["cell_timeout"]) + KILL_GRACE
+    hard_cap = 4 * int(limits["notebook_output_chars"]) + (1 << 20)
+    read_fd, write_fd = os.pipe()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child(conf, job, write_fd, shell, snapshot)
+    os.close(write_fd)
+    notebook_deadline = started + float(limits["notebook_timeout"])
+    cell_deadline: float | None = None
+    buffer = bytearray()
+    parsed = 0
+    killed_for = None
+    status = None
+    while True:
+        now = time.monotonic()
+        deadlines = [notebook_deadline] + ([cell_deadline] if cell_deadline else [])
+        if now >= min(deadlines):
+            killed_for = "timeout"
+            break
+        ready, _, _ = select.select([read_fd], [], [], min(0.25, min(deadlines) - now))
+        if ready:
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            if len(buffer) + len(chunk) > hard_cap:
+                killed_for = "output"
+                break
+            buffer += chunk
+            # Follow "start"/"cell" records only to time cells; the grader re-reads everything.
+            while len(buffer) - parsed >= FRAME_HEADER.size:
+                magic, length = FRAME_HEADER.unpack_from(buffer, parsed)
+                if magic != FRAME_MAGIC or len(buffer) - parsed - FRAME_HEADER.size < length:
+                    break
+                body = bytes(
+                    buffer[parsed + FRAME_HEADER.size : parsed + FRAME_HEADER.size + length]
+                )
+                parsed += FRAME_HEADER.size + length
+                try:
+                    kind = json.loads(body).get("kind")
+                except (ValueError, AttributeError):
+                    kind = None
+                if kind == "start":
+                    cell_deadline = time.monotonic() + cell_limit
+                elif kind == "cell":
+                    cell_deadline = None
+        elif status is None:
+            done, status_code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = status_code
+                # Leftover processes may hold the pipe open: end them so the read sees EOF.
+                _kill_account(conf, pid)
+    _kill_account(conf, pid)
+    if killed_for is None:
+        # Drain what is left after every writer is gone.
+        while True:
+            ready, _, _ = select.select([read_fd], [], [], 1.0)
+            if not ready:
+                break
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk or len(buffer) + len(chunk) > hard_cap:
+                break
+            buffer += chunk
+    os.close(read_fd)
+    if status is None:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = 0
+    _reap()
+    verdict = {
+        "killed_for": killed_for,
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "elapsed": round(time.monotonic() - started, 3),
+    }
+    return verdict, bytes(buffer)
+
+
+def _read_exact(stream, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def read_frame(stream) -> dict | bytes | None:
+    """Read one framed record from ``stream``; ``None`` at end of stream."""
+    header = _read_exact(stream, FRAME_HEADER.size)
+    if header is None:
+        return None
+    magic, length = FRAME_HEADER.unpack(header)
+    if magic != FRAME_MAGIC:
+        raise ValueError("bad frame")
+    body = _read_exact(stream, length)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+def main() -> None:
+    """Set up the confinement, pre-warm, then serve jobs until stdin closes."""
+    conf = json.loads(base64.b64decode(sys.argv[1]))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    os.chdir("/")
+    os.environ.clear()
+    os.environ.update(conf["env"])
+    if conf["isolate"]:
+        confine_filesystem(conf["workbase"], conf["hidden"])
+    else:
+        # Without namespaces, job folders are reached through a symlink-free path of their own.
+        os.environ["ATELIER_SANDBOX_WORKBASE"] = conf["workbase"]
+    os.environ["IPYTHONDIR"] = "/var/tmp/ipython" if conf["isolate"] else conf["workbase"]
+    from atelier.grading.sandbox_kernel import Snapshot, new_shell, preload
+
+    loaded = preload(conf["preload"])
+    shell = new_shell()
+    snapshot = Snapshot(shell)
+    # Objects made so far are shared with every child; keep the collector from touching their pages.
+    gc.collect()
+    gc.freeze()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    stdout.write(encode_frame({"ready": True, "pid": os.getpid(), "preloaded": loaded}))
+    stdout.flush()
+    while True:
+        job = read_frame(stdin)
+        if job is None:
+            break
+        if not conf["isolate"]:
+            job = dict(job, job=os.path.join(conf["workbase"], job["job"]))
+        try:
+            verdict, raw = supervise(conf, job, shell, snapshot)
+        except OSError as error:
+            if error.errno == errno.EINTR:
+                continue
+            verdict, raw = {"killed_for": f"sandbox error: {error}", "exit_code": -1}, b""
+        stdout.write(encode_frame(verdict))
+        stdout.write(FRAME_HEADER.pack(FRAME_MAGIC, len(raw)) + raw)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
