@@ -27,6 +27,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.hub_config.appsapp.AppsApp",
         "Serve the workbooks marked as apps with Voila, publicly (no login).",
     ),
+    "grade": (
+        "atelier.grading.gradeapp.GradeApp",
+        "Autograde a cohort's submissions in parallel sandboxes: atelier grade --cohort C ASSIGNMENT.",
+    ),
 }
 
 
