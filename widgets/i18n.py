@@ -7,8 +7,8 @@ current language (``locales/<code>.json``) gives the words, with ``{name}`` plac
 
 The language follows the workbook, in this order: a widget's own ``language=`` argument, then
 :func:`set_language` (what a workbook's first cell calls), then the ``ATELIER_LANGUAGE`` environment
-variable, then ``metadata.atelier.language`` of the notebook the kernel runs (found through the
-``JPY_SESSION_NAME`` variable that Jupyter Server gives every kernel), then English.
+variable, then ``metadata.atelier.language`` of the notebook the kernel runs
+(:func:`kernel_notebook`), then English.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import re
 import unicodedata
 from functools import cache
 from importlib import resources
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 from atelier.errors import AtelierError
 
@@ -65,9 +67,25 @@ def set_language(code: str | None) -> None:
     _chosen = language
 
 
+def kernel_notebook() -> Path | None:
+    """The notebook this kernel runs, if the server said so.
+
+    JupyterLab and Notebook (Jupyter Server) give the kernel ``JPY_SESSION_NAME``, the notebook's
+    path; Voila gives ``SCRIPT_NAME``, the page's address (``/voila/render/dir/name.ipynb``), and
+    starts the kernel in the notebook's folder. papermill and nbgrader give neither.
+    """
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    if session.endswith(".ipynb"):
+        return Path(session)
+    script = unquote(os.environ.get("SCRIPT_NAME", ""))
+    if script.endswith(".ipynb"):
+        return Path.cwd() / PurePosixPath(script).name
+    return None
+
+
 def notebook_language(path: str | os.PathLike | None = None) -> str | None:
     """``metadata.atelier.language`` of the notebook at ``path`` (default: the kernel's)."""
-    path = path or os.environ.get("JPY_SESSION_NAME")
+    path = path or kernel_notebook()
     if not path or not str(path).endswith(".ipynb"):
         return None
     try:

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from atelier.widgets.i18n import kernel_notebook
+
 from atelier.errors import AtelierError
 
 ANSWERS_FILENAME = ".atelier-answers.json"
@@ -103,8 +105,8 @@ class AnswerStore:
 
     def __init__(self, directory: str | os.PathLike | None = None, notebook: str | None = None):
         self.directory = Path(directory) if directory is not None else Path.cwd()
-        session = os.environ.get("JPY_SESSION_NAME", "")
-        self.notebook = notebook or (Path(session).name if session.endswith(".ipynb") else None)
+        running = kernel_notebook()
+        self.notebook = notebook or (running.name if running else None)
 
     @property
     def path(self) -> Path:

@@ -182,3 +182,15 @@ def test_numbers_are_written_the_local_way():
     """Is 1234.5 written 1,234.5 in English and 1 234,5 in French?"""
     assert i18n.format_number(1234.5, "en") == "1,234.5"
     assert i18n.format_number(1234.5, "fr") == "1\u202f234,5"
+
+
+def test_voila_pages_find_their_notebook(tmp_path, monkeypatch):
+    """In Voila (no JPY_SESSION_NAME), is the notebook found from the page address and folder?"""
+    notebook = tmp_path / "plan été.ipynb"
+    notebook.write_text(json.dumps({"metadata": {"atelier": {"language": "fr"}}}), "utf-8")
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.delenv("ATELIER_LANGUAGE", raising=False)
+    monkeypatch.setenv("SCRIPT_NAME", "/voila/render/sub/plan%20%C3%A9t%C3%A9.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert i18n.kernel_notebook() == notebook
+    assert i18n.get_language() == "fr"
