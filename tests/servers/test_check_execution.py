@@ -1,0 +1,85 @@
+"""``atelier check`` with real kernels and a real Voila server: execution, student version, apps, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atelier import authoring, check
+
+pytestmark = pytest.mark.server
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "workbooks"
+EXECUTION_FIXTURES = {
+    "00-crashing-cell": "crash",
+    "00-cell-timeout": "timeout",
+    "00-network-access": "network",
+    "00-leaks-solution": "leaks-solution",
+    "00-student-crash": "student-crash",
+}
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """One check run (kernels in parallel) over every execution fixture and a freshly scaffolded workbook."""
+    root = tmp_path_factory.mktemp("authoring") / "workbooks"
+    scaffolded = authoring.new_workbook(root, "scaffolded", "en").parent
+    paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [scaffolded]
+    report = check.check(paths, check.CheckOptions(cell_timeout=5, voila=False))
+    by_folder: dict[str, set[str]] = {}
+    for problem in report.errors:
+        folder = Path(problem.path).parent.name
+        by_folder.setdefault(folder, set()).add(problem.code)
+    return report, by_folder, scaffolded
+
+
+@pytest.mark.parametrize(("fixture", "code"), sorted(EXECUTION_FIXTURES.items()))
+def test_execution_fixture_fails_with_its_own_problem(executed, fixture, code):
+    """Does running each fixture (source and student version) report exactly the failure it was made for?"""
+    report, by_folder, _ = executed
+    assert by_folder.get(fixture) == {code}, report.lines()
+
+
+def test_scaffolded_workbook_passes_check(executed):
+    """Does `atelier new` produce a workbook that runs cleanly as source and as student version?"""
+    report, by_folder, scaffolded = executed
+    assert scaffolded.name not in by_folder, report.lines()
+
+
+def test_voila_render_error_is_reported():
+    """Is a cell that fails only under Voila reported for an app workbook?"""
+    report = check.check([FIXTURES / "00-voila-error"], check.CheckOptions(execute=False))
+    assert {p.code for p in report.errors} == {"voila"}, report.lines()
+
+
+def test_atelier_check_passes_on_the_real_workbooks(tmp_path):
+    """Does `atelier check workbooks/` (as CI runs it) exit 0 with a JSON report and no error?"""
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "atelier", "check", "workbooks", "--json-file", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    assert data["ok"] and len(data["notebooks"]) >= 2
+    assert not [p for p in data["problems"] if p["code"] == "warning"], data["problems"]
+
+
+def test_atelier_check_exits_non_zero_on_errors():
+    """Does the command exit 1 and print `path: cell N: problem — fix` lines when a workbook fails?"""
+    result = subprocess.run(
+        [sys.executable, "-m", "atelier", "check", str(FIXTURES / "00-crashing-cell"), "--no-voila"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "crashing-cell.en.ipynb: cell 3: raises ZeroDivisionError: division by zero — fix" in result.stdout

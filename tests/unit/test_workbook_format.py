@@ -1,0 +1,167 @@
+"""The workbook format and the static half of ``atelier check`` (no kernel is started here)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from atelier import authoring, catalogue, check
+from atelier import workbook as wb
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "workbooks"
+REFERENCE = REPO / "workbooks" / "02-low-bandwidth-planner"
+STATIC = check.CheckOptions(execute=False, voila=False)
+
+
+def codes(report) -> set[str]:
+    return {p.code for p in report.errors}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "code", "options"),
+    [
+        ("00-bad-metadata", "metadata", STATIC),
+        ("00-stored-outputs", "stored-output", STATIC),
+        ("00-duplicate-grade-id", "duplicate-grade-id", STATIC),
+        ("00-test-without-answer", "test-without-answer", STATIC),
+        ("00-missing-alt-text", "alt-text", STATIC),
+        ("00-missing-data-file", "missing-file", STATIC),
+        ("00-translation-drift-code", "translation-drift", STATIC),
+        ("00-translation-drift-points", "translation-drift", STATIC),
+        ("00-hidden-tests-unmarked", "leaks-solution", STATIC),
+        ("00-oversize", "oversize", check.CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000)),
+        ("stale-catalogue", "stale-catalogue", STATIC),
+    ],
+)
+def test_static_fixture_fails_with_its_own_problem(fixture, code, options):
+    """Does each failure-mode fixture fail the check with exactly the problem it was made for?"""
+    report = check.check([FIXTURES / fixture], options)
+    assert codes(report) == {code}, report.lines()
+
+
+def test_valid_fixture_and_reference_pass_static_checks():
+    """Do the template-made fixture and the reference workbook pass every static check?"""
+    report = check.check([FIXTURES / "00-valid", REFERENCE], STATIC)
+    assert not report.errors, report.lines()
+
+
+def test_problem_lines_name_file_cell_and_fix():
+    """Does a problem read `path: cell N: problem — what to do`?"""
+    report = check.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
+    (line,) = [str(p) for p in report.errors]
+    assert line.startswith(str(FIXTURES / "00-duplicate-grade-id" / "duplicate-grade-id.en.ipynb") + ": cell 10: ")
+    assert "grade_id 'apply-answer' is also used by cell 9 — give every nbgrader cell its own grade_id" in line
+
+
+def test_json_report_is_machine_readable():
+    """Does the JSON report carry the verdict and each problem's file, cell, code and fix?"""
+    data = json.loads(json.dumps(check.check([FIXTURES / "00-stored-outputs"], STATIC).as_dict()))
+    assert data["ok"] is False and data["errors"] == 1
+    problem = next(p for p in data["problems"] if p["severity"] == "error")
+    assert problem["code"] == "stored-output" and problem["cell"] == 5 and problem["fix"]
+
+
+def test_ictcft_table_has_the_18_cells_of_the_framework():
+    """Does atelier/ictcft.json hold 6 aspects x 3 levels with unique competency names?"""
+    table = wb.ictcft()
+    assert len(table["cells"]) == 18
+    assert len({c["competency"] for c in table["cells"]}) == 18
+    assert wb.ictcft_cell(4, "Knowledge Deepening") == "Infusion"
+    assert wb.ictcft_cell(6, "Knowledge Creation") == "Teacher as Innovator"
+
+
+def test_metadata_rejects_a_competency_in_the_wrong_cell(tmp_path):
+    """Is a competency name that belongs to another aspect/level reported with the right name?"""
+    nb = authoring.template("en")
+    nb.metadata.atelier["id"] = "demo"
+    nb.metadata.atelier["ictcft"] = [{"aspect": 4, "level": "Knowledge Acquisition", "competency": "Infusion"}]
+    problems = wb.metadata_problems(nb, tmp_path / "demo.en.ipynb")
+    assert [p.code for p in problems] == ["metadata"]
+    assert "use 'Application'" in problems[0].fix
+
+
+def test_code_signature_ignores_strings_and_comments_only():
+    """May translators change strings and comments, and nothing else?"""
+    en = 'x = 2 * 60  # minutes\nprint(f"{x} minutes")'
+    fr = 'x = 2 * 60  # minutes en français\nprint(f"{x} minutes en tout")'
+    assert wb.code_signature(en) == wb.code_signature(fr)
+    assert wb.code_signature(en) != wb.code_signature(en.replace("60", "61"))
+
+
+def test_student_version_strips_solutions_and_hidden_tests():
+    """Does student_version() remove solution code and hidden tests, keep visible tests, not touch its input?"""
+    source = nbformat.read(REFERENCE / "low-bandwidth-planner.en.ipynb", as_version=4)
+    before = copy.deepcopy(source)
+    student = wb.student_version(source)
+    assert source == before
+    text = "\n".join(c.source for c in student.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert "/ 8000" not in text and "raise NotImplementedError()" in text
+    assert "session_megabytes(0, 600, 60)" in text
+    assert "1080" not in text
+
+
+def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
+    """Does translate sync code and grading from the source, keep translated prose, and flag changed prose?"""
+    root = tmp_path / "workbooks"
+    en_path = authoring.new_workbook(root, "demo-unit", "en")
+    assert en_path == root / "00-demo-unit" / "demo-unit.en.ipynb"
+    fr_path = authoring.translate_workbook(root, "demo-unit", "fr")
+    fr = wb.read_notebook(fr_path)
+    assert all("TRANSLATE" in c.source for c in fr.cells if c.cell_type == "markdown")
+    # The translator translates two cells; the author then edits one prose cell and one test's points.
+    by_id = {c.id: c for c in fr.cells}
+    by_id["why"].source = "## Pourquoi c'est important\n\nUn cas réel."
+    by_id["concept"].source = "## Concept\n\nL'idée."
+    wb.write_notebook(fr, fr_path)
+    en = wb.read_notebook(en_path)
+    src = {c.id: c for c in en.cells}
+    src["concept"].source += "\n\nA new paragraph."
+    src["apply-test"].metadata.nbgrader["points"] = 3
+    wb.write_notebook(en, en_path)
+    fr = {c.id: c for c in wb.read_notebook(authoring.translate_workbook(root, "demo-unit", "fr")).cells}
+    assert fr["why"].source == "## Pourquoi c'est important\n\nUn cas réel."
+    assert fr["concept"].source.startswith("<!-- TRANSLATE: the source changed")
+    assert fr["concept"].source.endswith("L'idée.")
+    assert fr["apply-test"].metadata.nbgrader["points"] == 3
+    report = check.check([root / "00-demo-unit"], STATIC)
+    assert not report.errors, report.lines()
+    assert {p.code for p in report.warnings} == {"untranslated"}
+
+
+def test_new_refuses_bad_ids_and_existing_workbooks(tmp_path):
+    """Are a non-kebab-case id and an id already used refused with a message saying what to do?"""
+    with pytest.raises(wb.WorkbookError, match="kebab-case"):
+        authoring.new_workbook(tmp_path, "Bad_Id")
+    authoring.new_workbook(tmp_path, "taken")
+    with pytest.raises(wb.WorkbookError, match="atelier translate taken"):
+        authoring.new_workbook(tmp_path, "taken")
+
+
+def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
+    """Does the catalogue list each workbook with duration and competencies, and fail check once stale?"""
+    root = tmp_path / "workbooks"
+    shutil.copytree(REFERENCE, root / REFERENCE.name)
+    catalogue.write_catalogue(root)
+    assert not catalogue.catalogue_problems(root)
+    text = "\n".join(c.source for c in wb.read_notebook(root / "index.fr.ipynb").cells)
+    assert "low-bandwidth-planner.fr.ipynb" in text and "30 min de lecture + 40 min" in text
+    assert "Standard Classroom" in text
+    path = root / REFERENCE.name / "low-bandwidth-planner.en.ipynb"
+    nb = wb.read_notebook(path)
+    nb.metadata.atelier["minutes"]["exercises"] = 45
+    wb.write_notebook(nb, path)
+    assert [p.code for p in catalogue.catalogue_problems(root)] == ["stale-catalogue"]
+
+
+def test_real_catalogue_is_fresh():
+    """Is workbooks/index.<lang>.ipynb what the workbooks' metadata says today?"""
+    assert not catalogue.catalogue_problems(REPO / "workbooks")
