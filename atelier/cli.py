@@ -31,6 +31,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.grading.gradeapp.GradeApp",
         "Autograde a cohort's submissions in parallel sandboxes: atelier grade --cohort C ASSIGNMENT.",
     ),
+    "library": (
+        "atelier.libraryapp.LibraryApp",
+        "The offline library: `atelier library build` renders every workbook to static HTML.",
+    ),
 }
 
 

@@ -71,6 +71,15 @@ def answers(url: str) -> bool:
         return False
 
 
+def pool_rendered(base: str, rel: str) -> int:
+    """How many preheated pages of ``rel`` the apps server has ready (its /atelier/status)."""
+    try:
+        status = requests.get(base + "atelier/status", timeout=5).json()
+    except requests.RequestException:
+        return 0
+    return status["pools"].get(rel, {}).get("rendered", 0)
+
+
 def burst(url: str, visitors: int, proc: subprocess.Popen) -> tuple[list[float], int, list[int]]:
     """``visitors`` simultaneous visits of ``url``: their times, peak kernel count, statuses."""
     start = threading.Barrier(visitors)
@@ -171,8 +180,7 @@ def main() -> None:
         times, peaks, codes = [], [], []
         for _ in range(args.rounds):
             # A full pool: every preheated kernel started and its notebook rendered.
-            wait_until(lambda: kernels_of(atelier) == args.visitors, 240, "a full pool")
-            time.sleep(3)
+            wait_until(lambda: pool_rendered(base, rel) >= args.visitors, 300, "a full pool")
             t, peak, c = burst(base + "voila/render/" + rel, args.visitors, atelier)
             times += t
             peaks.append(peak)

@@ -81,6 +81,11 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
     building = Path(tempfile.mkdtemp(prefix=".apps-", dir=dest.parent))
     for rel in apps:
         nb = nbformat.read(root / rel, as_version=4)
+        if any("nbgrader" in cell.get("metadata", {}) for cell in nb.cells):
+            # An app's kernel runs its code: solutions and hidden tests must not be there either.
+            from atelier.workbook import student_version
+
+            nb = student_version(nb)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = []
@@ -117,7 +122,9 @@ def voila_config(settings, *, base_url: str = "/") -> Config:
     pools = {"default": {"pool_size": apps["pool_size"]}}
     pools.update({path: {"pool_size": size} for path, size in apps.get("pool_sizes", {}).items()})
     c.VoilaKernelManager.kernel_pools_config = pools
-    c.VoilaKernelManager.fill_delay = 0.2
+    # Refill after the burst that emptied a pool, not during it: a refill competes for the CPU with
+    # the visitors being served.
+    c.VoilaKernelManager.fill_delay = 2.0
     c.BoundedKernelManager.max_kernels = apps["max_kernels"]
     c.BoundedKernelManager.busy_retry_after = apps["busy_retry_after"]
     # Culling: a visitor who left (or whose phone dropped the link) gives the kernel back; connected

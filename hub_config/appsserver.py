@@ -161,6 +161,25 @@ class AppsIndexHandler(JupyterHandler):
         self.finish(page.read_text("utf-8").replace("{items}", "\n".join(items)))
 
 
+class AppsStatusHandler(JupyterHandler):
+    """Kernel counts and pool readiness as JSON, for monitoring and benchmarks (no notebook)."""
+
+    def get(self):
+        """Answer with the kernels alive, the bound, and per app the preheated pages ready."""
+        km = self.kernel_manager
+        pools = {}
+        for notebook, pool in getattr(km, "_pools", {}).items():
+            ready = 0
+            for task in pool:
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    ready += task.result()["task"].done()
+            pools[notebook] = {"size": len(pool), "rendered": ready}
+        status = {"kernels": km.kernel_count(), "max_kernels": km.max_kernels, "pools": pools}
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(status))
+
+
 class AppsVoila(Voila):
     """Voila serving one directory of app notebooks: bounded pages, a static index, no tree API."""
 
@@ -178,4 +197,5 @@ class AppsVoila(Voila):
             elif handler is VoilaContentsHandler:
                 continue  # only the JupyterLab tree used it; no listing API for visitors
             handlers.append(spec)
+        handlers.append((url_path_join(self.server_url, "/atelier/status"), AppsStatusHandler))
         return handlers
