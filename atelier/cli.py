@@ -35,6 +35,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.libraryapp.LibraryApp",
         "The offline library: `atelier library build` renders every workbook to static HTML.",
     ),
+    "certificates": (
+        "atelier.grading.certificatesapp.CertificatesApp",
+        "Completion certificates (PDF) for a cohort; `atelier certificates verify CODE` checks one.",
+    ),
 }
 
 

@@ -1,0 +1,161 @@
+"""Certificates: who completed a seeded cohort gets a PDF in their language; forgeries fail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+from atelier.grading.certificates import (
+    REGISTER_FILE,
+    CertificateError,
+    issue,
+    normal_code,
+    verify,
+)
+from atelier.grading.course import Course, Trainee
+from conftest import BIN
+
+pytestmark = pytest.mark.unit
+
+TRAINEES = [
+    Trainee("amina", "at-amina", "en", "Amina Diallo", "amina@example.org"),
+    Trainee("benoit", "at-benoit", "fr", "Benoît Kaboré", "benoit@example.org"),
+    Trainee("chen", "at-chen", "en", "Chen Wei", "chen@example.org"),
+    Trainee("dara", "at-dara", "en", "Dara Sok", "dara@example.org"),
+]
+
+
+def seed_cohort(course: Course, plan: dict) -> None:
+    """A gradebook for ``course``: workbooks alpha and beta (en and fr), one 2-point cell each.
+
+    ``plan`` maps an account to {assignment: "graded" | "needs grading"}; other pairs are missing.
+    """
+    from atelier.grading.course import ensure_env_on_path
+    from nbgrader.api import Gradebook
+
+    ensure_env_on_path()
+    course.root.mkdir(parents=True, exist_ok=True)
+    gb = Gradebook(course.db_url, course_id=course.course_id)
+    try:
+        for workbook in ("alpha", "beta"):
+            for lang in ("en", "fr"):
+                name = f"{workbook}-{lang}"
+                gb.add_assignment(name)
+                gb.add_notebook(f"{workbook}.{lang}", name)
+                gb.add_grade_cell("q1", f"{workbook}.{lang}", name, max_score=2, cell_type="code")
+        for account, submissions in plan.items():
+            gb.add_student(account)
+            for assignment, status in submissions.items():
+                gb.add_submission(assignment, account)
+                grade = gb.find_grade("q1", assignment.replace("-", "."), assignment, account)
+                if status == "graded":
+                    grade.auto_score = 2
+                    grade.needs_manual_grade = False
+                else:
+                    grade.needs_manual_grade = True
+                gb.db.commit()
+    finally:
+        gb.close()
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cert")
+    course = Course(cohort="c1", courses_root=root / "courses", exchange_root=root / "exchange")
+    seed_cohort(
+        course,
+        {
+            "at-amina": {"alpha-en": "graded", "beta-en": "graded"},
+            "at-benoit": {"alpha-fr": "graded", "beta-fr": "graded"},
+            "at-chen": {"alpha-en": "graded"},
+            "at-dara": {"alpha-en": "graded", "beta-en": "needs grading"},
+        },
+    )
+    state = root / "state"
+    written = issue(course, TRAINEES, state, root / "out", today="2026-11-28")
+    return course, state, root, written
+
+
+def test_only_trainees_who_completed_get_a_certificate(cohort):
+    """Who gets a certificate: only those with every workbook graded (not missing, not pending)?"""
+    _, _, root, written = cohort
+    assert sorted(c.username for c, _ in written) == ["amina", "benoit"]
+    for certificate, path in written:
+        assert path == root / "out" / f"c1-{certificate.username}.pdf"
+        assert path.read_bytes().startswith(b"%PDF-")
+        assert certificate.workbooks == ("alpha", "beta")
+
+
+def test_certificate_is_in_the_trainees_language(cohort):
+    """Is Benoît's certificate in French and Amina's in English, each carrying its code?"""
+    from pypdf import PdfReader
+
+    _, _, _, written = cohort
+    by_name = {c.username: (c, p) for c, p in written}
+    for username, title in [("amina", "Certificate of completion"), ("benoit", "Attestation")]:
+        certificate, path = by_name[username]
+        text = PdfReader(path).pages[0].extract_text()
+        assert title in text
+        assert certificate.code in text
+        assert certificate.full_name in text
+
+
+def test_a_certificate_verifies(cohort):
+    """Does a printed code verify (typed in any case, without dashes) and name whom it was for?"""
+    _, state, _, written = cohort
+    certificate = written[0][0]
+    found = verify(state, certificate.code.lower().replace("-", ""))
+    assert found == certificate
+    result = subprocess.run(
+        [str(BIN / "atelier"), "certificates", "verify", certificate.code],
+        capture_output=True,
+        text=True,
+        env={"ATELIER_SETTINGS": str(write_settings(state)), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout and certificate.full_name in result.stdout
+
+
+def test_forged_certificates_do_not_verify(cohort):
+    """Does a made-up code, or a register line edited to another name or date, verify?"""
+    _, state, _, _ = cohort
+    with pytest.raises(CertificateError, match="no certificate was issued"):
+        verify(state, "AAAA-BBBB-CCCC-DDDD")
+    # A forger with write access to the register but not the secret re-dates a certificate.
+    register = state / REGISTER_FILE
+    saved = register.read_text("utf-8")
+    try:
+        lines = [json.loads(line) for line in saved.splitlines()]
+        lines[0]["username"] = "chen"
+        register.write_text("".join(json.dumps(r) + "\n" for r in lines), "utf-8")
+        with pytest.raises(CertificateError, match="altered"):
+            verify(state, lines[0]["code"])
+    finally:
+        register.write_text(saved, "utf-8")
+    result = subprocess.run(
+        [str(BIN / "atelier"), "certificates", "verify", "AAAA-BBBB-CCCC-DDDD"],
+        capture_output=True,
+        text=True,
+        env={"ATELIER_SETTINGS": str(write_settings(state)), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "not valid" in result.stderr
+
+
+def test_issuing_again_keeps_codes(cohort):
+    """Does running the command again issue the same certificates, not new codes?"""
+    course, state, root, written = cohort
+    again = issue(course, TRAINEES, state, root / "again", today="2026-12-01")
+    assert [c for c, _ in again] == [c for c, _ in written]
+    assert len((state / REGISTER_FILE).read_text().splitlines()) == 2
+    assert normal_code(written[0][0].code) == written[0][0].code
+
+
+def write_settings(state):
+    path = state / "settings.yaml"
+    path.write_text(yaml.safe_dump({"hub": {"state_dir": str(state)}}))
+    return path
