@@ -78,7 +78,7 @@ def describe_stop(execution: dict) -> str:
     killed_for = execution.get("killed_for")
     code = execution.get("exit_code", 0)
     if killed_for == "timeout":
-        return "the notebook ran past its time limit and was stopped"
+        return "a cell or the notebook ran past its time limit and the process was stopped"
     if killed_for == "output":
         return "the notebook printed more output than allowed and was stopped"
     if killed_for:

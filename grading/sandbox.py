@@ -18,7 +18,6 @@ failing closed.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import json
 import os
@@ -222,6 +221,9 @@ class Sandbox:
             self.slot, self._lock_fd = _lock_slot(self.options.account_prefix)
             account = ensure_account(f"{self.options.account_prefix}{self.slot}")
             uid, gid, user = account.pw_uid, account.pw_gid, account.pw_name
+            # Job folders left by a killed grader: this slot is ours now, so they are stale.
+            for stale in Path("/var/tmp").glob(f"atelier-{user}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
             # /var/tmp, not /tmp: /tmp is what the sandbox sees *instead of* the host's /tmp.
             self.workbase = tempfile.mkdtemp(prefix=f"atelier-{user}-", dir="/var/tmp")
             os.chmod(self.workbase, 0o711)
@@ -240,7 +242,6 @@ class Sandbox:
             "preload": list(self.options.preload),
         }
         argv = [sys.executable, "-m", "atelier.grading.sandbox_zygote"]
-        argv.append(base64.b64encode(json.dumps(conf).encode()).decode())
         if isolate:
             argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc",
                     "--propagation", "private", "--", *argv]  # fmt: skip
@@ -251,6 +252,8 @@ class Sandbox:
             env={**env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
             cwd="/",
         )
+        self.process.stdin.write(encode_frame(conf))
+        self.process.stdin.flush()
         ready = self._read_record()
         if not isinstance(ready, dict) or not ready.get("ready"):
             self.close()

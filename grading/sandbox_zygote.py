@@ -18,13 +18,13 @@ judges them.
 
 Wire protocol on stdin/stdout: framed JSON (see
 :func:`~atelier.grading.sandbox_kernel.encode_frame`).
-One ``ready`` record at start; then for each job request, one response record followed by one frame
+The configuration is the first record the grader sends; one ``ready`` record answers it; then
+for each job request, one response record followed by one frame
 holding the child's raw result bytes.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ctypes
 import errno
@@ -268,8 +268,11 @@ def read_frame(stream) -> dict | bytes | None:
 
 def main() -> None:
     """Set up the confinement, pre-warm, then serve jobs until stdin closes."""
-    conf = json.loads(base64.b64decode(sys.argv[1]))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # The configuration comes on stdin, not argv: /proc/1/cmdline is readable inside the sandbox.
+    conf = read_frame(stdin)
+    if not isinstance(conf, dict):
+        sys.exit(2)
     os.chdir("/")
     os.environ.clear()
     os.environ.update(conf["env"])
