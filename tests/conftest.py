@@ -1,12 +1,13 @@
 """Fixtures shared by every test tier.
 
-Tests never touch the host's Jupyter configuration: each session gets temporary ``JUPYTER_CONFIG_DIR``,
-``JUPYTER_DATA_DIR`` and ``JUPYTER_RUNTIME_DIR``. Servers listen on random free loopback ports.
+Tests never touch the host's Jupyter configuration: each session gets temporary
+``JUPYTER_CONFIG_DIR``, ``JUPYTER_DATA_DIR`` and ``JUPYTER_RUNTIME_DIR``. Servers listen on random free loopback ports.
 Tier fixtures (a running hub, Chromium) live here too so that every tier reuses the same ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -84,7 +85,7 @@ def browser(chromium_path):
 
 @pytest.fixture
 def page(browser, tmp_path):
-    """A fresh browser page (own cookies); every request it makes is recorded in ``page.requests_seen``."""
+    """A fresh browser page (own cookies); ``page.requests_seen`` records every request it makes."""
     context = browser.new_context()
     page = context.new_page()
     seen: list[str] = []
@@ -163,3 +164,312 @@ def apps_server(tmp_path_factory, request):
         proc.kill()
         proc.wait()
     log.close()
+
+
+# --- a real Atelier hub ---------------------------------------------------------------------------
+
+#: The people every hub test session starts with: three trainees (one French) in two cohorts, and
+#: the facilitator of cohort x.
+HUB_ROSTER = """username,full name,email,institution,country,language,role,cohort
+alice,Alice Martin,alice@example.org,Université A,Kenya,en,trainee,x
+bob,Bob Okafor,bob@example.org,University A,Nigeria,en,trainee,x
+chloe,Chloé Diallo,chloe@example.org,Université B,Sénégal,fr,trainee,y
+fiona,Fiona Mensah,fiona@example.org,University A,Ghana,en,facilitator,x
+"""
+
+
+class Hub:
+    """A running Atelier hub (``atelier start``) on random loopback ports, for tests.
+
+    Attributes:
+        url: the public URL (the proxy), e.g. ``http://127.0.0.1:PORT``.
+        root: a world-readable temporary folder holding everything below.
+        settings_path: the settings file the hub runs with; ``settings`` is its content as a dict.
+        state_dir: the hub's private state (database, cookie secret, roster store, passwords).
+        workbooks: a copy of the sample workbooks, published to ``hub.workbooks_repo``;
+            change it, then call :meth:`publish_workbooks`.
+        prefix: the unique account prefix of this session (``t<4 letters>-``).
+        passwords: username -> password issued by :meth:`import_roster`.
+
+    Methods: :meth:`atelier` (run the CLI with these settings), :meth:`import_roster`,
+    :meth:`login` (a browser-like ``requests.Session``), :meth:`start_server`, :meth:`api`,
+    :meth:`restart`, :meth:`server_processes`. Teardown stops the hub, the proxy and every process
+    of the session's accounts, then deletes the accounts and their homes.
+    """
+
+    def __init__(self, root: Path, extra_settings: dict | None = None):
+        import random
+        import string
+
+        import yaml
+
+        self.root = root
+        self.prefix = "t" + "".join(random.choices(string.ascii_lowercase, k=4)) + "-"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = root / "state"
+        self.workbooks = root / "workbooks"
+        shutil.copytree(FIXTURES / "hub_workbooks", self.workbooks)
+        self.settings = {
+            "hub": {
+                "ip": "127.0.0.1",
+                "port": self.port,
+                "hub_port": free_port(),
+                "proxy_api_port": free_port(),
+                "state_dir": str(self.state_dir),
+                "workbooks_repo": str(root / "workbooks.git"),
+                "config_d": "",
+                "concurrent_spawn_limit": 10,
+            },
+            "accounts": {"prefix": self.prefix, "home_root": str(root / "home")},
+            "grading": {
+                "courses_root": str(root / "courses"),
+                "exchange_root": str(root / "exchange"),
+            },
+        }
+        for section, values in (extra_settings or {}).items():
+            self.settings.setdefault(section, {}).update(values)
+        self.settings_path = root / "settings.yaml"
+        self.settings_path.write_text(yaml.safe_dump(self.settings))
+        self.passwords: dict[str, str] = {}
+        self.process = None
+        self.log_path = root / "hub.log"
+
+    # -- commands --
+    def atelier(self, *args: str, check: bool = True):
+        """Run ``atelier ARGS --settings <this hub's settings>``; returns the CompletedProcess."""
+        import subprocess
+
+        settings = ["--settings", str(self.settings_path)]
+        cmd = [str(PREFIX / "env" / "bin" / "atelier"), *args[:2], *settings, *args[2:]]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{cmd} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def import_roster(self, text: str, check: bool = True):
+        """Import a roster CSV text; new passwords are added to :attr:`passwords`."""
+        import csv
+        import tempfile
+
+        fd, csv_path = tempfile.mkstemp(suffix=".csv", dir=self.root)
+        os.write(fd, text.encode("utf-8"))
+        os.close(fd)
+        passwords = self.root / "passwords.csv"
+        passwords.unlink(missing_ok=True)
+        result = self.atelier(
+            "roster", "import", csv_path, "--passwords-file", str(passwords), check=check
+        )
+        if passwords.exists():
+            with passwords.open() as handle:
+                for row in csv.DictReader(handle):
+                    self.passwords[row["username"]] = row["password"]
+        return result
+
+    def publish_workbooks(self) -> dict:
+        """Publish :attr:`workbooks` again (what ``atelier install --workbooks`` does)."""
+        from atelier.hub_config.delivery import publish_workbooks
+
+        return publish_workbooks(self.workbooks, self.settings["hub"]["workbooks_repo"])
+
+    # -- lifecycle --
+    def start(self, timeout: float = 120) -> None:
+        """Run ``atelier start`` and wait until the hub answers through the proxy."""
+        import subprocess
+        import time
+
+        import requests
+
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(PREFIX / "env" / "bin" / "atelier"),
+                "start",
+                "--settings",
+                str(self.settings_path),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        proxy_log = self.state_dir / "proxy.log"
+        while time.monotonic() < deadline:
+            proxy_taken = proxy_log.exists() and "EADDRINUSE" in proxy_log.read_text()
+            if self.process.poll() is not None or proxy_taken:
+                tail = self.log_path.read_text()[-4000:]
+                if "Address already in use" in tail or proxy_taken:
+                    raise PortTaken(tail)
+                raise AssertionError(f"the hub exited:\n{tail}")
+            try:
+                if requests.get(f"{self.url}/hub/api", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        log_tail = self.log_path.read_text()[-4000:]
+        raise AssertionError(f"the hub did not answer in {timeout}s:\n{log_tail}")
+
+    def new_ports(self) -> None:
+        """Stop the proxy and move the hub to fresh ports (another program took one meanwhile)."""
+        import signal
+
+        import yaml
+
+        self.stop()
+        proxy_pid = self.state_dir / "proxy.pid"
+        if proxy_pid.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(proxy_pid.read_text().strip()), signal.SIGTERM)
+        (self.state_dir / "proxy.log").unlink(missing_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings["hub"].update(
+            port=self.port, hub_port=free_port(), proxy_api_port=free_port()
+        )
+        self.settings_path.write_text(yaml.safe_dump(self.settings))
+
+    def stop(self) -> None:
+        """Stop the hub process (the proxy and trainees' servers keep running, by design)."""
+        import signal
+        import subprocess
+
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def restart(self) -> None:
+        """Stop the hub and start it again with the same state."""
+        self.stop()
+        self.start()
+
+    def account(self, username: str) -> str:
+        """The Unix account of a hub user."""
+        return f"{self.prefix}{username}"
+
+    def server_processes(self, username: str) -> list[int]:
+        """Pids of the processes running as ``username``'s Unix account."""
+        import pwd
+
+        try:
+            uid = pwd.getpwnam(self.account(username)).pw_uid
+        except KeyError:
+            return []
+        return [pid for pid, owner in _process_owners().items() if owner == uid]
+
+    def teardown(self) -> None:
+        """Stop everything this hub started and delete the session's accounts and homes."""
+        import pwd
+        import signal
+        import subprocess
+        import time
+
+        self.stop()
+        proxy_pid = self.state_dir / "proxy.pid"
+        if proxy_pid.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(proxy_pid.read_text().strip()), signal.SIGTERM)
+        ours = {e.pw_uid: e.pw_name for e in pwd.getpwall() if e.pw_name.startswith(self.prefix)}
+        for _ in range(50):  # userdel refuses an account that still runs processes
+            left = [pid for pid, owner in _process_owners().items() if owner in ours]
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+        for name in ours.values():
+            subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+            subprocess.run(["groupdel", name], capture_output=True, check=False)
+
+    # -- HTTP as a browser --
+    def login(self, username: str, password: str | None = None):
+        """Log in through the login form like a browser (XSRF cookie, form); return the session."""
+        import requests
+
+        session = requests.Session()
+        session.get(f"{self.url}/hub/login", timeout=30)
+        response = session.post(
+            f"{self.url}/hub/login",
+            data={
+                "username": username,
+                "password": self.passwords[username] if password is None else password,
+                "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
+            },
+            allow_redirects=False,
+            timeout=60,
+        )
+        session.login_response = response
+        return session
+
+    def start_server(self, session, username: str, timeout: float = 120):
+        """Press Start (``/hub/spawn``), wait for JupyterLab on the workbooks; return that page."""
+        import time
+
+        lab = f"{self.url}/user/{username}/lab/tree/workbooks"
+        session.get(f"{self.url}/hub/spawn", timeout=60)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = session.get(lab, timeout=30)
+            at_lab = response.url.startswith(f"{self.url}/user/{username}/lab")
+            if response.status_code == 200 and at_lab:
+                return response
+            time.sleep(0.1)
+        raise AssertionError(f"{username}'s JupyterLab did not open in {timeout}s")
+
+    def api(self, session, method: str, path: str, **kwargs):
+        """Call the hub REST API (``/hub/api`` + path) with the session login, as a browser does."""
+        headers = {"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/") or ""}
+        url = f"{self.url}/hub/api{path}"
+        return session.request(method, url, headers=headers, timeout=30, **kwargs)
+
+
+class PortTaken(AssertionError):
+    """Another program took one of the hub's ports between choosing and binding it."""
+
+
+def _process_owners() -> dict[int, int]:
+    """Map the pid of every process on the machine to its owner's uid."""
+    owners = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                owners[int(entry.name)] = entry.stat().st_uid
+    return owners
+
+
+@pytest.fixture(scope="session")
+def hub_extra_settings() -> dict:
+    """Settings sections merged over the test hub's defaults (override in a conftest to change)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def hub(hub_extra_settings):
+    """A real Atelier hub for the session, with :data:`HUB_ROSTER` imported (see :class:`Hub`)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="atelier-hub-"))
+    # Trainees must reach the published workbooks and their homes under this folder.
+    root.chmod(0o755)
+    instance = Hub(root, hub_extra_settings)
+    try:
+        instance.publish_workbooks()
+        instance.import_roster(HUB_ROSTER)
+        for attempt in range(3):
+            try:
+                instance.start()
+                break
+            except PortTaken:
+                if attempt == 2:
+                    raise
+                instance.new_ports()
+        yield instance
+    finally:
+        instance.teardown()
+        shutil.rmtree(root, ignore_errors=True)
