@@ -1,7 +1,8 @@
 """Fixtures shared by every test tier.
 
 Tests never touch the host's Jupyter configuration: each session gets temporary
-``JUPYTER_CONFIG_DIR``, ``JUPYTER_DATA_DIR`` and ``JUPYTER_RUNTIME_DIR``. Servers listen on random free loopback ports.
+``JUPYTER_CONFIG_DIR``, ``JUPYTER_DATA_DIR`` and ``JUPYTER_RUNTIME_DIR``. Servers listen on random
+free loopback ports.
 Tier fixtures (a running hub, Chromium) live here too so that every tier reuses the same ones.
 """
 
