@@ -1,11 +1,11 @@
 """Public apps: the workbooks anyone may open with Voila, and how (no login, no code, few kernels).
 
 Rule: only notebooks whose ``metadata.atelier.app`` is true are reachable. They are copied, outputs
-cleared, into a directory that holds nothing else, and Voila serves that directory; so a solution
-notebook, a ``.py`` file or anything else next to an app is not on the server at all, rather than
-hidden by a rule that might have a hole. The Voila configuration is a pure function of the settings
-(:func:`voila_config`), and the hub runs the same ``atelier apps`` command as a public service
-(:func:`service`, :func:`apply`).
+cleared, with their workbook's ``data/`` and ``images/``, into a directory that holds nothing else,
+and Voila serves that directory; so a solution notebook, a ``.py`` file or anything else next to an
+app is not on the server at all, rather than hidden by a rule that might have a hole. The Voila
+configuration is a pure function of the settings (:func:`voila_config`), and the hub runs the same
+``atelier apps`` command as a public service (:func:`service`, :func:`apply`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ SERVICE_NAME = "apps"
 #: this is the one place to change it (``atelier apps --binder-links`` prints the README lines).
 BINDER_REPOSITORY = "atelier-project/atelier"
 BINDER_REF = "main"
+#: Folders of a workbook that its app needs beside it: the data it reads, the images it shows.
+ASSET_FOLDERS = ("data", "images")
 
 
 def default_workbooks_dir() -> Path:
@@ -93,6 +95,11 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
         target = building / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)
+        # The app reads its own data and shows its own images; nothing else of its folder comes.
+        for name in ASSET_FOLDERS:
+            source = (root / rel).parent / name
+            if source.is_dir() and not (target.parent / name).exists():
+                shutil.copytree(source, target.parent / name)
     building.chmod(0o755)
     if dest.exists():
         shutil.rmtree(dest)

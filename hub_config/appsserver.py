@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -79,6 +80,21 @@ class BoundedKernelManager(AsyncMappingKernelManager):
                 pool.remove(task)
         return bool(pool)
 
+    def pooled_kernels(self, notebook: str) -> set[str]:
+        """Ids of the started kernels waiting in ``notebook``'s pool."""
+        ids = set()
+        for task in getattr(self, "_pools", {}).get(notebook, []):
+            if task.done() and not task.cancelled() and task.exception() is None:
+                ids.add(task.result()["kernel_id"])
+        return ids
+
+    def touch(self, kernel_ids) -> None:
+        """Count now as the last activity of ``kernel_ids`` (the idle culler's clock)."""
+        now = datetime.now(UTC)
+        for kernel_id in kernel_ids:
+            if kernel_id in self:
+                self.get_kernel(kernel_id).last_activity = now
+
     def refill_pools(self) -> None:
         """Start preheated kernels for pools that a full server left short (preheating only)."""
         fill = getattr(self, "fill_if_needed", None)
@@ -101,8 +117,14 @@ class AppPageHandler(TornadoVoilaHandler):
             km.ready_in_pool(notebook) or km.has_room()
         ):
             return self.write_busy(km.busy_retry_after)
+        pooled = km.pooled_kernels(notebook) if isinstance(km, BoundedKernelManager) else set()
         try:
             async for html in self.get_generator(path=path):
+                if pooled:
+                    # A preheated kernel has been idle since it was preheated: restart its idle
+                    # clock at hand-over, or the culler takes it before the visitor's page connects.
+                    km.touch(pooled - km.pooled_kernels(notebook))
+                    pooled = set()
                 self.write(html)
                 self.flush()
         except KernelLimitReached:

@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-APPS_SETTINGS = {"pool_size": 1, "max_kernels": 8}
+APPS_SETTINGS = {"pool_size": 1, "max_kernels": 8, "cull_idle_timeout": 120}
 APPS = [
     ("planner/planner.en.ipynb", "You typed: "),
     ("planner/planner.fr.ipynb", "Vous avez tapé : "),

@@ -88,6 +88,7 @@ def test_execute_and_introspection_requests_are_ignored(apps_server, tmp_path):
     [
         "voila/files/planner/planner.en.ipynb",
         "voila/files/planner/helper.py",
+        "voila/files/planner/data/unit.txt",
         "voila/files/planner/planner-solution.en.ipynb",
         "voila/render/planner/planner-solution.en.ipynb",
         "voila/render/planner/helper.py",
