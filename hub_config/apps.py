@@ -197,9 +197,43 @@ def service(settings) -> dict:
 
 
 def apply(c: Config, settings) -> None:
-    """Add the public apps service to a hub configuration ``c`` (no other service is touched)."""
+    """Add the public apps service to a hub configuration ``c`` (no other service is touched).
+
+    The service account (``apps.service_user``) must exist: :func:`ensure_service_account` makes it.
+    """
     services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != SERVICE_NAME]
     c.JupyterHub.services = [*services, service(settings)]
+
+
+def ensure_service_account(settings) -> bool:
+    """Create the Unix account the public apps run as, if missing; True if it was created.
+
+    A system account with no login shell and its own home (``/var/lib/<account>``, mode 700), which
+    holds Voila's runtime files; it is in no cohort's group, so it cannot read trainees' homes or
+    the gradebooks.
+    """
+    import pwd
+    import subprocess
+
+    name = settings["apps"]["service_user"]
+    if not name:
+        return False
+    try:
+        pwd.getpwnam(name)
+        return False
+    except KeyError:
+        pass
+    home = Path("/var/lib") / name
+    subprocess.run(
+        [
+            *("useradd", "--system", "--create-home", "--home-dir", str(home)),
+            *("--shell", "/usr/sbin/nologin", name),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    home.chmod(0o700)
+    return True
 
 
 def binder_links(
