@@ -39,6 +39,22 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.grading.certificatesapp.CertificatesApp",
         "Completion certificates (PDF) for a cohort; `atelier certificates verify CODE` checks one.",
     ),
+    "release": (
+        "atelier.grading.apps.ReleaseApp",
+        "Release a graded workbook to a cohort as nbgrader assignments (one per language).",
+    ),
+    "collect": (
+        "atelier.grading.apps.CollectApp",
+        "Collect a cohort's latest valid submissions of a workbook from the exchange.",
+    ),
+    "feedback": (
+        "atelier.grading.apps.FeedbackApp",
+        "Generate feedback on a graded workbook and return it to each trainee.",
+    ),
+    "grades": (
+        "atelier.grading.apps.GradesApp",
+        "Grade reports of a cohort: `atelier grades export --cohort C [--moodle]`.",
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-"""Assessment: releasing workbooks as nbgrader assignments, collecting, grading, feedback and grade export.
+"""Assessment: releasing workbooks as nbgrader assignments, collecting, grading, feedback, export.
 
-Rule: nbgrader's own pipeline does the grading; Atelier configures it per cohort, hardens the exchange,
-and never overwrites a facilitator's manual grade or comment.
+Rule: nbgrader's own pipeline does the grading; Atelier configures it per cohort, hardens the
+exchange, and never overwrites a facilitator's manual grade or comment.
 """

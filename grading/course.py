@@ -56,6 +56,9 @@ COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 WORKBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LANGUAGES = ("en", "fr")
 
+#: ``runuser`` runs a command as another account; it lives in /usr/sbin, often not on PATH.
+RUNUSER = "/usr/sbin/runuser"
+
 #: Seconds a writer waits for the SQLite gradebook lock before giving up: two facilitators saving
 #: grades at once wait for each other instead of failing with "database is locked".
 BUSY_TIMEOUT = 60
@@ -97,6 +100,8 @@ class Course:
     exchange_root: Path
     account_prefix: str = "at-"
     late_policy: str = "flag"
+    #: (bytes, files, submissions): the bounds of one trainee's submissions of one assignment.
+    submission_limits: tuple[int, int, int] = (20_000_000, 200, 20)
 
     @classmethod
     def from_settings(cls, settings, cohort: str) -> Course:
@@ -112,6 +117,11 @@ class Course:
             exchange_root=Path(settings.get_path("grading.exchange_root", "/srv/atelier/exchange")),
             account_prefix=settings.get_path("accounts.prefix", "at-"),
             late_policy=settings.get_path("grading.late_policy", "flag"),
+            submission_limits=(
+                settings.get_path("grading.max_submission_bytes", 20_000_000),
+                settings.get_path("grading.max_submission_files", 200),
+                settings.get_path("grading.max_submissions", 20),
+            ),
         )
 
     # --- identities -------------------------------------------------------------------------
@@ -176,6 +186,14 @@ class Course:
         """One JSON line per submission folder collect saw, kept or rejected, with the reason."""
         return self.log_dir / "receipts.jsonl"
 
+    def assignments_of(self, workbook: str) -> list[str]:
+        """The assignments (``<workbook>-<lang>``) of ``workbook`` released to this course."""
+        return [
+            assignment_id(workbook, lang)
+            for lang in LANGUAGES
+            if (self.source / assignment_id(workbook, lang)).is_dir()
+        ]
+
     def submission_dir(self, student: str, assignment: str) -> Path:
         """Where the collected submission of ``student`` for ``assignment`` lives."""
         return self.submitted / student / assignment
@@ -220,9 +238,17 @@ class Course:
         c.Exchange.path_includes_course = True
         # The course's own exchange steps go through Atelier's hardened exchange, so the
         # formgrader buttons (release, collect, release feedback) enforce the same rules as the CLI.
-        c.ExchangeFactory.release_assignment = "atelier.grading.exchange.AtelierReleaseAssignment"
-        c.ExchangeFactory.collect = "atelier.grading.exchange.AtelierCollect"
-        c.ExchangeFactory.release_feedback = "atelier.grading.exchange.AtelierReleaseFeedback"
+        c.ExchangeFactory.release_assignment = (
+            "atelier.grading.course_exchange.AtelierReleaseAssignment"
+        )
+        c.ExchangeFactory.collect = "atelier.grading.course_exchange.AtelierCollect"
+        c.ExchangeFactory.release_feedback = (
+            "atelier.grading.course_exchange.AtelierReleaseFeedback"
+        )
+        max_bytes, max_files, max_submissions = self.submission_limits
+        c.AtelierCollect.max_submission_bytes = max_bytes
+        c.AtelierCollect.max_submission_files = max_files
+        c.AtelierCollect.max_submissions = max_submissions
         # Late policy: "flag" records lateness with no penalty (nbgrader's "none"); "zero" scores a
         # late submission 0. Lateness is computed from timestamp.txt, which collect sets to the
         # server's receipt time.
@@ -295,11 +321,17 @@ def append_record(path: Path, record: dict) -> None:
 
 
 def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
-    """Create ``path`` if needed and set its mode and owner (idempotent)."""
+    """Create ``path`` if needed and set its mode and owner (idempotent).
+
+    Only root sets owners; another account (the grader, running formgrader) leaves folders it
+    does not own as they are.
+    """
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         os.chown(path, uid, gid)
-    os.chmod(path, mode)
+        os.chmod(path, mode)
+    elif path.stat().st_uid == os.geteuid():
+        os.chmod(path, mode)
 
 
 def ensure_grader_account(course: Course) -> tuple[int, int]:
@@ -345,7 +377,8 @@ def ensure(course: Course) -> Course:
         _ensure_dir(course.root / step, 0o2770, uid, gid)
     _ensure_dir(course.exchange_root, 0o755, 0, 0)
     _ensure_dir(course.exchange, 0o755, 0, 0)
-    _ensure_dir(course.outbound, 0o755, 0, 0)
+    # The grader account publishes (formgrader's release button); everyone reads.
+    _ensure_dir(course.outbound, 0o755, uid, gid)
     _ensure_dir(course.inbound, 0o711, 0, 0)
     _ensure_dir(course.exchange_feedback, 0o711, 0, 0)
     text = course.nbgrader_config_text()
@@ -403,3 +436,76 @@ def group_id(name: str) -> int:
         return grp.getgrnam(name).gr_gid
     except KeyError:
         raise GradingError(f"no Unix group named '{name}' on this machine") from None
+
+
+# --- who is in the cohort ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trainee:
+    """A trainee of a cohort as grading sees them: the Unix account is the nbgrader student id."""
+
+    username: str
+    account: str
+    language: str
+    full_name: str = ""
+    email: str = ""
+
+
+def cohort_people(settings, cohort: str) -> tuple[list[Trainee], list[str]]:
+    """The (trainees, facilitator usernames) of ``cohort`` from the roster the hub keeps.
+
+    The roster store is owned by :mod:`atelier.hub_config.accounts` (``atelier roster import``).
+    """
+    from atelier.hub_config.accounts import AccountPolicy, load_people
+
+    people = load_people(settings.get_path("hub.state_dir"))
+    policy = AccountPolicy.from_settings(settings)
+    trainees, facilitators = [], []
+    for person in sorted(people.values(), key=lambda p: p.username):
+        if cohort not in person.cohorts:
+            continue
+        if person.role == "facilitator":
+            facilitators.append(person.username)
+        else:
+            trainees.append(
+                Trainee(
+                    username=person.username,
+                    account=policy.account(person.username),
+                    language=person.language,
+                    full_name=person.full_name,
+                    email=person.email,
+                )
+            )
+    return trainees, facilitators
+
+
+def nbgrader_api(course: Course):
+    """An in-process :class:`nbgrader.apps.api.NbGraderAPI` configured for ``course``."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    ensure_env_on_path()
+    config = course.nbgrader_config()
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def autograde_with_nbgrader(course: Course, assignment: str) -> None:
+    """Autograde every collected submission of ``assignment`` with stock ``nbgrader autograde``.
+
+    A stand-in until ``atelier grade`` (the sandboxed engine) is available: trainee code runs as the
+    course's grader account, never as root, in the course directory.
+    """
+    import subprocess
+    import sys
+
+    command = [str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment]
+    command += ["--force", "--log-level=WARN"]
+    if os.geteuid() == 0:
+        command = [RUNUSER, "-u", course.grader_account, "--", *command]
+    env = dict(os.environ, HOME=str(course.root))
+    done = subprocess.run(command, cwd=course.root, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise GradingError(
+            f"nbgrader autograde {assignment} failed in {course.root}:\n{done.stderr[-2000:]}"
+        )
