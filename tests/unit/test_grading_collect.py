@@ -1,0 +1,190 @@
+"""Grading as pure functions: collect's checks, language choice, export format, hub config.
+
+Submission folders are made in temporary folders owned by the test's own account.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from atelier.grading.collect import Candidate, Limits, choose, receipt_text
+from atelier.grading.course import Course, GradingError, Trainee, split_assignment
+from atelier.grading.exchange import assignment_language, trainee_language
+from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
+from traitlets.config import Config
+
+pytestmark = pytest.mark.unit
+
+ME = os.getuid()
+
+
+def _submission(inbound, account, name, files=None):
+    folder = inbound / name
+    folder.mkdir(parents=True)
+    for filename, content in (files or {"quiz.en.ipynb": "{}"}).items():
+        (folder / filename).write_text(content)
+    return Candidate(account, name, folder)
+
+
+def test_a_folder_named_for_someone_else_is_rejected(tmp_path):
+    """Is a folder named for bruno, found in alice's inbound folder, rejected as impersonation?"""
+    forged = _submission(tmp_path, "alice", "bruno+quiz-en+2026-01-01 00:00:00 UTC")
+    assert choose([forged], ME, Limits()) is None
+    assert forged.decision == "rejected" and "named for 'bruno'" in forged.problem
+
+
+def test_a_folder_owned_by_another_account_is_rejected(tmp_path):
+    """Is a correctly named folder that another account owns rejected?"""
+    other = _submission(tmp_path, "alice", "alice+quiz-en+t")
+    assert choose([other], ME + 1, Limits()) is None
+    assert "owned by uid" in other.problem
+
+
+def test_links_and_pipes_are_rejected(tmp_path):
+    """Are symbolic links and named pipes refused (a root-run copy could follow or block)?"""
+    link = _submission(tmp_path, "alice", "alice+quiz-en+1")
+    (link.path / "secret").symlink_to("/etc/shadow")
+    pipe = _submission(tmp_path, "alice", "alice+quiz-en+2")
+    os.mkfifo(pipe.path / "fifo")
+    assert choose([link, pipe], ME, Limits()) is None
+    assert "not a plain file" in link.problem and "not a plain file" in pipe.problem
+
+
+def test_oversize_and_overcount_submissions_are_rejected(tmp_path):
+    """Are submissions with too many bytes or too many files rejected with the reason?"""
+    big = _submission(tmp_path, "alice", "alice+quiz-en+1", {"a": "x" * 5000})
+    many = _submission(tmp_path, "alice", "alice+quiz-en+2", {f"f{i}": "x" for i in range(12)})
+    assert choose([big, many], ME, Limits(max_bytes=4000, max_files=10)) is None
+    assert "larger than 4000 bytes" in big.problem
+    assert "more than 10 files" in many.problem
+
+
+def test_the_newest_valid_submission_is_kept_and_extras_beyond_the_limit_ignored(tmp_path):
+    """Among valid submissions, is the newest kept, and those beyond max_submissions ignored?"""
+    found = []
+    for i in range(4):
+        found.append(_submission(tmp_path, "alice", f"alice+quiz-en+{i}"))
+        time.sleep(0.01)  # distinct change times
+    kept = choose(found, ME, Limits(max_submissions=3))
+    assert kept is found[2]
+    assert [c.decision for c in found] == ["superseded", "superseded", "kept", "ignored"]
+
+
+def test_receipt_time_ignores_a_backdated_modification_time(tmp_path):
+    """Does the receipt time come from change times, which a trainee cannot set back?"""
+    sub = _submission(tmp_path, "alice", "alice+quiz-en+1")
+    os.utime(sub.path / "quiz.en.ipynb", (0, 0))
+    os.utime(sub.path, (0, 0))
+    before = time.time() - 5
+    choose([sub], ME, Limits())
+    assert sub.received > before
+    assert receipt_text(sub.received).endswith(" UTC")
+
+
+def test_trainee_language_comes_from_the_hub_then_the_locale():
+    """Is ATELIER_LANGUAGE used first, then the locale, then English?"""
+    assert trainee_language({"ATELIER_LANGUAGE": "fr"}) == "fr"
+    assert trainee_language({"LANG": "fr_FR.UTF-8"}) == "fr"
+    assert trainee_language({"LANG": "de_DE.UTF-8"}) == "en"
+    assert assignment_language("continuity-fr") == "fr"
+    assert assignment_language("ps1") is None
+
+
+def test_assignment_names_are_workbook_and_language():
+    """Is an assignment id W-L split back, and anything else refused with a message?"""
+    assert split_assignment("low-bandwidth-fr") == ("low-bandwidth", "fr")
+    with pytest.raises(GradingError, match="<workbook>-<language>"):
+        split_assignment("ps1")
+
+
+def test_cohort_ids_that_cannot_name_a_course_are_refused():
+    """Is a cohort id with capitals or slashes refused before any path is built?"""
+    from atelier.settings import load_settings
+
+    with pytest.raises(GradingError, match="cohort id"):
+        Course.from_settings(load_settings(None), "../Etc")
+
+
+def _rows():
+    alice = Trainee("alice", "at-alice", "en", "Alice Martin", "alice@example.org")
+    bruno = Trainee("bruno", "at-bruno", "fr", "Bruno, Diallo", "bruno@example.org")
+    return [
+        Row(alice, {"quiz": WorkbookGrade(5.5, 6.0, "graded", 0.0)}),
+        Row(bruno, {"quiz": WorkbookGrade(None, 6.0, "missing", 0.0)}),
+    ]
+
+
+def test_full_export_has_a_header_and_one_line_per_trainee():
+    """Is every trainee one CSV line, with commas in names quoted and missing work empty?"""
+    lines = full_csv(["quiz"], _rows()).splitlines()
+    assert lines[0] == (
+        "username,account,full name,email,language,quiz score,quiz max,quiz percent,"
+        "quiz status,quiz late,quiz minutes late"
+    )
+    assert lines[1] == "alice,at-alice,Alice Martin,alice@example.org,en,5.5,6,91.67,graded,no,0"
+    assert lines[2] == 'bruno,at-bruno,"Bruno, Diallo",bruno@example.org,fr,,6,,missing,no,0'
+
+
+def test_moodle_export_identifies_people_by_email():
+    """Does the Moodle CSV start with 'Email address' and hold one score column per workbook?"""
+    assert moodle_csv(["quiz"], _rows()).splitlines() == [
+        "Email address,quiz",
+        "alice@example.org,5.5",
+        "bruno@example.org,",
+    ]
+
+
+def test_hub_config_gives_each_cohort_a_formgrader_only_its_facilitators_reach(tmp_path):
+    """Does a cohort get nbgrader groups, a formgrader service and a role scoped to that service?"""
+    from atelier.grading.hubconfig import (
+        cohort_groups_and_roles,
+        formgrader_service,
+        trainee_config_files,
+    )
+
+    from atelier.settings import load_settings
+
+    settings = load_settings(None, {"grading": {"exchange_root": str(tmp_path / "x")}})
+    course = Course.from_settings(settings, "spring26")
+    groups, role = cohort_groups_and_roles(course, ["bob", "alice"], ["fiona"])
+    assert groups == {
+        "nbgrader-spring26": {"users": ["alice", "bob"]},
+        "formgrade-spring26": {"users": ["fiona"]},
+    }
+    assert role["scopes"] == ["access:services!service=spring26"]
+    assert role["groups"] == ["formgrade-spring26"]
+    service = formgrader_service(course, 12345)
+    assert service["name"] == "spring26" and service["user"] == "at-grader-spring26"
+    assert service["url"] == "http://127.0.0.1:12345"
+    assert "--ServerApp.default_url=/formgrader" in service["command"]
+    files = trainee_config_files(settings)
+    assert "atelier.grading.exchange.AtelierSubmit" in files["nbgrader_config.py"]
+    server = json.loads(files["jupyter_server_config.d/zz-atelier-grading.json"])
+    assert (
+        server["ServerApp"]["jpserver_extensions"]["nbgrader.server_extensions.formgrader"] is False
+    )
+
+
+def test_hub_config_without_disk_skips_courses_not_yet_created(tmp_path):
+    """Without touching the disk, are cohorts whose grader account does not exist left out?"""
+    from atelier.grading.hubconfig import apply
+    from atelier.hub_config.accounts import save_people
+    from atelier.hub_config.roster import Person
+
+    from atelier.settings import load_settings
+
+    save_people(
+        tmp_path,
+        {"zed": Person("zed", "Zed", "z@example.org", "", "", "en", "trainee", ("nocohort",))},
+    )
+    settings = load_settings(
+        None, {"hub": {"state_dir": str(tmp_path)}, "accounts": {"prefix": "qzx-"}}
+    )
+    c = Config()
+    c.JupyterHub.services = [{"name": "idle-culler"}]
+    assert apply(c, settings, touch_disk=False) == []
+    assert c.JupyterHub.services == [{"name": "idle-culler"}]
+    assert c.Spawner.environment["JUPYTER_CONFIG_PATH"].endswith(".jupyter")
