@@ -164,7 +164,7 @@ class DaskPool(ExecutionPool):
         if block:
             from distributed import as_completed
 
-            yield from as_completed(futures)
+            yield from as_completed(futures, loop=self.client.loop)
         else:
             yield from (f for f in futures if f.done())
 

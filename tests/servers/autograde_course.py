@@ -19,6 +19,8 @@ import nbformat
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "autograde" / "ps1.ipynb"
 BIN = Path(sys.executable).parent
+#: The assignment's due date; submissions are on time unless ``late=True``.
+DUE = datetime.datetime(2026, 11, 25, 12, 0, 0)
 
 RIGHT = {
     "squares": "def squares(n):\n    return [i * i for i in range(1, n + 1)]",
@@ -49,6 +51,10 @@ def make_course(root: Path, assignment: str = "ps1", config: str = "") -> Path:
         check=True,
         capture_output=True,
     )
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id="testcourse") as gb:
+        gb.update_or_create_assignment(assignment, duedate=DUE)
     return root
 
 
