@@ -55,6 +55,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.grading.apps.GradesApp",
         "Grade reports of a cohort: `atelier grades export --cohort C [--moodle]`.",
     ),
+    "dashboard": (
+        "atelier.hub_config.dashboardapp.DashboardApp",
+        "The facilitators' dashboard (Voila), run by the hub as a service.",
+    ),
 }
 
 

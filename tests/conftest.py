@@ -474,3 +474,36 @@ def hub(hub_extra_settings):
     finally:
         instance.teardown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def seed_gradebook(course, plan: dict) -> None:
+    """A gradebook for ``course``: workbooks alpha and beta (en and fr), one 2-point cell each.
+
+    ``plan`` maps an account to {assignment: "graded" | "needs grading"}; other pairs are missing.
+    """
+    from atelier.grading.course import ensure_env_on_path
+    from nbgrader.api import Gradebook
+
+    ensure_env_on_path()
+    course.root.mkdir(parents=True, exist_ok=True)
+    gb = Gradebook(course.db_url, course_id=course.course_id)
+    try:
+        for workbook in ("alpha", "beta"):
+            for lang in ("en", "fr"):
+                name = f"{workbook}-{lang}"
+                gb.add_assignment(name)
+                gb.add_notebook(f"{workbook}.{lang}", name)
+                gb.add_grade_cell("q1", f"{workbook}.{lang}", name, max_score=2, cell_type="code")
+        for account, submissions in plan.items():
+            gb.add_student(account)
+            for assignment, status in submissions.items():
+                gb.add_submission(assignment, account)
+                grade = gb.find_grade("q1", assignment.replace("-", "."), assignment, account)
+                if status == "graded":
+                    grade.auto_score = 2
+                    grade.needs_manual_grade = False
+                else:
+                    grade.needs_manual_grade = True
+                gb.db.commit()
+    finally:
+        gb.close()
