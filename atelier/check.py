@@ -18,6 +18,7 @@ Every problem reads ``path: cell N: problem — what to do``; :class:`Report` tu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import os
@@ -69,6 +70,7 @@ class CheckOptions:
     execute: bool = True
     voila: bool = True
     voila_timeout: float = 90.0
+    fork: bool = True
 
     @property
     def kernels(self) -> int:
@@ -510,8 +512,11 @@ def _kernel_manager_class():
         """A kernel manager whose kernels start inside an empty network namespace."""
 
         prefix: list[str] = []
+        fork_server = None
 
         def format_kernel_cmd(self, extra_arguments=None):
+            if self.fork_server is not None:
+                return self.fork_server.kernel_cmd(self.connection_file)
             return self.prefix + super().format_kernel_cmd(extra_arguments)
 
     return OfflineKernelManager
@@ -542,7 +547,9 @@ def _error_text(output: dict) -> str:
     return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
 
 
-async def _execute(run: Run, options: CheckOptions, ipc_dir: str, index: int, limit) -> None:
+async def _execute(
+    run: Run, options: CheckOptions, ipc_dir: str, index: int, limit, fork_server=None
+) -> None:
     """Run every cell of ``run.nb`` in a fresh offline kernel, recording errors and stderr per cell."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -550,6 +557,7 @@ async def _execute(run: Run, options: CheckOptions, ipc_dir: str, index: int, li
     km_class = _kernel_manager_class()
     km = km_class(kernel_name="python3", transport="ipc", ip=os.path.join(ipc_dir, f"k{index}"))
     km.prefix = _network_isolation()
+    km.fork_server = fork_server
     env = dict(os.environ)
     # Belt and braces for libraries that honour proxies: a dead proxy address.
     env.update(
@@ -567,6 +575,8 @@ async def _execute(run: Run, options: CheckOptions, ipc_dir: str, index: int, li
         resources={"metadata": {"path": str(run.path.parent)}},
     )
     async with limit:
+        if fork_server is not None:
+            await fork_server.ready
         try:
             async with client.async_setup_kernel(
                 env=env, cwd=str(run.path.parent), cleanup_kc=True
@@ -718,7 +728,15 @@ async def execute_all(
     limit = asyncio.Semaphore(options.kernels)
     runs: list[Run] = []
     problems: list[Problem] = []
-    with tempfile.TemporaryDirectory(prefix="atelier-check-") as ipc_dir:
+    with contextlib.ExitStack() as stack:
+        ipc_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-check-"))
+        fork_server = None
+        if options.fork:
+            from atelier.forkserver import ForkServer
+
+            fork_server = stack.enter_context(ForkServer(ipc_dir, _network_isolation()))
+            # Kernels wait on this while the template imports; nbgrader's import overlaps it.
+            fork_server.ready = asyncio.ensure_future(asyncio.to_thread(fork_server.wait_ready))
         tasks = []
         counter = 0
 
@@ -737,7 +755,7 @@ async def execute_all(
                 return
             run = Run(path, "student", student_nb, source_nb=nb, source_run=source_run)
             runs.append(run)
-            await _execute(run, options, ipc_dir, index, limit)
+            await _execute(run, options, ipc_dir, index, limit, fork_server)
 
         # Sources first: they need no nbgrader import, which happens meanwhile in a thread.
         pending = list(notebooks)
@@ -746,7 +764,7 @@ async def execute_all(
             run = Run(path, "source", copy.deepcopy(nb))
             sources[path] = run
             runs.append(run)
-            tasks.append(_execute(run, options, ipc_dir, counter, limit))
+            tasks.append(_execute(run, options, ipc_dir, counter, limit, fork_server))
             counter += 1
         for path, nb in pending:
             if any(wb.is_answer(c) for c in nb.cells):

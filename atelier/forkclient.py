@@ -1,0 +1,56 @@
+"""The command jupyter_client runs as a kernel when ``atelier check`` forks kernels (standard library only).
+
+Rule: this process stands in for the kernel it asked :mod:`atelier.forkserver` to fork. It forwards
+SIGINT (interrupt) and SIGTERM to the kernel and exits when the kernel exits; if it is killed, its
+connection to the fork server closes and the server kills the kernel. Run as
+``python -I -S forkclient.py SOCKET CONNECTION_FILE`` so that it starts in a few milliseconds.
+"""
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+
+def main() -> None:
+    """Ask for a kernel, stand in for it until it exits."""
+    socket_path, connection_file = sys.argv[1], sys.argv[2]
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(socket_path)
+    request = {
+        "connection_file": os.path.abspath(connection_file),
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "args": ["--HistoryManager.enabled=False"],
+    }
+    conn.sendall(json.dumps(request).encode() + b"\n")
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = conn.recv(64)
+        if not chunk:
+            sys.exit(1)
+        reply += chunk
+    pid = int(reply)
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+        if signum == signal.SIGTERM:
+            sys.exit(0)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()

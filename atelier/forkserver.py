@@ -1,0 +1,170 @@
+"""Fresh kernels in milliseconds: fork them from a template process that has already imported ipykernel.
+
+Rule: every notebook still runs in its own new process that has executed no user code; only the
+imports (ipykernel, IPython, ipywidgets) are paid once, in the template, instead of once per kernel
+(~0.5 s of CPU each here). The template runs inside an empty network namespace (``unshare --net``), so
+every kernel forked from it has no network either.
+
+Three parts:
+
+* :func:`serve` (``python -m atelier.forkserver SOCKET``) is the template: it imports, then waits on a
+  Unix socket. Each request (connection file, working directory, environment) gets a forked kernel;
+  when the requester's connection closes, that kernel is killed.
+* ``forkclient.py`` is the tiny command jupyter_client starts as "the kernel" (``python -I -S``, no
+  imports beyond the standard library): it asks for a kernel, forwards SIGINT/SIGTERM to it, and
+  exits when it exits. Killing it closes its connection, which kills the kernel.
+* :class:`ForkServer` starts and stops the template from ``atelier check``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: Modules the template imports once; forked kernels find them already loaded. Importing runs no
+#: workbook code, so a forked kernel is as fresh as a new one. Atelier's widgets are what workbooks use.
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "IPython",
+    "ipywidgets",
+    "comm",
+    "atelier.widgets.assessment",
+    "atelier.widgets.bandwidth",
+    "atelier.widgets.grading",
+)
+CLIENT = Path(__file__).with_name("forkclient.py")
+
+
+def _start_kernel(request: dict) -> None:
+    """In the forked child: become the kernel described by ``request``; never returns."""
+    try:
+        os.setsid()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        sys.path.insert(0, request["cwd"])
+        import warnings
+
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        from ipykernel.kernelapp import IPKernelApp
+
+        IPKernelApp.launch_instance(argv=["-f", request["connection_file"], *request.get("args", [])])
+    finally:
+        os._exit(0)
+
+
+def serve(socket_path: str) -> None:
+    """Import the kernel's modules once, then fork a kernel per request on ``socket_path``."""
+    import importlib
+    import selectors
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a module that cannot load is imported (and reported) by the notebook
+            continue
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path)
+    server.listen(64)
+    selector = selectors.DefaultSelector()
+    selector.register(server, selectors.EVENT_READ)
+    kernels: dict[socket.socket, int] = {}
+
+    def stop(signum, frame):
+        # Kernels run in their own sessions: end each one, then the template.
+        for pid in kernels.values():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    print("ready", flush=True)
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj is server:
+                conn, _ = server.accept()
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if not data:
+                    conn.close()
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    server.close()
+                    conn.close()
+                    _start_kernel(json.loads(data))
+                conn.sendall(f"{pid}\n".encode())
+                kernels[conn] = pid
+                selector.register(conn, selectors.EVENT_READ)
+            else:
+                conn = key.fileobj
+                # The launcher went away (kernel shut down or killed): make sure its kernel is gone.
+                selector.unregister(conn)
+                conn.close()
+                pid = kernels.pop(conn)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+class ForkServer:
+    """The template process of one ``atelier check`` run (a context manager)."""
+
+    def __init__(self, directory: str, prefix: list[str]):
+        self.socket_path = os.path.join(directory, "forkserver.sock")
+        self.prefix = prefix
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> ForkServer:
+        """Start the template; kernels may be requested as soon as it says ``ready``."""
+        self.process = subprocess.Popen(
+            [*self.prefix, sys.executable, "-m", "atelier.forkserver", self.socket_path],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Block until the template has imported everything and listens."""
+        assert self.process is not None and self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = self.process.stdout.readline()
+        if line.strip() != "ready" or time.monotonic() > deadline:
+            raise RuntimeError("the kernel fork server did not start")
+
+    def kernel_cmd(self, connection_file: str) -> list[str]:
+        """The command jupyter_client runs as a kernel: the launcher, pointed at this template."""
+        return [sys.executable, "-I", "-S", str(CLIENT), self.socket_path, connection_file]
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

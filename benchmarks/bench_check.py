@@ -1,0 +1,108 @@
+"""Executing every workbook for ``atelier check`` vs papermill's CLI run on each notebook one by one.
+
+One command, same machine, same run:
+
+    /opt/atelier/env/bin/python benchmarks/bench_check.py [--rounds 3] [--copies 9]
+
+Two workbook sets are measured: ``workbooks/`` as committed, and a catalogue-sized set of ``--copies``
+copies of the reference workbook (the content plan has 9 workbooks, each in English and French).
+For each set, the stock way is ``papermill IN OUT --cwd FOLDER`` once per workbook notebook, one after
+the other (what an author's script or a CI loop does); Atelier's way is one ``atelier check PATH``
+process, which does strictly more: it runs each notebook twice (source with solutions, and the
+student version nbgrader releases), renders app workbooks with Voila, and runs every static check.
+The table shows medians of ``--rounds`` rounds and the ratio papermill / check (goal: >= 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def notebooks(root: Path) -> list[Path]:
+    """The workbook notebooks under ``root`` (catalogue notebooks excluded: they hold no code)."""
+    return sorted(p for p in root.glob("*/*.*.ipynb") if not p.name.startswith("index."))
+
+
+def papermill_one_by_one(root: Path, out: Path) -> float:
+    """Seconds for papermill's CLI to execute each notebook, one process after the other."""
+    started = time.perf_counter()
+    for i, nb in enumerate(notebooks(root)):
+        subprocess.run(
+            [str(BIN / "papermill"), str(nb), str(out / f"{i}.ipynb"), "--cwd", str(nb.parent), "-k", "python3"],
+            check=True,
+            capture_output=True,
+        )
+    return time.perf_counter() - started
+
+
+def atelier_check(root: Path) -> float:
+    """Seconds for one ``atelier check`` process over the whole set; it must pass."""
+    started = time.perf_counter()
+    result = subprocess.run([str(BIN / "atelier"), "check", str(root)], capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"atelier check failed on {root}:\n{result.stdout}{result.stderr}")
+    return elapsed
+
+
+def catalogue_set(tmp: Path, copies: int) -> Path:
+    """A workbooks folder with ``copies`` renamed copies of the reference workbook and a fresh catalogue."""
+    import nbformat
+
+    from atelier.catalogue import write_catalogue
+
+    root = tmp / "catalogue"
+    source = REPO / "workbooks" / "02-low-bandwidth-planner"
+    for n in range(copies):
+        wid = f"planner-copy-{n}"
+        folder = root / f"{n:02d}-{wid}"
+        shutil.copytree(source, folder)
+        for lang in ("en", "fr"):
+            old = folder / f"low-bandwidth-planner.{lang}.ipynb"
+            nb = nbformat.read(old, as_version=4)
+            nb.metadata["atelier"]["id"] = wid
+            nb.metadata["atelier"]["app"] = n == 0  # one public app per catalogue, as planned
+            nbformat.write(nb, folder / f"{wid}.{lang}.ipynb")
+            old.unlink()
+    write_catalogue(root)
+    return root
+
+
+def main() -> None:
+    """Measure both ways on both sets and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median shown)")
+    parser.add_argument("--copies", type=int, default=0, help="workbooks in the catalogue-sized set")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+        tmp = Path(tmp)
+        sets = {"workbooks/ as committed": REPO / "workbooks"}
+        if args.copies:
+            sets[f"{args.copies} workbooks x 2 languages"] = catalogue_set(tmp, args.copies)
+        rows = []
+        for label, root in sets.items():
+            out = tmp / "out"
+            out.mkdir(exist_ok=True)
+            stock, ours = [], []
+            for _ in range(args.rounds):
+                stock.append(papermill_one_by_one(root, out))
+                ours.append(atelier_check(root))
+            rows.append((label, len(notebooks(root)), statistics.median(stock), statistics.median(ours)))
+    print(f"{'set':<28} {'notebooks':>9} {'papermill CLI':>14} {'atelier check':>14} {'ratio':>7}")
+    for label, count, stock, ours in rows:
+        print(f"{label:<28} {count:>9} {stock:>12.1f} s {ours:>12.1f} s {stock / ours:>6.1f}x")
+    print("atelier check also runs each student version, renders app workbooks in Voila and does every static check.")
+
+
+if __name__ == "__main__":
+    main()
