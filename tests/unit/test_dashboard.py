@@ -6,68 +6,15 @@ import csv
 import io
 
 import pytest
-from atelier.grading.course import Course
 from atelier.hub_config import dashboard
-from atelier.hub_config.accounts import save_people
-from atelier.hub_config.roster import Person
-from conftest import seed_gradebook
-
-from atelier.settings import load_settings
+from conftest import seed_dashboard_cohort
 
 pytestmark = pytest.mark.unit
-
-PEOPLE = [
-    ("amina", "Amina Diallo", "Univ A", "Senegal", "en", {"district": "North"}),
-    ("benoit", "Benoît Kaboré", "Univ A", "Burkina Faso", "fr", {"district": "North"}),
-    ("chen", "Chen Wei", "Univ A", "Kenya", "en", {"district": "South"}),
-    ("dara", "Dara Sok", "Univ B", "Cambodia", "en", {"district": "South"}),
-]
-
-
-def seeded_settings(root):
-    """Settings, roster and gradebook of cohort c1 (4 trainees, workbooks alpha and beta)."""
-    state = root / "state"
-    state.mkdir()
-    people = {
-        name: Person(
-            name, full, f"{name}@example.org", inst, country, lang, "trainee", ("c1",), extra
-        )
-        for name, full, inst, country, lang, extra in PEOPLE
-    }
-    people["fac"] = Person(
-        "fac", "Fatou Ba", "f@example.org", "Univ A", "Senegal", "en", "facilitator", ("c1",), {}
-    )
-    save_people(state, people)
-    settings = load_settings(
-        None,
-        {
-            "hub": {"state_dir": str(state)},
-            "grading": {
-                "courses_root": str(root / "courses"),
-                "exchange_root": str(root / "exchange"),
-            },
-        },
-    )
-    course = Course.from_settings(settings, "c1")
-    seed_gradebook(
-        course,
-        {
-            "at-amina": {"alpha-en": "graded", "beta-en": "graded"},
-            "at-benoit": {"alpha-fr": "graded", "beta-fr": "graded"},
-            "at-chen": {"alpha-en": "graded"},
-            "at-dara": {"alpha-en": "graded", "beta-en": "needs grading"},
-        },
-    )
-    # Chen has submitted beta; it waits in the exchange, not yet collected.
-    (course.inbound_of("at-chen") / "at-chen+beta-en+2026-11-28 10:00:00.000000 UTC").mkdir(
-        parents=True
-    )
-    return settings
 
 
 @pytest.fixture(scope="module")
 def progress(tmp_path_factory):
-    settings = seeded_settings(tmp_path_factory.mktemp("dash"))
+    settings = seed_dashboard_cohort(tmp_path_factory.mktemp("dash"))
     return dashboard.cohort_progress(settings, "c1")
 
 
