@@ -316,11 +316,12 @@ def service(settings, port: int) -> dict:
     }
 
 
-def apply(c, settings, port: int = 8867, groups: list[str] | None = None) -> None:
+def apply(c, settings, port: int | None = None, groups: list[str] | None = None) -> None:
     """Add the dashboard service and a role giving ``groups`` (all facilitators) access to it.
 
     Call it after the roster layer, which defines the ``facilitators-<cohort>`` groups.
     """
+    port = port or settings.get_path("apps.dashboard_port", 8867)
     services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != SERVICE_NAME]
     c.JupyterHub.services = [*services, service(settings, port)]
     if groups is None:
