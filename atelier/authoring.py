@@ -1,10 +1,10 @@
-"""Authoring verbs: ``atelier new`` starts a workbook, ``atelier translate`` keeps languages in step.
+"""Authoring: ``atelier new`` starts a workbook, ``atelier translate`` keeps languages in step.
 
-Rule: code and graded cells are owned by the reference language and copied into translations;
-prose is owned by the translator and never overwritten. A translation records, per prose cell, a hash
-of the source text it was made from (``metadata.atelier.source_hash``); when the source changes, or a
-cell is new, ``translate`` puts a ``<!-- TRANSLATE ... -->`` line at its top, which ``atelier check``
-reports as a warning until the translator removes it.
+Rule: code and graded cells are owned by the reference language and copied into translations; prose
+is owned by the translator and never overwritten. A translation records, per prose cell, a hash of
+the source text it was made from (``metadata.atelier.source_hash``); when the source changes, or a
+cell is new, ``translate`` puts a ``<!-- TRANSLATE ... -->`` line at its top, which ``atelier
+check`` reports as a warning until the translator removes it.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def new_workbook(
     """Create ``<root>/<nn>-<id>/<id>.<lang>.ipynb`` from the template; return the notebook path."""
     if not wb.NOTEBOOK_NAME.match(f"{workbook_id}.en.ipynb") or len(workbook_id) > 60:
         raise WorkbookError(
-            f"'{workbook_id}': a workbook id is kebab-case (lowercase letters, digits and hyphens), "
+            f"'{workbook_id}': a workbook id is kebab-case (lowercase letters, digits and "
+            "hyphens), "
             "e.g. low-bandwidth-planner"
         )
     if lang not in wb.LANGUAGES:
@@ -73,7 +74,8 @@ def new_workbook(
     root.mkdir(parents=True, exist_ok=True)
     if find_folder(root, workbook_id):
         raise WorkbookError(
-            f"{find_folder(root, workbook_id)}: workbook '{workbook_id}' exists — choose another id, "
+            f"{find_folder(root, workbook_id)}: workbook '{workbook_id}' exists — choose another "
+            "id, "
             f"or add a language with `atelier translate {workbook_id} --to LANG`"
         )
     numbers = [int(m["order"]) for p in root.iterdir() if (m := wb.FOLDER_NAME.match(p.name))]
@@ -117,7 +119,7 @@ def _strip_code_marker(source: str) -> str:
 
 
 def translate_notebook(source: nbformat.NotebookNode, existing, to: str) -> nbformat.NotebookNode:
-    """Return the ``to`` version of ``source``, keeping what ``existing`` (or None) already translated."""
+    """Return the ``to`` version of ``source``, keeping what ``existing`` (or None) translated."""
     src_lang = wb.metadata(source).get("language", "en")
     old_cells = {c.get("id"): c for c in existing.cells} if existing else {}
     cells = []
@@ -238,7 +240,7 @@ class NewApp(AtelierApp):
 
 
 class TranslateApp(AtelierApp):
-    """Create or update a language version: code and graded cells synced, prose marked for translation."""
+    """Create or update a language version: code and grading synced, prose marked to translate."""
 
     name = "atelier-translate"
     description = (

@@ -1,8 +1,9 @@
 """The catalogue: one landing notebook per language, generated from the workbooks' metadata.
 
-Rule: ``workbooks/index.<lang>.ipynb`` is never edited by hand. It is a pure function of the workbook
-metadata (:func:`build_catalogue`); ``atelier catalogue`` writes it, ``atelier new`` and ``atelier
-translate`` refresh it, and ``atelier check`` fails when the file differs from what the metadata says.
+Rule: ``workbooks/index.<lang>.ipynb`` is never edited by hand. It is a pure function of the
+workbook metadata (:func:`build_catalogue`); ``atelier catalogue`` writes it, ``atelier new`` and
+``atelier translate`` refresh it, and ``atelier check`` fails when the file differs from what the
+metadata says.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from atelier.workbook import Problem
 WORDS = {
     "en": {
         "title": "Atelier workbooks",
-        "intro": "Hands-on workbooks for teaching with ICT. Each one takes 45 to 90 minutes and works "
-        "on a slow link. Open a workbook, run its cells from top to bottom, and do the exercises.",
+        "intro": "Hands-on workbooks for teaching with ICT. Each one takes 45 to 90 minutes "
+        "and works on a slow link. Open a workbook, run its cells from top to bottom, and do "
+        "the exercises.",
         "duration": "Duration",
         "minutes": "{teaching} min reading + {exercises} min exercises",
         "competencies": "ICT CFT competencies",
@@ -32,9 +34,9 @@ WORDS = {
     },
     "fr": {
         "title": "Cahiers d'exercices Atelier",
-        "intro": "Des cahiers pratiques pour enseigner avec les TIC. Chacun prend de 45 à 90 minutes "
-        "et fonctionne sur une connexion lente. Ouvrez un cahier, exécutez ses cellules de haut en bas "
-        "et faites les exercices.",
+        "intro": "Des cahiers pratiques pour enseigner avec les TIC. Chacun prend de 45 à 90 "
+        "minutes et fonctionne sur une connexion lente. Ouvrez un cahier, exécutez ses cellules "
+        "de haut en bas et faites les exercices.",
         "duration": "Durée",
         "minutes": "{teaching} min de lecture + {exercises} min d'exercices",
         "competencies": "Compétences du référentiel TIC (ICT CFT)",

@@ -3,16 +3,19 @@
 Rule: a check is a pipeline of small steps, run in this order and written down here:
 
 1. :data:`NOTEBOOK_CHECKS`, on each notebook as stored (metadata schema, stored outputs, nbgrader
-   metadata, solutions and hidden tests only where nbgrader expects them, alt text, local links and data
-   files, sizes, untranslated cells). Pure functions: notebook in, problems out.
-2. :data:`FOLDER_CHECKS`, on each workbook folder (languages present, translations aligned, folder size).
+   metadata, solutions and hidden tests only where nbgrader expects them, alt text, local links and
+   data files, sizes, untranslated cells). Pure functions: notebook in, problems out.
+2. :data:`FOLDER_CHECKS`, on each workbook folder (languages present, translations aligned, folder
+   size).
 3. :data:`ROOT_CHECKS`, on each workbooks root (the catalogue is up to date).
-4. Execution (:mod:`atelier.execution`-style code below): every language version runs top to bottom in a
-   fresh kernel twice, as the source with solutions and as the student version nbgrader releases; many
-   kernels run at once (one per core), each with a per-cell timeout and no network.
-5. Voila: workbooks published as apps are rendered by Voila's own server, and the page must show no error.
+4. Execution (kernels forked by :mod:`atelier.forkserver`): every language version runs top to
+   bottom in a fresh kernel twice, as the source with solutions and as the student version nbgrader
+   releases; many kernels run at once (one per core), each with a per-cell timeout and no network.
+5. Voila: workbooks published as apps are rendered by Voila's own server, and the page must show no
+   error.
 
-Every problem reads ``path: cell N: problem — what to do``; :class:`Report` turns them into text or JSON.
+Every problem reads ``path: cell N: problem — what to do``; :class:`Report` turns them into text or
+JSON.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from pathlib import Path
 from atelier import workbook as wb
 from atelier.workbook import Problem
 
-#: Markers nbgrader uses; a solution or hidden test outside its cell type would leak or break release.
+# : Markers nbgrader uses; a solution or hidden test outside its cell type would leak or break
+# release.
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 #: Markdown images ``![alt](src)``, links ``[text](target)`` and HTML ``<img>`` tags.
@@ -158,7 +162,7 @@ def check_stored_outputs(nb, path: Path, options: CheckOptions) -> list[Problem]
 
 
 def check_nbgrader(nb, path: Path, options: CheckOptions) -> list[Problem]:
-    """Grade ids unique, points given, each test after its answer cell, markers only where they belong."""
+    """Grade ids unique, points given, tests after answers, markers only where they belong."""
     problems = []
     where = str(path)
     seen: dict[str, int] = {}
@@ -229,7 +233,8 @@ def check_nbgrader(nb, path: Path, options: CheckOptions) -> list[Problem]:
             problems.append(
                 Problem(
                     where,
-                    "solution markers in a cell that is not an answer cell: the solution would leak",
+                    "solution markers in a cell that is not an answer cell: the solution "
+                    "would leak",
                     "mark the cell as an answer cell (nbgrader solution) or remove the markers",
                     i,
                     code="leaks-solution",
@@ -250,7 +255,8 @@ def check_nbgrader(nb, path: Path, options: CheckOptions) -> list[Problem]:
                 problems.append(
                     Problem(
                         where,
-                        "hidden tests in a cell that is not an autograded test: they would be shown",
+                        "hidden tests in a cell that is not an autograded test: they would "
+                        "be shown",
                         "move hidden tests into a locked autograded test cell",
                         i,
                         code="leaks-solution",
@@ -431,7 +437,7 @@ def check_languages(folder: Path, notebooks: dict, options: CheckOptions) -> lis
 
 
 def check_alignment(folder: Path, notebooks: dict, options: CheckOptions) -> list[Problem]:
-    """Every translation has the reference's code, graded cells, points and language-free metadata."""
+    """Every translation has the reference's code, graded cells, points and shared metadata."""
     if len(notebooks) < 2:
         return []
     ref = reference_language({lang: p for lang, (p, _) in notebooks.items()})
@@ -467,7 +473,8 @@ def check_folder_size(folder: Path, notebooks: dict, options: CheckOptions) -> l
         problems.append(
             Problem(
                 str(folder),
-                f"workbook folder is {total // 1000} kB (cap {options.max_folder_bytes // 1000} kB)",
+                f"workbook folder is {total // 1000} kB "
+                f"(cap {options.max_folder_bytes // 1000} kB)",
                 "shrink images and data: trainees download all of it",
                 code="oversize",
             )
@@ -488,7 +495,8 @@ def check_catalogue_fresh(root: Path, options: CheckOptions) -> list[Problem]:
 ROOT_CHECKS = [check_catalogue_fresh]
 
 
-# ------------------------------------------------------------------------------------------ execution
+# ------------------------------------------------------------------------------------------
+# execution
 
 
 def _network_isolation() -> list[str]:
@@ -550,7 +558,7 @@ def _error_text(output: dict) -> str:
 async def _execute(
     run: Run, options: CheckOptions, ipc_dir: str, index: int, limit, fork_server=None
 ) -> None:
-    """Run every cell of ``run.nb`` in a fresh offline kernel, recording errors and stderr per cell."""
+    """Run every cell of ``run.nb`` in a fresh offline kernel; record errors, stderr."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -710,7 +718,8 @@ def _run_problems(run: Run) -> list[Problem]:
                     problems.append(
                         Problem(
                             where,
-                            f"test '{wb.nbgrader(cell).get('grade_id')}' passes on the student version "
+                            f"test '{wb.nbgrader(cell).get('grade_id')}' passes on the student "
+                            "version "
                             "without an answer: the answer leaks or the test checks nothing",
                             "make the test fail on nbgrader's stub (raise NotImplementedError) and "
                             "keep the answer only between the solution markers",
@@ -776,7 +785,8 @@ async def execute_all(
     return problems
 
 
-# ---------------------------------------------------------------------------------------------- voila
+# ----------------------------------------------------------------------------------------------
+# voila
 
 
 def _free_port() -> int:
@@ -794,7 +804,7 @@ VOILA_ERROR = re.compile(
 
 
 async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
-    """Render each app notebook with Voila's own server on a free loopback port; report error pages."""
+    """Render each app notebook with Voila's own server on a free loopback port."""
     if not apps:
         return []
     root = Path(os.path.commonpath([str(p.parent.resolve()) for p in apps]))
@@ -820,7 +830,7 @@ async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
         deadline = time.monotonic() + options.voila_timeout
         while True:
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.close()
                 break
             except OSError:
@@ -864,7 +874,8 @@ async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
                     Problem(
                         str(path),
                         "Voila's rendering shows an error",
-                        f"run `voila {path}` and fix the failing cell; app cells must not depend on "
+                        f"run `voila {path}` and fix the failing cell; app cells must not "
+                        "depend on "
                         "JupyterLab",
                         code="voila",
                     )
@@ -880,7 +891,8 @@ async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
     return problems
 
 
-# ---------------------------------------------------------------------------------------------- entry
+# ----------------------------------------------------------------------------------------------
+# entry
 
 
 def check(paths: list[str | Path], options: CheckOptions | None = None) -> Report:

@@ -15,11 +15,12 @@ from atelier.app import AtelierApp, base_aliases, base_flags
 
 
 class CheckApp(AtelierApp):
-    """Validate workbooks: metadata, nbgrader cells, execution, student version, translations, apps."""
+    """Validate workbooks: metadata, nbgrader, execution, student version, translations, apps."""
 
     name = "atelier-check"
     description = (
-        "Check workbooks (notebooks, workbook folders or the workbooks folder; default ./workbooks). "
+        "Check workbooks (notebooks, workbook folders or the workbooks folder; "
+        "default ./workbooks). "
         "Exits non-zero on any error."
     )
     aliases = {

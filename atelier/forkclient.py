@@ -1,11 +1,14 @@
-"""The command jupyter_client runs as a kernel when ``atelier check`` forks kernels (standard library only).
+"""The stand-in command jupyter_client runs as a kernel when ``atelier check`` forks kernels.
+
+Standard library only.
 
 Rule: this process stands in for the kernel it asked :mod:`atelier.forkserver` to fork. It forwards
 SIGINT (interrupt) and SIGTERM to the kernel and exits when the kernel exits; if it is killed, its
-connection to the fork server closes and the server kills the kernel. Run as
-``python -I -S forkclient.py SOCKET CONNECTION_FILE`` so that it starts in a few milliseconds.
+connection to the fork server closes and the server kills the kernel. Run as ``python -I -S
+forkclient.py SOCKET CONNECTION_FILE`` so that it starts in a few milliseconds.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -35,10 +38,8 @@ def main() -> None:
     pid = int(reply)
 
     def forward(signum, frame):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
         if signum == signal.SIGTERM:
             sys.exit(0)
 

@@ -1,15 +1,15 @@
-"""Fresh kernels in milliseconds: fork them from a template process that has already imported ipykernel.
+"""Fresh kernels in milliseconds, forked from a template process that has imported ipykernel.
 
 Rule: every notebook still runs in its own new process that has executed no user code; only the
 imports (ipykernel, IPython, ipywidgets) are paid once, in the template, instead of once per kernel
-(~0.5 s of CPU each here). The template runs inside an empty network namespace (``unshare --net``), so
-every kernel forked from it has no network either.
+(~0.5 s of CPU each here). The template runs inside an empty network namespace (``unshare --net``),
+so every kernel forked from it has no network either.
 
 Three parts:
 
-* :func:`serve` (``python -m atelier.forkserver SOCKET``) is the template: it imports, then waits on a
-  Unix socket. Each request (connection file, working directory, environment) gets a forked kernel;
-  when the requester's connection closes, that kernel is killed.
+* :func:`serve` (``python -m atelier.forkserver SOCKET``) is the template: it imports, then waits on
+  a Unix socket. Each request (connection file, working directory, environment) gets a forked
+  kernel; when the requester's connection closes, that kernel is killed.
 * ``forkclient.py`` is the tiny command jupyter_client starts as "the kernel" (``python -I -S``, no
   imports beyond the standard library): it asks for a kernel, forwards SIGINT/SIGTERM to it, and
   exits when it exits. Killing it closes its connection, which kills the kernel.
@@ -18,6 +18,7 @@ Three parts:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -28,7 +29,8 @@ import time
 from pathlib import Path
 
 #: Modules the template imports once; forked kernels find them already loaded. Importing runs no
-#: workbook code, so a forked kernel is as fresh as a new one. Atelier's widgets are what workbooks use.
+# : workbook code, so a forked kernel is as fresh as a new one. Atelier's widgets are what workbooks
+# use.
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
@@ -59,7 +61,9 @@ def _start_kernel(request: dict) -> None:
         warnings.simplefilter("default")
         from ipykernel.kernelapp import IPKernelApp
 
-        IPKernelApp.launch_instance(argv=["-f", request["connection_file"], *request.get("args", [])])
+        IPKernelApp.launch_instance(
+            argv=["-f", request["connection_file"], *request.get("args", [])]
+        )
     finally:
         os._exit(0)
 
@@ -85,10 +89,8 @@ def serve(socket_path: str) -> None:
     def stop(signum, frame):
         # Kernels run in their own sessions: end each one, then the template.
         for pid in kernels.values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -120,10 +122,8 @@ def serve(socket_path: str) -> None:
                 selector.unregister(conn)
                 conn.close()
                 pid = kernels.pop(conn)
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 class ForkServer:

@@ -1,11 +1,12 @@
-"""The workbook format: where workbooks live, what their metadata says, and how languages stay aligned.
+"""The workbook format: where workbooks live, what their metadata says, how languages align.
 
 Rule: a workbook is a folder ``workbooks/<nn>-<id>/`` holding one notebook per language,
-``<id>.<lang>.ipynb``, with ``data/`` and ``images/`` beside them. The front matter lives in the notebook
-metadata under ``metadata.atelier`` and follows ``workbook.schema.json``; ICT CFT cells are checked
-against ``ictcft.json``. Language versions share the ids of their code and graded cells; their code may
-differ only in string literals and comments, their graded cells not at all. Everything here is pure
-(notebook in, problems out) so that ``atelier check``, ``atelier new`` and ``atelier translate`` agree.
+``<id>.<lang>.ipynb``, with ``data/`` and ``images/`` beside them. The front matter lives in the
+notebook metadata under ``metadata.atelier`` and follows ``workbook.schema.json``; ICT CFT cells are
+checked against ``ictcft.json``. Language versions share the ids of their code and graded cells;
+their code may differ only in string literals and comments, their graded cells not at all.
+Everything here is pure (notebook in, problems out) so that ``atelier check``, ``atelier new`` and
+``atelier translate`` agree.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class Problem:
         return asdict(self)
 
 
-# ---------------------------------------------------------------------------------------------- files
+# ----------------------------------------------------------------------------------------------
+# files
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
@@ -122,7 +124,7 @@ def is_workbooks_root(folder: Path) -> bool:
 
 
 def find_workbooks(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
-    """Expand command-line paths into workbook folders and workbooks roots (for the catalogue check).
+    """Expand command-line paths into workbook folders and workbooks roots (catalogue check).
 
     A path may be a notebook, a workbook folder, or a folder of workbook folders.
     """
@@ -155,7 +157,8 @@ def find_workbooks(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
     return list(unique.values()), roots
 
 
-# ------------------------------------------------------------------------------------------ metadata
+# ------------------------------------------------------------------------------------------
+# metadata
 
 
 @cache
@@ -187,7 +190,7 @@ def metadata(nb: nbformat.NotebookNode) -> dict:
 
 
 def metadata_problems(nb: nbformat.NotebookNode, path: Path) -> list[Problem]:
-    """Check ``metadata.atelier`` against the schema, the ICT CFT table, the duration and the file name."""
+    """Check ``metadata.atelier``: schema, ICT CFT table, duration, file and folder names."""
     import jsonschema
 
     where = str(path)
@@ -321,7 +324,7 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def code_signature(source: str) -> tuple:
-    """The code of a cell with string literals and comments blanked: what translations must not change.
+    """The code of a cell, string literals and comments blanked: what translations keep.
 
     Falls back to the whitespace-normalised text for code Python cannot tokenize (IPython magics).
     """
@@ -357,7 +360,7 @@ def cell_number(nb, cell_id: str) -> int | None:
 
 
 def alignment_problems(source_nb, source_path: Path, other_nb, other_path: Path) -> list[Problem]:
-    """Compare a translation with its source: same aligned cells, same code, same grading, same facts."""
+    """Compare a translation with its source: same aligned cells, code, grading and facts."""
     problems = []
     where = str(other_path)
     src_cells = [(i, c) for i, c in enumerate(source_nb.cells, 1) if is_aligned(c)]
@@ -419,7 +422,8 @@ def alignment_problems(source_nb, source_path: Path, other_nb, other_path: Path)
             problems.append(
                 Problem(
                     where,
-                    f"{'graded' if nbgrader(other) else 'code'} cell '{other.get('id')}' does not exist "
+                    f"{'graded' if nbgrader(other) else 'code'} cell '{other.get('id')}' "
+                    "does not exist "
                     f"in {source_path.name}",
                     "add it to the source first, then run atelier translate",
                     cell=j,

@@ -1,16 +1,17 @@
-"""Executing every workbook for ``atelier check`` vs papermill's CLI run on each notebook one by one.
+"""Executing every workbook: ``atelier check`` vs papermill's CLI on each notebook in turn.
 
 One command, same machine, same run:
 
     /opt/atelier/env/bin/python benchmarks/bench_check.py [--rounds 3] [--copies 9]
 
-Two workbook sets are measured: ``workbooks/`` as committed, and a catalogue-sized set of ``--copies``
-copies of the reference workbook (the content plan has 9 workbooks, each in English and French).
-For each set, the stock way is ``papermill IN OUT --cwd FOLDER`` once per workbook notebook, one after
-the other (what an author's script or a CI loop does); Atelier's way is one ``atelier check PATH``
-process, which does strictly more: it runs each notebook twice (source with solutions, and the
-student version nbgrader releases), renders app workbooks with Voila, and runs every static check.
-The table shows medians of ``--rounds`` rounds and the ratio papermill / check (goal: >= 3).
+Two workbook sets are measured: ``workbooks/`` as committed, and a catalogue-sized set of
+``--copies`` copies of the reference workbook (the content plan has 9 workbooks, each in English and
+French). For each set, the stock way is ``papermill IN OUT --cwd FOLDER`` once per workbook
+notebook, one after the other (what an author's script or a CI loop does); Atelier's way is one
+``atelier check PATH`` process, which does strictly more: it runs each notebook twice (source with
+solutions, and the student version nbgrader releases), renders app workbooks with Voila, and runs
+every static check. The table shows medians of ``--rounds`` rounds and the ratio papermill / check
+(goal: >= 3).
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ def papermill_one_by_one(root: Path, out: Path) -> float:
     started = time.perf_counter()
     for i, nb in enumerate(notebooks(root)):
         subprocess.run(
-            [str(BIN / "papermill"), str(nb), str(out / f"{i}.ipynb"), "--cwd", str(nb.parent), "-k", "python3"],
+            [
+                str(BIN / "papermill"),
+                str(nb),
+                str(out / f"{i}.ipynb"),
+                "--cwd",
+                str(nb.parent),
+                "-k",
+                "python3",
+            ],
             check=True,
             capture_output=True,
         )
@@ -48,7 +57,9 @@ def papermill_one_by_one(root: Path, out: Path) -> float:
 def atelier_check(root: Path) -> float:
     """Seconds for one ``atelier check`` process over the whole set; it must pass."""
     started = time.perf_counter()
-    result = subprocess.run([str(BIN / "atelier"), "check", str(root)], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(BIN / "atelier"), "check", str(root)], capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"atelier check failed on {root}:\n{result.stdout}{result.stderr}")
@@ -56,7 +67,7 @@ def atelier_check(root: Path) -> float:
 
 
 def catalogue_set(tmp: Path, copies: int) -> Path:
-    """A workbooks folder with ``copies`` renamed copies of the reference workbook and a fresh catalogue."""
+    """A workbooks folder of ``copies`` copies of the reference workbook, with a catalogue."""
     import nbformat
 
     from atelier.catalogue import write_catalogue
@@ -81,8 +92,12 @@ def catalogue_set(tmp: Path, copies: int) -> Path:
 def main() -> None:
     """Measure both ways on both sets and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median shown)")
-    parser.add_argument("--copies", type=int, default=0, help="workbooks in the catalogue-sized set")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds per measurement (median shown)"
+    )
+    parser.add_argument(
+        "--copies", type=int, default=0, help="workbooks in the catalogue-sized set"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         tmp = Path(tmp)
@@ -97,11 +112,16 @@ def main() -> None:
             for _ in range(args.rounds):
                 stock.append(papermill_one_by_one(root, out))
                 ours.append(atelier_check(root))
-            rows.append((label, len(notebooks(root)), statistics.median(stock), statistics.median(ours)))
+            rows.append(
+                (label, len(notebooks(root)), statistics.median(stock), statistics.median(ours))
+            )
     print(f"{'set':<28} {'notebooks':>9} {'papermill CLI':>14} {'atelier check':>14} {'ratio':>7}")
     for label, count, stock, ours in rows:
         print(f"{label:<28} {count:>9} {stock:>12.1f} s {ours:>12.1f} s {stock / ours:>6.1f}x")
-    print("atelier check also runs each student version, renders app workbooks in Voila and does every static check.")
+    print(
+        "atelier check also runs each student version, renders app workbooks in Voila "
+        "and does every static check."
+    )
 
 
 if __name__ == "__main__":

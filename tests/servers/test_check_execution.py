@@ -1,4 +1,4 @@
-"""``atelier check`` with real kernels and a real Voila server: execution, student version, apps, CLI."""
+"""``atelier check`` with real kernels and a real Voila server: execution, apps, the CLI."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ EXECUTION_FIXTURES = {
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """One check run (kernels in parallel) over every execution fixture and a freshly scaffolded workbook."""
+    """One check run (kernels in parallel) over the execution fixtures and a new workbook."""
     root = tmp_path_factory.mktemp("authoring") / "workbooks"
     scaffolded = authoring.new_workbook(root, "scaffolded", "en").parent
     paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [scaffolded]
@@ -40,7 +40,7 @@ def executed(tmp_path_factory):
 
 @pytest.mark.parametrize(("fixture", "code"), sorted(EXECUTION_FIXTURES.items()))
 def test_execution_fixture_fails_with_its_own_problem(executed, fixture, code):
-    """Does running each fixture (source and student version) report exactly the failure it was made for?"""
+    """Does running each fixture report exactly the failure it was made for?"""
     report, by_folder, _ = executed
     assert by_folder.get(fixture) == {code}, report.lines()
 
@@ -74,12 +74,22 @@ def test_atelier_check_passes_on_the_real_workbooks(tmp_path):
 
 
 def test_atelier_check_exits_non_zero_on_errors():
-    """Does the command exit 1 and print `path: cell N: problem — fix` lines when a workbook fails?"""
+    """Does the command exit 1 and print `path: cell N: problem — fix` lines on failure?"""
     result = subprocess.run(
-        [sys.executable, "-m", "atelier", "check", str(FIXTURES / "00-crashing-cell"), "--no-voila"],
+        [
+            sys.executable,
+            "-m",
+            "atelier",
+            "check",
+            str(FIXTURES / "00-crashing-cell"),
+            "--no-voila",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 1
-    assert "crashing-cell.en.ipynb: cell 3: raises ZeroDivisionError: division by zero — fix" in result.stdout
+    assert (
+        "crashing-cell.en.ipynb: cell 3: raises ZeroDivisionError: division by zero — fix"
+        in result.stdout
+    )

@@ -37,7 +37,11 @@ def codes(report) -> set[str]:
         ("00-translation-drift-code", "translation-drift", STATIC),
         ("00-translation-drift-points", "translation-drift", STATIC),
         ("00-hidden-tests-unmarked", "leaks-solution", STATIC),
-        ("00-oversize", "oversize", check.CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000)),
+        (
+            "00-oversize",
+            "oversize",
+            check.CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000),
+        ),
         ("stale-catalogue", "stale-catalogue", STATIC),
     ],
 )
@@ -57,8 +61,13 @@ def test_problem_lines_name_file_cell_and_fix():
     """Does a problem read `path: cell N: problem — what to do`?"""
     report = check.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
     (line,) = [str(p) for p in report.errors]
-    assert line.startswith(str(FIXTURES / "00-duplicate-grade-id" / "duplicate-grade-id.en.ipynb") + ": cell 10: ")
-    assert "grade_id 'apply-answer' is also used by cell 9 — give every nbgrader cell its own grade_id" in line
+    assert line.startswith(
+        str(FIXTURES / "00-duplicate-grade-id" / "duplicate-grade-id.en.ipynb") + ": cell 10: "
+    )
+    assert (
+        "grade_id 'apply-answer' is also used by cell 9 — give every nbgrader cell its own grade_id"
+        in line
+    )
 
 
 def test_json_report_is_machine_readable():
@@ -82,7 +91,9 @@ def test_metadata_rejects_a_competency_in_the_wrong_cell(tmp_path):
     """Is a competency name that belongs to another aspect/level reported with the right name?"""
     nb = authoring.template("en")
     nb.metadata.atelier["id"] = "demo"
-    nb.metadata.atelier["ictcft"] = [{"aspect": 4, "level": "Knowledge Acquisition", "competency": "Infusion"}]
+    nb.metadata.atelier["ictcft"] = [
+        {"aspect": 4, "level": "Knowledge Acquisition", "competency": "Infusion"}
+    ]
     problems = wb.metadata_problems(nb, tmp_path / "demo.en.ipynb")
     assert [p.code for p in problems] == ["metadata"]
     assert "use 'Application'" in problems[0].fix
@@ -97,7 +108,7 @@ def test_code_signature_ignores_strings_and_comments_only():
 
 
 def test_student_version_strips_solutions_and_hidden_tests():
-    """Does student_version() remove solution code and hidden tests, keep visible tests, not touch its input?"""
+    """Does student_version() strip solutions and hidden tests, keep visible tests and its input?"""
     source = nbformat.read(REFERENCE / "low-bandwidth-planner.en.ipynb", as_version=4)
     before = copy.deepcopy(source)
     student = wb.student_version(source)
@@ -110,14 +121,15 @@ def test_student_version_strips_solutions_and_hidden_tests():
 
 
 def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
-    """Does translate sync code and grading from the source, keep translated prose, and flag changed prose?"""
+    """Does translate sync code and grading, keep translated prose, and flag changed prose?"""
     root = tmp_path / "workbooks"
     en_path = authoring.new_workbook(root, "demo-unit", "en")
     assert en_path == root / "00-demo-unit" / "demo-unit.en.ipynb"
     fr_path = authoring.translate_workbook(root, "demo-unit", "fr")
     fr = wb.read_notebook(fr_path)
     assert all("TRANSLATE" in c.source for c in fr.cells if c.cell_type == "markdown")
-    # The translator translates two cells; the author then edits one prose cell and one test's points.
+    # The translator translates two cells; the author then edits one prose cell and one test's
+    # points.
     by_id = {c.id: c for c in fr.cells}
     by_id["why"].source = "## Pourquoi c'est important\n\nUn cas réel."
     by_id["concept"].source = "## Concept\n\nL'idée."
@@ -127,7 +139,10 @@ def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
     src["concept"].source += "\n\nA new paragraph."
     src["apply-test"].metadata.nbgrader["points"] = 3
     wb.write_notebook(en, en_path)
-    fr = {c.id: c for c in wb.read_notebook(authoring.translate_workbook(root, "demo-unit", "fr")).cells}
+    fr = {
+        c.id: c
+        for c in wb.read_notebook(authoring.translate_workbook(root, "demo-unit", "fr")).cells
+    }
     assert fr["why"].source == "## Pourquoi c'est important\n\nUn cas réel."
     assert fr["concept"].source.startswith("<!-- TRANSLATE: the source changed")
     assert fr["concept"].source.endswith("L'idée.")
@@ -147,7 +162,7 @@ def test_new_refuses_bad_ids_and_existing_workbooks(tmp_path):
 
 
 def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
-    """Does the catalogue list each workbook with duration and competencies, and fail check once stale?"""
+    """Does the catalogue list duration and competencies, and fail the check once stale?"""
     root = tmp_path / "workbooks"
     shutil.copytree(REFERENCE, root / REFERENCE.name)
     catalogue.write_catalogue(root)
