@@ -59,6 +59,22 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.hub_config.dashboardapp.DashboardApp",
         "The facilitators' dashboard (Voila), run by the hub as a service.",
     ),
+    "new": (
+        "atelier.authoring.NewApp",
+        "Start a workbook from the template: atelier new ID --lang en.",
+    ),
+    "translate": (
+        "atelier.authoring.TranslateApp",
+        "Create or update a language version of a workbook: atelier translate ID --to fr.",
+    ),
+    "check": (
+        "atelier.checkapp.CheckApp",
+        "Check workbooks (metadata, execution, nbgrader, translations, apps); non-zero exit on error.",
+    ),
+    "catalogue": (
+        "atelier.catalogue.CatalogueApp",
+        "Regenerate the workbook catalogue (workbooks/index.<lang>.ipynb) from workbook metadata.",
+    ),
 }
 
 
