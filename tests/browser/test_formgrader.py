@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 from conftest import FIXTURES
 
 pytestmark = pytest.mark.browser
@@ -93,4 +92,3 @@ def test_trainee_servers_keep_refusing_to_be_framed(graded):
     lab = session.get(f"{hub.url}/user/bob/lab", timeout=60)
     assert lab.status_code == 200
     assert "frame-ancestors 'none'" in lab.headers.get("Content-Security-Policy", "")
-    assert isinstance(session, requests.Session)
