@@ -1,4 +1,4 @@
-"""The facilitators' dashboard through a real hub, in Chromium: facilitators only."""
+"""Public access through a real hub, in Chromium: apps for anyone, dashboard for facilitators."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import time
 
 import pytest
 import requests
-from conftest import BIN, PREFIX, free_port, seed_dashboard_cohort
+import yaml
+from conftest import BIN, FIXTURES, PREFIX, free_port, seed_dashboard_cohort
 
 pytestmark = pytest.mark.browser
 
 HUB_CONFIG = """
-from atelier.hub_config import dashboard
+from atelier.hub_config import apps, dashboard
 from atelier.settings import load_settings
 
 c = get_config()  # noqa: F821
@@ -29,7 +30,9 @@ c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = "pw"
 c.Authenticator.allowed_users = {{"fac", "amina"}}
 c.JupyterHub.load_groups = {{"facilitators-c1": {{"users": ["fac"]}}}}
-dashboard.apply(c, load_settings("{root}/settings.yaml"), port={dashboard_port})
+settings = load_settings("{root}/settings.yaml")
+dashboard.apply(c, settings)
+apps.apply(c, settings)
 """
 
 
@@ -38,7 +41,16 @@ def dashboard_hub(tmp_path_factory):
     """A JupyterHub with the dashboard service, over a seeded cohort c1; yields the hub's URL."""
     root = tmp_path_factory.mktemp("dashhub")
     seed_dashboard_cohort(root)
-    ports = {name: free_port() for name in ("port", "hub_port", "api_port", "dashboard_port")}
+    ports = {name: free_port() for name in ("port", "hub_port", "api_port")}
+    settings = yaml.safe_load((root / "settings.yaml").read_text())
+    settings["apps"] = {
+        "workbooks_dir": str(FIXTURES / "apps"),
+        "port": free_port(),
+        "dashboard_port": free_port(),
+        "service_user": "",  # the test hub runs every service as itself
+        "max_kernels": 8,
+    }
+    (root / "settings.yaml").write_text(yaml.safe_dump(settings))
     proxy = PREFIX / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
     assert proxy.exists(), "configurable-http-proxy is missing: run hub_config/bootstrap.sh"
     config = root / "jupyterhub_config.py"
@@ -58,9 +70,10 @@ def dashboard_hub(tmp_path_factory):
     while True:
         assert hub.poll() is None, (root / "hub.log").read_text()[-3000:]
         try:
-            # The service answers through the proxy once both are up (a redirect to the login).
-            response = requests.get(f"{url}/services/dashboard/", timeout=5, allow_redirects=False)
-            if response.status_code in (302, 303):
+            # Both services answer through the proxy once up (the dashboard: a redirect to login).
+            dash = requests.get(f"{url}/services/dashboard/", timeout=5, allow_redirects=False)
+            public = requests.get(f"{url}/services/apps/", timeout=5, allow_redirects=False)
+            if dash.status_code in (302, 303) and public.status_code == 200:
                 break
         except requests.ConnectionError:
             pass
@@ -102,3 +115,15 @@ def test_trainee_cannot_open_the_dashboard(dashboard_hub, page):
     response = page.goto(f"{dashboard_hub}/services/dashboard/", timeout=120_000)
     assert response.status == 403
     assert "Cohort c1" not in page.content()
+
+
+def test_anyone_opens_an_app_without_login(dashboard_hub, page):
+    """Does a visitor with no account open an app through the hub, its widget answering?"""
+    response = page.goto(f"{dashboard_hub}/services/apps/", timeout=60_000)
+    assert response.status == 200 and "/hub/login" not in page.url
+    page.get_by_role("link", name="Planificateur").click()
+    box = page.locator(".widget-text input")
+    box.wait_for(timeout=120_000)
+    box.fill("4")
+    page.locator(".atelier-echo").filter(has_text="Vous avez tapé : 4").wait_for(timeout=60_000)
+    assert all(u.startswith(dashboard_hub) for u in page.requests_seen)
