@@ -584,7 +584,10 @@ async def _execute(
     )
     async with limit:
         if fork_server is not None:
-            await fork_server.ready
+            try:
+                await fork_server.ready
+            except Exception:  # no template: start this kernel the ordinary way, still offline
+                km.fork_server = None
         try:
             async with client.async_setup_kernel(
                 env=env, cwd=str(run.path.parent), cleanup_kc=True
@@ -677,7 +680,9 @@ def _run_problems(run: Run) -> list[Problem]:
                     )
                 )
         for cell, text in sorted(run.stderr.items()):
-            first = next((line for line in text.splitlines() if line.strip()), "")[:200]
+            first = next((line for line in text.splitlines() if line.strip()), "")
+            # "/tmp/ipykernel_1/123.py:3: DeprecationWarning: ..." -> "DeprecationWarning: ..."
+            first = re.sub(r"^\S+:\d+: (?=\w+: )", "", first)[:200]
             problems.append(
                 Problem(
                     where,

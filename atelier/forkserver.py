@@ -47,6 +47,10 @@ CLIENT = Path(__file__).with_name("forkclient.py")
 def _start_kernel(request: dict) -> None:
     """In the forked child: become the kernel described by ``request``; never returns."""
     try:
+        # The template's handlers are not the kernel's: a kernel must reap its own subprocesses
+        # and must not, on SIGTERM, run the template's "kill every kernel" handler.
+        for signum in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
         os.setsid()
         os.chdir(request["cwd"])
         os.environ.clear()

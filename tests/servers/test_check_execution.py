@@ -29,8 +29,11 @@ def executed(tmp_path_factory):
     """One check run (kernels in parallel) over the execution fixtures and a new workbook."""
     root = tmp_path_factory.mktemp("authoring") / "workbooks"
     scaffolded = authoring.new_workbook(root, "scaffolded", "en").parent
-    paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [scaffolded]
-    report = check.check(paths, check.CheckOptions(cell_timeout=5, voila=False))
+    paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [
+        scaffolded,
+        FIXTURES / "00-warning-cell",
+    ]
+    report = check.check(paths, check.CheckOptions(cell_timeout=20, voila=False))
     by_folder: dict[str, set[str]] = {}
     for problem in report.errors:
         folder = Path(problem.path).parent.name
@@ -42,13 +45,21 @@ def executed(tmp_path_factory):
 def test_execution_fixture_fails_with_its_own_problem(executed, fixture, code):
     """Does running each fixture report exactly the failure it was made for?"""
     report, by_folder, _ = executed
-    assert by_folder.get(fixture) == {code}, report.lines()
+    assert by_folder.get(fixture) == {code}, [line for line in report.lines() if fixture in line]
 
 
 def test_scaffolded_workbook_passes_check(executed):
     """Does `atelier new` produce a workbook that runs cleanly as source and as student version?"""
     report, by_folder, scaffolded = executed
     assert scaffolded.name not in by_folder, report.lines()
+
+
+def test_warnings_are_reported_without_failing(executed):
+    """Is a warning a cell writes reported, naming its cell, without failing the check?"""
+    report, by_folder, _ = executed
+    assert "00-warning-cell" not in by_folder, report.lines()
+    (warning,) = [p for p in report.warnings if p.code == "warning"]
+    assert warning.cell == 3 and warning.message.startswith("writes a warning: DeprecationWarning")
 
 
 def test_voila_render_error_is_reported():
