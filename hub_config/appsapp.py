@@ -81,6 +81,9 @@ class AppsApp(AtelierApp):
         config.Voila.ip = self.ip or self.settings["apps"]["ip"]
         config.Voila.port = self.port or self.settings["apps"]["port"]
         config.Voila.root_dir = str(root)
+        # Kernel connection files in this run's private folder: the service account may have no
+        # writable Jupyter runtime folder of its own.
+        config.Voila.connection_dir_root = str(root.parent)
         voila = AppsVoila(config=config, log=self.log)
         voila.initialize([])
         voila.start()

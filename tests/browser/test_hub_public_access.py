@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import os
+import pwd
+import random
+import shutil
+import string
 import subprocess
+import tempfile
 import time
+import types
+from pathlib import Path
 
 import pytest
 import requests
 import yaml
+from atelier.hub_config import apps
 from conftest import BIN, FIXTURES, PREFIX, free_port, seed_dashboard_cohort
+
+from atelier.settings import load_settings
 
 pytestmark = pytest.mark.browser
 
@@ -37,9 +47,12 @@ apps.apply(c, settings)
 
 
 @pytest.fixture(scope="module")
-def dashboard_hub(tmp_path_factory):
-    """A JupyterHub with the dashboard service, over a seeded cohort c1; yields the hub's URL."""
-    root = tmp_path_factory.mktemp("dashhub")
+def public_hub():
+    """A hub with the dashboard and public apps services, over a seeded cohort c1."""
+    # World-readable: the apps service runs as its own account and reads the settings and apps here.
+    root = Path(tempfile.mkdtemp(prefix="atelier-public-"))
+    root.chmod(0o755)
+    account = "atapps-" + "".join(random.choices(string.ascii_lowercase, k=4))
     seed_dashboard_cohort(root)
     ports = {name: free_port() for name in ("port", "hub_port", "api_port")}
     settings = yaml.safe_load((root / "settings.yaml").read_text())
@@ -47,46 +60,53 @@ def dashboard_hub(tmp_path_factory):
         "workbooks_dir": str(FIXTURES / "apps"),
         "port": free_port(),
         "dashboard_port": free_port(),
-        "service_user": "",  # the test hub runs every service as itself
+        "service_user": account,
         "max_kernels": 8,
     }
     (root / "settings.yaml").write_text(yaml.safe_dump(settings))
-    proxy = PREFIX / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
-    assert proxy.exists(), "configurable-http-proxy is missing: run hub_config/bootstrap.sh"
-    config = root / "jupyterhub_config.py"
-    config.write_text(HUB_CONFIG.format(root=root, proxy=proxy, **ports))
-    env = dict(os.environ, ATELIER_SETTINGS=str(root / "settings.yaml"))
-    log = (root / "hub.log").open("w")
-    hub = subprocess.Popen(
-        [str(BIN / "jupyterhub"), "-f", str(config)],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{ports['port']}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert hub.poll() is None, (root / "hub.log").read_text()[-3000:]
-        try:
-            # Both services answer through the proxy once up (the dashboard: a redirect to login).
-            dash = requests.get(f"{url}/services/dashboard/", timeout=5, allow_redirects=False)
-            public = requests.get(f"{url}/services/apps/", timeout=5, allow_redirects=False)
-            if dash.status_code in (302, 303) and public.status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, (root / "hub.log").read_text()[-3000:]
-        time.sleep(0.5)
-    yield url
-    os.killpg(hub.pid, 15)
+    assert apps.ensure_service_account(load_settings(root / "settings.yaml"))
+    hub = None
     try:
-        hub.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(hub.pid, 9)
-        hub.wait()
-    log.close()
+        proxy = PREFIX / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
+        assert proxy.exists(), "configurable-http-proxy is missing: run hub_config/bootstrap.sh"
+        config = root / "jupyterhub_config.py"
+        config.write_text(HUB_CONFIG.format(root=root, proxy=proxy, **ports))
+        env = dict(os.environ, ATELIER_SETTINGS=str(root / "settings.yaml"))
+        log = (root / "hub.log").open("w")
+        hub = subprocess.Popen(
+            [str(BIN / "jupyterhub"), "-f", str(config)],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{ports['port']}"
+        deadline = time.monotonic() + 180
+        while True:
+            assert hub.poll() is None, (root / "hub.log").read_text()[-3000:]
+            try:
+                # Both services answer through the proxy once up (the dashboard: a login redirect).
+                dash = requests.get(f"{url}/services/dashboard/", timeout=5, allow_redirects=False)
+                public = requests.get(f"{url}/services/apps/", timeout=5, allow_redirects=False)
+                if dash.status_code in (302, 303) and public.status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, (root / "hub.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield types.SimpleNamespace(url=url, account=account, apps_port=settings["apps"]["port"])
+    finally:
+        if hub is not None:
+            os.killpg(hub.pid, 15)
+            try:
+                hub.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(hub.pid, 9)
+                hub.wait()
+            log.close()
+        subprocess.run(["userdel", "--remove", account], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def log_in(page, url: str, username: str) -> None:
@@ -97,33 +117,57 @@ def log_in(page, url: str, username: str) -> None:
     page.wait_for_url(lambda u: "/hub/login" not in u, timeout=60_000)
 
 
-def test_facilitator_sees_the_cohorts_numbers(dashboard_hub, page):
+def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
     """Does a facilitator who logs in see cohort c1's true numbers, and a CSV to download?"""
-    log_in(page, dashboard_hub, "fac")
-    page.goto(f"{dashboard_hub}/services/dashboard/", timeout=120_000)
+    url = public_hub.url
+    log_in(page, url, "fac")
+    page.goto(f"{url}/services/dashboard/", timeout=120_000)
     page.locator("#cohort-summary").wait_for(timeout=120_000)
     assert page.locator("#cohort-summary").inner_text() == "Cohort c1: 4 trainees, 2 completed"
     text = page.locator("#rendered_cells").inner_text()
     assert "Univ A" in text and "83.3" in text
     assert page.locator("a[download='c1-progress.csv']").count() == 1
-    assert all(u.startswith(dashboard_hub) or u.startswith("data:") for u in page.requests_seen)
+    assert all(u.startswith(url) or u.startswith("data:") for u in page.requests_seen)
 
 
-def test_trainee_cannot_open_the_dashboard(dashboard_hub, page):
+def test_trainee_cannot_open_the_dashboard(public_hub, page):
     """Is a trainee who logs in refused the dashboard (403), without seeing any number?"""
-    log_in(page, dashboard_hub, "amina")
-    response = page.goto(f"{dashboard_hub}/services/dashboard/", timeout=120_000)
+    url = public_hub.url
+    log_in(page, url, "amina")
+    response = page.goto(f"{url}/services/dashboard/", timeout=120_000)
     assert response.status == 403
     assert "Cohort c1" not in page.content()
 
 
-def test_anyone_opens_an_app_without_login(dashboard_hub, page):
+def test_anyone_opens_an_app_without_login(public_hub, page):
     """Does a visitor with no account open an app through the hub, its widget answering?"""
-    response = page.goto(f"{dashboard_hub}/services/apps/", timeout=60_000)
+    url = public_hub.url
+    response = page.goto(f"{url}/services/apps/", timeout=60_000)
     assert response.status == 200 and "/hub/login" not in page.url
     page.get_by_role("link", name="Planificateur").click()
     box = page.locator(".widget-text input")
     box.wait_for(timeout=120_000)
     box.fill("4")
     page.locator(".atelier-echo").filter(has_text="Vous avez tapé : 4").wait_for(timeout=60_000)
-    assert all(u.startswith(dashboard_hub) for u in page.requests_seen)
+    assert all(u.startswith(url) for u in page.requests_seen)
+
+
+def test_apps_run_as_their_own_account(public_hub):
+    """Do the public apps server and its kernels run as the apps account, never as root?"""
+    import psutil
+
+    uid = pwd.getpwnam(public_hub.account).pw_uid
+    servers = [
+        p
+        for p in psutil.process_iter(["cmdline", "uids"])
+        if f"--port={public_hub.apps_port}" in (p.info["cmdline"] or [])
+    ]
+    assert len(servers) == 1
+    kernels = [
+        k
+        for k in servers[0].children(recursive=True)
+        if "ipykernel_launcher" in " ".join(k.cmdline())
+    ]
+    assert kernels, "the apps server should have preheated kernels"
+    for process in [servers[0], *kernels]:
+        assert process.uids().real == uid and process.uids().effective == uid
