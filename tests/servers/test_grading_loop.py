@@ -424,6 +424,58 @@ def test_export_has_one_line_per_trainee(loop):
     ]
 
 
+def test_late_work_is_flagged_without_penalty_by_default(loop):
+    """With a due date in the past, is the work flagged late in the export, its score unchanged?"""
+    loop.atelier(
+        "release", str(WORKBOOK), f"--cohort={loop.cohort}", "--due=2000-01-01T00:00+00:00"
+    )
+    rows = list(
+        csv.DictReader(
+            io.StringIO(loop.atelier("grades", "export", f"--cohort={loop.cohort}").stdout)
+        )
+    )
+    alice = rows[0]
+    assert alice["quiz late"] == "yes" and float(alice["quiz minutes late"]) > 0
+    assert alice["quiz score"] == "5.5"
+
+
+def _own_submissions(loop, user):
+    account = loop.account(user)
+    return sorted(
+        p.name for p in loop.course.inbound_of(account).iterdir() if p.name.startswith(account)
+    )
+
+
+def test_a_burst_of_submissions_loses_nothing(loop):
+    """When the whole cohort submits three times at once, is every submission stored once?"""
+    before = {user: _own_submissions(loop, user) for user in ("alice", "bruno")}
+    env_of = {"alice": "en", "bruno": "fr"}
+    procs = []
+    for user, lang in env_of.items():
+        folder = loop.home(user) / loop.cohort / f"quiz-{lang}"
+        for _ in range(3):
+            command = [str(BIN / "nbgrader"), "submit", f"--course={loop.cohort}", str(folder)]
+            env = {
+                "HOME": str(loop.home(user)),
+                "PATH": f"{BIN}:/usr/bin:/bin",
+                "JUPYTER_CONFIG_PATH": str(loop.trainee_config),
+                "ATELIER_LANGUAGE": lang,
+            }
+            procs.append(
+                subprocess.Popen(
+                    [RUNUSER, "-u", loop.account(user), "--", *command],
+                    cwd=loop.home(user),
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    assert [p.wait(120) for p in procs] == [0] * len(procs)
+    for user in env_of:
+        after = _own_submissions(loop, user)
+        assert len(after) == len(before[user]) + 3 and set(before[user]) <= set(after)
+
+
 def test_collect_killed_midway_loses_and_doubles_nothing(loop):
     """After collect is killed with SIGKILL mid-run, does a rerun leave one whole copy each?"""
     for user, lang in (("alice", "en"), ("bruno", "fr")):
@@ -456,6 +508,19 @@ def test_collect_killed_midway_loses_and_doubles_nothing(loop):
     with loop.course.gradebook() as gb:
         grade = gb.find_grade("reflection", "quiz.en", "quiz-en", loop.account("alice"))
         assert grade.manual_score == 2.5
+
+
+def test_the_number_of_submissions_is_bounded(loop):
+    """Is a submission beyond grading.max_submissions (6 here) refused with a clear message?"""
+    folder = loop.home("alice") / loop.cohort / "quiz-en"
+    while len(_own_submissions(loop, "alice")) < 6:
+        loop.nbgrader_as("alice", "submit", f"--course={loop.cohort}", str(folder))
+    refused = loop.nbgrader_as(
+        "alice", "submit", f"--course={loop.cohort}", str(folder), check=False
+    )
+    assert refused.returncode != 0
+    assert "the most allowed (6)" in refused.stdout + refused.stderr
+    assert len(_own_submissions(loop, "alice")) == 6
 
 
 if __name__ == "__main__":  # pragma: no cover
