@@ -8,6 +8,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import pytest
 import requests
 from conftest import kernel_processes
@@ -18,6 +19,14 @@ pytestmark = pytest.mark.server
 APPS_SETTINGS = {"pool_size": 1, "max_kernels": 8, "cull_idle_timeout": 10, "cull_interval": 1}
 PLANNER = "voila/render/planner/planner.en.ipynb"
 MARKERS = ["SOURCE-MARKER", "SOLUTION-MARKER", "HELPER-MARKER", "TRACEBACK-MARKER", "root:x:0"]
+
+
+def rss(process) -> int:
+    """Resident memory of a process, 0 if it has gone."""
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 def kernel_id_of(page: str) -> str:
@@ -141,7 +150,7 @@ def test_visitors_opening_and_leaving_keep_kernels_bounded(apps_server):
     Visitors beyond the bound must get the "busy" page, never an error.
     """
     limit = apps_server.settings["max_kernels"]
-    peak = 0
+    peak = peak_rss = 0
     statuses = []
 
     def visit(i):
@@ -152,7 +161,9 @@ def test_visitors_opening_and_leaving_keep_kernels_bounded(apps_server):
     with ThreadPoolExecutor(max_workers=25) as pool:
         futures = [pool.submit(visit, i) for i in range(50)]
         while not all(f.done() for f in futures):
-            peak = max(peak, len(kernel_processes(apps_server.proc.pid)))
+            kernels = kernel_processes(apps_server.proc.pid)
+            peak = max(peak, len(kernels))
+            peak_rss = max(peak_rss, sum(rss(k) for k in kernels))
             time.sleep(0.05)
         for f in futures:
             statuses.append(f.result())
@@ -164,6 +175,8 @@ def test_visitors_opening_and_leaving_keep_kernels_bounded(apps_server):
     busy = next(text for code, text in statuses if code == 503)
     assert "Busy, try again shortly" in busy and "réessayez" in busy
     assert peak <= limit, f"{peak} kernels alive, limit {limit}"
+    # Memory follows: a widget kernel is ~60-80 MiB, so the bound caps it too.
+    assert peak_rss < limit * 150 * 2**20, f"kernels used {peak_rss / 2**20:.0f} MiB"
     assert apps_server.proc.poll() is None
 
     # Abandoned visitors' kernels are culled; what stays is the preheated pools (3 app notebooks).
