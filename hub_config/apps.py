@@ -1,11 +1,12 @@
 """Public apps: the workbooks anyone may open with Voila, and how (no login, no code, few kernels).
 
-Rule: only notebooks whose ``metadata.atelier.app`` is true are reachable. They are copied, outputs
-cleared, with their workbook's ``data/`` and ``images/``, into a directory that holds nothing else,
-and Voila serves that directory; so a solution notebook, a ``.py`` file or anything else next to an
-app is not on the server at all, rather than hidden by a rule that might have a hole. The Voila
-configuration is a pure function of the settings (:func:`voila_config`), and the hub runs the same
-``atelier apps`` command as a public service (:func:`service`, :func:`apply`).
+Rule: only notebooks whose ``metadata.atelier.app`` is true are reachable. They are copied (graded
+exercises removed, outputs cleared) with their workbook's ``data/`` and ``images/`` into a
+directory that holds nothing else, and Voila serves that directory; so a solution notebook, a
+``.py`` file or anything else next to an app is not on the server at all, rather than hidden by a
+rule that might have a hole. The Voila configuration is a pure function of the settings
+(:func:`voila_config`), and the hub runs the same ``atelier apps`` command as a public service
+(:func:`service`, :func:`apply`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def find_apps(workbooks_dir: str | os.PathLike) -> list[Path]:
     return found
 
 
+def is_exercise(cell) -> bool:
+    """Whether a cell is part of the graded exercises (nbgrader answer, test or task cell)."""
+    meta = cell.get("metadata", {}).get("nbgrader") or {}
+    return bool(meta.get("solution") or meta.get("grade") or meta.get("task"))
+
+
+def app_version(nb):
+    """The notebook as a public app: its text and tools, without the graded exercises.
+
+    Exercises are for trainees on the hub: their answers (solutions) must not reach the public, and
+    their stubs (``raise NotImplementedError()``) would only show visitors an error.
+    """
+    nb.cells = [cell for cell in nb.cells if not is_exercise(cell)]
+    return nb
+
+
 def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
     """Copy the app notebooks of ``workbooks_dir`` into ``dest``, which holds only them.
 
@@ -82,12 +99,7 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
     dest.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".apps-", dir=dest.parent))
     for rel in apps:
-        nb = nbformat.read(root / rel, as_version=4)
-        if any("nbgrader" in cell.get("metadata", {}) for cell in nb.cells):
-            # An app's kernel runs its code: solutions and hidden tests must not be there either.
-            from atelier.workbook import student_version
-
-            nb = student_version(nb)
+        nb = app_version(nbformat.read(root / rel, as_version=4))
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = []

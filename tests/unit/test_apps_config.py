@@ -68,3 +68,7 @@ def test_only_app_notebooks_are_staged(tmp_path):
         "planner/planner.en.ipynb",
         "planner/planner.fr.ipynb",
     ]
+    planner = (tmp_path / "served/planner/planner.en.ipynb").read_text("utf-8")
+    # The graded exercises (a solution and its test) are not part of the app.
+    assert "SOLUTION-MARKER" not in planner and "weekly_mb" not in planner
+    assert "SOURCE-MARKER" in planner  # the app's own code stays
