@@ -17,7 +17,7 @@ import json
 import os
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
@@ -89,10 +89,20 @@ def notebook_language(path: str | os.PathLike | None = None) -> str | None:
     if not path or not str(path).endswith(".ipynb"):
         return None
     try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        # The notebook may be unsaved, renamed since the kernel started, or not ours to read.
+        return None
+    return _metadata_language(str(path), stamp)
+
+
+@lru_cache(maxsize=16)
+def _metadata_language(path: str, _mtime_ns: int) -> str | None:
+    """Read a notebook's language once per version of the file (a workbook may be megabytes)."""
+    try:
         with open(path, encoding="utf-8") as handle:
             metadata = json.load(handle).get("metadata", {})
     except (OSError, ValueError, AttributeError):
-        # The notebook may be unsaved, renamed since the kernel started, or not ours to read.
         return None
     atelier = metadata.get("atelier") if isinstance(metadata, dict) else None
     return normalise(atelier.get("language")) if isinstance(atelier, dict) else None
