@@ -249,31 +249,85 @@ class _Pending:
 
 
 @contextlib.contextmanager
-def shared_gradebook_engine():
-    """Let every nbgrader ``Gradebook`` opened meanwhile reuse one SQLAlchemy engine per URL.
+def fast_gradebook():
+    """Make nbgrader's own gradebook and metadata steps cheap to repeat, without changing them.
 
-    nbgrader opens a new ``Gradebook`` (hence a new engine) in each step, and SQLAlchemy caches
-    compiled statements per engine: with a fresh engine every statement is compiled again, which
-    costs ~1 s per submission. Reusing the engine changes no query and no transaction.
+    nbgrader opens a new ``Gradebook`` in each step of each notebook: a new SQLAlchemy engine (so
+    every
+    statement is compiled again: SQLAlchemy caches compiled statements per engine), a schema
+    check of
+    every table, and, in ``CheckCellMetadata``, ``jsonschema.validate`` checks the schema itself
+    before
+    each cell. Meanwhile: one engine per URL, tables created once per engine, one validator per
+    schema. SQLite gradebooks use WAL with ``synchronous=NORMAL`` (commits stay atomic; WAL is also
+    what :mod:`atelier.grading.course` sets for every cohort), and are checkpointed at the end. The
+    queries, the writes and their order are nbgrader's.
     """
+    import jsonschema
     import nbgrader.api
+    import nbgrader.nbgraderformat.common as nbformat_common
+    from sqlalchemy import event, text
 
-    original = nbgrader.api.create_engine
+    original_engine = nbgrader.api.create_engine
+    original_create_all = nbgrader.api.Base.metadata.create_all
+    original_jsonschema = nbformat_common.jsonschema
     engines: dict = {}
+    created: set = set()
+    validators: dict = {}
 
     def create_engine(url, **kwargs):
         key = (str(url), tuple(sorted(kwargs.items())))
         if key not in engines:
-            engines[key] = original(url, **kwargs)
+            engine = original_engine(url, **kwargs)
+            if engine.dialect.name == "sqlite":
+
+                @event.listens_for(engine, "connect")
+                def _pragmas(connection, record):
+                    cursor = connection.cursor()
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute("PRAGMA synchronous=NORMAL")
+                    cursor.close()
+
+            # Gradebook.close() disposes its engine; the shared one keeps its connection (closing
+            # the last connection to a WAL database checkpoints it: an fsync per step).
+            engine.dispose = lambda *args, **kwargs: None
+            engines[key] = engine
         return engines[key]
 
+    def create_all(bind=None, **kwargs):
+        if id(bind) not in created:
+            original_create_all(bind=bind, **kwargs)
+            created.add(id(bind))
+
+    class CachedValidation:
+        """``jsonschema`` as nbgrader's metadata checks use it, with validators built once."""
+
+        def __getattr__(self, name):
+            return getattr(jsonschema, name)
+
+        @staticmethod
+        def validate(instance, schema):
+            key = id(schema)
+            if key not in validators:
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                validators[key] = (schema, cls(schema))
+            validators[key][1].validate(instance)
+
     nbgrader.api.create_engine = create_engine
+    nbgrader.api.Base.metadata.create_all = create_all
+    nbformat_common.jsonschema = CachedValidation()
     try:
         yield
     finally:
-        nbgrader.api.create_engine = original
+        nbgrader.api.create_engine = original_engine
+        nbgrader.api.Base.metadata.create_all = original_create_all
+        nbformat_common.jsonschema = original_jsonschema
         for engine in engines.values():
-            engine.dispose()
+            if engine.dialect.name == "sqlite":
+                with contextlib.suppress(Exception), engine.connect() as connection:
+                    connection.execute(text("PRAGMA wal_checkpoint(FULL)"))
+            type(engine).dispose(engine)
 
 
 class SandboxedAutograde(Autograde):
@@ -292,6 +346,17 @@ class SandboxedAutograde(Autograde):
         False, help="Grade again submissions the journal records as already graded."
     ).tag(config=True)
     outcomes = List()
+
+    def start(self) -> None:
+        """Run nbgrader's converter, validating each notebook once after all steps."""
+        from traitlets.config import Config
+
+        # nbconvert's own option: the same validation (an invalid notebook still fails its
+        # trainee), once per notebook instead of once per step.
+        config = Config()
+        config.Exporter.optimistic_validation = True
+        self.update_config(config)
+        super().start()
 
     def _init_preprocessors(self) -> None:
         self.exporter._preprocessors = []
@@ -379,7 +444,7 @@ class SandboxedAutograde(Autograde):
             )
         if self.on_start:
             self.on_start(len(pending))
-        with shared_gradebook_engine():
+        with fast_gradebook():
             self._grade(pending)
 
     def _grade(self, pending: list[_Pending]) -> None:

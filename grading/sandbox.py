@@ -112,7 +112,15 @@ class SandboxOptions(Configurable):
     ).tag(config=True)
     preload = List(
         Unicode(),
-        ["numpy", "numpy.testing", "pandas", "matplotlib", "matplotlib.pyplot", "ipywidgets"],
+        [
+            "numpy",
+            "numpy.testing",
+            "pandas",
+            "matplotlib",
+            "matplotlib.pyplot",
+            "ipywidgets",
+            "atelier.widgets",
+        ],
         help="Modules imported once by each fork server (when installed): submissions start warm.",
     ).tag(config=True)
     hidden_paths = List(
