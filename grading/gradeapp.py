@@ -12,6 +12,7 @@ ends with a table: graded, failed (with the reason), timed out, skipped as alrea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -104,8 +105,22 @@ class GradeApp(AtelierApp):
             raise AtelierError(
                 "give the assignment to grade, for example: atelier grade --cohort C ps1"
             )
-        outcomes = grade(
-            self.resolve_course_root(),
+        root = self.resolve_course_root()
+        umask = contextlib.nullcontext()
+        if self.cohort:
+            from atelier.grading.course import course_umask
+
+            # Files made in a cohort's course stay writable by its grader group (formgrader).
+            umask = course_umask()
+        with umask:
+            outcomes = self._grade(root)
+        print(format_table(outcomes))
+        if any(o.status == "error" for o in outcomes):
+            self.exit(1)
+
+    def _grade(self, root: Path):
+        return grade(
+            root,
             self.extra_args[0],
             students=[s for s in self.students.split(",") if s.strip()],
             dask_address=self.dask_address,
@@ -115,9 +130,6 @@ class GradeApp(AtelierApp):
             config=self.config,
             extra_hidden=self._hidden_from_settings(),
         )
-        print(format_table(outcomes))
-        if any(o.status == "error" for o in outcomes):
-            self.exit(1)
 
     def _hidden_from_settings(self) -> list[str]:
         return [
