@@ -75,6 +75,22 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.catalogue.CatalogueApp",
         "Regenerate the workbook catalogue (workbooks/index.<lang>.ipynb) from workbook metadata.",
     ),
+    "kube": (
+        "atelier.hub_config.kubeapp.KubeApp",
+        "Kubernetes: `atelier kube values` renders Helm values for Zero to JupyterHub 4.x.",
+    ),
+    "backup": (
+        "atelier.hub_config.backupapp.BackupApp",
+        "Back up hub database, gradebooks, exchange, homes and settings (safe while the hub runs).",
+    ),
+    "restore": (
+        "atelier.hub_config.backupapp.RestoreApp",
+        "Restore a backup made by `atelier backup` onto this machine's (empty) state.",
+    ),
+    "db": (
+        "atelier.hub_config.backupapp.DbApp",
+        "Databases: `atelier db migrate-to-postgres` copies the SQLite hub db and gradebooks.",
+    ),
 }
 
 

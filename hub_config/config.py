@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from atelier.hub_config.accounts import AccountPolicy, load_people
+from atelier.hub_config.database import hub_db_url
 from atelier.hub_config.roster import cohorts_of
 
 #: Short names of the authenticators Atelier documents; anything else is an import path.
@@ -95,7 +96,8 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub['proxy_api_port']}"
     if paths["proxy_token"].exists():
         c.ConfigurableHTTPProxy.auth_token = paths["proxy_token"].read_text().strip()
-    c.JupyterHub.db_url = hub["db_url"] or f"sqlite:///{paths['db']}"
+    # One place decides SQLite or PostgreSQL for the hub and the gradebooks (database.url).
+    c.JupyterHub.db_url = hub_db_url(settings)
     c.JupyterHub.cookie_secret_file = str(paths["cookie_secret"])
     c.JupyterHub.pid_file = str(paths["hub_pid"])
     c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"]

@@ -1,0 +1,111 @@
+"""Where the hub database and the gradebooks live: one setting, ``database.url``, decides for both.
+
+Rule: every database URL Atelier uses is derived here from the settings, never typed twice.
+
+- ``database.url`` empty (the default): SQLite files on this machine,
+  ``<hub.state_dir>/jupyterhub.sqlite`` for the hub and
+  ``<grading.courses_root>/<cohort>/gradebook.db`` per cohort.
+- ``database.url`` a PostgreSQL URL: one database for everything. The hub's tables live in the
+  schema ``public``; each cohort's nbgrader gradebook in its own schema ``gradebook_<cohort>``
+  (nbgrader's table names are fixed, so schemas keep cohorts apart as the separate files did),
+  selected per connection with libpq's ``options=-csearch_path=...``.
+- ``hub.db_url`` (older key) still overrides the hub's URL alone, for an admin who set it before.
+
+The driver is psycopg 3 (``postgresql+psycopg://``); a plain ``postgresql://`` URL is rewritten to
+it so that SQLAlchemy does not look for psycopg2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from atelier.errors import AtelierError
+
+#: The SQLAlchemy dialect+driver Atelier uses for PostgreSQL.
+PG_SCHEME = "postgresql+psycopg"
+
+
+class DatabaseError(AtelierError):
+    """A database cannot be reached, created or migrated: the message names the URL and the fix."""
+
+
+def normalise(url: str) -> str:
+    """``url`` with the psycopg 3 driver named explicitly (``postgresql://`` -> ``postgresql+psycopg://``)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return PG_SCHEME + url[url.index("://") :]
+    return url
+
+
+def is_postgres(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
+    return url.startswith("postgresql") or url.startswith("postgres://")
+
+
+def database_url(settings: Mapping) -> str:
+    """The one configured database (``database.url``), normalised; empty means SQLite files."""
+    return normalise((settings.get("database") or {}).get("url") or "")
+
+
+def hub_db_url(settings: Mapping) -> str:
+    """SQLAlchemy URL of the hub database."""
+    explicit = settings["hub"].get("db_url") or ""
+    if explicit:
+        return normalise(explicit)
+    shared = database_url(settings)
+    if shared:
+        return shared
+    return f"sqlite:///{Path(settings['hub']['state_dir']) / 'jupyterhub.sqlite'}"
+
+
+def gradebook_schema(cohort: str) -> str:
+    """The PostgreSQL schema of ``cohort``'s gradebook (cohort ids are ``[a-z0-9-]``)."""
+    return "gradebook_" + re.sub(r"[^a-z0-9]", "_", cohort)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` whose connections use ``schema`` first (libpq ``options=-csearch_path=``)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def gradebook_url(database: str, cohort: str, sqlite_path: Path, busy_timeout: int) -> str:
+    """SQLAlchemy URL of ``cohort``'s gradebook: its schema in ``database``, or its SQLite file."""
+    if database:
+        return with_search_path(normalise(database), gradebook_schema(cohort))
+    return f"sqlite:///{sqlite_path}?timeout={busy_timeout}"
+
+
+def ensure_schema(url: str) -> None:
+    """Create the schema a ``with_search_path`` URL selects, if missing (PostgreSQL only)."""
+    import sqlalchemy
+
+    query = dict(parse_qsl(urlsplit(url).query))
+    options = query.get("options", "")
+    if not options.startswith("-csearch_path="):
+        return
+    schema = options.split("=", 1)[1]
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as con:
+            con.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot create schema {schema} in {redact(url)}: {exc.orig or exc} "
+            "(check database.url and that its role may CREATE in the database)"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

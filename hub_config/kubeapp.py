@@ -1,0 +1,78 @@
+"""``atelier kube``: Kubernetes deployment helpers; ``atelier kube values`` renders the Helm values.
+
+The values come from the same settings file (and roster store) as one machine; see
+:mod:`atelier.hub_config.kube` and ``docs/deploy-kubernetes.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from traitlets import Unicode
+
+from atelier.app import AtelierApp, base_aliases
+from atelier.errors import AtelierError
+
+
+class KubeValuesApp(AtelierApp):
+    """Write the Zero to JupyterHub 4.x values of this installation (stdout or ``--output``)."""
+
+    name = "atelier kube values"
+    description = (
+        "Render Helm values for Zero to JupyterHub 4.x from the settings file: cohorts, roles, "
+        "authenticator, culling, images, exchange mounts, formgraders, apps, database."
+    )
+    aliases = {
+        **base_aliases,
+        "output": "KubeValuesApp.output",
+        "check-against": "KubeValuesApp.check_against",
+    }
+
+    output = Unicode(
+        "", help="File to write the values to (written whole or not at all); '' = stdout."
+    ).tag(config=True)
+    check_against = Unicode(
+        "",
+        help="A folder holding the chart's values.yaml and values.schema.yaml: validate the values "
+        "merged over the chart defaults before writing, and refuse invalid ones.",
+    ).tag(config=True)
+
+    def run(self):
+        """Render, optionally validate, then write."""
+        from atelier.hub_config.kube import dump, render_values, validate_values
+
+        values = render_values(self.settings)
+        if self.check_against:
+            errors = validate_values(values, self.check_against)
+            if errors:
+                raise AtelierError(
+                    "rendered values fail the chart schema:\n  " + "\n  ".join(errors)
+                )
+        text = dump(values)
+        if not self.output:
+            sys.stdout.write(text)
+            return
+        target = Path(self.output)
+        # The values hold password hashes (roster store): private, and never half-written.
+        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+        self.log.info("wrote %s", target)
+
+
+class KubeApp(AtelierApp):
+    """``atelier kube``: Kubernetes helpers (``values``)."""
+
+    name = "atelier kube"
+    description = "Deploy on Kubernetes with Zero to JupyterHub: `atelier kube values`."
+    subcommands = {
+        "values": (
+            "atelier.hub_config.kubeapp.KubeValuesApp",
+            "Render the Helm values for Zero to JupyterHub 4.x from the settings file.",
+        )
+    }

@@ -1,0 +1,175 @@
+"""`atelier kube values`: Zero to JupyterHub values from the one settings file, chart-checked.
+
+The chart's schema and defaults are the reference copies in ``shared/reference/z2jh/`` beside the
+checkout (chart 4.4.0). Values are merged over the defaults as helm does and validated (draft 7).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from atelier.hub_config import kube, kubehub
+from atelier.hub_config.accounts import save_password_hashes, save_people
+from atelier.hub_config.roster import parse_roster
+
+from atelier.settings import load_settings
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO.parent / "shared" / "reference" / "z2jh"
+
+ROSTER = """username,full name,email,institution,country,language,role,cohort
+alice,Alice,alice@example.org,U,K,en,trainee,x
+chloe,Chloé,chloe@example.org,U,S,fr,trainee,y
+fiona,Fiona,fiona@example.org,U,S,en,facilitator,x
+"""
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    people = parse_roster(ROSTER)
+    save_people(state, {p.username: p for p in people})
+    save_password_hashes(state, {"alice": "pbkdf2:x"})
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "hub": {"state_dir": str(state), "admin_users": ["fiona"]},
+                "database": {"url": "postgresql://atelier:pw@db.example.org/atelier"},
+                "kubernetes": {
+                    "host": "atelier.example.org",
+                    "tls_secret": "atelier-tls",
+                    "singleuser_image": "registry.example.org/atelier-trainee:2026.11",
+                    "workbooks_url": "https://git.example.org/atelier/workbooks.git",
+                    "apps_url": "http://atelier-apps:8866",
+                },
+            }
+        )
+    )
+    return path
+
+
+def test_rendered_values_pass_the_chart_schema(settings_file):
+    """Do the rendered values, merged over the chart's defaults, validate against its schema?"""
+    values = kube.render_values(load_settings(settings_file))
+    assert kube.validate_values(values, CHART) == []
+
+
+def test_a_wrong_key_fails_the_chart_schema(settings_file):
+    """Would a misspelt or misplaced key be caught (the check is not vacuous)?"""
+    values = kube.render_values(load_settings(settings_file))
+    values["singleuser"]["memoryLimit"] = "1G"
+    values["hub"]["db"]["type"] = "mongodb"
+    errors = kube.validate_values(values, CHART)
+    assert any("memoryLimit" in e for e in errors), errors
+    assert any(e.startswith("hub.db.type") for e in errors), errors
+
+
+def test_values_carry_the_single_machine_behaviour(settings_file):
+    """Are cohorts, roles, authenticator, culling, formgraders, apps, database as on one machine?"""
+    settings = load_settings(settings_file)
+    v = kube.render_values(settings)
+    hub = v["hub"]
+    groups = hub["config"]["JupyterHub"]["load_groups"]
+    assert groups["cohort-x"] == {"users": ["alice"]}
+    assert groups["facilitators-x"] == {"users": ["fiona"]}
+    assert groups["nbgrader-x"] == {"users": ["alice"]}
+    assert groups["formgrade-x"] == {"users": ["fiona"]}
+    assert set(hub["loadRoles"]) >= {"facilitator-x", "facilitator-y", "formgrader-x"}
+    assert all(name == role["name"] for name, role in hub["loadRoles"].items())
+    assert "idle-culler" not in hub["loadRoles"] and "idle-culler" not in hub["services"]
+    assert hub["services"]["x"]["url"] == "http://formgrader-x:8888"
+    assert hub["services"]["apps"]["url"] == "http://atelier-apps:8866"
+    assert hub["config"]["JupyterHub"]["authenticator_class"].endswith(
+        "ImportPasswordAuthenticator"
+    )
+    assert hub["config"]["Authenticator"]["admin_users"] == ["fiona"]
+    assert hub["config"]["Authenticator"]["allowed_users"] == ["alice", "chloe", "fiona"]
+    assert hub["db"] == {
+        "type": "postgres",
+        "url": "postgresql+psycopg://atelier:pw@db.example.org/atelier",
+    }
+    assert v["cull"]["timeout"] == settings["hub"]["culler"]["timeout"]
+    assert v["singleuser"]["image"] == {
+        "name": "registry.example.org/atelier-trainee",
+        "tag": "2026.11",
+    }
+    assert v["singleuser"]["defaultUrl"] == "/lab/tree/workbooks"
+    nbgrader_config = next(
+        f["stringData"]
+        for f in v["singleuser"]["extraFiles"].values()
+        if f["mountPath"].endswith("nbgrader_config.py")
+    )
+    assert "atelier.grading.exchange.AtelierSubmit" in nbgrader_config
+    roster_file = hub["extraFiles"]["atelier-roster-json"]
+    assert (
+        roster_file["mountPath"] == f"{kube.HUB_STATE_DIR}/roster.json"
+        and "chloe" in roster_file["stringData"]
+    )
+    assert v["ingress"]["tls"] == [{"hosts": ["atelier.example.org"], "secretName": "atelier-tls"}]
+
+
+def test_a_trainee_pod_mounts_only_their_own_exchange_folders():
+    """Does a pod see its cohort's outbound and its own inbound and feedback, nobody else's?"""
+    chloe = next(p for p in parse_roster(ROSTER) if p.username == "chloe")
+    pod = kubehub.pod_settings(
+        chloe,
+        {
+            "ATELIER_ACCOUNT_PREFIX": "at-",
+            "ATELIER_EXCHANGE_ROOT": "/srv/ex",
+            "ATELIER_WORKBOOKS_URL": "https://g/w.git",
+        },
+    )
+    mounts = {m["subPath"]: (m["mountPath"], m["readOnly"]) for m in pod["volume_mounts"]}
+    assert mounts == {
+        "y/outbound": ("/srv/ex/y/outbound", True),
+        "y/inbound/at-chloe": ("/srv/ex/y/inbound/chloe", False),
+        "y/feedback/at-chloe": ("/srv/ex/y/feedback/chloe", True),
+    }
+    assert pod["environment"]["ATELIER_LANGUAGE"] == "fr"
+    assert (
+        "gitpuller https://g/w.git fr workbooks"
+        in pod["lifecycle_hooks"]["postStart"]["exec"]["command"][-1]
+    )
+
+
+def test_kube_values_command_writes_checked_values(settings_file, tmp_path):
+    """Does `atelier kube values --check-against` write values helm would accept, mode 600?"""
+    out = tmp_path / "values.yaml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atelier",
+            "kube",
+            "values",
+            "--settings",
+            str(settings_file),
+            "--output",
+            str(out),
+            "--check-against",
+            str(CHART),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert kube.validate_values(yaml.safe_load(out.read_text()), CHART) == []
+
+
+def test_a_bad_image_setting_names_the_key(settings_file, tmp_path):
+    """Is an image without a tag refused with the settings key named?"""
+    text = settings_file.read_text().replace("atelier-trainee:2026.11", "atelier-trainee")
+    settings_file.write_text(text)
+    with pytest.raises(kube.KubeError, match=r"kubernetes\.singleuser_image"):
+        kube.render_values(load_settings(settings_file))
