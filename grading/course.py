@@ -51,7 +51,9 @@ from traitlets.config import Config
 from atelier.errors import AtelierError
 
 #: A cohort id is also a course id, a hub service name and part of a Unix account name.
-COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
+#: Longest Unix account name (useradd's limit).
+MAX_ACCOUNT = 32
 #: A workbook id, as used in assignment names (``<workbook>-<lang>``).
 WORKBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LANGUAGES = ("en", "fr")
@@ -102,26 +104,37 @@ class Course:
     late_policy: str = "flag"
     #: (bytes, files, submissions): the bounds of one trainee's submissions of one assignment.
     submission_limits: tuple[int, int, int] = (20_000_000, 200, 20)
+    #: ``database.url``: empty for a SQLite gradebook file, else the PostgreSQL database whose
+    #: schema ``gradebook_<cohort>`` holds this gradebook (see :mod:`atelier.hub_config.database`).
+    database_url: str = ""
 
     @classmethod
     def from_settings(cls, settings, cohort: str) -> Course:
         """The course of ``cohort`` as the ``grading`` and ``accounts`` settings place it."""
         if not COHORT_ID.match(cohort or ""):
             raise GradingError(
-                f"cohort id '{cohort}' must be 1-20 lowercase letters, digits or '-' "
+                f"cohort id '{cohort}' must be 1-30 lowercase letters, digits or '-' "
                 "(it names the nbgrader course, the formgrader service and the grader account)"
+            )
+        prefix = settings.get_path("accounts.prefix", "at-")
+        if len(f"{prefix}grader-{cohort}") > MAX_ACCOUNT:
+            raise GradingError(
+                f"cohort id '{cohort}' is too long for its grader account "
+                f"'{prefix}grader-{cohort}' (Unix allows {MAX_ACCOUNT} characters): "
+                "use a shorter cohort id or accounts.prefix"
             )
         return cls(
             cohort=cohort,
             courses_root=Path(settings.get_path("grading.courses_root", "/srv/atelier/courses")),
             exchange_root=Path(settings.get_path("grading.exchange_root", "/srv/atelier/exchange")),
-            account_prefix=settings.get_path("accounts.prefix", "at-"),
+            account_prefix=prefix,
             late_policy=settings.get_path("grading.late_policy", "flag"),
             submission_limits=(
                 settings.get_path("grading.max_submission_bytes", 20_000_000),
                 settings.get_path("grading.max_submission_files", 200),
                 settings.get_path("grading.max_submissions", 20),
             ),
+            database_url=settings.get_path("database.url", "") or "",
         )
 
     # --- identities -------------------------------------------------------------------------
@@ -164,7 +177,9 @@ class Course:
     @property
     def db_url(self) -> str:
         """SQLAlchemy URL of the gradebook; ``timeout`` is SQLite's busy timeout in seconds."""
-        return f"sqlite:///{self.gradebook_path}?timeout={BUSY_TIMEOUT}"
+        from atelier.hub_config.database import gradebook_url
+
+        return gradebook_url(self.database_url, self.cohort, self.gradebook_path, BUSY_TIMEOUT)
 
     def step_dir(self, step: str) -> Path:
         """``source``, ``release``, ``submitted``, ``autograded`` or ``feedback`` of this course."""
@@ -245,6 +260,15 @@ class Course:
         c.ExchangeFactory.release_feedback = (
             "atelier.grading.course_exchange.AtelierReleaseFeedback"
         )
+        # Trainee-written HTML is text in formgrader and feedback pages (atelier.grading.sanitize).
+        c.HTMLExporter.sanitize_html = True
+        c.HTMLExporter.preprocessors = ["atelier.grading.sanitize.SanitizeTraineeMarkdown"]
+        # Feedback never shows hidden tests (see atelier.grading.feedback.HideHiddenTests).
+        c.GenerateFeedback.preprocessors = [
+            "nbgrader.preprocessors.GetGrades",
+            "atelier.grading.feedback.HideHiddenTests",
+            "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+        ]
         max_bytes, max_files, max_submissions = self.submission_limits
         c.AtelierCollect.max_submission_bytes = max_bytes
         c.AtelierCollect.max_submission_files = max_files
@@ -395,7 +419,14 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
 
     WAL is a property of the database file, so it is set once here and every later connection
     (formgrader, ``atelier grade``, exports) uses it; the busy timeout is in :attr:`Course.db_url`.
+    On PostgreSQL the gradebook is the cohort's schema, created here; there is no file to set up.
     """
+    if course.database_url:
+        from atelier.hub_config.database import ensure_schema
+
+        ensure_schema(course.db_url)
+        with course.gradebook():
+            return
     with course.gradebook():
         pass
     con = sqlite3.connect(course.gradebook_path, timeout=BUSY_TIMEOUT)

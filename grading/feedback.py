@@ -21,7 +21,29 @@ from atelier.grading.course import (
     course_umask,
     nbgrader_api,
 )
+from nbgrader.preprocessors import ClearHiddenTests
 from nbgrader.utils import notebook_hash
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """Feedback shows the tests a trainee could see, never the hidden ones (the answer key).
+
+    nbgrader's feedback is the autograded notebook, where hidden tests are back in their cells.
+    This step removes the hidden regions again and, in those cells, keeps only the name and
+    message of an error: a traceback would quote the hidden line (a widget's key, say).
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        """Strip the hidden region and shorten error outputs of a cell that had one."""
+        if cell.cell_type != "code" or self.begin_test_delimeter not in cell.source:
+            return cell, resources
+        self._remove_hidden_test_region(cell)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [
+                    f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+                ]
+        return cell, resources
 
 
 def generate_feedback(course: Course, assignment: str) -> None:

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from atelier.grading.course import Course, atomic_write, ensure
+from atelier.grading.course import Course, GradingError, atomic_write, ensure
 from traitlets.config import Config
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
@@ -193,7 +193,12 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
     base_port = settings["grading"].get("formgrader_port", 0)
     applied = []
     for index, cohort in enumerate(cohorts):
-        course = Course.from_settings(settings, cohort)
+        try:
+            course = Course.from_settings(settings, cohort)
+        except GradingError as error:
+            # One unusable cohort id must not keep the hub (and every other cohort) down.
+            print(f"atelier: grading: skipping cohort {cohort!r}: {error}", file=sys.stderr)
+            continue
         trainees, facilitators = cohort_people(settings, cohort)
         if touch_disk:
             ensure(course)

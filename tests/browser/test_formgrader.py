@@ -1,4 +1,7 @@
-"""Formgrader in Chromium: a facilitator opens it from the hub and grades a reflection by hand."""
+"""Formgrader in Chromium: a facilitator opens it from the hub and grades a reflection by hand.
+
+The reflection carries hostile HTML, which formgrader must show as text.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ pytestmark = pytest.mark.browser
 
 WORKBOOK = FIXTURES / "grading" / "01-quiz"
 REFLECTION = "I would print the page for students without data."
+#: What a hostile trainee appends: it must show as text and never run in formgrader's origin.
+HOSTILE = """ <img src="x" onerror="document.title='pwned'"> [click](javascript:alert(1))"""
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +32,7 @@ def graded(hub):
     model = session.get(path, timeout=30).json()
     for cell in model["content"]["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("grade_id") == "reflection":
-            cell["source"] = REFLECTION
+            cell["source"] = REFLECTION + HOSTILE
     body = json.dumps({"type": "notebook", "content": model["content"]})
     assert session.put(path, data=body, headers=headers, timeout=30).status_code == 200
     done = session.post(f"{base}/assignments/submit", data=form, headers=headers, timeout=60)
@@ -63,6 +68,10 @@ def test_a_facilitator_grades_a_reflection_in_formgrader_opened_from_the_hub(gra
     assert links.count() >= 1
     page.goto(f"{hub.url}/services/x/formgrader/submissions/{mine['id']}/")
     page.get_by_text(REFLECTION).wait_for()
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator('a[href^="javascript"]').count() == 0
+    assert "onerror" in page.get_by_text(REFLECTION).first.inner_text()
+    assert page.title() != "pwned"
     score = page.locator("input.score#reflection")
     score.fill("2")
     score.press("Tab")

@@ -34,8 +34,9 @@ def _xsrf(session, hub, user):
 
 def _server(hub, user):
     session = hub.login(user)
-    hub.start_server(session, user)
+    lab = hub.start_server(session, user)
     base = f"{hub.url}/user/{user}"
+    session.lab_page = lab.text
     return session, base
 
 
@@ -43,6 +44,11 @@ def test_a_trainee_fetches_and_submits_from_the_assignment_list(released):
     """Does alice's assignment list show the English quiz only, and do fetch and submit work?"""
     hub = released
     session, base = _server(hub, "alice")
+    # Formgrader belongs to the course's service: trainees' JupyterLab does not offer it.
+    config = json.loads(
+        session.lab_page.split('id="jupyter-config-data">', 1)[1].split("</script>", 1)[0]
+    )
+    assert "@jupyter/nbgrader:formgrader" in config["disabledExtensions"]
     listing = session.get(f"{base}/assignments", params={"course_id": "x"}, timeout=60).json()
     assert listing["success"], listing
     names = {a["assignment_id"] for a in listing["value"]}

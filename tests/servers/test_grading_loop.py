@@ -389,6 +389,8 @@ def test_feedback_reaches_its_trainee_only(loop):
     html = loop.python_as("alice", f"print(open({str(fetched[0])!r}).read())").stdout
     assert "Good idea; say how you would check it." in html
     assert "2.5" in html
+    # The answer key stays hidden: no hidden test, no widget key, in what the trainee reads.
+    assert "square(-4)" not in html and "check_choice" not in html
     from atelier.grading.feedback import feedback_files
 
     (released,) = feedback_files(loop.course, loop.account("alice"))

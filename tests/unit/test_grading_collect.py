@@ -188,3 +188,18 @@ def test_hub_config_without_disk_skips_courses_not_yet_created(tmp_path):
     assert apply(c, settings, touch_disk=False) == []
     assert c.JupyterHub.services == [{"name": "idle-culler"}]
     assert c.Spawner.environment["JUPYTER_CONFIG_PATH"].endswith(".jupyter")
+
+
+def test_trainee_markdown_is_shown_as_text_with_links_disarmed():
+    """Is HTML in editable Markdown escaped, a javascript: link disarmed, locked text kept?"""
+    from atelier.grading.sanitize import SanitizeTraineeMarkdown
+    from nbformat.v4 import new_markdown_cell
+
+    hostile = new_markdown_cell("<img src=x onerror=alert(1)> [a](JavaScript:alert(1))")
+    hostile.metadata["nbgrader"] = {"solution": True, "locked": False}
+    author = new_markdown_cell("<b>Read</b> this")
+    author.metadata["nbgrader"] = {"locked": True}
+    step = SanitizeTraineeMarkdown()
+    cleaned, _ = step.preprocess_cell(hostile, {}, 0)
+    assert cleaned.source == "&lt;img src=x onerror=alert(1)&gt; [a](blocked:alert(1))"
+    assert step.preprocess_cell(author, {}, 1)[0].source == "<b>Read</b> this"
