@@ -8,6 +8,7 @@ folder.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -123,7 +124,7 @@ def source_notebook() -> nbformat.NotebookNode:
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [str(BIN / "nbgrader"), *args, "--force"],
+        [str(BIN / "nbgrader"), *args],
         cwd=course,
         capture_output=True,
         text=True,
@@ -153,17 +154,27 @@ def answer_as_trainee(folder: Path, choice, number_typed, sorted_cards) -> None:
 
 
 def test_nbgrader_autograde_scores_answers_given_through_widgets(tmp_path):
-    """Does nbgrader, with its own commands, grade widget answers from the submitted file?"""
-    course = tmp_path / "course"
+    """Do widget answers travel with submit and collect, and does autograde score them right?
+
+    Keys are only in hidden tests; matching gets partial credit; no answer scores 0.
+
+    One trainee goes through nbgrader's own exchange (release, fetch, answer, submit, collect);
+    the others' submissions are placed in ``submitted/`` as collect would leave them.
+    """
+    course, exchange, home = tmp_path / "course", tmp_path / "exchange", tmp_path / "home"
     (course / "source" / "ps1").mkdir(parents=True)
-    (course / "nbgrader_config.py").write_text(
+    exchange.mkdir(mode=0o777)
+    home.mkdir()
+    trainee_config = (
         "c = get_config()\n"
         "c.CourseDirectory.course_id = 'widgets-course'\n"
-        f"c.CourseDirectory.root = {str(course)!r}\n",
-        "utf-8",
+        f"c.Exchange.root = {str(exchange)!r}\n"
     )
+    (home / "nbgrader_config.py").write_text(trainee_config, "utf-8")
+    facilitator_config = trainee_config + f"c.CourseDirectory.root = {str(course)!r}\n"
+    (course / "nbgrader_config.py").write_text(facilitator_config, "utf-8")
     nbformat.write(source_notebook(), course / "source" / "ps1" / "ps1.ipynb")
-    nbgrader(course, "generate_assignment", "ps1")
+    nbgrader(course, "generate_assignment", "ps1", "--force")
 
     released = course / "release" / "ps1"
     release_text = (released / "ps1.ipynb").read_text("utf-8")
@@ -173,36 +184,49 @@ def test_nbgrader_autograde_scores_answers_given_through_widgets(tmp_path):
         "no answers file is released"
     )
 
+    # The trainee's side, through the exchange.
+    nbgrader(course, "release_assignment", "ps1", "--force")
+    nbgrader(home, "fetch_assignment", "ps1", "--course=widgets-course")
+    answer_as_trainee(home / "ps1", "a", "268,5", {"zoom": "sync", "pdf": "sync"})
+    nbgrader(home, "submit", "ps1", "--course=widgets-course")
+    nbgrader(course, "collect", "ps1")
+    exchanged = getpass.getuser()
+    assert (course / "submitted" / exchanged / "ps1" / ANSWERS_FILENAME).exists(), (
+        "submit carries it"
+    )
+
     trainees = {
+        exchanged: None,
         "all-right": ("b", "270", {"zoom": "sync", "pdf": "async"}),
-        "mixed": ("a", "268,5", {"zoom": "sync", "pdf": "sync"}),
         "silent": (None, None, None),
     }
     for student, answers in trainees.items():
+        if answers is None:
+            continue
         submission = course / "submitted" / student / "ps1"
         shutil.copytree(released, submission)
         (submission / "timestamp.txt").write_text("2026-11-28 10:00:00.000000 UTC", "utf-8")
         answer_as_trainee(submission, *answers)
 
-    nbgrader(course, "autograde", "ps1")
+    nbgrader(course, "autograde", "ps1", "--force")
 
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="widgets-course") as gradebook:
-        scores = {
-            student: {
-                g.name: g.score
-                for g in gradebook.find_submission_notebook("ps1", "ps1", student).grades
-            }
-            for student in trainees
-        }
+        scores = {}
+        for student in trainees:
+            notebook = gradebook.find_submission_notebook("ps1", "ps1", student)
+            scores[student] = {grade.name: grade.score for grade in notebook.grades}
     assert scores["all-right"] == {"test-q1": 1, "test-q2": 2, "test-q3": 2}
-    assert scores["mixed"] == {"test-q1": 0, "test-q2": 2, "test-q3": 1}
+    assert scores[exchanged] == {"test-q1": 0, "test-q2": 2, "test-q3": 1}
     assert scores["silent"] == {"test-q1": 0, "test-q2": 0, "test-q3": 0}
 
-    graded = nbformat.read(course / "autograded" / "mixed" / "ps1" / "ps1.ipynb", as_version=4)
+    autograded = course / "autograded" / exchanged / "ps1"
+    graded = nbformat.read(autograded / "ps1.ipynb", as_version=4)
     failure = "".join(
-        "".join(o.get("traceback", [])) for c in graded.cells for o in c.get("outputs", [])
+        "".join(output.get("traceback", []))
+        for cell in graded.cells
+        for output in cell.get("outputs", [])
     )
     assert "You counted one direction only." in failure, "the hidden feedback reaches the trainee"
-    assert (course / "autograded" / "mixed" / "ps1" / ANSWERS_FILENAME).exists()
+    assert (autograded / ANSWERS_FILENAME).exists()
