@@ -166,3 +166,11 @@ def test_the_notebook_name_comes_from_the_kernel_session(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert AnswerStore().path == tmp_path / ANSWERS_FILENAME
     assert os.path.basename(AnswerStore().path) == ".atelier-answers.json"
+
+
+def test_a_save_that_fails_is_said_under_the_widget(tmp_path):
+    """When the folder cannot be written, does the trainee see 'could not be saved', answer kept?"""
+    widget = MultipleChoice("q1", "Q?", ["x", "y"], store=AnswerStore(tmp_path / "gone"))
+    widget._radio.value = "b"
+    assert widget.value == "b"
+    assert "could not be saved" in widget.status and "gone" in widget.status
