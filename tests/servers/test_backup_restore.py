@@ -1,0 +1,133 @@
+"""The restore drill: back up a running hub, restore onto a fresh state directory, start it again.
+
+One backup of the session hub (real accounts, the roster of ``HUB_ROSTER``) with a submission and a
+grade in cohort ``x``'s gradebook; one restore onto empty folders; one hub started on the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import signal
+import sqlite3
+import tarfile
+
+import pytest
+import yaml
+from conftest import Hub, seed_gradebook
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def drill(hub, tmp_path_factory):
+    """Seed work, back up while the hub runs, restore into a second hub's folders; yield both."""
+    from atelier.grading.course import Course, ensure
+
+    from atelier.settings import load_settings
+
+    settings = load_settings(hub.settings_path)
+    course = ensure(Course.from_settings(settings, "x"))
+    alice = hub.account("alice")
+    seed_gradebook(course, {alice: {"alpha-en": "graded"}})
+    submitted = course.submission_dir(alice, "alpha-en")
+    submitted.mkdir(parents=True, exist_ok=True)
+    notebook = submitted / "alpha.en.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    uid = pwd.getpwnam(alice).pw_uid
+    os.chown(notebook, uid, course_gid(course))
+    home_file = pwd.getpwnam(alice).pw_dir + "/notes.txt"
+    with open(home_file, "w") as handle:
+        handle.write("my lesson plan")
+    os.chown(home_file, uid, pwd.getpwnam(alice).pw_gid)
+    os.chmod(home_file, 0o600)
+
+    work = tmp_path_factory.mktemp("drill")
+    work.chmod(0o755)
+    archive = work / "backup.tar.gz"
+    result = hub.atelier("backup", f"--output={archive}")
+    assert archive.exists(), result.stderr
+
+    (work / "fresh").mkdir()
+    fresh = Hub(work / "fresh", None)
+    fresh.prefix = hub.prefix
+    fresh.settings["accounts"]["prefix"] = hub.prefix
+    fresh.settings_path.write_text(yaml.safe_dump(fresh.settings))
+    restored = fresh.atelier("restore", str(archive))
+    yield hub, fresh, archive, restored
+    # Only this hub and its proxy: the accounts belong to the session hub, which deletes them.
+    fresh.stop()
+    proxy_pid = fresh.state_dir / "proxy.pid"
+    if proxy_pid.exists():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(proxy_pid.read_text().strip()), signal.SIGTERM)
+
+
+def course_gid(course) -> int:
+    return pwd.getpwnam(course.grader_account).pw_gid
+
+
+def test_the_archive_lists_every_file_with_a_checksum(drill):
+    """Does the manifest name every file of the archive, the live hub database among them?"""
+    _, _, archive, _ = drill
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        files = {m.name for m in tar if m.isfile()} - {"manifest.json"}
+    assert set(manifest["files"]) == files
+    assert "state/jupyterhub.sqlite" in files and "courses/x/gradebook.db" in files
+
+
+def test_users_and_cohorts_come_back(drill):
+    """Are the hub's users and cohort groups in the restored database and roster store?"""
+    _, fresh, _, _ = drill
+    con = sqlite3.connect(fresh.state_dir / "jupyterhub.sqlite")
+    users = {row[0] for row in con.execute("SELECT name FROM users")}
+    groups = {row[0] for row in con.execute("SELECT name FROM groups")}
+    con.close()
+    assert {"alice", "bob", "chloe", "fiona"} <= users
+    assert {"cohort-x", "cohort-y", "facilitators-x"} <= groups
+    roster = json.loads((fresh.state_dir / "roster.json").read_text())
+    assert set(roster["people"]) == {"alice", "bob", "chloe", "fiona"}
+
+
+def test_submissions_and_grades_come_back(drill):
+    """Is alice's submission there, hers on disk, and its grade in the restored gradebook?"""
+    from atelier.grading.course import Course
+
+    from atelier.settings import load_settings
+
+    hub, fresh, _, _ = drill
+    alice = hub.account("alice")
+    course = Course.from_settings(load_settings(fresh.settings_path), "x")
+    notebook = course.submission_dir(alice, "alpha-en") / "alpha.en.ipynb"
+    assert notebook.stat().st_uid == pwd.getpwnam(alice).pw_uid
+    with course.gradebook() as gb:
+        submission = gb.find_submission("alpha-en", alice)
+        assert submission.score == 2
+    home_file = fresh.root / "home" / alice / "notes.txt"
+    assert home_file.read_text() == "my lesson plan"
+    assert home_file.stat().st_mode & 0o777 == 0o600
+    assert home_file.stat().st_uid == pwd.getpwnam(alice).pw_uid
+
+
+def test_the_restored_hub_lets_people_back_in(drill):
+    """Does a hub started on the restored state accept alice's password and know her cohort?"""
+    hub, fresh, _, _ = drill
+    fresh.publish_workbooks()
+    fresh.start()
+    fresh.passwords = hub.passwords
+    session = fresh.login("alice")
+    assert session.login_response.status_code == 302, session.login_response.text[:300]
+    fiona = fresh.login("fiona")
+    response = fresh.api(fiona, "GET", "/groups/cohort-x")
+    assert response.status_code == 200 and response.json()["users"] == ["alice", "bob"]
+
+
+def test_restore_refuses_a_state_directory_in_use(drill):
+    """Does a second restore onto the now non-empty state refuse, naming the key and --force?"""
+    _, fresh, archive, _ = drill
+    result = fresh.atelier("restore", str(archive), check=False)
+    assert result.returncode != 0
+    assert "hub.state_dir" in result.stderr and "--force" in result.stderr
