@@ -36,6 +36,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.converters.autograde import Autograde
@@ -136,10 +137,12 @@ def cells_to_run(nb: NotebookNode) -> list[dict]:
     """The code cells nbclient would run (non-empty source), in order, tests marked."""
     run = []
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or not cell.source.strip():
+        # Sources are strings in memory, lists of lines in a notebook file's JSON.
+        source = "".join(cell.source) if isinstance(cell.source, list) else cell.source
+        if cell.cell_type != "code" or not source.strip():
             continue
         test = utils.is_grade(cell) and not utils.is_solution(cell)
-        run.append({"index": index, "source": cell.source, "test": bool(test)})
+        run.append({"index": index, "source": source, "test": bool(test)})
     return run
 
 
@@ -384,6 +387,7 @@ class SandboxedAutograde(Autograde):
     def write_single_notebook(self, output, resources):
         """Write as nbgrader does, and keep the run summary for the report."""
         super().write_single_notebook(output, resources)
+        self._last_written = output
         summary = resources.get("atelier", {}).get("summary")
         if summary is not None:
             self._summaries.append(summary)
@@ -479,12 +483,8 @@ class SandboxedAutograde(Autograde):
         self._init_preprocessors()
         for notebook_filename in item.notebooks:
             super(Autograde, self).convert_single_notebook(notebook_filename)
-            sanitized = os.path.join(
-                self.writer.build_directory, os.path.basename(notebook_filename)
-            )
-            import nbformat
-
-            nb = nbformat.read(sanitized, as_version=4)
+            # What nbgrader just wrote (validated by it): no need to read the file back.
+            nb = nbformat.from_dict(json.loads(self._last_written))
             notebook_id = os.path.splitext(os.path.basename(notebook_filename))[0]
             item.futures[notebook_id] = self.pool.submit(cells_to_run(nb), side_files)
 
