@@ -41,6 +41,10 @@ ENV_SETTINGS = "ATELIER_SETTINGS"
 ENV_OVERRIDES = "ATELIER_HUB_OVERRIDES"
 ENV_INSECURE_DEMO = "ATELIER_INSECURE_DEMO"
 
+#: Server extensions a trainee server does not load: no language server is installed (jupyter_lsp
+#: would only cost start-up time); workbooks are delivered before the server starts (nbgitpuller).
+TRAINEE_EXTENSIONS_OFF = ("jupyter_lsp", "nbgitpuller")
+
 #: What a facilitator may do with the trainees of a cohort they facilitate (and nothing else).
 FACILITATOR_SCOPES = (
     "list:users",
@@ -77,6 +81,9 @@ def apply_invariants(c) -> None:
     c.JupyterHub.spawner_class = "atelier.hub_config.spawner.AtelierSpawner"
     c.Spawner.cmd = [sys.executable, "-m", "atelier.hub_config.singleuser"]
     c.Spawner.default_url = "/lab/tree/workbooks"
+    c.Spawner.args = [
+        f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF
+    ]
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.allow_named_servers = False
 
