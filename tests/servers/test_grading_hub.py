@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pwd
+import re
 
 import pytest
 from conftest import FIXTURES
@@ -45,9 +46,8 @@ def test_a_trainee_fetches_and_submits_from_the_assignment_list(released):
     hub = released
     session, base = _server(hub, "alice")
     # Formgrader belongs to the course's service: trainees' JupyterLab does not offer it.
-    config = json.loads(
-        session.lab_page.split('id="jupyter-config-data">', 1)[1].split("</script>", 1)[0]
-    )
+    found = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', session.lab_page, re.S)
+    config = json.loads(found.group(1))
     assert "@jupyter/nbgrader:formgrader" in config["disabledExtensions"]
     listing = session.get(f"{base}/assignments", params={"course_id": "x"}, timeout=60).json()
     assert listing["success"], listing

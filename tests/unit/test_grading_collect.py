@@ -203,3 +203,22 @@ def test_trainee_markdown_is_shown_as_text_with_links_disarmed():
     cleaned, _ = step.preprocess_cell(hostile, {}, 0)
     assert cleaned.source == "&lt;img src=x onerror=alert(1)&gt; [a](blocked:alert(1))"
     assert step.preprocess_cell(author, {}, 1)[0].source == "<b>Read</b> this"
+
+
+def test_a_swap_cut_short_by_a_crash_is_repaired(tmp_path):
+    """After a crash between the two renames of a swap, is the old copy back and the staged gone?"""
+    from atelier.grading.release import recover_swaps, swap_into_place
+
+    (tmp_path / ".quiz-en.tmp-1234abcd").mkdir()  # staged, never moved in
+    old = tmp_path / ".quiz-fr.old-1234abcd"  # moved aside, successor never moved in
+    old.mkdir()
+    (old / "quiz.fr.ipynb").write_text("{}")
+    recover_swaps(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quiz-fr"]
+    assert (tmp_path / "quiz-fr" / "quiz.fr.ipynb").exists()
+    staged = tmp_path / ".quiz-fr.tmp-feedbeef"
+    staged.mkdir()
+    (staged / "new.txt").write_text("new")
+    swap_into_place(staged, tmp_path / "quiz-fr")
+    assert sorted(p.name for p in (tmp_path / "quiz-fr").iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quiz-fr"]
