@@ -140,14 +140,14 @@ def apps_server(tmp_path_factory, request):
             "apps",
             f"--settings={settings}",
             f"--port={port}",
-            f"--workbooks={FIXTURES / 'apps'}",
+            f"--workbooks={getattr(request.module, 'APPS_WORKBOOKS', FIXTURES / 'apps')}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=tmp,
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while True:
         assert proc.poll() is None, f"atelier apps exited: {(tmp / 'apps.log').read_text()[-2000:]}"
         try:
@@ -155,7 +155,7 @@ def apps_server(tmp_path_factory, request):
                 break
         except requests.ConnectionError:
             pass
-        assert time.monotonic() < deadline, "atelier apps did not answer within 60 s"
+        assert time.monotonic() < deadline, "atelier apps did not answer within 180 s"
         time.sleep(0.2)
     yield types.SimpleNamespace(url=url, proc=proc, settings=apps, log=tmp / "apps.log")
     proc.terminate()
