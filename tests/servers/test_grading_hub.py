@@ -107,3 +107,25 @@ def test_only_the_cohorts_facilitators_open_its_formgrader(released):
     # fiona facilitates x only: cohort y's formgrader is closed to her too.
     other = fiona.get(f"{hub.url}/services/y/formgrader", timeout=60)
     assert other.status_code in (403, 404)
+
+
+def test_formgraders_collect_button_uses_the_hardened_collect(released):
+    """Does formgrader's Collect (run as the grader account) take alice's checked submission?"""
+    hub = released
+    fiona = hub.login("fiona")
+    fiona.get(f"{hub.url}/services/x/formgrader", timeout=120)
+    xsrf = fiona.cookies.get("_xsrf", path="/services/x/") or fiona.cookies.get("_xsrf")
+    done = fiona.post(
+        f"{hub.url}/services/x/formgrader/api/assignment/quiz-en/collect",
+        headers={"X-XSRFToken": xsrf},
+        timeout=120,
+    )
+    assert done.status_code == 200, done.text[:500]
+    assert done.json()["success"], done.json()
+    from atelier.grading.course import Course
+
+    from atelier.settings import load_settings
+
+    course = Course.from_settings(load_settings(hub.settings_path), "x")
+    receipt = course.submission_dir(hub.account("alice"), "quiz-en") / "atelier_receipt.json"
+    assert json.loads(receipt.read_text())["decision"] == "kept"
