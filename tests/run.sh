@@ -15,6 +15,12 @@ if ! command -v chromium >/dev/null; then
   apt-get update -q
   apt-get install -y -q chromium fonts-dejavu-core
 fi
+# PostgreSQL tests start a throwaway server from Debian's packages (initdb, pg_ctl, pg_dump, psql).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q postgresql
+fi
 "$PREFIX/env/bin/python" -m pip install -q "$REPO[test]"
 
 "$PREFIX/env/bin/ruff" check .
