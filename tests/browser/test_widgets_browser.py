@@ -220,15 +220,24 @@ def open_in_lab(page, lab, notebook: str, widgets: int) -> None:
     idle.wait_for(timeout=90_000)
     last = page.locator(".jp-OutputArea .atelier").nth(widgets - 1)
     dialog = page.locator(".jp-Dialog")
+    # "[*]" (queued or running) or "[1]": the command reached the kernel's queue.
+    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[[0-9*]+\]"))
     ran = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[[0-9]+\]"))
     questions = []
-    for attempt in range(3):
-        run_all_cells(page, restart=attempt > 0)
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline and not ran.count():
+    for attempt in range(4):
+        # Focus the notebook first: Run menu items act on the current notebook only.
+        page.locator(".jp-Notebook .jp-Cell").first.click()
+        run_all_cells(page, restart=attempt >= 2)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not started.count():
             if dialog.is_visible():
                 questions.append(dialog.inner_text())
                 dialog.locator("button.jp-mod-accept").click()
+            page.wait_for_timeout(250)
+        if not started.count():
+            continue
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not ran.count():
             page.wait_for_timeout(250)
         if ran.count():
             last.wait_for(timeout=90_000)
