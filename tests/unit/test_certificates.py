@@ -15,7 +15,7 @@ from atelier.grading.certificates import (
     verify,
 )
 from atelier.grading.course import Course, Trainee
-from conftest import BIN, seed_gradebook
+from conftest import BIN, seed_dashboard_cohort, seed_gradebook
 
 pytestmark = pytest.mark.unit
 
@@ -126,3 +126,35 @@ def write_settings(state):
     path = state / "settings.yaml"
     path.write_text(yaml.safe_dump({"hub": {"state_dir": str(state)}}))
     return path
+
+
+def test_command_issues_for_a_roster_cohort(tmp_path):
+    """Does `atelier certificates --cohort c1` read the roster and gradebook and write the PDFs?"""
+    seed_dashboard_cohort(tmp_path)
+    settings = tmp_path / "settings.yaml"
+    out = tmp_path / "pdf"
+    atelier = [str(BIN / "atelier"), "certificates"]
+    result = subprocess.run(
+        [
+            *atelier,
+            f"--settings={settings}",
+            "--cohort=c1",
+            f"--out={out}",
+            f"--workbooks={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["c1-amina.pdf", "c1-benoit.pdf"]
+    assert "2 of 4 trainees of c1 completed the cohort" in result.stdout
+    code = result.stdout.split()[1]
+    check = subprocess.run(
+        [*atelier, "verify", code, f"--settings={settings}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "Amina Diallo" in check.stdout
