@@ -216,6 +216,22 @@ def verify(archive: Path) -> dict:
     return manifest
 
 
+def check_member(archive: Path, member: tarfile.TarInfo, targets: Mapping) -> None:
+    """Refuse a member `atelier backup` would not write (checked for all before any is written).
+
+    No path out of its part, no hard links or devices, symlinks only relative and inside: a
+    crafted archive must not write elsewhere.
+    """
+    top, _, rest = member.name.partition("/")
+    if top not in targets:
+        return
+    unsafe_link = member.issym() and (
+        Path(member.linkname).is_absolute() or ".." in Path(member.linkname).parts
+    )
+    if ".." in Path(rest).parts or member.islnk() or member.isdev() or unsafe_link:
+        raise BackupError(f"{archive}: refusing unsafe member {member.name}")
+
+
 def restore(settings: Mapping, archive: Path, *, force: bool = False) -> dict:
     """Restore ``archive`` under the paths of ``settings``; returns the manifest.
 
@@ -234,18 +250,18 @@ def restore(settings: Mapping, archive: Path, *, force: bool = False) -> dict:
             f"{state} (hub.state_dir) is not empty: restore onto a fresh state directory, "
             "or pass --force to overwrite it"
         )
+    if manifest.get("database") == "postgresql" and not database_url(settings):
+        raise BackupError(
+            f"{archive} holds a PostgreSQL dump but database.url is empty: set it first"
+        )
+    with tarfile.open(archive, "r:*") as tar:
+        for member in tar:
+            check_member(archive, member, targets)
     with tarfile.open(archive, "r:*") as tar:
         for member in tar:
             top, _, rest = member.name.partition("/")
             if top not in targets:
                 continue
-            # Only what `atelier backup` writes: no path out of the part, no hard links or devices,
-            # symlinks only relative and inside (a crafted archive must not write elsewhere).
-            unsafe_link = member.issym() and (
-                Path(member.linkname).is_absolute() or ".." in Path(member.linkname).parts
-            )
-            if ".." in Path(rest).parts or member.islnk() or member.isdev() or unsafe_link:
-                raise BackupError(f"{archive}: refusing unsafe member {member.name}")
             dest = targets[top] / rest if rest else targets[top]
             if member.isdir():
                 dest.mkdir(parents=True, exist_ok=True)
@@ -264,10 +280,6 @@ def restore(settings: Mapping, archive: Path, *, force: bool = False) -> dict:
             os.chmod(dest, member.mode)
         if manifest.get("database") == "postgresql":
             url = database_url(settings)
-            if not url:
-                raise BackupError(
-                    f"{archive} holds a PostgreSQL dump but database.url is empty: set it first"
-                )
             sql = tar.extractfile("postgres.sql").read()
             libpq = url.replace("postgresql+psycopg://", "postgresql://")
             result = subprocess.run(
