@@ -27,8 +27,9 @@ from atelier.errors import AtelierError
 LANGUAGES = ("en", "fr")
 #: A notebook's language, from its name: ``intro.fr.ipynb``, ``intro_fr.ipynb``, ``fr.ipynb``...
 _NAME_LANGUAGE = re.compile(r"(?:^|[._-])(" + "|".join(LANGUAGES) + r")$")
-#: Files that never belong in a trainee's copy.
-_SKIPPED = {".git", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}
+#: Files and folders that never belong in a trainee's copy. ``answers/`` holds the prepared answer
+#: sets of graded workbooks (docs/answer-sets.md): answers, never delivered.
+_SKIPPED = {".git", ".ipynb_checkpoints", "__pycache__", ".DS_Store", "answers"}
 
 log = logging.getLogger("atelier.delivery")
 
@@ -69,6 +70,23 @@ def files_for_language(source: Path, language: str) -> list[Path]:
     return chosen
 
 
+def write_student_version(source: Path, target: Path) -> None:
+    """Write the trainee's version of a workbook notebook: solutions and hidden tests removed.
+
+    Workbook notebooks are nbgrader sources (docs/workbook-format.md): what a trainee receives is
+    what nbgrader would release, never the solutions.
+    """
+    import nbformat
+
+    from atelier.workbook import WorkbookError, student_version
+
+    try:
+        notebook = nbformat.read(source, as_version=4)
+        nbformat.write(student_version(notebook), target)
+    except (WorkbookError, ValueError, OSError) as error:
+        raise AtelierError(f"{source}: cannot make the trainee's version: {error}") from error
+
+
 def _git(*args: str, cwd: Path | None = None, env: dict | None = None, check=True) -> str:
     full_env = {**os.environ, **_GIT_SAFE, **(env or {})}
     result = subprocess.run(
@@ -105,7 +123,10 @@ def publish_workbooks(source: str | Path, repo: str | Path) -> dict[str, str]:
             for relative in files_for_language(source, language):
                 target = tree_dir / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source / relative, target)
+                if relative.suffix == ".ipynb":
+                    write_student_version(source / relative, target)
+                else:
+                    shutil.copy2(source / relative, target)
             env = {**identity, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
             common = ("--git-dir", str(repo), "--work-tree", str(tree_dir))
             _git(*common, "add", "--all", ".", env=env)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from atelier.hub_config import accounts, config, delivery, importfix
 from atelier.hub_config.roster import parse_roster
@@ -111,22 +109,54 @@ def test_private_files_are_written_mode_600(tmp_path):
     assert (tmp_path / "passwords.json").stat().st_mode & 0o777 == 0o600
 
 
+def graded_notebook(text: str):
+    """A notebook with one autograded answer cell whose solution is ``text``."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cell = new_code_cell(f"### BEGIN SOLUTION\nanswer = {text!r}\n### END SOLUTION")
+    cell.metadata["nbgrader"] = {
+        "solution": True,
+        "grade": False,
+        "locked": False,
+        "grade_id": "answer",
+        "schema_version": 3,
+    }
+    return new_notebook(cells=[cell])
+
+
 def test_publishing_workbooks_splits_languages_and_commits_only_changes(tmp_path):
     """Does each language branch get its own notebooks plus shared files, with no empty commits?"""
+    import nbformat
+
     source = tmp_path / "wb" / "one"
-    source.mkdir(parents=True)
-    for name in ("intro.en.ipynb", "intro.fr.ipynb", "data.csv"):
-        (source / name).write_text(json.dumps({"cells": [], "metadata": {}}))
+    (source / "answers").mkdir(parents=True)
+    for name in ("intro.en.ipynb", "intro.fr.ipynb"):
+        nbformat.write(graded_notebook("secret"), source / name)
+    (source / "data.csv").write_text("a,b\n")
+    (source / "answers" / "one.en.json").write_text("{}")
     repo = tmp_path / "repo.git"
     assert delivery.publish_workbooks(tmp_path / "wb", repo) == {"en": "created", "fr": "created"}
-    assert delivery.publish_workbooks(tmp_path / "wb", repo) == {
-        "en": "unchanged",
-        "fr": "unchanged",
-    }
+    unchanged = {"en": "unchanged", "fr": "unchanged"}
+    assert delivery.publish_workbooks(tmp_path / "wb", repo) == unchanged
     files = delivery._git("--git-dir", str(repo), "ls-tree", "-r", "--name-only", "fr").split()
     assert files == ["one/data.csv", "one/intro.fr.ipynb"]
-    (source / "intro.fr.ipynb").write_text(json.dumps({"cells": [], "metadata": {"x": 1}}))
+    nbformat.write(graded_notebook("changed"), source / "intro.fr.ipynb")
     assert delivery.publish_workbooks(tmp_path / "wb", repo) == {"en": "unchanged", "fr": "updated"}
+
+
+def test_trainees_receive_the_student_version_without_solutions_or_answer_sets(tmp_path):
+    """Are solutions stripped and answer sets left out of what trainees receive?"""
+    import nbformat
+
+    source = tmp_path / "wb" / "one"
+    (source / "answers").mkdir(parents=True)
+    nbformat.write(graded_notebook("secret"), source / "intro.en.ipynb")
+    (source / "answers" / "one.en.json").write_text('{"cells": {"answer": "secret"}}')
+    repo = tmp_path / "repo.git"
+    delivery.publish_workbooks(tmp_path / "wb", repo)
+    delivered = delivery._git("--git-dir", str(repo), "show", "en:one/intro.en.ipynb")
+    assert "secret" not in delivered and "BEGIN SOLUTION" not in delivered
+    assert "answers" not in delivery._git("--git-dir", str(repo), "ls-tree", "-r", "en")
 
 
 def test_the_import_fix_defers_rfc3987_syntax_and_keeps_iri_checks(tmp_path):
