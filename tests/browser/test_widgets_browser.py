@@ -262,6 +262,24 @@ def assert_fits_a_phone(page) -> None:
     assert width <= PHONE["width"] and widest <= PHONE["width"], (width, widest)
 
 
+def assert_every_control_labelled(page) -> None:
+    """Every input, list and button in a widget has a name a screen reader can say."""
+    unnamed = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+                '.atelier input, .atelier select, .atelier textarea, .atelier button'))
+            .filter(e => {
+                if (e.tagName === 'BUTTON') return !e.innerText.trim();
+                const byFor = e.id && document.querySelector(`label[for="${e.id}"]`);
+                const byParent = e.closest('label');
+                const label = byFor || byParent || {};
+                const text = label.innerText || e.getAttribute('aria-label') || '';
+                return !text.trim();
+            })
+            .map(e => e.outerHTML.slice(0, 120))"""
+    )
+    assert not unnamed, unnamed
+
+
 def test_questions_in_jupyterlab(lab, page):
     """In JupyterLab, are answers given by clicking and typing saved beside the notebook?"""
     open_in_lab(page, lab, "browser-questions.ipynb", widgets=5)
@@ -284,6 +302,7 @@ def test_questions_in_voila_fit_a_phone_and_survive_a_reload(voila, page):
     """In Voila at 360 px: answers saved, nothing too wide, answers back after a reload?"""
     open_in_voila(page, voila, "browser-questions.ipynb", widgets=5)
     assert_fits_a_phone(page)
+    assert_every_control_labelled(page)
     answer_questions(page)
     wait_saved(voila.root, lambda answers: all(answers.get(k) == v for k, v in QUESTIONS.items()))
     page.reload(wait_until="load")
@@ -297,6 +316,7 @@ def test_tools_in_voila_fit_a_phone(voila, page):
     """In Voila at 360 px, do the French tools fit the screen and save what is entered?"""
     open_in_voila(page, voila, "browser-tools.ipynb", widgets=4)
     assert_fits_a_phone(page)
+    assert_every_control_labelled(page)
     answer_tools(page)
     wait_saved(voila.root, tools_saved)
     assert_fits_a_phone(page)
