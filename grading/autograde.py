@@ -281,6 +281,9 @@ def fast_gradebook():
     def create_engine(url, **kwargs):
         key = (str(url), tuple(sorted(kwargs.items())))
         if key not in engines:
+            if str(url).startswith("sqlite") and "timeout=" not in str(url):
+                # Several grading processes may write at once: wait for the lock, never fail.
+                kwargs = {**kwargs, "connect_args": {"timeout": 60}}
             engine = original_engine(url, **kwargs)
             if engine.dialect.name == "sqlite":
 

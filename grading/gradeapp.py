@@ -13,6 +13,7 @@ ends with a table: graded, failed (with the reason), timed out, skipped as alrea
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -33,6 +34,8 @@ aliases = {
     "students": "GradeApp.students",
     "dask": "GradeApp.dask_address",
     "workers": "GradeApp.workers",
+    "shards": "GradeApp.shards",
+    "outcomes-json": "GradeApp.outcomes_json",
     "cell-timeout": "SandboxLimits.cell_timeout",
     "notebook-timeout": "SandboxLimits.notebook_timeout",
     "memory-mb": "SandboxLimits.memory_mb",
@@ -80,6 +83,13 @@ class GradeApp(AtelierApp):
     force = Bool(False, help="Grade again submissions the journal records as already graded.").tag(
         config=True
     )
+    shards = Integer(
+        0,
+        help="Grading processes, each running nbgrader's steps for a share of the trainees with "
+        "its own sandboxes (gradebook writes are short SQLite WAL transactions). 0: one per core, "
+        "at most one per worker; ignored with --dask.",
+    ).tag(config=True)
+    outcomes_json = Unicode("", help="Also write the outcomes to this JSON file.").tag(config=True)
     progress = Bool(True, help="Show a progress bar with an ETA.").tag(config=True)
     summary_timeout = Float(0.0)
 
@@ -114,6 +124,8 @@ class GradeApp(AtelierApp):
             umask = course_umask()
         with umask:
             outcomes = self._grade(root)
+        if self.outcomes_json:
+            Path(self.outcomes_json).write_text(json.dumps([o.__dict__ for o in outcomes]))
         print(format_table(outcomes))
         if any(o.status == "error" for o in outcomes):
             self.exit(1)
@@ -129,6 +141,7 @@ class GradeApp(AtelierApp):
             progress=self.progress,
             config=self.config,
             extra_hidden=self._hidden_from_settings(),
+            shards=self.shards,
         )
 
     def _hidden_from_settings(self) -> list[str]:
@@ -150,6 +163,7 @@ def grade(
     config=None,
     extra_hidden: list[str] = (),
     log_level: int = logging.WARNING,
+    shards: int = 1,
 ):
     """Autograde ``assignment`` in ``course_root``; return one :class:`Outcome` per submission.
 
@@ -164,7 +178,16 @@ def grade(
         config: traitlets config (``SandboxLimits``, ``SandboxOptions``, nbgrader classes).
         extra_hidden: more paths to hide from submissions.
         log_level: nbgrader's log level.
+        shards: grading processes sharing the trainees (0: one per core, at most ``workers``).
     """
+    cores = os.cpu_count() or 1
+    if shards == 0:
+        shards = min(cores, workers or cores)
+    if shards > 1 and not dask_address:
+        return _grade_in_shards(
+            Path(course_root).resolve(), assignment, students, workers or cores, force, progress,
+            config, extra_hidden, shards,
+        )  # fmt: skip
     import warnings
 
     from atelier.grading.autograde import SandboxedAutograde
@@ -283,3 +306,69 @@ def format_table(outcomes) -> str:
         for o in sorted(problems, key=lambda o: o.student):
             lines.append(f"{o.student:<{width}}  {o.status:<9}  {o.reason}")
     return "\n".join(lines)
+
+
+def _grade_in_shards(course_root, assignment, students, workers, force, progress, config,
+                     extra_hidden, shards):  # fmt: skip
+    """Grade with ``shards`` ``atelier grade`` processes, each taking every n-th trainee."""
+    import subprocess
+    import tempfile
+
+    from atelier.grading.autograde import Outcome
+    from atelier.grading.sandbox import SandboxLimits, SandboxOptions
+
+    found = sorted(p.parent.name for p in (course_root / "submitted").glob(f"*/{assignment}"))
+    everyone = [s for s in found if not students or s in set(students)]
+    groups = [everyone[i::shards] for i in range(shards) if everyone[i::shards]]
+    if len(groups) < 2:
+        return grade(course_root, assignment, everyone or students, "", workers, force, progress,
+                     config, extra_hidden, shards=1)  # fmt: skip
+    # Each shard gets the same resolved options as this process.
+    limits, options = SandboxLimits(config=config), SandboxOptions(config=config)
+    settings = [f"--SandboxLimits.{k}={v}" for k, v in limits.as_dict().items()]
+    if config is None or "cell_timeout" not in config.get("SandboxLimits", {}):
+        settings = [a for a in settings if not a.startswith("--SandboxLimits.cell_timeout=")]
+    settings.append(f"--SandboxOptions.isolate={options.isolate}")
+    settings += [
+        f"--SandboxOptions.hidden_paths={p}" for p in [*options.hidden_paths, *extra_hidden]
+    ]
+    journal = course_root / "log" / "grade-journal.jsonl"
+    seen = len(journal.read_text("utf-8").splitlines()) if journal.exists() else 0
+    with tempfile.TemporaryDirectory(prefix="atelier-grade-") as tmp:
+        runs = []
+        for index, group in enumerate(groups):
+            out = Path(tmp) / f"shard{index}.json"
+            command = [sys.executable, "-m", "atelier", "grade", "--course-dir", str(course_root),
+                       assignment, f"--students={','.join(group)}", "--shards=1", "--no-progress",
+                       f"--workers={max(1, workers // len(groups))}", f"--outcomes-json={out}",
+                       *settings, *(["--force"] if force else [])]  # fmt: skip
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            runs.append((process, out, group))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(everyone), unit="trainee", desc=f"grading {assignment}",
+                       file=sys.stderr)  # fmt: skip
+        try:
+            while any(process.poll() is None for process, _, _ in runs):
+                time.sleep(0.5)
+                if bar is not None and journal.exists():
+                    done = len(journal.read_text("utf-8").splitlines()) - seen
+                    bar.update(max(0, min(done, bar.total) - bar.n))
+        except KeyboardInterrupt:
+            for process, _, _ in runs:
+                process.terminate()
+            raise
+        finally:
+            if bar is not None:
+                bar.update(bar.total - bar.n)
+                bar.close()
+        outcomes = []
+        for process, out, group in runs:
+            if out.exists():
+                outcomes += [Outcome(**o) for o in json.loads(out.read_text("utf-8"))]
+            else:
+                reason = f"grading process failed (exit status {process.returncode})"
+                outcomes += [Outcome(s, assignment, "error", reason) for s in group]
+    return outcomes

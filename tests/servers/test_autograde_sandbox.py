@@ -124,8 +124,11 @@ for fd in os.listdir("/proc/self/fd"):
             answers=_answers(squares="def squares(n):\n    while True:\n        pass")
         ),
         # G2
+        # 100 MB blocks, zero-filled lazily so that the limit, not page-fault time, stops it.
         "g2-memory": dict(
-            answers=_answers(squares="blob = []\nwhile True:\n    blob.append('x' * 100_000_000)")
+            answers=_answers(
+                squares="blob = []\nwhile True:\n    blob.append(bytearray(100_000_000))"
+            )
         ),
         "g2-deaf": dict(
             answers=_answers(
