@@ -17,11 +17,12 @@ Layout (``C`` is the cohort id, which is also the nbgrader course id)::
         log/receipts.jsonl                 one line per submission seen by collect
 
     <grading.exchange_root>/C/             root:root 0755
-        outbound/<assignment>/             root-owned, world-readable: the student version only
+        outbound/<assignment>/             owner grader, world-readable: the student version only
         inbound/                           root:root 0711: nobody can list it
         inbound/<student>/                 owner <student>, group <prefix>grader-C, mode 2770
         feedback/                          root:root 0711
-        feedback/<student>/<assignment>/   owner root, group <student's group>, mode 0750
+        feedback/<student>/<hash>.html     folder: owner grader, group <student's group>, 2750
+    <grading.exchange_root>/.jupyter/      trainees' nbgrader config (atelier.grading.hubconfig)
 
 Assignments: a workbook ``W`` in language ``L`` is the assignment ``W-L`` (for example
 ``continuity-fr``), holding one notebook ``W.L.ipynb``. Each trainee is shown only the assignments
