@@ -735,13 +735,9 @@ def _run_problems(run: Run) -> list[Problem]:
     return problems
 
 
-async def execute_all(
-    notebooks: Iterable[tuple[Path, object]], options: CheckOptions
-) -> list[Problem]:
-    """Run each notebook as source and as student version, many fresh kernels at once."""
-    limit = asyncio.Semaphore(options.kernels)
-    runs: list[Run] = []
-    problems: list[Problem] = []
+@contextlib.asynccontextmanager
+async def kernel_source(options: CheckOptions):
+    """A scratch folder for kernel sockets and, unless disabled, the template kernels fork from."""
     with contextlib.ExitStack() as stack:
         ipc_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-check-"))
         fork_server = None
@@ -751,40 +747,50 @@ async def execute_all(
             fork_server = stack.enter_context(ForkServer(ipc_dir, _network_isolation()))
             # Kernels wait on this while the template imports; nbgrader's import overlaps it.
             fork_server.ready = asyncio.ensure_future(asyncio.to_thread(fork_server.wait_ready))
-        tasks = []
-        counter = 0
+        yield ipc_dir, fork_server
 
-        async def student(path: Path, nb, index: int, source_run: Run):
-            try:
-                student_nb = await asyncio.to_thread(wb.student_version, nb)
-            except wb.WorkbookError as exc:
-                problems.append(
-                    Problem(
-                        str(path),
-                        f"nbgrader cannot make the student version: {exc}",
-                        "fix the solution markers",
-                        code="leaks-solution",
-                    )
+
+async def execute_all(
+    notebooks: Iterable[tuple[Path, object]], options: CheckOptions, ipc_dir: str, fork_server=None
+) -> list[Problem]:
+    """Run each notebook as source and as student version, many fresh kernels at once."""
+    limit = asyncio.Semaphore(options.kernels)
+    runs: list[Run] = []
+    problems: list[Problem] = []
+    tasks = []
+    counter = 0
+
+    async def student(path: Path, nb, index: int, source_run: Run):
+        try:
+            student_nb = await asyncio.to_thread(wb.student_version, nb)
+        except wb.WorkbookError as exc:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"nbgrader cannot make the student version: {exc}",
+                    "fix the solution markers",
+                    code="leaks-solution",
                 )
-                return
-            run = Run(path, "student", student_nb, source_nb=nb, source_run=source_run)
-            runs.append(run)
-            await _execute(run, options, ipc_dir, index, limit, fork_server)
+            )
+            return
+        run = Run(path, "student", student_nb, source_nb=nb, source_run=source_run)
+        runs.append(run)
+        await _execute(run, options, ipc_dir, index, limit, fork_server)
 
-        # Sources first: they need no nbgrader import, which happens meanwhile in a thread.
-        pending = list(notebooks)
-        sources = {}
-        for path, nb in pending:
-            run = Run(path, "source", copy.deepcopy(nb))
-            sources[path] = run
-            runs.append(run)
-            tasks.append(_execute(run, options, ipc_dir, counter, limit, fork_server))
+    # Sources first: they need no nbgrader import, which happens meanwhile in a thread.
+    pending = list(notebooks)
+    sources = {}
+    for path, nb in pending:
+        run = Run(path, "source", copy.deepcopy(nb))
+        sources[path] = run
+        runs.append(run)
+        tasks.append(_execute(run, options, ipc_dir, counter, limit, fork_server))
+        counter += 1
+    for path, nb in pending:
+        if any(wb.is_answer(c) for c in nb.cells):
+            tasks.append(student(path, nb, counter, sources[path]))
             counter += 1
-        for path, nb in pending:
-            if any(wb.is_answer(c) for c in nb.cells):
-                tasks.append(student(path, nb, counter, sources[path]))
-                counter += 1
-        await asyncio.gather(*tasks)
+    await asyncio.gather(*tasks)
     for run in runs:
         problems.extend(_run_problems(run))
     return problems
@@ -799,6 +805,13 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+#: Voila's own entry point, without jsonschema's IRI grammars (~1.3 s of CPU at every start,
+#: jsonschema #1428): nothing Voila validates uses IRI formats.
+VOILA_MAIN = (
+    "import sys; sys.modules['rfc3987_syntax'] = None; sys.argv[0] = 'voila'; "
+    "from voila.app import main; main()"
+)
 
 #: What an error looks like in a page Voila rendered with tracebacks shown.
 VOILA_ERROR = re.compile(
@@ -816,8 +829,8 @@ async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
     port = _free_port()
     cmd = [
         sys.executable,
-        "-m",
-        "voila",
+        "-c",
+        VOILA_MAIN,
         "--no-browser",
         f"--port={port}",
         "--Voila.ip=127.0.0.1",
@@ -936,12 +949,13 @@ def check(paths: list[str | Path], options: CheckOptions | None = None) -> Repor
             report.problems.extend(step(root, options))
 
     async def dynamic() -> list[Problem]:
-        jobs = []
-        if options.execute and to_run:
-            jobs.append(execute_all(to_run, options))
-        if options.voila and apps:
-            jobs.append(render_apps(apps, options))
-        found = await asyncio.gather(*jobs)
+        async with kernel_source(options) as (ipc_dir, fork_server):
+            jobs = []
+            if options.execute and to_run:
+                jobs.append(execute_all(to_run, options, ipc_dir, fork_server))
+            if options.voila and apps:
+                jobs.append(render_apps(apps, options))
+            found = await asyncio.gather(*jobs)
         return [p for group in found for p in group]
 
     if (options.execute and to_run) or (options.voila and apps):

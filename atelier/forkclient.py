@@ -21,7 +21,16 @@ def main() -> None:
     """Ask for a kernel, stand in for it until it exits."""
     socket_path, connection_file = sys.argv[1], sys.argv[2]
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.connect(socket_path)
+    # The template may still be importing when the first kernel is asked for: wait for it a while.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn.connect(socket_path)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     request = {
         "connection_file": os.path.abspath(connection_file),
         "cwd": os.getcwd(),

@@ -72,6 +72,15 @@ def _start_kernel(request: dict) -> None:
         os._exit(0)
 
 
+def _stop_with_parent() -> None:
+    """Get SIGTERM when ``atelier check`` dies, however it dies: no kernel outlives it (Linux)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def serve(socket_path: str) -> None:
     """Import the kernel's modules once, then fork a kernel per request on ``socket_path``."""
     import importlib
@@ -98,6 +107,7 @@ def serve(socket_path: str) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    _stop_with_parent()
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
