@@ -10,7 +10,7 @@ sample workbook code (what ``benchmarks/bench_hub.py`` measures as "an active tr
 - CPU while idle: CPU used by all trainees' processes over ``--idle`` seconds, per trainee;
 - the hub and proxy themselves: PSS with that many trainees.
 
-It prints trainees per machine for common machine sizes by the rule of ``docs/capacity.md``.
+It prints trainees per machine (memory) and server starts per minute (CPU) for common sizes.
 Reuses ``bench_hub.py``'s hub and client; accounts (``c<4 letters>-``) and folders are removed.
 """
 
@@ -123,15 +123,16 @@ def report(args, memory, cpu_start, idle, hub_pss, proxy_pss) -> None:
     print(f"CPU to start a server and run the sample code, median (s): {cpu:.2f}")
     print(f"CPU while idle, per trainee (% of one core): {100 * idle_per:.2f}")
     print(f"hub process PSS (MiB): {hub_pss:.1f}; proxy PSS (MiB): {proxy_pss:.1f}")
+    print(f"memory per trainee, each (MiB): {', '.join(f'{m:.1f}' for m in memory)}")
     print()
-    print("trainees per machine (rule of docs/capacity.md: 2 GiB + hub kept free,")
-    print("active trainees = 1.5 x measured PSS for workbook data, 1 core per 25 trainees working)")
+    print("trainees per machine (docs/capacity.md: 2 GiB + hub and proxy kept free, 1.5 x the")
+    print("measured PSS per trainee for workbook data; starts per minute the cores absorb)")
     per = 1.5 * pss
     for gib, cores in ((8, 2), (16, 4), (24, 2), (32, 8), (64, 16)):
         by_memory = int((gib * 1024 - 2048 - hub_pss - proxy_pss) // per)
-        by_cpu = cores * 25
-        print(f"  {gib:3d} GiB, {cores:2d} cores: {min(by_memory, by_cpu):4d} "
-              f"(memory allows {by_memory}, CPU allows {by_cpu})")  # fmt: skip
+        starts = int(cores * 60 // cpu)
+        print(f"  {gib:3d} GiB, {cores:2d} cores: {by_memory:4d} trainees; "
+              f"{starts:4d} server starts per minute")  # fmt: skip
 
 
 if __name__ == "__main__":
