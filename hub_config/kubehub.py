@@ -49,6 +49,28 @@ def exchange_mounts(root: str, account: str, username: str, cohorts) -> list[dic
     return mounts
 
 
+def exchange_init_container(image: str, account: str, cohorts, uid: int = 1000) -> dict:
+    """An init container creating the trainee's own exchange folders, owned by the pod's uid.
+
+    The kubelet would create a missing ``subPath`` as root (mode 755), which the trainee (uid
+    1000) could not write to. This container runs as root, sees the whole volume only while it
+    creates the folders, and exits before the trainee's server starts.
+    """
+    inbound = [f"/exchange/{c}/inbound/{account}" for c in sorted(cohorts)]
+    feedback = [f"/exchange/{c}/feedback/{account}" for c in sorted(cohorts)]
+    outbound = [f"/exchange/{c}/outbound" for c in sorted(cohorts)]
+    quoted = " ".join(shlex.quote(path) for path in inbound + feedback + outbound)
+    own = " ".join(shlex.quote(path) for path in inbound)
+    script = f"mkdir -p {quoted} && chown {uid}:100 {own} && chmod 0700 {own}"
+    return {
+        "name": "atelier-exchange-folders",
+        "image": image,
+        "command": ["sh", "-c", script],
+        "securityContext": {"runAsUser": 0, "runAsGroup": 0},
+        "volumeMounts": [{"name": EXCHANGE_VOLUME, "mountPath": "/exchange"}],
+    }
+
+
 def gitpuller_command(url: str, language: str) -> list[str]:
     """The postStart command that merges the workbooks of ``language`` into ``~/workbooks``."""
     pull = f"gitpuller {shlex.quote(url)} {shlex.quote(language)} workbooks"
@@ -85,5 +107,9 @@ def pre_spawn_hook(spawner) -> None:
     settings = pod_settings(person)
     spawner.environment = {**spawner.environment, **settings["environment"]}
     spawner.volume_mounts = [*spawner.volume_mounts, *settings["volume_mounts"]]
+    if settings["volume_mounts"]:
+        account = f"{os.environ.get('ATELIER_ACCOUNT_PREFIX', 'at-')}{person.username}"
+        init = exchange_init_container(spawner.image, account, person.cohorts)
+        spawner.init_containers = [*spawner.init_containers, init]
     if settings["lifecycle_hooks"]:
         spawner.lifecycle_hooks = settings["lifecycle_hooks"]

@@ -134,6 +134,10 @@ def test_a_trainee_pod_mounts_only_their_own_exchange_folders():
         "y/feedback/at-chloe": ("/srv/ex/y/feedback/chloe", True),
     }
     assert pod["environment"]["ATELIER_LANGUAGE"] == "fr"
+    init = kubehub.exchange_init_container("img:1", "at-chloe", chloe.cohorts)
+    script = init["command"][-1]
+    assert "chown 1000:100 /exchange/y/inbound/at-chloe " in script
+    assert "at-alice" not in script and init["securityContext"]["runAsUser"] == 0
     assert (
         "gitpuller https://g/w.git fr workbooks"
         in pod["lifecycle_hooks"]["postStart"]["exec"]["command"][-1]
