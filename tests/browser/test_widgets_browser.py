@@ -240,7 +240,12 @@ def open_in_lab(page, lab, notebook: str, widgets: int) -> None:
         while time.monotonic() < deadline and not ran.count():
             page.wait_for_timeout(250)
         if ran.count():
-            last.wait_for(timeout=90_000)
+            try:
+                # Generous: on a loaded 2-core machine a kernel may take a minute for 100 models.
+                last.wait_for(timeout=180_000)
+            except Exception as error:
+                outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+                raise AssertionError(f"{notebook}: widgets missing; outputs: {outputs}") from error
             return
     raise AssertionError(f"JupyterLab never ran {notebook} (dialogs: {questions}); see {lab.log}")
 
