@@ -111,7 +111,7 @@ def _state_files(settings: Mapping) -> dict:
     for name in (ROSTER_FILE, PASSWORDS_FILE):
         text = (state / name).read_text("utf-8") if (state / name).exists() else "{}"
         key = "atelier-" + name.replace(".", "-")
-        files[key] = {"mountPath": f"{HUB_STATE_DIR}/{name}", "stringData": text, "mode": 0o400}
+        files[key] = {"mountPath": f"{HUB_STATE_DIR}/{name}", "stringData": text, "mode": 0o440}
     return files
 
 
