@@ -385,6 +385,9 @@ def test_feedback_reaches_its_trainee_only(loop):
     assert "quiz-en returned=1" in done.stdout
     loop.nbgrader_as("alice", "fetch_feedback", f"--course={loop.cohort}", "quiz-en")
     fetched = list((loop.home("alice") / loop.cohort / "quiz-en" / "feedback").rglob("*.html"))
+    # What JupyterLab's assignment list shows for her submissions (nbgrader list --cached).
+    listing = loop.nbgrader_as("alice", "list", "--cached", f"--course={loop.cohort}")
+    assert "feedback already fetched" in listing.stdout + listing.stderr
     assert len(fetched) == 1
     html = loop.python_as("alice", f"print(open({str(fetched[0])!r}).read())").stdout
     assert "Good idea; say how you would check it." in html
