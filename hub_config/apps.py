@@ -152,6 +152,10 @@ def voila_config(settings, *, base_url: str = "/") -> Config:
     c.MappingKernelManager.cull_interval = apps["cull_interval"]
     c.MappingKernelManager.cull_connected = True
     c.MappingKernelManager.cull_busy = False
+    # Visitors on slow links: compressed pages, hashed widget assets cached for good.
+    from atelier.hub_config.slowlink import apply_voila
+
+    apply_voila(c, base_url)
     return c
 
 

@@ -188,7 +188,8 @@ def apply_roster(c, settings: Mapping) -> None:
 def apply_plugins(c, settings: Mapping) -> list[str]:
     """Let other rooms configure the hub; returns the plugins applied."""
     applied = []
-    for module_name in ("atelier.grading.hubconfig",):
+    # slowlink comes last: it adds its config directory to the JUPYTER_CONFIG_PATH grading sets.
+    for module_name in ("atelier.grading.hubconfig", "atelier.hub_config.slowlink"):
         if importlib.util.find_spec(module_name) is None:
             continue
         importlib.import_module(module_name).apply(c, settings)

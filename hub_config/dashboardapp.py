@@ -121,4 +121,8 @@ class DashboardApp(AtelierApp):
         c.MappingKernelManager.cull_idle_timeout = 900
         c.MappingKernelManager.cull_interval = 60
         c.MappingKernelManager.cull_connected = True
+        # Compressed pages, hashed widget assets cached for good (facilitators on slow links too).
+        from atelier.hub_config.slowlink import apply_voila
+
+        apply_voila(c, self.base_url)
         return c
