@@ -139,7 +139,7 @@ def apply_server(c) -> None:
 
 
 def apply(c, settings: Mapping | None = None) -> None:
-    """The hub plugin (``config.apply_plugins``, after grading, which sets ``JUPYTER_CONFIG_PATH``)."""
+    """The hub plugin, run by ``config.apply_plugins`` after grading (which sets the path)."""
     apply_hub(c)
 
 

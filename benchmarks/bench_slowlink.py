@@ -1,0 +1,247 @@
+"""Benchmark: Atelier on a slow link against the stock setup, in Chromium, same machine and run.
+
+Run as root: ``/opt/atelier/env/bin/python benchmarks/bench_slowlink.py``.
+
+Chromium (Debian's, through Playwright) emulates a weak link with CDP
+``Network.emulateNetworkConditions``: 1 Mbit/s down (125000 B/s), 0.5 Mbit/s up, 300 ms round
+trip. Transferred bytes are Chromium's own count (``Network.loadingFinished`` ``encodedDataLength``:
+bodies as sent, compressed or not, plus headers); requests served from the browser cache cost 0.
+
+Measured, for Atelier's hub and a stock JupyterHub 6 (LocalProcessSpawner, DummyAuthenticator,
+default ``jupyterhub-singleuser`` JupyterLab; see ``bench_hub.start_stock``), with the trainee's
+server already started:
+
+- JupyterLab, first visit (empty cache) and repeat visit (same browser): bytes, requests, and the
+  time from navigating to the workbook until its first code cell has run ("time to usable");
+- a public app, first visit: ``atelier apps`` against plain ``voila`` on the same notebook; bytes,
+  requests, and time until the app's widget answers a keystroke.
+
+Accounts (prefix ``s<4 letters>-``) and temporary folders are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import secrets
+import shutil
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_hub  # the hubs are started as in the hub benchmark
+
+REPO = bench_hub.REPO
+ENV_BIN = bench_hub.ENV_BIN
+#: The emulated link: ~1 Mbit/s down, 300 ms round trip.
+SLOW_LINK = {
+    "offline": False,
+    "latency": 300,
+    "downloadThroughput": 125_000,
+    "uploadThroughput": 62_500,
+}
+WORKBOOK = "workbooks/sample/sample.en.ipynb"
+APP = "planner/planner.en.ipynb"
+GOALS = {"lab_first": 2_000_000, "lab_repeat": 200_000, "app_first": 1_500_000}
+
+
+class Meter:
+    """Bytes and requests fetched over the (emulated) network by one page."""
+
+    def __init__(self, context, page, throttle: bool = True):
+        self.cdp = context.new_cdp_session(page)
+        self.cdp.send("Network.enable")
+        if throttle:
+            self.cdp.send("Network.emulateNetworkConditions", SLOW_LINK)
+        self.reset()
+        self.cdp.on("Network.loadingFinished", self._finished)
+
+    def reset(self) -> None:
+        """Start counting from zero."""
+        self.bytes = 0
+        self.requests = 0
+
+    def _finished(self, event) -> None:
+        if event["encodedDataLength"] > 0:
+            self.bytes += event["encodedDataLength"]
+            self.requests += 1
+
+
+def run_first_cell(page, url: str) -> float:
+    """Open the workbook and run its first code cell; seconds from navigation to its output."""
+    started = time.monotonic()
+    page.goto(url)
+    cell = page.locator(".jp-CodeCell").first
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    cell.locator(".jp-OutputArea-output").first.wait_for()
+    return time.monotonic() - started
+
+
+def measure_lab(browser, hub: bench_hub.BenchHub, username: str) -> dict:
+    """First and repeat visit of the workbook in JupyterLab, on the emulated link."""
+    session = hub.login(username)
+    ready, _ = hub.press_start_and_wait(session, username)
+    assert ready, f"{hub.name}: {username}'s server did not start"
+    context = browser.new_context()
+    context.add_cookies(
+        [
+            {"name": c.name, "value": c.value, "domain": "127.0.0.1", "path": c.path or "/"}
+            for c in session.cookies
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    meter = Meter(context, page)
+    url = f"{hub.url}/user/{username}/lab/tree/{WORKBOOK}"
+    result = {}
+    for visit in ("first", "repeat"):
+        meter.reset()
+        seconds = run_first_cell(page, url)
+        page.wait_for_load_state("networkidle")
+        result[f"lab_{visit}"] = {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}
+        # The next visit starts a fresh kernel too, as a trainee coming back the next day would.
+        base = f"{hub.url}/user/{username}"
+        headers = {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{username}/") or ""}
+        for one in session.get(f"{base}/api/sessions", timeout=60).json():
+            session.delete(f"{base}/api/sessions/{one['id']}", headers=headers, timeout=60)
+    context.close()
+    return result
+
+
+def measure_app(browser, url: str) -> dict:
+    """First visit of an app until its widget answers, on the emulated link."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    meter = Meter(context, page)
+    started = time.monotonic()
+    page.goto(url)
+    box = page.locator(".widget-text input")
+    box.fill("3")
+    page.get_by_text("You typed: 3").wait_for()
+    seconds = time.monotonic() - started
+    context.close()
+    return {"app_first": {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}}
+
+
+def start_process(cmd, log: Path, cwd: Path, env=None) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd, cwd=cwd, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def measure_apps(browser, root: Path) -> tuple[dict, dict]:
+    """``atelier apps`` and plain ``voila`` on the same app notebook."""
+    apps = REPO / "tests" / "fixtures" / "apps"
+    port = bench_hub.free_port()
+    settings = root / "apps.yaml"
+    settings.write_text(json.dumps({"apps": {"pool_size": 1, "max_kernels": 8}}))
+    ours_proc = start_process(
+        [str(ENV_BIN / "atelier"), "apps", f"--settings={settings}", f"--port={port}",
+         f"--workbooks={apps}"], root / "apps.log", root,
+    )  # fmt: skip
+    stock_dir = root / "stock-app"
+    shutil.copytree(apps / "planner", stock_dir)
+    stock_port = bench_hub.free_port()
+    stock_proc = start_process(
+        [str(ENV_BIN / "voila"), "--no-browser", f"--port={stock_port}", "planner.en.ipynb"],
+        root / "voila.log", stock_dir, {"ATELIER_NO_IMPORT_FIX": "1"},
+    )  # fmt: skip
+    try:
+        bench_hub.wait_http(f"http://127.0.0.1:{port}/", timeout=600)
+        bench_hub.wait_http(f"http://127.0.0.1:{stock_port}/voila/static/voila.js", timeout=600)
+        ours = measure_app(browser, f"http://127.0.0.1:{port}/voila/render/{APP}")
+        stock = measure_app(browser, f"http://127.0.0.1:{stock_port}/")
+    finally:
+        for proc in (ours_proc, stock_proc):
+            proc.terminate()
+            proc.wait(30)
+    return ours, stock
+
+
+def report(ours: dict, stock: dict) -> None:
+    print()
+    print(f"Emulated link: {SLOW_LINK['downloadThroughput'] * 8 / 1e6:.1f} Mbit/s down, "
+          f"{SLOW_LINK['latency']} ms round trip")  # fmt: skip
+    head = f"{'page':<12}{'':>2}{'Atelier':>24}{'stock':>24}{'bytes ×':>9}{'time ×':>8}  goal"
+    print(head)
+    print("-" * len(head))
+    for name in ("lab_first", "lab_repeat", "app_first"):
+        a, s = ours[name], stock[name]
+        goal = GOALS[name]
+        ok = "ok" if a["bytes"] <= goal else "MISSED"
+        print(
+            f"{name:<14}"
+            f"{a['bytes'] / 1e3:>8.0f} kB {a['requests']:>4} rq {a['s']:>5.1f} s"
+            f"{s['bytes'] / 1e3:>8.0f} kB {s['requests']:>4} rq {s['s']:>5.1f} s"
+            f"{a['bytes'] / max(s['bytes'], 1):>9.2f}{a['s'] / s['s']:>8.2f}"
+            f"  ≤ {goal / 1e3:.0f} kB {ok}"
+        )
+    ratio = ours["lab_first"]["s"] / stock["lab_first"]["s"]
+    print(f"time to a usable workbook (first visit) vs stock: {ratio:.2f} (goal ≤ 0.50)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: the benchmark creates Unix accounts")
+    from playwright.sync_api import sync_playwright
+
+    prefix = "s" + "".join(random.choices(string.ascii_lowercase, k=4)) + "-"
+    root = Path(tempfile.mkdtemp(prefix="atelier-slowlink-"))
+    root.chmod(0o755)
+    try:
+        from atelier.hub_config.delivery import publish_workbooks
+
+        publish_workbooks(REPO / "tests" / "fixtures" / "hub_workbooks", root / "workbooks.git")
+        username = "u00"
+        (root / "roster.csv").write_text(
+            "username,full name,email,institution,country,language,role,cohort\n"
+            f"{username},Trainee,{username}@example.org,U,K,en,trainee,bench\n"
+        )
+        token = secrets.token_hex(16)
+        atelier = bench_hub.start_atelier(root, prefix, [username], {}, token)
+        subprocess.run(
+            [str(ENV_BIN / "atelier"), "roster", "import", "--settings", str(atelier.settings_path),
+             str(root / "roster.csv"), "--passwords-file", str(root / "pw.csv")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        with (root / "pw.csv").open() as handle:
+            atelier.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
+        bench_hub.stop_hub(atelier)
+        atelier = bench_hub.start_atelier_again(atelier, root)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-dev-shm-usage"],
+            )
+            print("Atelier's hub...", flush=True)
+            ours = measure_lab(browser, atelier, username)
+            atelier.stop_all([username])
+            bench_hub.stop_hub(atelier)
+            print("Stock JupyterHub...", flush=True)
+            stock_hub = bench_hub.start_stock(root, [f"{prefix}{username}"], token)
+            stock = measure_lab(browser, stock_hub, f"{prefix}{username}")
+            stock_hub.stop_all([f"{prefix}{username}"])
+            bench_hub.stop_hub(stock_hub)
+            print("Public app: atelier apps and plain voila...", flush=True)
+            ours_app, stock_app = measure_apps(browser, root)
+            browser.close()
+        report({**ours, **ours_app}, {**stock, **stock_app})
+    finally:
+        bench_hub.cleanup(prefix, root)
+
+
+if __name__ == "__main__":
+    main()
