@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from traitlets.config import Config
-
 from atelier.hub_config import slowlink
+from traitlets.config import Config
 
 pytestmark = pytest.mark.unit
 
@@ -46,6 +45,7 @@ def test_trainee_server_config_file_turns_compression_on():
 def test_voila_is_compressed_and_widget_assets_immutable_under_its_base_url():
     """Do the apps' Voila settings compress and cache the widget manager's hashed files for good?"""
     from atelier.hub_config.apps import voila_config
+
     from atelier.settings import load_settings
 
     c = voila_config(load_settings(None), base_url="/services/apps/")
