@@ -201,6 +201,7 @@ def main() -> None:
     prefix = "s" + "".join(random.choices(string.ascii_lowercase, k=4)) + "-"
     root = Path(tempfile.mkdtemp(prefix="atelier-slowlink-"))
     root.chmod(0o755)
+    hubs = []  # stopped at the end whatever happens
     try:
         from atelier.hub_config.delivery import publish_workbooks
 
@@ -221,6 +222,7 @@ def main() -> None:
             atelier.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
         bench_hub.stop_hub(atelier)
         atelier = bench_hub.start_atelier_again(atelier, root)
+        hubs.append(atelier)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=shutil.which("chromium") or "/usr/bin/chromium",
@@ -232,6 +234,7 @@ def main() -> None:
             bench_hub.stop_hub(atelier)
             print("Stock JupyterHub...", flush=True)
             stock_hub = bench_hub.start_stock(root, [f"{prefix}{username}"], token)
+            hubs.append(stock_hub)
             stock = measure_lab(browser, stock_hub, f"{prefix}{username}")
             stock_hub.stop_all([f"{prefix}{username}"])
             bench_hub.stop_hub(stock_hub)
@@ -240,6 +243,9 @@ def main() -> None:
             browser.close()
         report({**ours, **ours_app}, {**stock, **stock_app})
     finally:
+        for hub in hubs:
+            if hub.process.poll() is None:
+                bench_hub.stop_hub(hub)
         bench_hub.cleanup(prefix, root)
 
 

@@ -133,9 +133,12 @@ def page_config() -> dict:
 
 
 def apply_server(c) -> None:
-    """Set a trainee's server (``jupyter_server_config.py`` in :data:`SERVER_CONFIG_DIR`)."""
-    current = c.ServerApp.tornado_settings if "tornado_settings" in c.ServerApp else {}
-    c.ServerApp.tornado_settings = server_tornado_settings(current)
+    """Set a trainee's server (``jupyter_server_config.py`` in :data:`SERVER_CONFIG_DIR`).
+
+    ``update`` merges into the value other config sources give (jupyterhub-singleuser puts its
+    hub authentication in ``tornado_settings``): assigning a dict here would replace theirs.
+    """
+    c.ServerApp.tornado_settings.update(compression_settings())
 
 
 def apply(c, settings: Mapping | None = None) -> None:
@@ -157,8 +160,7 @@ def apply_hub(c) -> None:
 
 def apply_voila(c, base_url: str = "/") -> None:
     """Set a Voila server (public apps, dashboard): compressed, hashed assets cached for good."""
-    current = c.Voila.tornado_settings if "tornado_settings" in c.Voila else {}
-    c.Voila.tornado_settings = voila_tornado_settings(base_url, current)
+    c.Voila.tornado_settings.update(voila_tornado_settings(base_url))
 
 
 def page_config_file() -> Path:

@@ -39,7 +39,9 @@ def test_trainee_server_config_file_turns_compression_on():
     c = Config()
     source = (slowlink.SERVER_CONFIG_DIR / "jupyter_server_config.py").read_text("utf-8")
     exec(compile(source, "jupyter_server_config.py", "exec"), {"get_config": lambda: c})
-    assert c.ServerApp.tornado_settings["compress_response"] is True
+    # Merged into what jupyterhub-singleuser sets (its hub_auth), never replacing it.
+    merged = c.ServerApp.tornado_settings.get_value({"hub_auth": "kept"})
+    assert merged == {"hub_auth": "kept", "compress_response": True}
 
 
 def test_voila_is_compressed_and_widget_assets_immutable_under_its_base_url():
@@ -49,7 +51,7 @@ def test_voila_is_compressed_and_widget_assets_immutable_under_its_base_url():
     from atelier.settings import load_settings
 
     c = voila_config(load_settings(None), base_url="/services/apps/")
-    settings = c.Voila.tornado_settings
+    settings = c.Voila.tornado_settings.get_value({})
     assert settings["compress_response"] is True
     assert (
         "/services/apps/voila/labextensions/@jupyter-widgets/jupyterlab-manager/static/"
