@@ -56,6 +56,7 @@ ALWAYS_HIDDEN = [
     "/var/mail",
     "/var/spool",
     "/var/backups",
+    "/run/postgresql",  # the gradebook may be PostgreSQL: not even its socket is reachable
     os.path.join(sys.prefix, "etc", "jupyter"),
 ]
 
