@@ -17,6 +17,7 @@ every static check. The table shows medians of ``--rounds`` rounds and the ratio
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,6 +33,12 @@ BIN = Path(sys.executable).parent
 def notebooks(root: Path) -> list[Path]:
     """The workbook notebooks under ``root`` (catalogue notebooks excluded: they hold no code)."""
     return sorted(p for p in root.glob("*/*.*.ipynb") if not p.name.startswith("index."))
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by finished child processes and theirs: load cannot skew it."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def papermill_one_by_one(root: Path, out: Path) -> float:
