@@ -4,7 +4,8 @@ The rule: a trainee on a 1 Mbit/s metered link pays once for what does not chang
 what Atelier does not use. Three levers, each a pure function returning the settings to apply:
 
 - **Compression.** Tornado's ``compress_response`` gzips text responses (HTML, JS, CSS, JSON, SVG)
-  in the hub (:func:`hub_tornado_settings`), the trainees' servers (:func:`server_tornado_settings`)
+  in the hub (:func:`hub_tornado_settings`), the trainees' servers (this module as a server
+  extension, :func:`_load_jupyter_server_extension`)
   and Voila (:func:`voila_tornado_settings`: public apps and the dashboard).
   configurable-http-proxy passes bodies through unchanged, so compression happens at the source.
 - **Caching.** JupyterLab's own assets (``/static/lab``) and the ``static/`` folders of lab
@@ -19,7 +20,7 @@ what Atelier does not use. Three levers, each a pure function returning the sett
   and MathJax.
 
 A trainee's server gets these settings from the config directory :data:`SERVER_CONFIG_DIR`
-(``jupyter_server_config.py`` calling :func:`apply_server`, and
+(``jupyter_server_config.d/atelier-slowlink.json`` enabling this module as a server extension, and
 ``labconfig/page_config.d/atelier-slowlink.json``),
 named by ``JUPYTER_CONFIG_PATH`` in the spawner's environment (:func:`apply_hub`). The prefix's
 own configuration is left stock, so a benchmark's stock baseline running from the same Python
@@ -91,11 +92,6 @@ def hub_tornado_settings(current: Mapping | None = None) -> dict:
     return {**(current or {}), **compression_settings()}
 
 
-def server_tornado_settings(current: Mapping | None = None) -> dict:
-    """``ServerApp.tornado_settings`` of a trainee's server: ``current`` with compression on."""
-    return {**(current or {}), **compression_settings()}
-
-
 def voila_immutable_paths(base_url: str, extensions: Iterable[str]) -> list[str]:
     """URL prefixes of Voila's lab-extension assets whose file names carry a content hash."""
     base = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
@@ -132,13 +128,29 @@ def page_config() -> dict:
     return {"disabledExtensions": {name: True for name in DISABLED_EXTENSIONS}}
 
 
-def apply_server(c) -> None:
-    """Set a trainee's server (``jupyter_server_config.py`` in :data:`SERVER_CONFIG_DIR`).
+def _jupyter_server_extension_points() -> list[dict]:
+    """This module is also a Jupyter server extension: a trainee's server enables it."""
+    return [{"module": "atelier.hub_config.slowlink"}]
 
-    ``update`` merges into the value other config sources give (jupyterhub-singleuser puts its
-    hub authentication in ``tornado_settings``): assigning a dict here would replace theirs.
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    """Gzip every text response of a trainee's server (tornado's ``compress_response``).
+
+    Set on the running application, not through ``ServerApp.tornado_settings`` in a config file:
+    jupyterhub-singleuser breaks (``KeyError: 'hub_auth'`` on every page) when that trait is
+    configured. Tornado builds each response's transforms from this list, so adding it after
+    start-up takes effect at once.
     """
-    c.ServerApp.tornado_settings.update(compression_settings())
+    from tornado.web import GZipContentEncoding
+
+    if GZipContentEncoding not in serverapp.web_app.transforms:
+        serverapp.web_app.add_transform(GZipContentEncoding)
+    serverapp.log.info("atelier: responses are compressed (slow-link settings)")
+
+
+def server_config() -> dict:
+    """``jupyter_server_config.d/atelier-slowlink.json`` of a trainee's server."""
+    return {"ServerApp": {"jpserver_extensions": {"atelier.hub_config.slowlink": True}}}
 
 
 def apply(c, settings: Mapping | None = None) -> None:
@@ -166,6 +178,16 @@ def apply_voila(c, base_url: str = "/") -> None:
 def page_config_file() -> Path:
     """The page config drop-in shipped in :data:`SERVER_CONFIG_DIR` (merged with others')."""
     return SERVER_CONFIG_DIR / "labconfig" / "page_config.d" / "atelier-slowlink.json"
+
+
+def server_config_file() -> Path:
+    """The server config drop-in shipped in :data:`SERVER_CONFIG_DIR`."""
+    return SERVER_CONFIG_DIR / "jupyter_server_config.d" / "atelier-slowlink.json"
+
+
+def render_server_config() -> str:
+    """The text :func:`server_config_file` must hold (a unit test keeps them equal)."""
+    return json.dumps(server_config(), indent=2) + "\n"
 
 
 def render_page_config() -> str:

@@ -34,14 +34,23 @@ def test_hub_plugin_compresses_and_adds_its_config_dir_after_grading():
     assert c.Spawner.environment["A"] == "b"
 
 
-def test_trainee_server_config_file_turns_compression_on():
-    """Does the shipped jupyter_server_config.py set compress_response on the server?"""
-    c = Config()
-    source = (slowlink.SERVER_CONFIG_DIR / "jupyter_server_config.py").read_text("utf-8")
-    exec(compile(source, "jupyter_server_config.py", "exec"), {"get_config": lambda: c})
-    # Merged into what jupyterhub-singleuser sets (its hub_auth), never replacing it.
-    merged = c.ServerApp.tornado_settings.get_value({"hub_auth": "kept"})
-    assert merged == {"hub_auth": "kept", "compress_response": True}
+def test_trainee_servers_enable_the_compressing_extension():
+    """Does the shipped server drop-in enable the extension that gzips a trainee's responses?"""
+    assert slowlink.server_config_file().read_text("utf-8") == slowlink.render_server_config()
+    assert slowlink._jupyter_server_extension_points() == [{"module": slowlink.__name__}]
+
+
+def test_extension_adds_gzip_to_a_running_tornado_application():
+    """Does loading the extension make a tornado application gzip its text responses?"""
+    import logging
+    import types
+
+    from tornado.web import Application, GZipContentEncoding
+
+    app = types.SimpleNamespace(web_app=Application(), log=logging.getLogger("test"))
+    slowlink._load_jupyter_server_extension(app)
+    slowlink._load_jupyter_server_extension(app)
+    assert app.web_app.transforms.count(GZipContentEncoding) == 1
 
 
 def test_voila_is_compressed_and_widget_assets_immutable_under_its_base_url():
