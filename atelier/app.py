@@ -1,7 +1,8 @@
 """The base of every ``atelier`` verb: settings loading, logging, and errors shown as messages.
 
-Every verb is a traitlets ``Application``; options are traits with ``help=`` and ``.tag(config=True)``,
-so they can be given on the command line (``--Class.trait=value`` or an alias) or in a config file.
+Every verb is a traitlets ``Application``; options are traits with ``help=`` and
+``.tag(config=True)``, so they can be given on the command line (``--Class.trait=value`` or an
+alias) or in a config file.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ class AtelierApp(Application):
 
     settings_file = Unicode(
         DEFAULT_SETTINGS_PATH,
-        help="Path of the Atelier settings file (YAML), validated against atelier/settings.schema.json. "
-        "A missing file means all defaults.",
+        help="Path of the Atelier settings file (YAML), validated against "
+        "atelier/settings.schema.json. A missing file means all defaults.",
     ).tag(config=True)
 
     _settings: Settings | None = None
@@ -72,7 +73,7 @@ class AtelierApp(Application):
 
     @classmethod
     def launch_instance(cls, argv=None, **kwargs):
-        """Start the application, printing an :class:`AtelierError` as a message, not a traceback."""
+        """Start the application; an :class:`AtelierError` is printed as a message, no traceback."""
         try:
             super().launch_instance(argv=argv, **kwargs)
         except AtelierError as error:

@@ -1,8 +1,8 @@
 """The ``atelier`` command: one entry point, one verb per job.
 
-Verbs are registered here by import path, so that ``atelier --help`` and a verb's start stay fast: a verb's
-module (and the heavy libraries it uses) is imported only when that verb runs. Each room owns its verbs'
-applications; this table is the only place that names them all.
+Verbs are registered here by import path, so that ``atelier --help`` and a verb's start stay fast:
+a verb's module (and the heavy libraries it uses) is imported only when that verb runs. Each room
+owns its verbs' applications; this table is the only place that names them all.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "grade": (
         "atelier.grading.gradeapp.GradeApp",
-        "Autograde a cohort's submissions in parallel sandboxes: atelier grade --cohort C ASSIGNMENT.",
+        "Autograde a cohort's submissions in parallel sandboxes: atelier grade --cohort C W.",
     ),
     "library": (
         "atelier.libraryapp.LibraryApp",
@@ -37,7 +37,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "certificates": (
         "atelier.grading.certificatesapp.CertificatesApp",
-        "Completion certificates (PDF) for a cohort; `atelier certificates verify CODE` checks one.",
+        "Completion certificates (PDF) of a cohort; `atelier certificates verify CODE` checks one.",
     ),
     "release": (
         "atelier.grading.apps.ReleaseApp",
@@ -69,7 +69,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "check": (
         "atelier.checkapp.CheckApp",
-        "Check workbooks (metadata, execution, nbgrader, translations, apps); non-zero exit on error.",
+        "Check workbooks (metadata, execution, nbgrader, translations, apps); exit 1 on error.",
     ),
     "catalogue": (
         "atelier.catalogue.CatalogueApp",

@@ -1,8 +1,9 @@
 """Settings: one YAML file, one schema, one defaults file; validated at load, errors name the key.
 
-Layering (as The Littlest JupyterHub does): the defaults in ``settings.defaults.yaml`` are deep-merged with
-the admin's file (mappings merged key by key, lists and scalars replaced), and the result is validated
-against ``settings.schema.json``, which also documents every key. Code never mutates settings after load.
+Layering (as The Littlest JupyterHub does): the defaults in ``settings.defaults.yaml`` are
+deep-merged with the admin's file (mappings merged key by key, lists and scalars replaced), and the
+result is validated against ``settings.schema.json``, which also documents every key. Code never
+mutates settings after load.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import yaml
 
 from atelier.errors import SettingsError
 
-#: Where ``atelier`` looks for settings unless told otherwise (``--settings`` or ``ATELIER_SETTINGS``).
+#: Where ``atelier`` looks for settings unless told otherwise (``--settings``,
+#: ``ATELIER_SETTINGS``).
 DEFAULT_SETTINGS_PATH = os.environ.get("ATELIER_SETTINGS", "/etc/atelier/settings.yaml")
 
 
 def schema() -> dict:
     """The settings schema (JSON Schema draft 2020-12), with a description for every key."""
-    return json.loads(resources.files("atelier").joinpath("settings.schema.json").read_text("utf-8"))
+    text = resources.files("atelier").joinpath("settings.schema.json").read_text("utf-8")
+    return json.loads(text)
 
 
 def defaults() -> dict:
@@ -35,7 +38,7 @@ def defaults() -> dict:
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:
-    """Return ``base`` with ``override`` merged in: mappings key by key, everything else replaced."""
+    """Return ``base`` with ``override`` merged in: mappings key by key, the rest replaced."""
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
@@ -91,7 +94,9 @@ class Settings(dict):
         return node
 
 
-def load_settings(path: str | os.PathLike | None = None, overrides: Mapping | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike | None = None, overrides: Mapping | None = None
+) -> Settings:
     """Load the settings file at ``path`` over the defaults, apply ``overrides``, and validate.
 
     A missing file at the default location means "all defaults"; a missing file that was named
