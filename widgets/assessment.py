@@ -19,7 +19,16 @@ from typing import Any
 
 import ipywidgets as widgets
 from atelier.widgets import i18n
-from atelier.widgets.base import FULL_WIDTH, AtelierWidget, escape, feedback_html, prompt, row
+from atelier.widgets.base import (
+    FULL_WIDTH,
+    STACKED_STYLE,
+    AtelierWidget,
+    escape,
+    feedback_html,
+    prompt,
+    row,
+    stacked,
+)
 from atelier.widgets.i18n import normalise_text
 
 from atelier.errors import AtelierError
@@ -450,12 +459,9 @@ class Matching(AtelierWidget):
         ]
         self._menus: dict[str, widgets.Dropdown] = {}
         for key, text in self.cards:
-            menu = widgets.Dropdown(
-                options=choices,
-                value=None,
-                description=text,
-                style={"description_width": "initial"},
-                layout=widgets.Layout(**FULL_WIDTH),
+            # A card's text is long: it goes on its own line above its list (phones).
+            menu = stacked(
+                widgets.Dropdown(options=choices, value=None, description=text, style=STACKED_STYLE)
             )
             menu.observe(self._menus_changed, "value")
             self._menus[key] = menu

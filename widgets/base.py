@@ -26,17 +26,25 @@ from traitlets import Unicode, observe
 STYLE = """<style>
 .atelier { max-width: 100%; box-sizing: border-box; }
 .atelier .widget-inline-hbox, .atelier .widget-hbox { flex-wrap: wrap; max-width: 100%; }
-.atelier .widget-label { white-space: normal; overflow: visible; text-overflow: clip; height: auto;
-  line-height: 1.3; max-width: 100%; }
+.atelier .widget-label, .atelier .widget-inline-hbox .widget-label { white-space: normal;
+  overflow: visible; text-overflow: clip; height: auto; line-height: 1.3; max-width: 100%; }
+.atelier .atelier-stacked > .widget-label { flex: 1 0 100%; text-align: left; margin-bottom: 2px; }
+.atelier .atelier-stacked > select { flex: 1 1 100%; }
 .atelier .widget-html-content { white-space: normal; max-width: 100%; overflow-wrap: anywhere; }
 .atelier .widget-radio-box label, .atelier .widget-checkbox label { white-space: normal; height:
 auto; }
+.atelier .widget-radio-box label { display: flex; align-items: flex-start; line-height: 1.3;
+  margin-bottom: 4px; }
+.atelier .widget-radio-box input { order: -1; float: none; flex: 0 0 auto; margin-top: 2px; }
 .atelier .widget-text input, .atelier .widget-textarea textarea, .atelier .widget-dropdown select {
   min-width: 0; max-width: 100%; }
 .atelier .atelier-feedback-good { color: #1b5e20; }
 .atelier .atelier-feedback-bad { color: #8a1c1c; }
 .atelier table { border-collapse: collapse; max-width: 100%; }
-.atelier th, .atelier td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; }
+.atelier th, .atelier td { border: 1px solid #bbb; padding: 2px 4px; text-align: left;
+  line-height: 1.3;
+  overflow-wrap: normal; word-break: normal; }
+.atelier .atelier-table-box { max-width: 100%; overflow-x: auto; }
 .atelier svg { max-width: 100%; height: auto; }
 </style>"""
 
@@ -46,6 +54,21 @@ FULL_WIDTH = {"width": "100%", "max_width": "100%"}
 def escape(text: Any) -> str:
     """Text a trainee typed, safe to put inside HTML."""
     return html.escape(str(text), quote=True)
+
+
+#: A control whose label (``description``) is too long for ipywidgets' label column: the label takes
+#: a whole line above the box. Inline styles (``description_width``, ``flex_flow``) so that no
+#: style sheet order can undo it; the label stays the control's own ``<label for>``.
+STACKED_STYLE = {"description_width": "100%"}
+
+
+def stacked(control: widgets.DOMWidget) -> widgets.DOMWidget:
+    """``control`` with its label on its own full-width line above it (long labels, phones)."""
+    control.layout.flex_flow = "row wrap"
+    control.layout.width = "100%"
+    control.layout.max_width = "100%"
+    control.add_class("atelier-stacked")
+    return control
 
 
 def row(*children: widgets.Widget) -> widgets.HBox:

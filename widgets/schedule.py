@@ -138,8 +138,13 @@ class HomeLearningBalancer(AtelierWidget):
             title,
             " h",
         )
-        header = [self._("schedule.day"), *(self._(f"schedule.activity.{a}") for a in ACTIVITIES)]
-        rows = [[self._(f"day.{d}"), *(week[d][a] for a in ACTIVITIES)] for d in DAYS]
+        # Short day and activity names: five columns must fit a 360 px phone without breaking a
+        # word ("lun/di"); the caption says the numbers are minutes.
+        header = [
+            self._("schedule.day"),
+            *(self._(f"schedule.activity_short.{a}") for a in ACTIVITIES),
+        ]
+        rows = [[self._(f"day.short.{d}"), *(week[d][a] for a in ACTIVITIES)] for d in DAYS]
         self._chart.value = chart + svg.table(self._("schedule.table_caption"), header, rows)
 
     def problems(self) -> list[tuple[str, list[str]]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 from atelier.widgets import svg, tables
-from atelier.widgets.base import FULL_WIDTH, AtelierWidget, prompt
+from atelier.widgets.base import FULL_WIDTH, STACKED_STYLE, AtelierWidget, prompt, stacked
 
 SCALE = (0, 1, 2, 3)
 
@@ -44,13 +44,15 @@ class ICTCFTSelfAssessment(AtelierWidget):
         for aspect in self.matrix["aspects"]:
             menus = []
             for level in self.matrix["levels"]:
-                menu = widgets.Dropdown(
-                    options=[(self._("selfassess.unrated"), None), *scale],
-                    value=None,
-                    description=self.cell_name(aspect, level)
-                    + f" ({self._('ictcft.level.' + level)})",
-                    style={"description_width": "initial"},
-                    layout=widgets.Layout(**FULL_WIDTH),
+                # Cell names are long: each goes on its own line above its list (phones).
+                menu = stacked(
+                    widgets.Dropdown(
+                        options=[(self._("selfassess.unrated"), None), *scale],
+                        value=None,
+                        description=self.cell_name(aspect, level)
+                        + f" ({self._('ictcft.level.' + level)})",
+                        style=STACKED_STYLE,
+                    )
                 )
                 menu.observe(self._rated, "value")
                 self._menus[f"{aspect}.{level}"] = menu

@@ -126,7 +126,9 @@ def table(caption: str, header: Sequence[str], rows: Sequence[Sequence[object]])
         + "</tr>"
         for r in rows
     )
+    # The box scrolls sideways if the table is still too wide: words are never broken mid-word.
     return (
+        f'<div class="atelier-table-box" role="region" tabindex="0" aria-label="{escape(caption)}">'
         f"<table><caption>{escape(caption)}</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )

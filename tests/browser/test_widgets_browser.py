@@ -3,7 +3,7 @@
 One server of each kind per module (subprocesses from the hub's environment, on random loopback
 ports, each over its own copy of the fixture notebooks); one test per widget family and server:
 the questions (choice, number, text, ordering, card sort) and the tools (calculator, planner,
-self-assessment, journal; in French, the language taken from the notebook's metadata).
+self-assessment, journal, schedule; in French, the language taken from the notebook's metadata).
 """
 
 from __future__ import annotations
@@ -285,6 +285,86 @@ def assert_every_control_labelled(page) -> None:
     assert not unnamed, unnamed
 
 
+#: The widgets whose labels are long (options, cards, matrix cells, activities): checked on a phone.
+LONG_LABELLED = ".atelier-choice, .atelier-matching, .atelier-selfassessment, .atelier-schedule"
+
+
+def assert_labels_clear_of_controls(page) -> None:
+    """No label's text overlaps its control, and no radio or check box sits below its own text.
+
+    Compares boxes as drawn: the text of each ``<label for>`` (a DOM range over its contents, so
+    overflowing text counts) against its list or box; for an option, the text beside the button
+    against the button, whose middle must be on the text's first line.
+    """
+    problems = page.evaluate(
+        """(scope) => {
+            const box = r => ({l: r.left, t: r.top, r: r.right, b: r.bottom});
+            const overlap = (a, b) => Math.min(a.r, b.r) - Math.max(a.l, b.l) > 1
+                && Math.min(a.b, b.b) - Math.max(a.t, b.t) > 1;
+            const textBoxes = el => {
+                const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+                const boxes = [];
+                for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                    if (!n.textContent.trim()) continue;
+                    const range = document.createRange();
+                    range.selectNodeContents(n);
+                    boxes.push(...Array.from(range.getClientRects(), box));
+                }
+                return boxes;
+            };
+            const problems = [];
+            const widgets = Array.from(document.querySelectorAll(scope));
+            for (const control of widgets.flatMap(w => Array.from(
+                    w.querySelectorAll('select, input:not([type=radio]):not([type=checkbox])')))) {
+                const label = control.id && document.querySelector(`label[for="${control.id}"]`);
+                if (!label) continue;
+                const own = box(control.getBoundingClientRect());
+                if (textBoxes(label).some(t => overlap(t, own)))
+                    problems.push(`label over its control: ${label.innerText.slice(0, 60)}`);
+            }
+            for (const button of widgets.flatMap(w => Array.from(
+                    w.querySelectorAll('input[type=radio], input[type=checkbox]')))) {
+                const label = button.closest('label');
+                if (!label) continue;
+                const own = box(button.getBoundingClientRect());
+                const texts = textBoxes(label);
+                const first = texts.reduce((a, b) => (b.t < a.t ? b : a));
+                if (texts.some(t => overlap(t, own)) || (own.t + own.b) / 2 > first.b)
+                    problems.push(`option text on or above its button: ${label.innerText}`);
+            }
+            return problems;
+        }""",
+        LONG_LABELLED,
+    )
+    assert not problems, problems
+
+
+def assert_schedule_words_whole(page) -> None:
+    """In the schedule's daily table, no word (a day name, a heading) is broken across lines."""
+    broken = page.evaluate(
+        """() => {
+            const cells = document.querySelectorAll('.atelier-schedule th, .atelier-schedule td');
+            const broken = [];
+            for (const cell of cells) {
+                if (cell.scrollWidth > cell.clientWidth) broken.push(`too wide: ${cell.innerText}`);
+                const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+                    for (const word of n.textContent.matchAll(/\\S+/g)) {
+                        const range = document.createRange();
+                        range.setStart(n, word.index);
+                        range.setEnd(n, word.index + word[0].length);
+                        const tops = new Set(Array.from(range.getClientRects(),
+                                                        r => Math.round(r.top)));
+                        if (tops.size > 1) broken.push(`broken: ${word[0]}`);
+                    }
+                }
+            }
+            return cells.length ? broken : ['no schedule table on the page'];
+        }"""
+    )
+    assert not broken, broken
+
+
 def test_questions_in_jupyterlab(lab, page):
     """In JupyterLab, are answers given by clicking and typing saved beside the notebook?"""
     open_in_lab(page, lab, "browser-questions.ipynb", widgets=5)
@@ -297,17 +377,18 @@ def test_questions_in_jupyterlab(lab, page):
 
 def test_tools_in_jupyterlab_speak_the_notebook_language(lab, page):
     """In JupyterLab, do the tools speak the notebook's language (French) and save entries?"""
-    open_in_lab(page, lab, "browser-tools.ipynb", widgets=4)
+    open_in_lab(page, lab, "browser-tools.ipynb", widgets=5)
     answer_tools(page)
     wait_saved(lab.root, tools_saved)
     assert page.get_by_text("Données par participant").count() == 1
 
 
 def test_questions_in_voila_fit_a_phone_and_survive_a_reload(voila, page):
-    """In Voila at 360 px: answers saved, nothing too wide, answers back after a reload?"""
+    """In Voila at 360 px: nothing too wide, labels clear of boxes, answers saved and reloaded?"""
     open_in_voila(page, voila, "browser-questions.ipynb", widgets=5)
     assert_fits_a_phone(page)
     assert_every_control_labelled(page)
+    assert_labels_clear_of_controls(page)
     answer_questions(page)
     wait_saved(voila.root, lambda answers: all(answers.get(k) == v for k, v in QUESTIONS.items()))
     page.reload(wait_until="load")
@@ -318,10 +399,12 @@ def test_questions_in_voila_fit_a_phone_and_survive_a_reload(voila, page):
 
 
 def test_tools_in_voila_fit_a_phone(voila, page):
-    """In Voila at 360 px, do the French tools fit the screen and save what is entered?"""
-    open_in_voila(page, voila, "browser-tools.ipynb", widgets=4)
+    """In Voila at 360 px, do the French tools fit, with labels clear and whole day names?"""
+    open_in_voila(page, voila, "browser-tools.ipynb", widgets=5)
     assert_fits_a_phone(page)
     assert_every_control_labelled(page)
+    assert_labels_clear_of_controls(page)
+    assert_schedule_words_whole(page)
     answer_tools(page)
     wait_saved(voila.root, tools_saved)
     assert_fits_a_phone(page)
