@@ -209,6 +209,9 @@ class AppsVoila(Voila):
 
     def init_handlers(self):
         """Voila's handlers, the page handler swapped for the bounded one, the tree for an index."""
+        from atelier.hub_config.slowlink import enable_compression
+
+        enable_compression(self.app)  # visitors on slow links (see slowlink.py)
         handlers = []
         for spec in super().init_handlers():
             handler = spec[1] if len(spec) > 1 else None

@@ -54,6 +54,9 @@ class DashboardVoila(Voila):
 
     def init_handlers(self):
         """Voila's handlers, the identity provider's ones moved under ``server_url``."""
+        from atelier.hub_config.slowlink import enable_compression
+
+        enable_compression(self.app)  # facilitators on slow links too (see slowlink.py)
         own = {spec[0] for spec in self.identity_provider.get_handlers()}
         handlers = []
         for spec in super().init_handlers():

@@ -141,11 +141,20 @@ def _load_jupyter_server_extension(serverapp) -> None:
     configured. Tornado builds each response's transforms from this list, so adding it after
     start-up takes effect at once.
     """
+    enable_compression(serverapp.web_app)
+    serverapp.log.info("atelier: responses are compressed (slow-link settings)")
+
+
+def enable_compression(web_app) -> None:
+    """Gzip the text responses of a running tornado application (once).
+
+    Tornado reads ``compress_response`` only when the application is built; Voila applies its
+    ``tornado_settings`` after that, so its servers call this from ``init_handlers``.
+    """
     from tornado.web import GZipContentEncoding
 
-    if GZipContentEncoding not in serverapp.web_app.transforms:
-        serverapp.web_app.add_transform(GZipContentEncoding)
-    serverapp.log.info("atelier: responses are compressed (slow-link settings)")
+    if GZipContentEncoding not in web_app.transforms:
+        web_app.add_transform(GZipContentEncoding)
 
 
 def server_config() -> dict:
