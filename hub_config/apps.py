@@ -36,8 +36,29 @@ BINDER_REF = "main"
 ASSET_FOLDERS = ("data", "images")
 
 
+#: The folder of the installation prefix where ``atelier install`` stages the apps (world-readable:
+#: the apps service runs as ``apps.service_user``, who may not be able to read the checkout).
+STAGED_DIRNAME = "apps-workbooks"
+
+
+def staged_workbooks_dir(prefix: str | os.PathLike | None = None) -> Path:
+    """Where ``atelier install`` stages the apps: ``<prefix>/apps-workbooks``.
+
+    ``prefix`` defaults to ``ATELIER_PREFIX`` or ``/opt/atelier``, as for ``atelier install``.
+    """
+    prefix = prefix if prefix is not None else os.environ.get("ATELIER_PREFIX", "/opt/atelier")
+    return Path(prefix) / STAGED_DIRNAME
+
+
 def default_workbooks_dir() -> Path:
-    """The ``workbooks/`` folder of this checkout (the package is installed editable on a hub)."""
+    """The apps staged by ``atelier install``, else the ``workbooks/`` folder of this checkout.
+
+    A hub installed by ``bootstrap.sh`` (a non-editable install) has only the staged copy; the
+    checkout's folder is for development installs (``pip install -e``).
+    """
+    staged = staged_workbooks_dir()
+    if staged.is_dir():
+        return staged
     return Path(__file__).resolve().parent.parent / "workbooks"
 
 
@@ -113,9 +134,14 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
             if source.is_dir() and not (target.parent / name).exists():
                 shutil.copytree(source, target.parent / name)
     building.chmod(0o755)
+    # Set the old copy aside before renaming the new one in: never a mix of the two.
+    old = None
     if dest.exists():
-        shutil.rmtree(dest)
+        old = Path(tempfile.mkdtemp(prefix=".apps-old-", dir=dest.parent))
+        dest.rename(old / "apps")
     building.rename(dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return apps
 
 

@@ -9,7 +9,8 @@ appends to what an earlier layer left, except where it says so):
    spawn limits, the authenticator, the idle culler.
 3. :func:`apply_roster` — people, cohorts (hub groups) and facilitator roles from the roster store.
 4. :func:`apply_plugins` — other rooms (``atelier.grading.hubconfig.apply(c, settings)`` if
-present);
+present), then the facilitators' dashboard and the public apps services (settings
+``apps.dashboard``, ``apps.on_hub``), then slowlink (:data:`PLUGINS`);
    a plugin that adds roles or services extends ``c.JupyterHub.load_roles``/``services``.
 5. ``jupyterhub_config.d/*.py`` — the admin's escape hatch, loaded by ``jupyterhub_config.py``
 itself.
@@ -185,11 +186,29 @@ def apply_roster(c, settings: Mapping) -> None:
     c.Authenticator.allowed_users = {person.username for person in people}
 
 
-def apply_plugins(c, settings: Mapping) -> list[str]:
-    """Let other rooms configure the hub; returns the plugins applied."""
+#: The room plugins, in order, each with the boolean setting that turns it on (None: always on).
+#: The dashboard and apps services come after grading (and so after the roster layer, whose
+#: ``facilitators-<cohort>`` groups the dashboard's role is granted to); slowlink comes last: it
+#: adds its config directory to the JUPYTER_CONFIG_PATH grading sets.
+PLUGINS = (
+    ("atelier.grading.hubconfig", None),
+    ("atelier.hub_config.dashboard", "apps.dashboard"),
+    ("atelier.hub_config.apps", "apps.on_hub"),
+    ("atelier.hub_config.slowlink", None),
+)
+
+
+def apply_plugins(c, settings: Mapping, plugins=PLUGINS) -> list[str]:
+    """Let other rooms configure the hub; returns the plugins applied.
+
+    ``plugins`` is :data:`PLUGINS` on a hub; a test may pass a part of it.
+    """
     applied = []
-    # slowlink comes last: it adds its config directory to the JUPYTER_CONFIG_PATH grading sets.
-    for module_name in ("atelier.grading.hubconfig", "atelier.hub_config.slowlink"):
+    for module_name, switch in plugins:
+        if switch is not None:
+            section, key = switch.split(".")
+            if not settings[section][key]:
+                continue
         if importlib.util.find_spec(module_name) is None:
             continue
         importlib.import_module(module_name).apply(c, settings)

@@ -16,7 +16,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from atelier.hub_config import importfix
+from atelier.hub_config import apps, importfix
 from atelier.hub_config.delivery import publish_workbooks
 from traitlets import Unicode
 
@@ -71,6 +71,7 @@ class InstallApp(AtelierApp):
         "ensure_lab_overrides",
         "ensure_import_fix",
         "ensure_workbooks_repo",
+        "ensure_public_apps",
         "ensure_command_link",
     )
 
@@ -139,6 +140,59 @@ class InstallApp(AtelierApp):
         for language, outcome in publish_workbooks(self.workbooks, repo).items():
             self.log.info("Workbooks (%s): %s in %s", language, outcome, repo)
 
+    def ensure_public_apps(self):
+        """The public apps' account exists, its apps are staged in the prefix, settings readable.
+
+        Only when the hub runs the apps (``apps.on_hub``). The apps service runs as
+        ``apps.service_user``, who may not read the checkout (it may be under /root): the apps of
+        ``--workbooks`` are staged, world-readable, in ``<prefix>/apps-workbooks``, the default
+        folder of ``atelier apps`` (see :func:`atelier.hub_config.apps.default_workbooks_dir`).
+        """
+        if not self.settings["apps"]["on_hub"]:
+            return
+        if apps.ensure_service_account(self.settings):
+            self.log.info(
+                "Created the public apps' account %s", self.settings["apps"]["service_user"]
+            )
+        if self.workbooks:
+            dest = apps.staged_workbooks_dir(self.prefix)
+            try:
+                staged = apps.stage_apps(self.workbooks, dest)
+            except AtelierError as exc:
+                raise AtelierError(f"{exc} (or set apps.on_hub: false in the settings)") from exc
+            make_world_readable(dest)
+            self.log.info("Public apps staged in %s: %d notebooks", dest, len(staged))
+        self.ensure_settings_readable_by(self.settings["apps"]["service_user"])
+
+    def ensure_settings_readable_by(self, account: str):
+        """The settings file (if any) can be read by ``account``, through its group if need be.
+
+        The hub hands its settings file to its services (``ATELIER_SETTINGS``); a file readable
+        by root only would leave the apps service without its settings.
+        """
+        path = Path(self.settings_file)
+        if not account or not path.is_file():
+            return
+        import pwd
+
+        gid = pwd.getpwnam(account).pw_gid
+        info = path.stat()
+        readable = info.st_mode & 0o004 or (info.st_gid == gid and info.st_mode & 0o040)
+        if not readable:
+            if info.st_gid not in (0, gid):
+                raise AtelierError(
+                    f"{path}: the apps account {account} cannot read it: make it readable by "
+                    f"group {account} or by all (it must not hold secrets then)"
+                )
+            os.chown(path, -1, gid)
+            os.chmod(path, (info.st_mode & 0o7777) | 0o040)
+        for folder in path.resolve().parents:
+            if not folder.stat().st_mode & 0o001:
+                raise AtelierError(
+                    f"{path}: the apps account {account} cannot reach it ({folder} is closed to "
+                    "others): keep the settings in /etc/atelier/"
+                )
+
     def ensure_command_link(self):
         """``atelier`` is on root's PATH as /usr/local/bin/atelier."""
         target = Path(sys.prefix) / "bin" / "atelier"
@@ -146,3 +200,12 @@ class InstallApp(AtelierApp):
         if target.exists() and (not link.is_symlink() or link.resolve() != target.resolve()):
             link.unlink(missing_ok=True)
             link.symlink_to(target)
+
+
+def make_world_readable(root: Path) -> None:
+    """Let every account read the files and enter the folders under ``root`` (``chmod -R a+rX``)."""
+    for path in [root, *root.rglob("*")]:
+        mode = path.stat().st_mode
+        extra = 0o555 if path.is_dir() else (0o444 | (0o111 if mode & 0o100 else 0))
+        if mode & extra != extra:
+            path.chmod(mode & 0o7777 | extra)

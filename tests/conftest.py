@@ -227,6 +227,9 @@ class Hub:
                 "courses_root": str(root / "courses"),
                 "exchange_root": str(root / "exchange"),
             },
+            # The public apps (a preheated Voila pool) and the dashboard cost CPU and fixed ports;
+            # tests that need them turn them on (``hub_extra_settings``) or build their own hub.
+            "apps": {"on_hub": False, "dashboard": False},
         }
         for section, values in (extra_settings or {}).items():
             self.settings.setdefault(section, {}).update(values)

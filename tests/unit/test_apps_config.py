@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from atelier.hub_config import apps
 from conftest import FIXTURES
@@ -72,3 +75,61 @@ def test_only_app_notebooks_are_staged(tmp_path):
     # The graded exercises (a solution and its test) are not part of the app.
     assert "SOLUTION-MARKER" not in planner and "weekly_mb" not in planner
     assert "SOURCE-MARKER" in planner  # the app's own code stays
+
+
+def install_app(settings_path, workbooks, prefix):
+    """``atelier install`` with these options (its steps are called one at a time)."""
+    from atelier.hub_config.installapp import InstallApp
+
+    return InstallApp(
+        settings_file=str(settings_path), workbooks=str(workbooks), prefix=str(prefix)
+    )
+
+
+def test_install_stages_the_apps_world_readable_as_the_default_folder(tmp_path, monkeypatch):
+    """Does install stage the apps, world-readable, in the prefix, replaced whole on a re-run?"""
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("apps:\n  service_user: ''\n")
+    prefix = tmp_path / "prefix"
+    prefix.mkdir()
+    monkeypatch.setenv("ATELIER_PREFIX", str(prefix))
+    assert apps.default_workbooks_dir() != prefix / "apps-workbooks"  # the checkout's, before
+    install_app(settings, FIXTURES / "apps", prefix).ensure_public_apps()
+    staged = prefix / "apps-workbooks"
+    assert apps.default_workbooks_dir() == staged
+    assert (staged / "planner" / "planner.fr.ipynb").is_file()
+    assert all(p.stat().st_mode & 0o004 for p in staged.rglob("*"))
+    assert all(p.stat().st_mode & 0o001 for p in [staged, *staged.rglob("*")] if p.is_dir())
+    # A re-run replaces the staged apps whole, leaving no temporary folder behind.
+    (staged / "planner" / "stale.ipynb").write_text("{}")
+    install_app(settings, FIXTURES / "apps", prefix).ensure_public_apps()
+    assert not (staged / "planner" / "stale.ipynb").exists()
+    assert sorted(p.name for p in prefix.iterdir()) == ["apps-workbooks"]
+    # The apps service finds them with no apps.workbooks_dir.
+    assert apps.find_apps(apps.default_workbooks_dir())
+
+
+def test_install_lets_the_apps_account_read_the_settings(tmp_path):
+    """Is a root-only settings file opened to the apps account's group; a closed folder named?"""
+    import grp
+    import pwd
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="atelier-settings-"))
+    try:
+        folder.chmod(0o755)
+        settings = folder / "settings.yaml"
+        settings.write_text("apps:\n  service_user: nobody\n")
+        settings.chmod(0o600)
+        install_app(settings, "", tmp_path).ensure_public_apps()
+        info = settings.stat()
+        assert info.st_mode & 0o777 == 0o640
+        assert info.st_gid == pwd.getpwnam("nobody").pw_gid
+        assert grp.getgrgid(info.st_gid)  # a real group
+        # Under pytest's private tmp folder (mode 700), the account could not reach the file.
+        closed = tmp_path / "settings.yaml"
+        closed.write_text("apps:\n  service_user: nobody\n")
+        with pytest.raises(AtelierError, match="cannot reach it"):
+            install_app(closed, "", tmp_path).ensure_public_apps()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -174,3 +174,84 @@ def test_the_import_fix_defers_rfc3987_syntax_and_keeps_iri_checks(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert importfix.PTH_LINE.startswith("import ")
+
+
+def hub_settings(tmp_path, **apps):
+    """Settings with every folder in ``tmp_path`` (grading writes its trainee config there)."""
+    return load_settings(
+        None,
+        {
+            "hub": {"state_dir": str(tmp_path / "state")},
+            "grading": {
+                "courses_root": str(tmp_path / "courses"),
+                "exchange_root": str(tmp_path / "exchange"),
+            },
+            "apps": apps,
+        },
+    )
+
+
+def build_hub_config(settings):
+    """The hub's configuration as ``jupyterhub_config.py`` builds it (layers 1 to 4)."""
+    c = Config()
+    config.apply_invariants(c)
+    config.apply_settings(c, settings)
+    config.apply_roster(c, settings)
+    return c, config.apply_plugins(c, settings)
+
+
+def test_the_real_hub_runs_the_public_apps_and_the_dashboard_by_default(tmp_path):
+    """Does the real hub config add the public apps (no login) and the dashboard, by default?"""
+    c, applied = build_hub_config(hub_settings(tmp_path))
+    assert applied == [
+        "atelier.grading.hubconfig",
+        "atelier.hub_config.dashboard",
+        "atelier.hub_config.apps",
+        "atelier.hub_config.slowlink",
+    ]
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert set(services) == {"idle-culler", "apps", "dashboard"}
+    public = services["apps"]
+    assert "--base-url=/services/apps/" in public["command"]
+    assert public["user"] == "atelier-apps"
+    # No login: the hub gives the apps no OAuth client, and no role grants access to them.
+    assert not {"oauth_client_id", "oauth_no_confirm", "api_token"} & set(public)
+    assert not [r for r in c.JupyterHub.load_roles if "service=apps" in str(r["scopes"])]
+    dashboard = services["dashboard"]
+    assert dashboard["url"] == "http://127.0.0.1:8867"
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "atelier-dashboard")
+    assert role["scopes"] == ["access:services!service=dashboard"]
+
+
+@pytest.mark.parametrize(
+    "switches, absent",
+    [
+        ({"on_hub": False}, {"apps"}),
+        ({"dashboard": False}, {"dashboard"}),
+        ({"on_hub": False, "dashboard": False}, {"apps", "dashboard"}),
+    ],
+)
+def test_the_apps_and_dashboard_services_can_be_turned_off(tmp_path, switches, absent):
+    """Do apps.on_hub / apps.dashboard false leave their service (and role) out of the hub?"""
+    c, _ = build_hub_config(hub_settings(tmp_path, **switches))
+    names = {s["name"] for s in c.JupyterHub.services}
+    assert names == {"idle-culler", "apps", "dashboard"} - absent
+    roles = {r["name"] for r in c.JupyterHub.load_roles}
+    assert ("atelier-dashboard" in roles) == ("dashboard" not in absent)
+
+
+def test_the_dashboard_is_granted_to_every_cohorts_facilitators(tmp_path):
+    """Does the dashboard, applied after the roster layer, grant its role to every cohort?"""
+    settings = hub_settings(tmp_path)
+    people = parse_roster(ROSTER)
+    accounts.save_people(settings["hub"]["state_dir"], {p.username: p for p in people})
+    c = Config()
+    config.apply_settings(c, settings)
+    config.apply_roster(c, settings)
+    # Grading left out: as root it would create the cohorts' grader accounts.
+    plugins = [p for p in config.PLUGINS if p[0] != "atelier.grading.hubconfig"]
+    config.apply_plugins(c, settings, plugins)
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "atelier-dashboard")
+    assert role["groups"] == ["facilitators-x", "facilitators-y"]
+    # The roster's own roles are kept beside it.
+    assert {"facilitator-x", "facilitator-y"} <= {r["name"] for r in c.JupyterHub.load_roles}
