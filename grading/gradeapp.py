@@ -111,11 +111,14 @@ class GradeApp(AtelierApp):
 
     def run(self):
         """Grade, then print the table; exit 1 if any submission could not be processed."""
-        if len(self.extra_args) != 1:
+        if not self.extra_args:
             raise AtelierError(
-                "give the assignment to grade, for example: atelier grade --cohort C ps1"
+                "give the assignment to grade (W-L) or a workbook id W for all its language "
+                "versions, for example: atelier grade --cohort C quiz-en, atelier grade --cohort "
+                "C quiz"
             )
         root = self.resolve_course_root()
+        self.assignments = expand_assignments(root, self.extra_args)
         umask = contextlib.nullcontext()
         if self.cohort:
             from atelier.grading.course import course_umask
@@ -131,9 +134,9 @@ class GradeApp(AtelierApp):
             self.exit(1)
 
     def _grade(self, root: Path):
-        return grade(
+        return grade_assignments(
             root,
-            self.extra_args[0],
+            self.assignments,
             students=[s for s in self.students.split(",") if s.strip()],
             dask_address=self.dask_address,
             workers=self.workers,
@@ -150,6 +153,48 @@ class GradeApp(AtelierApp):
             for key in ("hub.state_dir", "grading.courses_root", "grading.exchange_root")
             if self.settings.get_path(key)
         ]
+
+
+def expand_assignments(course_root: Path, specs: list[str]) -> list[str]:
+    """The assignments named by ``specs``, in order, without repeats.
+
+    An assignment id stays as is; a workbook id ``W`` stands for every language version ``W-L``
+    generated in the course (``source/W-L/``, as :meth:`Course.assignments_of` finds them). A
+    name that is neither is passed on as is, so that nbgrader says what is missing.
+    """
+    from atelier.grading.course import LANGUAGES, assignment_id
+
+    source = Path(course_root) / "source"
+    found: list[str] = []
+    for spec in specs:
+        versions = [assignment_id(spec, lang) for lang in LANGUAGES]
+        versions = [a for a in versions if (source / a).is_dir()]
+        if (source / spec).is_dir() or not versions:
+            versions = [spec]
+        found += [a for a in versions if a not in found]
+    return found
+
+
+def grade_assignments(course_root: Path, assignments: list[str], **options):
+    """Grade several assignments; return the outcomes of all of them.
+
+    With several grading processes (``shards``) and at least as many assignments, the assignments
+    are shared out among the processes (each grades its share one after the other), so that many
+    small assignments (one answer set each, say) grade in parallel; otherwise each assignment in
+    turn is graded with its trainees shared out. Options are those of :func:`grade`.
+    """
+    shards = options.get("shards", 1)
+    workers = options.get("workers", 0)
+    cores = os.cpu_count() or 1
+    if shards == 0:
+        shards = min(cores, workers or cores)
+    if shards > 1 and len(assignments) >= shards and not options.get("dask_address"):
+        options = {**options, "shards": shards}
+        return _assignments_in_shards(Path(course_root).resolve(), assignments, **options)
+    outcomes = []
+    for assignment in assignments:
+        outcomes += grade(course_root, assignment, **options)
+    return outcomes
 
 
 def grade(
@@ -315,7 +360,6 @@ def _grade_in_shards(course_root, assignment, students, workers, force, progress
     import tempfile
 
     from atelier.grading.autograde import Outcome
-    from atelier.grading.sandbox import SandboxLimits, SandboxOptions
 
     found = sorted(p.parent.name for p in (course_root / "submitted").glob(f"*/{assignment}"))
     everyone = [s for s in found if not students or s in set(students)]
@@ -323,15 +367,7 @@ def _grade_in_shards(course_root, assignment, students, workers, force, progress
     if len(groups) < 2:
         return grade(course_root, assignment, everyone or students, "", workers, force, progress,
                      config, extra_hidden, shards=1)  # fmt: skip
-    # Each shard gets the same resolved options as this process.
-    limits, options = SandboxLimits(config=config), SandboxOptions(config=config)
-    settings = [f"--SandboxLimits.{k}={v}" for k, v in limits.as_dict().items()]
-    if config is None or "cell_timeout" not in config.get("SandboxLimits", {}):
-        settings = [a for a in settings if not a.startswith("--SandboxLimits.cell_timeout=")]
-    settings.append(f"--SandboxOptions.isolate={options.isolate}")
-    settings += [
-        f"--SandboxOptions.hidden_paths={p}" for p in [*options.hidden_paths, *extra_hidden]
-    ]
+    settings = _shard_settings(config, extra_hidden)
     journal = course_root / "log" / "grade-journal.jsonl"
     seen = len(journal.read_text("utf-8").splitlines()) if journal.exists() else 0
     with tempfile.TemporaryDirectory(prefix="atelier-grade-") as tmp:
@@ -371,4 +407,56 @@ def _grade_in_shards(course_root, assignment, students, workers, force, progress
             else:
                 reason = f"grading process failed (exit status {process.returncode})"
                 outcomes += [Outcome(s, assignment, "error", reason) for s in group]
+    return outcomes
+
+
+def _shard_settings(config, extra_hidden) -> list[str]:
+    """Command-line options giving a shard process the same resolved options as this one."""
+    limits, options = SandboxLimits(config=config), SandboxOptions(config=config)
+    settings = [f"--SandboxLimits.{k}={v}" for k, v in limits.as_dict().items()]
+    if config is None or "cell_timeout" not in config.get("SandboxLimits", {}):
+        settings = [a for a in settings if not a.startswith("--SandboxLimits.cell_timeout=")]
+    settings.append(f"--SandboxOptions.isolate={options.isolate}")
+    settings += [
+        f"--SandboxOptions.hidden_paths={p}" for p in [*options.hidden_paths, *extra_hidden]
+    ]
+    return settings
+
+
+def _assignments_in_shards(course_root, assignments, *, shards, students=(), workers=0,
+                           force=False, progress=False, config=None, extra_hidden=(),
+                           **_ignored):  # fmt: skip
+    """Grade ``assignments`` with ``shards`` ``atelier grade`` processes, each taking every n-th."""
+    import subprocess
+    import tempfile
+
+    from atelier.grading.autograde import Outcome
+
+    groups = [assignments[i::shards] for i in range(shards) if assignments[i::shards]]
+    settings = _shard_settings(config, extra_hidden)
+    workers = workers or os.cpu_count() or 1
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="atelier-grade-") as tmp:
+        runs = []
+        for index, group in enumerate(groups):
+            out = Path(tmp) / f"shard{index}.json"
+            command = [sys.executable, "-m", "atelier", "grade", "--course-dir", str(course_root),
+                       *group, "--shards=1", "--no-progress",
+                       f"--workers={max(1, workers // len(groups))}", f"--outcomes-json={out}",
+                       *settings, *(["--force"] if force else []),
+                       *([f"--students={','.join(students)}"] if students else [])]  # fmt: skip
+            runs.append((subprocess.Popen(command, stdout=subprocess.DEVNULL), out, group))
+        try:
+            for process, _, _ in runs:
+                process.wait()
+        except KeyboardInterrupt:
+            for process, _, _ in runs:
+                process.terminate()
+            raise
+        for process, out, group in runs:
+            if out.exists():
+                outcomes += [Outcome(**o) for o in json.loads(out.read_text("utf-8"))]
+            else:
+                reason = f"grading process failed (exit status {process.returncode})"
+                outcomes += [Outcome("(all)", a, "error", reason) for a in group]
     return outcomes

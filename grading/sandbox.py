@@ -225,6 +225,9 @@ class Sandbox:
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            # As stock nbgrader sets it: code may see it is being graded. That does not help it
+            # cheat, since a test that did not run or did not pass still scores 0.
+            "NBGRADER_EXECUTION": "autograde",
         }
         if isolate:
             self.slot, self._lock_fd = _lock_slot(self.options.account_prefix)

@@ -181,6 +181,19 @@ for fd in os.listdir("/proc/self/fd"):
                 "def mean(values):\n    return 0"
             )
         ),
+        # Sees the grading environment variable (as with stock nbgrader) and skips its work.
+        "g7-envsee": dict(
+            answers=_answers(
+                squares=RIGHT_SQUARES + "\nimport os\n"
+                "print('SEES', os.environ.get('NBGRADER_EXECUTION'))"
+            )
+        ),
+        "g7-envskip": dict(
+            answers=_answers(
+                squares="import os\nif os.environ.get('NBGRADER_EXECUTION') != 'autograde':\n"
+                + "\n".join("    " + line for line in RIGHT_SQUARES.splitlines())
+            )
+        ),
         "g7-thread": dict(
             answers=_answers(
                 mean="import threading, time, numpy.testing\n"
@@ -353,6 +366,15 @@ def test_g7_tests_that_did_not_run_or_could_not_check_score_zero(graded, student
         assert "ended early" in _table_line(run, student)
     else:
         assert squares == 0.0
+
+
+def test_g7_grading_is_visible_but_skipping_work_still_scores_zero(graded):
+    """G7: is NBGRADER_EXECUTION=autograde visible, and does work skipped on seeing it score 0?"""
+    course, _run, book = graded
+    assert "SEES autograde" in _outputs(course, "g7-envsee")
+    assert _points(book, "g7-envsee") == (2.0, 1.0)
+    # The answer cell defined nothing under grading: its test did not pass, so 0 (mean still 1).
+    assert _points(book, "g7-envskip") == (0.0, 1.0)
 
 
 def test_g7_forged_result_records_score_zero(graded):
