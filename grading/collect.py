@@ -4,8 +4,12 @@ Rule: a submission belongs to the account that owns it on disk, and it was recei
 server's file system says so. Collect trusts neither the folder name nor ``timestamp.txt``, which
 the trainee wrote. For every folder in ``inbound/<account>/`` it checks, in order (:data:`CHECKS`):
 
-1. owner: the folder and all in it belong to ``<account>``; a folder named for another trainee is
-   rejected as impersonation;
+1. owner: the folder is named for ``<account>`` (a folder named for another trainee is rejected as
+   impersonation), and it and all in it belong to the identity's uid. ``grading.identity`` says
+   what proves who wrote it: ``owner`` (one machine) -- the trainee's own Unix account owns
+   everything; ``folder`` (Kubernetes, where every pod runs as the same uid) -- the per-trainee
+   ``inbound/<account>/`` folder, which only that trainee's pod mounts, and everything in it is
+   owned by ``grading.exchange_uid``;
 2. contents: only plain files and folders (no symbolic links, devices or pipes, which a root-run
    copy could follow or block on), at most ``grading.max_submission_files`` files and
    ``grading.max_submission_bytes`` bytes;
@@ -53,6 +57,10 @@ class Limits:
     max_bytes: int = 20_000_000
     max_files: int = 200
     max_submissions: int = 20
+    #: What proves who submitted (``grading.identity``): ``owner`` or ``folder`` (see the rule).
+    identity: str = "owner"
+    #: The uid every exchange file has in ``folder`` mode (``grading.exchange_uid``).
+    exchange_uid: int = 1000
 
     @classmethod
     def from_settings(cls, settings) -> Limits:
@@ -61,7 +69,15 @@ class Limits:
             max_bytes=settings.get_path("grading.max_submission_bytes", cls.max_bytes),
             max_files=settings.get_path("grading.max_submission_files", cls.max_files),
             max_submissions=settings.get_path("grading.max_submissions", cls.max_submissions),
+            identity=settings.get_path("grading.identity", cls.identity),
+            exchange_uid=settings.get_path("grading.exchange_uid", cls.exchange_uid),
         )
+
+    def owner_uid(self, account: str) -> int:
+        """The uid that must own ``account``'s submissions under this identity rule."""
+        if self.identity == "folder":
+            return self.exchange_uid
+        return account_ids(account)[0]
 
 
 @dataclass
@@ -109,6 +125,13 @@ def check_owner(candidate: Candidate, uid: int, limits: Limits) -> None:
     if claimed != candidate.account:
         candidate.problem = f"named for {claimed!r}, found in {candidate.account!r}'s folder"
         return
+    if limits.identity == "folder":
+        # The inbound folder itself is the identity: it must be the real per-trainee folder
+        # (not a link to someone else's) that the exchange uid owns.
+        parent = os.lstat(candidate.path.parent)
+        if not stat.S_ISDIR(parent.st_mode) or parent.st_uid != uid:
+            candidate.problem = f"inbound folder of {candidate.account!r} is not the exchange's own"
+            return
     info = os.lstat(candidate.path)
     if info.st_uid != uid:
         candidate.problem = f"owned by uid {info.st_uid}, not by {candidate.account}"
@@ -236,7 +259,7 @@ def collect(
                 recover_swaps(student_dir)
         run = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
         for number, trainee in enumerate(trainees, 1):
-            uid, _ = account_ids(trainee.account)
+            uid = limits.owner_uid(trainee.account)
             found = candidates(course, trainee.account, assignment)
             kept = choose(found, uid, limits)
             if kept is None:

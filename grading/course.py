@@ -108,6 +108,8 @@ class Course:
     #: ``database.url``: empty for a SQLite gradebook file, else the PostgreSQL database whose
     #: schema ``gradebook_<cohort>`` holds this gradebook (see :mod:`atelier.hub_config.database`).
     database_url: str = ""
+    #: (``grading.identity``, ``grading.exchange_uid``): what proves who submitted, for collect.
+    identity: tuple[str, int] = ("owner", 1000)
 
     @classmethod
     def from_settings(cls, settings, cohort: str) -> Course:
@@ -136,6 +138,10 @@ class Course:
                 settings.get_path("grading.max_submissions", 20),
             ),
             database_url=settings.get_path("database.url", "") or "",
+            identity=(
+                settings.get_path("grading.identity", "owner"),
+                settings.get_path("grading.exchange_uid", 1000),
+            ),
         )
 
     # --- identities -------------------------------------------------------------------------
@@ -274,6 +280,7 @@ class Course:
         c.AtelierCollect.max_submission_bytes = max_bytes
         c.AtelierCollect.max_submission_files = max_files
         c.AtelierCollect.max_submissions = max_submissions
+        c.AtelierCollect.identity, c.AtelierCollect.exchange_uid = self.identity
         # Late policy: "flag" records lateness with no penalty (nbgrader's "none"); "zero" scores a
         # late submission 0. Lateness is computed from timestamp.txt, which collect sets to the
         # server's receipt time.

@@ -20,7 +20,7 @@ from nbgrader.exchange.default import (
     ExchangeReleaseAssignment,
     ExchangeReleaseFeedback,
 )
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 
 class CourseExchangeMixin:
@@ -91,6 +91,12 @@ class AtelierCollect(CourseExchangeMixin, ExchangeCollect):
     max_submission_bytes = Integer(20_000_000, help="Largest submission accepted.").tag(config=True)
     max_submission_files = Integer(200, help="Most files in one submission.").tag(config=True)
     max_submissions = Integer(20, help="Most submissions of one assignment.").tag(config=True)
+    identity = Unicode(
+        "owner",
+        help="What proves who submitted: 'owner' (the trainee's account owns the files) or "
+        "'folder' (Kubernetes: the per-trainee inbound folder, files owned by exchange_uid).",
+    ).tag(config=True)
+    exchange_uid = Integer(1000, help="Owner of exchange files in 'folder' mode.").tag(config=True)
 
     def copy_files(self):
         """Collect the assignment from every trainee of the course."""
@@ -98,7 +104,13 @@ class AtelierCollect(CourseExchangeMixin, ExchangeCollect):
 
         course = self.course()
         assignment = self.coursedir.assignment_id
-        limits = Limits(self.max_submission_bytes, self.max_submission_files, self.max_submissions)
+        limits = Limits(
+            self.max_submission_bytes,
+            self.max_submission_files,
+            self.max_submissions,
+            self.identity,
+            self.exchange_uid,
+        )
         try:
             collect(course, assignment, self.trainees(course, assignment), limits, self.log.info)
         except (GradingError, OSError) as exc:

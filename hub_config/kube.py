@@ -39,6 +39,8 @@ from atelier.settings import deep_merge
 
 #: Where the hub pod finds the roster store (mounted from a Secret by ``hub.extraFiles``).
 HUB_STATE_DIR = "/srv/atelier/state"
+#: Where the hub pod (and a grading pod mounting the same Secret) finds the settings file.
+CLUSTER_SETTINGS = "/etc/atelier/settings.yaml"
 #: Where trainee pods read the grading config (``JUPYTER_CONFIG_PATH``), mounted by the chart.
 TRAINEE_CONFIG_DIR = "/etc/atelier/jupyter"
 #: Name of the exchange volume in trainee pods.
@@ -115,6 +117,23 @@ def _state_files(settings: Mapping) -> dict:
     return files
 
 
+def _settings_file(settings: Mapping) -> dict:
+    """The settings as a ``hub.extraFiles`` entry (a Secret), for the cluster's grading verbs.
+
+    ``grading.identity`` is ``folder`` there: every trainee pod runs as one uid, so collect
+    takes identity from the per-trainee inbound folder only that trainee's pod mounts.
+    """
+    cluster = {**settings, "grading": {**settings["grading"], "identity": "folder"}}
+    text = yaml.safe_dump(json.loads(json.dumps(cluster)), sort_keys=False)
+    return {
+        "atelier-settings-yaml": {
+            "mountPath": CLUSTER_SETTINGS,
+            "stringData": text,
+            "mode": 0o440,
+        }
+    }
+
+
 def _trainee_files(settings: Mapping) -> dict:
     """The trainees' grading config (hardened exchange classes, Lab plugins off) for every pod."""
     from atelier.grading.hubconfig import trainee_config_files
@@ -179,7 +198,7 @@ def render_values(settings: Mapping) -> dict:
             "loadRoles": roles,
             "services": services,
             "concurrentSpawnLimit": hub["concurrent_spawn_limit"],
-            "extraFiles": _state_files(settings),
+            "extraFiles": {**_state_files(settings), **_settings_file(settings)},
             "extraEnv": {
                 "ATELIER_EXCHANGE_ROOT": settings["grading"]["exchange_root"],
                 "ATELIER_ACCOUNT_PREFIX": settings["accounts"]["prefix"],

@@ -222,3 +222,91 @@ def test_a_swap_cut_short_by_a_crash_is_repaired(tmp_path):
     swap_into_place(staged, tmp_path / "quiz-fr")
     assert sorted(p.name for p in (tmp_path / "quiz-fr").iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["quiz-fr"]
+
+
+# --- grading.identity: "folder" (Kubernetes: every pod runs as one uid) ------------------------
+
+
+def _folder_mode(uid=ME):
+    return Limits(identity="folder", exchange_uid=uid)
+
+
+def test_folder_mode_accepts_a_submission_owned_by_the_exchange_uid_in_its_own_folder(tmp_path):
+    """In folder mode, is a submission in inbound/<account>/ owned by the exchange uid kept?"""
+    inbound = tmp_path / "inbound" / "alice"
+    kept = _submission(inbound, "alice", "alice+quiz-en+1")
+    assert choose([kept], _folder_mode().owner_uid("alice"), _folder_mode()) is kept
+    assert kept.decision == "kept" and not kept.problem
+
+
+def test_folder_mode_needs_no_unix_account_per_trainee():
+    """In folder mode, is the expected owner the exchange uid, whatever the trainee's name?"""
+    assert Limits(identity="folder", exchange_uid=1000).owner_uid("no-such-account-xyz") == 1000
+    with pytest.raises(GradingError):
+        Limits().owner_uid("no-such-account-xyz")
+
+
+def test_folder_mode_still_rejects_a_folder_named_for_another_trainee(tmp_path):
+    """In folder mode, is a folder claiming bruno's name inside alice's folder still rejected?"""
+    inbound = tmp_path / "inbound" / "alice"
+    forged = _submission(inbound, "alice", "bruno+quiz-en+1")
+    assert choose([forged], ME, _folder_mode()) is None
+    assert "named for 'bruno'" in forged.problem
+
+
+def test_folder_mode_rejects_files_not_owned_by_the_exchange_uid(tmp_path):
+    """In folder mode, is a submission whose owner is not grading.exchange_uid rejected?"""
+    inbound = tmp_path / "inbound" / "alice"
+    other = _submission(inbound, "alice", "alice+quiz-en+1")
+    assert choose([other], ME + 1, _folder_mode(ME + 1)) is None
+    assert "exchange's own" in other.problem or "owned by uid" in other.problem
+
+
+def test_folder_mode_rejects_an_inbound_folder_that_is_a_link(tmp_path):
+    """In folder mode, is inbound/<account> as a symbolic link (to another folder) refused?"""
+    real = tmp_path / "elsewhere"
+    _submission(real, "alice", "alice+quiz-en+1")
+    (tmp_path / "inbound").mkdir()
+    (tmp_path / "inbound" / "alice").symlink_to(real)
+    linked = Candidate(
+        "alice", "alice+quiz-en+1", tmp_path / "inbound" / "alice" / "alice+quiz-en+1"
+    )
+    assert choose([linked], ME, _folder_mode()) is None
+    assert "exchange's own" in linked.problem
+
+
+def test_folder_mode_still_rejects_links_and_pipes(tmp_path):
+    """In folder mode, are symbolic links and named pipes inside a submission still refused?"""
+    inbound = tmp_path / "inbound" / "alice"
+    link = _submission(inbound, "alice", "alice+quiz-en+1")
+    (link.path / "secret").symlink_to("/etc/shadow")
+    pipe = _submission(inbound, "alice", "alice+quiz-en+2")
+    os.mkfifo(pipe.path / "fifo")
+    assert choose([link, pipe], ME, _folder_mode()) is None
+    assert "not a plain file" in link.problem and "not a plain file" in pipe.problem
+
+
+def test_identity_settings_reach_collect_and_formgrader(tmp_path):
+    """Do grading.identity and grading.exchange_uid reach the CLI's and formgrader's collect?"""
+    from atelier.settings import load_settings
+
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("grading:\n  identity: folder\n  exchange_uid: 1234\n")
+    settings = load_settings(settings_file)
+    limits = Limits.from_settings(settings)
+    assert (limits.identity, limits.exchange_uid) == ("folder", 1234)
+    config = Course.from_settings(settings, "c1").nbgrader_config()
+    assert (config.AtelierCollect.identity, config.AtelierCollect.exchange_uid) == ("folder", 1234)
+    assert Limits.from_settings(load_settings()).identity == "owner"
+
+
+def test_grade_expands_a_workbook_id_to_its_released_language_versions(tmp_path):
+    """Does `atelier grade` read W as every released W-L, and leave assignment ids as they are?"""
+    from atelier.grading.gradeapp import expand_assignments
+
+    for name in ("quiz-en", "quiz-fr", "ps1", "other-en"):
+        (tmp_path / "source" / name).mkdir(parents=True)
+    assert expand_assignments(tmp_path, ["quiz"]) == ["quiz-en", "quiz-fr"]
+    assert expand_assignments(tmp_path, ["quiz-fr", "quiz", "ps1"]) == ["quiz-fr", "quiz-en", "ps1"]
+    assert expand_assignments(tmp_path, ["other"]) == ["other-en"]
+    assert expand_assignments(tmp_path, ["missing"]) == ["missing"]  # nbgrader will say so

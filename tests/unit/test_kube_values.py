@@ -177,3 +177,12 @@ def test_a_bad_image_setting_names_the_key(settings_file, tmp_path):
     settings_file.write_text(text)
     with pytest.raises(kube.KubeError, match=r"kubernetes\.singleuser_image"):
         kube.render_values(load_settings(settings_file))
+
+
+def test_the_cluster_settings_make_collect_take_identity_from_the_folder(settings_file):
+    """Do the rendered values ship the settings with grading.identity 'folder' for collect?"""
+    values = kube.render_values(load_settings(settings_file))
+    shipped = values["hub"]["extraFiles"]["atelier-settings-yaml"]
+    assert shipped["mountPath"] == kube.CLUSTER_SETTINGS
+    grading = yaml.safe_load(shipped["stringData"])["grading"]
+    assert grading["identity"] == "folder" and grading["exchange_uid"] == 1000
