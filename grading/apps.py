@@ -12,10 +12,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from atelier.grading.course import Course, GradingError, cohort_people
 from traitlets import Bool, Unicode
 
 from atelier.app import AtelierApp, base_aliases
+from atelier.grading.course import Course, GradingError, cohort_people
 
 cohort_aliases = {**base_aliases, "cohort": "CohortApp.cohort"}
 

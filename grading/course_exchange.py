@@ -14,13 +14,14 @@ import os
 import pwd
 from pathlib import Path
 
-from atelier.grading.course import Course, GradingError, Trainee, course_umask
 from nbgrader.exchange.default import (
     ExchangeCollect,
     ExchangeReleaseAssignment,
     ExchangeReleaseFeedback,
 )
 from traitlets import Integer, Unicode
+
+from atelier.grading.course import Course, GradingError, Trainee, course_umask
 
 
 class CourseExchangeMixin:

@@ -12,6 +12,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from nbgrader.preprocessors import ClearHiddenTests
+from nbgrader.utils import notebook_hash
+
 from atelier.grading.course import (
     Course,
     GradingError,
@@ -21,8 +24,6 @@ from atelier.grading.course import (
     course_umask,
     nbgrader_api,
 )
-from nbgrader.preprocessors import ClearHiddenTests
-from nbgrader.utils import notebook_hash
 
 
 class HideHiddenTests(ClearHiddenTests):

@@ -21,11 +21,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from atelier.grading.sandbox import SandboxLimits, SandboxOptions
 from traitlets import Bool, Float, Integer, Unicode
 
 from atelier.app import AtelierApp, base_aliases, base_flags
 from atelier.errors import AtelierError
+from atelier.grading.sandbox import SandboxLimits, SandboxOptions
 
 aliases = {
     **base_aliases,
@@ -235,11 +235,12 @@ def grade(
         )  # fmt: skip
     import warnings
 
-    from atelier.grading.autograde import SandboxedAutograde
-    from atelier.grading.pool import DaskPool, LocalPool
     from nbgrader.apps.autogradeapp import AutogradeApp
     from nbgrader.converters.base import NbGraderException
     from traitlets.config import Config
+
+    from atelier.grading.autograde import SandboxedAutograde
+    from atelier.grading.pool import DaskPool, LocalPool
 
     # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings that say nothing to
     # users.

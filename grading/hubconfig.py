@@ -30,8 +30,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from atelier.grading.course import Course, GradingError, atomic_write, ensure
 from traitlets.config import Config
+
+from atelier.grading.course import Course, GradingError, atomic_write, ensure
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
 TRAINEE_SERVER_EXTENSIONS_OFF = (

@@ -31,11 +31,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atelier.grading.sandbox_kernel import FRAME_HEADER, FRAME_MAGIC, decode_frames, encode_frame
 from traitlets import Bool, Float, Integer, List, Unicode
 from traitlets.config import Configurable
 
 from atelier.errors import AtelierError
+from atelier.grading.sandbox_kernel import FRAME_HEADER, FRAME_MAGIC, decode_frames, encode_frame
 
 #: Where slot locks live (root only).
 LOCK_DIR = Path("/run/atelier-sandbox")

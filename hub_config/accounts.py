@@ -22,9 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from atelier.hub_config.roster import Person
-
 from atelier.errors import AtelierError
+from atelier.hub_config.roster import Person
 
 ROSTER_FILE = "roster.json"
 PASSWORDS_FILE = "passwords.json"

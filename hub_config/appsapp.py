@@ -12,10 +12,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from atelier.hub_config import apps
 from traitlets import Bool, Integer, Unicode
 
 from atelier.app import AtelierApp, base_aliases, base_flags
+from atelier.hub_config import apps
 
 
 class AppsApp(AtelierApp):

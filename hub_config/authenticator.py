@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 
-from atelier.hub_config.accounts import check_password, load_password_hashes
-from atelier.hub_config.roster import USERNAME_MAX, normalise_username
 from jupyterhub.auth import Authenticator
 from traitlets import Unicode
+
+from atelier.hub_config.accounts import check_password, load_password_hashes
+from atelier.hub_config.roster import USERNAME_MAX, normalise_username
 
 
 class ImportPasswordAuthenticator(Authenticator):

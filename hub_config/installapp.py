@@ -16,12 +16,12 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from atelier.hub_config import apps, importfix
-from atelier.hub_config.delivery import publish_workbooks
 from traitlets import Unicode
 
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
+from atelier.hub_config import apps, importfix
+from atelier.hub_config.delivery import publish_workbooks
 
 #: The world-readable prefix holding the hub's Python environment and node packages.
 PREFIX = Path(os.environ.get("ATELIER_PREFIX", "/opt/atelier"))

@@ -79,9 +79,10 @@ def copy_database(source_url: str, target_url: str, metadata) -> int:
 
 def migrate_to_postgres(settings: Mapping, url: str | None = None) -> dict[str, int]:
     """Copy the hub database and every gradebook into PostgreSQL; returns rows per database."""
-    from atelier.grading.course import BUSY_TIMEOUT
     from jupyterhub import orm
     from nbgrader import api
+
+    from atelier.grading.course import BUSY_TIMEOUT
 
     url = normalise(url or (settings.get("database") or {}).get("url") or "")
     if not is_postgres(url):

@@ -15,12 +15,12 @@ import io
 import os
 from pathlib import Path
 
-from atelier.hub_config import accounts
-from atelier.hub_config.roster import read_roster
 from traitlets import Bool, Unicode
 
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
+from atelier.hub_config import accounts
+from atelier.hub_config.roster import read_roster
 
 
 class RosterImportApp(AtelierApp):

@@ -18,13 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from atelier.hub_config import config as layers
-from atelier.hub_config.accounts import write_private
-from atelier.hub_config.installapp import PREFIX, proxy_command
 from traitlets import Bool, Integer, Unicode
 
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
+from atelier.hub_config import config as layers
+from atelier.hub_config.accounts import write_private
+from atelier.hub_config.installapp import PREFIX, proxy_command
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 

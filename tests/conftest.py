@@ -484,8 +484,9 @@ def seed_gradebook(course, plan: dict) -> None:
 
     ``plan`` maps an account to {assignment: "graded" | "needs grading"}; other pairs are missing.
     """
-    from atelier.grading.course import ensure_env_on_path
     from nbgrader.api import Gradebook
+
+    from atelier.grading.course import ensure_env_on_path
 
     ensure_env_on_path()
     course.root.mkdir(parents=True, exist_ok=True)
@@ -526,10 +527,10 @@ def seed_dashboard_cohort(root):
     Also writes ``root/settings.yaml`` with the same settings, for servers started by a test.
     """
     import yaml
+
     from atelier.grading.course import Course
     from atelier.hub_config.accounts import save_people
     from atelier.hub_config.roster import Person
-
     from atelier.settings import load_settings
 
     state = root / "state"

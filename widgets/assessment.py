@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+
+from atelier.errors import AtelierError
 from atelier.widgets import i18n
 from atelier.widgets.base import (
     FULL_WIDTH,
@@ -30,8 +32,6 @@ from atelier.widgets.base import (
     stacked,
 )
 from atelier.widgets.i18n import normalise_text
-
-from atelier.errors import AtelierError
 
 Choices = Mapping[str, str] | Sequence[str] | Sequence[tuple[str, str]]
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import ipywidgets as widgets
-from atelier.widgets import i18n, svg, tables
-from atelier.widgets.base import FULL_WIDTH, AtelierWidget, prompt, row
 
 from atelier.errors import AtelierError
+from atelier.widgets import i18n, svg, tables
+from atelier.widgets.base import FULL_WIDTH, AtelierWidget, prompt, row
 
 
 def figures(vintage: str = "current") -> dict:

@@ -16,10 +16,11 @@ import html
 from typing import Any
 
 import ipywidgets as widgets
-from atelier.widgets import i18n
-from atelier.widgets.store import AnswersFileError, AnswerStore, check_id
 from traitlets import Any as AnyTrait
 from traitlets import Unicode, observe
+
+from atelier.widgets import i18n
+from atelier.widgets.store import AnswersFileError, AnswerStore, check_id
 
 #: Phone-first layout, in CSS only (no JavaScript): labels wrap instead of being cut, rows wrap,
 #: nothing is wider than the screen. Scoped to ``.atelier`` so it never restyles other widgets.

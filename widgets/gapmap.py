@@ -9,6 +9,7 @@ priorities, largest gap first (ties in the Handbook's order).
 from __future__ import annotations
 
 import ipywidgets as widgets
+
 from atelier.widgets import svg, tables
 from atelier.widgets.base import FULL_WIDTH, AtelierWidget, feedback_html, prompt, row
 

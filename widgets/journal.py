@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
+
 from atelier.widgets.assessment import keyed
 from atelier.widgets.base import FULL_WIDTH, AtelierWidget, feedback_html, prompt
 

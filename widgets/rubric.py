@@ -10,6 +10,7 @@ score.
 from __future__ import annotations
 
 import ipywidgets as widgets
+
 from atelier.widgets import tables
 from atelier.widgets.base import FULL_WIDTH, AtelierWidget, escape, prompt
 

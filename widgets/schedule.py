@@ -12,6 +12,7 @@ own.
 from __future__ import annotations
 
 import ipywidgets as widgets
+
 from atelier.widgets import svg, tables
 from atelier.widgets.base import FULL_WIDTH, AtelierWidget, feedback_html, prompt
 

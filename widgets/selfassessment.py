@@ -12,6 +12,7 @@ id: nothing is stored, the answers stay in the visitor's page.
 from __future__ import annotations
 
 import ipywidgets as widgets
+
 from atelier.widgets import svg, tables
 from atelier.widgets.base import FULL_WIDTH, STACKED_STYLE, AtelierWidget, prompt, stacked
 

@@ -31,9 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from atelier.widgets.i18n import kernel_notebook
-
 from atelier.errors import AtelierError
+from atelier.widgets.i18n import kernel_notebook
 
 ANSWERS_FILENAME = ".atelier-answers.json"
 FORMAT = "atelier-answers"

@@ -57,7 +57,7 @@ def citation(table: dict, vintage: dict | None = None) -> str:
 
 
 def _matrix_from_core(core: dict, ours: dict) -> dict:
-    """Reshape the core's ``atelier/ictcft.json`` (a list of cells) into this room's table shape.
+    """Reshape the core's ``core/ictcft.json`` (a list of cells) into this room's table shape.
 
     Level codes follow the order of the core's ``levels`` (KA, KD, KC); names come from the core, so
     a

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import ipywidgets as widgets
+
 from atelier.widgets import svg
 from atelier.widgets.base import FULL_WIDTH, AtelierWidget, feedback_html, prompt, row
 

@@ -83,7 +83,6 @@ def test_a_facilitator_grades_a_reflection_in_formgrader_opened_from_the_hub(gra
     page.locator("input.score#reflection").wait_for()
     assert page.locator("input.score#reflection").input_value() == "2"
     from atelier.grading.course import Course
-
     from atelier.settings import load_settings
 
     course = Course.from_settings(load_settings(hub.settings_path), "x")

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from atelier.hub_config import apps
 from conftest import BIN, FIXTURES, PREFIX, free_port, seed_dashboard_cohort
 
+from atelier.hub_config import apps
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.browser

@@ -25,7 +25,6 @@ pytestmark = pytest.mark.server
 def drill(hub, tmp_path_factory):
     """Seed work, back up while the hub runs, restore into a second hub's folders; yield both."""
     from atelier.grading.course import Course, ensure
-
     from atelier.settings import load_settings
 
     settings = load_settings(hub.settings_path)
@@ -95,7 +94,6 @@ def test_users_and_cohorts_come_back(drill):
 def test_submissions_and_grades_come_back(drill):
     """Is alice's submission there, hers on disk, and its grade in the restored gradebook?"""
     from atelier.grading.course import Course
-
     from atelier.settings import load_settings
 
     hub, fresh, _, _ = drill

@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
+
 from atelier.grading.course import Course, ensure_gradebook
 
 pytestmark = pytest.mark.server

@@ -74,7 +74,6 @@ def test_a_trainee_fetches_and_submits_from_the_assignment_list(released):
     submitted = session.post(f"{base}/assignments/submit", data=form, headers=headers, timeout=60)
     assert submitted.status_code == 200 and submitted.json()["success"], submitted.text
     from atelier.grading.course import Course
-
     from atelier.settings import load_settings
 
     course = Course.from_settings(load_settings(hub.settings_path), "x")
@@ -123,7 +122,6 @@ def test_formgraders_collect_button_uses_the_hardened_collect(released):
     assert done.status_code == 200, done.text[:500]
     assert done.json()["success"], done.json()
     from atelier.grading.course import Course
-
     from atelier.settings import load_settings
 
     course = Course.from_settings(load_settings(hub.settings_path), "x")

@@ -121,7 +121,6 @@ def test_hub_runs_on_postgres_roster_login_spawn(pg_hub, postgres):
 def test_gradebook_writes_and_reads_on_postgres(pg_hub, postgres):
     """Does a cohort's gradebook live in its own schema of the one database, grades included?"""
     from atelier.grading.course import Course, ensure
-
     from atelier.settings import load_settings
 
     course = ensure(Course.from_settings(load_settings(pg_hub.settings_path), "x"))
@@ -141,11 +140,11 @@ def test_gradebook_writes_and_reads_on_postgres(pg_hub, postgres):
 def test_migration_from_sqlite_keeps_users_groups_and_grades(postgres, tmp_path):
     """Does `atelier db migrate-to-postgres` carry a SQLite hub db and gradebook over, usable?"""
     import yaml
+    from jupyterhub import orm
+
     from atelier.grading.course import Course
     from atelier.hub_config.database import DatabaseError
     from atelier.hub_config.migrate import migrate_to_postgres
-    from jupyterhub import orm
-
     from atelier.settings import load_settings
 
     state = tmp_path / "state"
@@ -194,7 +193,6 @@ def test_backup_and_restore_with_postgres(postgres, tmp_path):
     """With database.url set, does a backup carry a pg_dump that a restore replays?"""
     from atelier.grading.course import Course
     from atelier.hub_config.backup import backup, restore
-
     from atelier.settings import load_settings
 
     url = postgres.database()

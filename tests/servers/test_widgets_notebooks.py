@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from atelier.widgets.assessment import Matching, MultipleChoice, NumericAnswer
 from atelier.widgets.store import ANSWERS_FILENAME, AnswerStore
 

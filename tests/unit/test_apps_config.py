@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from atelier.hub_config import apps
 from conftest import FIXTURES
 from traitlets.config import Config
 
 from atelier.errors import AtelierError
+from atelier.hub_config import apps
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit

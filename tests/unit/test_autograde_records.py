@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
 from atelier.grading.autograde import (
     ApplySandboxRun,
     GradeJournal,
@@ -12,7 +14,6 @@ from atelier.grading.autograde import (
     validate_records,
 )
 from atelier.grading.sandbox_kernel import OutputRecorder, decode_frames, encode_frame
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 pytestmark = pytest.mark.unit
 NONCE = "n0"

@@ -9,8 +9,8 @@ import sqlite3
 import tarfile
 
 import pytest
-from atelier.hub_config.backup import BackupError, backup, restore, verify
 
+from atelier.hub_config.backup import BackupError, backup, restore, verify
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit

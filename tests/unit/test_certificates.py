@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 import yaml
+from conftest import BIN, seed_dashboard_cohort, seed_gradebook
+
 from atelier.grading.certificates import (
     REGISTER_FILE,
     CertificateError,
@@ -15,7 +17,6 @@ from atelier.grading.certificates import (
     verify,
 )
 from atelier.grading.course import Course, Trainee
-from conftest import BIN, seed_dashboard_cohort, seed_gradebook
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,9 @@ import csv
 import io
 
 import pytest
-from atelier.hub_config import dashboard
 from conftest import seed_dashboard_cohort
+
+from atelier.hub_config import dashboard
 
 pytestmark = pytest.mark.unit
 

@@ -10,11 +10,12 @@ import os
 import time
 
 import pytest
+from traitlets.config import Config
+
 from atelier.grading.collect import Candidate, Limits, choose, receipt_text
 from atelier.grading.course import Course, GradingError, Trainee, split_assignment
 from atelier.grading.exchange import assignment_language, trainee_language
 from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
-from traitlets.config import Config
 
 pytestmark = pytest.mark.unit
 
@@ -144,7 +145,6 @@ def test_hub_config_gives_each_cohort_a_formgrader_only_its_facilitators_reach(t
         formgrader_service,
         trainee_config_files,
     )
-
     from atelier.settings import load_settings
 
     settings = load_settings(None, {"grading": {"exchange_root": str(tmp_path / "x")}})
@@ -173,7 +173,6 @@ def test_hub_config_without_disk_skips_courses_not_yet_created(tmp_path):
     from atelier.grading.hubconfig import apply
     from atelier.hub_config.accounts import save_people
     from atelier.hub_config.roster import Person
-
     from atelier.settings import load_settings
 
     save_people(
@@ -192,8 +191,9 @@ def test_hub_config_without_disk_skips_courses_not_yet_created(tmp_path):
 
 def test_trainee_markdown_is_shown_as_text_with_links_disarmed():
     """Is HTML in editable Markdown escaped, a javascript: link disarmed, locked text kept?"""
-    from atelier.grading.sanitize import SanitizeTraineeMarkdown
     from nbformat.v4 import new_markdown_cell
+
+    from atelier.grading.sanitize import SanitizeTraineeMarkdown
 
     hostile = new_markdown_cell("<img src=x onerror=alert(1)> [a](JavaScript:alert(1))")
     hostile.metadata["nbgrader"] = {"solution": True, "locked": False}

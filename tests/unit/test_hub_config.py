@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from atelier.hub_config import accounts, config, delivery, importfix
-from atelier.hub_config.roster import parse_roster
 from traitlets.config import Config
 
 from atelier.errors import SettingsError
+from atelier.hub_config import accounts, config, delivery, importfix
+from atelier.hub_config.roster import parse_roster
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from atelier.hub_config.roster import Person, RosterError, cohorts_of, parse_roster, read_roster
 
 pytestmark = pytest.mark.unit

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from atelier.hub_config import kube, kubehub
 from atelier.hub_config.accounts import save_password_hashes, save_people
 from atelier.hub_config.roster import parse_roster
-
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from atelier.widgets.assessment import Matching, MultipleChoice, NumericAnswer, Ordering, ShortText
-from atelier.widgets.store import AnswerStore
 
 from atelier.errors import AtelierError
+from atelier.widgets.assessment import Matching, MultipleChoice, NumericAnswer, Ordering, ShortText
+from atelier.widgets.store import AnswerStore
 
 pytestmark = pytest.mark.unit
 

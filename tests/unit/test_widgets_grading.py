@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from atelier.widgets import grading
 from atelier.widgets.assessment import Matching, MultipleChoice, NumericAnswer, Ordering, ShortText
 from atelier.widgets.store import AnswerStore

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import ipywidgets
 import pytest
+
+from atelier.errors import AtelierError
 from atelier.widgets import i18n, tables
 from atelier.widgets.assessment import Matching, MultipleChoice, NumericAnswer, Ordering, ShortText
 from atelier.widgets.bandwidth import BandwidthCalculator
@@ -18,8 +20,6 @@ from atelier.widgets.rubric import RubricScorer
 from atelier.widgets.schedule import HomeLearningBalancer
 from atelier.widgets.selfassessment import ICTCFTSelfAssessment
 from atelier.widgets.timeline import TimelinePlanner
-
-from atelier.errors import AtelierError
 
 pytestmark = pytest.mark.unit
 

@@ -7,11 +7,11 @@ import multiprocessing
 import os
 
 import pytest
+
+from atelier.errors import AtelierError
 from atelier.widgets import store as store_module
 from atelier.widgets.assessment import MultipleChoice
 from atelier.widgets.store import ANSWERS_FILENAME, AnswersFileError, AnswerStore
-
-from atelier.errors import AtelierError
 
 pytestmark = pytest.mark.unit
 

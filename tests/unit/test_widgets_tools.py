@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from atelier.errors import AtelierError
 from atelier.widgets import bandwidth, tables
 from atelier.widgets.bandwidth import BandwidthCalculator
 from atelier.widgets.gapmap import GapMap
@@ -12,8 +14,6 @@ from atelier.widgets.schedule import HomeLearningBalancer
 from atelier.widgets.selfassessment import ICTCFTSelfAssessment
 from atelier.widgets.store import AnswerStore
 from atelier.widgets.timeline import TimelinePlanner, quiet_stretches
-
-from atelier.errors import AtelierError
 
 pytestmark = pytest.mark.unit
 

@@ -79,7 +79,7 @@ def test_json_report_is_machine_readable():
 
 
 def test_ictcft_table_has_the_18_cells_of_the_framework():
-    """Does atelier/ictcft.json hold 6 aspects x 3 levels with unique competency names?"""
+    """Does core/ictcft.json hold 6 aspects x 3 levels with unique competency names?"""
     table = wb.ictcft()
     assert len(table["cells"]) == 18
     assert len({c["competency"] for c in table["cells"]}) == 18

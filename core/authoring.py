@@ -37,7 +37,7 @@ def _markdown_marker(lang: str, changed: bool) -> str:
 
 
 def template(lang: str) -> nbformat.NotebookNode:
-    """The workbook template of ``lang`` (``atelier/templates/workbook.<lang>.ipynb``)."""
+    """The workbook template of ``lang`` (``core/templates/workbook.<lang>.ipynb``)."""
     name = f"workbook.{lang}.ipynb"
     text = resources.files("atelier").joinpath("templates", name).read_text("utf-8")
     return nbformat.reads(text, as_version=4)

@@ -34,7 +34,7 @@ class AtelierApp(Application):
     settings_file = Unicode(
         DEFAULT_SETTINGS_PATH,
         help="Path of the Atelier settings file (YAML), validated against "
-        "atelier/settings.schema.json. A missing file means all defaults.",
+        "core/settings.schema.json. A missing file means all defaults.",
     ).tag(config=True)
 
     _settings: Settings | None = None

@@ -171,7 +171,7 @@ def schema() -> dict:
 
 @cache
 def ictcft() -> dict:
-    """The UNESCO ICT CFT v3 table: levels, aspects and the 18 cells (``atelier/ictcft.json``)."""
+    """The UNESCO ICT CFT v3 table: levels, aspects and the 18 cells (``core/ictcft.json``)."""
     return json.loads(resources.files("atelier").joinpath("ictcft.json").read_text("utf-8"))
 
 
@@ -226,7 +226,7 @@ def metadata_problems(nb: nbformat.NotebookNode, path: Path) -> list[Problem]:
                     where,
                     f"metadata.atelier.ictcft.{i}: '{cell['competency']}' is not the competency of "
                     f"aspect {cell['aspect']} at level {cell['level']}",
-                    f"use '{expected}' (see atelier/ictcft.json)",
+                    f"use '{expected}' (see core/ictcft.json)",
                     code="metadata",
                 )
             )
