@@ -29,7 +29,12 @@ import threading
 DEFERRED = "rfc3987_syntax"
 #: The file ``atelier install`` writes into site-packages; its one line imports this module.
 PTH_NAME = "zz-atelier-importfix.pth"
-PTH_LINE = "import atelier.hub_config.importfix\n"
+# A failing import in a .pth file prints a traceback in every Python process of the prefix; the
+# fix is an optimisation, so a process that cannot import it simply starts without it.
+PTH_LINE = (
+    "import importlib; exec(\"try: importlib.import_module('atelier.hub_config.importfix')"
+    '\\nexcept Exception: pass")\n'
+)
 
 
 class _DeferredLoader(importlib.abc.Loader):
