@@ -21,6 +21,7 @@ JSON.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import copy
 import logging
@@ -913,6 +914,20 @@ async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
 # entry
 
 
+def _run_coroutine(coroutine):
+    """Run ``coroutine`` to completion, also when the caller already runs an event loop.
+
+    ``check`` is called from the command line, but also from notebooks and test sessions whose
+    thread already runs a loop (asyncio.run refuses that): there it runs in a thread of its own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def check(paths: list[str | Path], options: CheckOptions | None = None) -> Report:
     """Check the workbooks at ``paths`` (notebooks, workbook folders or workbooks roots)."""
     options = options or CheckOptions()
@@ -969,7 +984,7 @@ def check(paths: list[str | Path], options: CheckOptions | None = None) -> Repor
                 )
             )
             options = CheckOptions(**{**options.__dict__, "execute": False})
-        report.problems.extend(asyncio.run(dynamic()))
+        report.problems.extend(_run_coroutine(dynamic()))
     report.sort()
     report.seconds = time.monotonic() - started
     return report

@@ -180,3 +180,17 @@ def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
 def test_real_catalogue_is_fresh():
     """Is workbooks/index.<lang>.ipynb what the workbooks' metadata says today?"""
     assert not catalogue.catalogue_problems(REPO / "workbooks")
+
+
+def test_check_steps_run_inside_a_running_event_loop():
+    """Can check's asynchronous steps run when the caller already runs a loop (a notebook)?"""
+    import asyncio
+
+    async def step():
+        await asyncio.sleep(0)
+        return "done"
+
+    async def notebook_cell():
+        return check._run_coroutine(step())
+
+    assert asyncio.run(notebook_cell()) == "done"
