@@ -89,6 +89,11 @@ def graded():
             course.step_dir(step).mkdir(parents=True)
         atomic_write(course.config_file, course.nbgrader_config_text())
         ensure_gradebook(course)
+        # The trainee is in the gradebook before grading, as a cohort release registers them:
+        # otherwise every grading process creates them at once (nbgrader's find-then-add) and
+        # all but one fail on the gradebook's unique student id.
+        with course.gradebook() as gb:
+            gb.update_or_create_student(STUDENT)
         workbooks = []
         with course_umask():
             for folder in sorted({path.parent.parent for path in ANSWER_SETS}):
