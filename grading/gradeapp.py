@@ -368,6 +368,7 @@ def _grade_in_shards(course_root, assignment, students, workers, force, progress
     if len(groups) < 2:
         return grade(course_root, assignment, everyone or students, "", workers, force, progress,
                      config, extra_hidden, shards=1)  # fmt: skip
+    _register_students(course_root, everyone)
     settings = _shard_settings(config, extra_hidden)
     journal = course_root / "log" / "grade-journal.jsonl"
     seen = len(journal.read_text("utf-8").splitlines()) if journal.exists() else 0
@@ -411,6 +412,30 @@ def _grade_in_shards(course_root, assignment, students, workers, force, progress
     return outcomes
 
 
+def _register_students(course_root: Path, students) -> None:
+    """Add the trainees about to be graded to the gradebook, once, before grading processes start.
+
+    Each grading process adds a missing trainee itself (nbgrader checks, then inserts): two
+    processes grading one trainee's different assignments would both insert, and one would fail.
+    """
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    if (course_root / "nbgrader_config.py").exists():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    if not config.get("Autograde", {}).get("create_student", True):
+        return  # the course only grades trainees registered by release: nothing to add here
+    coursedir = CourseDirectory(config=config)
+    coursedir.root = str(course_root)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        known = {student.id for student in gradebook.students}
+        for student in sorted(set(students) - known):
+            gradebook.add_student(student)
+
+
 def _shard_settings(config, extra_hidden) -> list[str]:
     """Command-line options giving a shard process the same resolved options as this one."""
     limits, options = SandboxLimits(config=config), SandboxOptions(config=config)
@@ -434,6 +459,12 @@ def _assignments_in_shards(course_root, assignments, *, shards, students=(), wor
     from atelier.grading.autograde import Outcome
 
     groups = [assignments[i::shards] for i in range(shards) if assignments[i::shards]]
+    submitted = {
+        path.parent.name
+        for assignment in assignments
+        for path in (Path(course_root) / "submitted").glob(f"*/{assignment}")
+    }
+    _register_students(Path(course_root), [s for s in submitted if not students or s in students])
     settings = _shard_settings(config, extra_hidden)
     workers = workers or os.cpu_count() or 1
     outcomes = []

@@ -490,18 +490,26 @@ def seed_gradebook(course, plan: dict) -> None:
 
     ensure_env_on_path()
     course.root.mkdir(parents=True, exist_ok=True)
+    from nbgrader.api import MissingEntry
+
+    # Idempotent: the session hub's cohort may already know these trainees and assignments.
     gb = Gradebook(course.db_url, course_id=course.course_id)
     try:
         for workbook in ("alpha", "beta"):
             for lang in ("en", "fr"):
                 name = f"{workbook}-{lang}"
-                gb.add_assignment(name)
-                gb.add_notebook(f"{workbook}.{lang}", name)
-                gb.add_grade_cell("q1", f"{workbook}.{lang}", name, max_score=2, cell_type="code")
+                gb.update_or_create_assignment(name)
+                try:
+                    gb.find_notebook(f"{workbook}.{lang}", name)
+                except MissingEntry:
+                    gb.add_notebook(f"{workbook}.{lang}", name)
+                    gb.add_grade_cell(
+                        "q1", f"{workbook}.{lang}", name, max_score=2, cell_type="code"
+                    )
         for account, submissions in plan.items():
-            gb.add_student(account)
+            gb.update_or_create_student(account)
             for assignment, status in submissions.items():
-                gb.add_submission(assignment, account)
+                gb.update_or_create_submission(assignment, account)
                 grade = gb.find_grade("q1", assignment.replace("-", "."), assignment, account)
                 if status == "graded":
                     grade.auto_score = 2

@@ -73,12 +73,15 @@ def test_a_facilitator_grades_a_reflection_in_formgrader_opened_from_the_hub(gra
     assert "onerror" in page.get_by_text(REFLECTION).first.inner_text()
     assert page.title() != "pwned"
     score = page.locator("input.score#reflection")
-    score.fill("2")
-    score.press("Tab")
     comment = page.locator("textarea#reflection-comment")
-    comment.fill("Clear and practical.")
-    comment.press("Tab")
-    page.wait_for_timeout(500)  # the Backbone models save on change; let both requests finish
+    # Formgrader saves each field when it changes (a PUT per model); reloading before a save has
+    # answered would cancel it, so wait for each save's answer, however long the machine takes.
+    with page.expect_response(lambda r: "/api/grade/" in r.url and r.request.method == "PUT"):
+        score.fill("2")
+        score.press("Tab")
+    with page.expect_response(lambda r: "/api/comment/" in r.url and r.request.method == "PUT"):
+        comment.fill("Clear and practical.")
+        comment.press("Tab")
     page.reload()
     page.locator("input.score#reflection").wait_for()
     assert page.locator("input.score#reflection").input_value() == "2"

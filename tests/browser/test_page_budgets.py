@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 
@@ -56,9 +57,18 @@ def open_workbook(page, url: str) -> None:
     """Open a workbook in JupyterLab and run its first code cell (what makes a workbook usable)."""
     page.goto(url)
     cell = page.locator(".jp-CodeCell").first
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    cell.locator(".jp-OutputArea-output").first.wait_for()
+    output = cell.locator(".jp-OutputArea-output").first
+    # A key pressed while Lab is still starting its kernel can be lost: press Run again until the
+    # cell has run, as a trainee would, within the page's own timeout.
+    for _attempt in range(12):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            output.wait_for(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    output.wait_for()
 
 
 @pytest.fixture
