@@ -41,7 +41,9 @@ MANIFEST = "manifest.json"
 VERSION = 1
 #: SQLite files are copied through the backup API, never as bytes.
 SQLITE_SUFFIXES = (".sqlite", ".db")
-SKIP_SUFFIXES = ("-wal", "-shm", "-journal")
+# SQLite's side files are folded into the online snapshot; pid files name processes of the machine
+# that made the backup, and a restored one would let `atelier start` stop an unrelated process.
+SKIP_SUFFIXES = ("-wal", "-shm", "-journal", ".pid")
 
 
 class BackupError(AtelierError):

@@ -43,6 +43,7 @@ def archive(tmp_path):
     (source / "home" / "zz-alice" / "plan.txt").write_text("plan")
     (source / "home" / "zz-alice" / "plan.txt").chmod(0o600)
     (source / "home" / "someone-else").mkdir()
+    (source / "state" / "proxy.pid").write_text("1")  # the running proxy of the backed-up machine
     path = tmp_path / "backup.tar.gz"
     backup(settings_in(source), None, path)
     con.close()
@@ -58,6 +59,14 @@ def test_a_restore_brings_back_the_live_database_and_modes(archive, tmp_path):
     plan = target / "home" / "zz-alice" / "plan.txt"
     assert plan.read_text() == "plan" and plan.stat().st_mode & 0o777 == 0o600
     assert not (target / "home" / "someone-else").exists()
+
+
+def test_a_restore_names_no_process_of_the_old_machine(archive, tmp_path):
+    """Is the proxy's pid file left out, so a restored hub never stops an unrelated process?"""
+    target = tmp_path / "b"
+    restore(settings_in(target), archive)
+    assert (target / "state" / "jupyterhub.sqlite").exists()
+    assert not (target / "state" / "proxy.pid").exists()
 
 
 def test_a_non_empty_state_is_not_overwritten_unless_forced(archive, tmp_path):
