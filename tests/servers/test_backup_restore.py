@@ -33,6 +33,11 @@ def drill(hub, tmp_path_factory):
     seed_gradebook(course, {alice: {"alpha-en": "graded"}})
     submitted = course.submission_dir(alice, "alpha-en")
     submitted.mkdir(parents=True, exist_ok=True)
+    # As `atelier collect` leaves them: the grader group reads and writes the trainee's folders
+    # (formgrader's Collect, run as the grader account, writes beside them later in the session).
+    for folder in (submitted.parent, submitted):
+        os.chown(folder, -1, course_gid(course))
+        folder.chmod(0o2770)
     notebook = submitted / "alpha.en.ipynb"
     notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     uid = pwd.getpwnam(alice).pw_uid
