@@ -121,8 +121,10 @@ def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
     """Does a facilitator who logs in see cohort c1's true numbers, and a CSV to download?"""
     url = public_hub.url
     log_in(page, url, "fac")
-    page.goto(f"{url}/services/dashboard/", timeout=120_000)
-    page.locator("#cohort-summary").wait_for(timeout=120_000)
+    # Voila streams the page while its kernel runs the dashboard: wait for the numbers themselves
+    # rather than the page's load event, with room for a first kernel start on a busy machine.
+    page.goto(f"{url}/services/dashboard/", timeout=240_000, wait_until="commit")
+    page.locator("#cohort-summary").wait_for(timeout=240_000)
     assert page.locator("#cohort-summary").inner_text() == "Cohort c1: 4 trainees, 2 completed"
     text = page.locator("#rendered_cells").inner_text()
     assert "Univ A" in text and "83.3" in text
