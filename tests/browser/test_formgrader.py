@@ -14,6 +14,9 @@ pytestmark = pytest.mark.browser
 
 WORKBOOK = FIXTURES / "grading" / "01-quiz"
 REFLECTION = "I would print the page for students without data."
+#: True once formgrader's page has loaded its grades and comments and MathJax has typeset it.
+READY = """() => window.formgrader && formgrader.loaded && formgrader.grades.loaded
+    && formgrader.comments.loaded && (!window.MathJax || MathJax.loaded !== false)"""
 #: What a hostile trainee appends: it must show as text and never run in formgrader's origin.
 HOSTILE = """ <img src="x" onerror="document.title='pwned'"> [click](javascript:alert(1))"""
 
@@ -72,6 +75,9 @@ def test_a_facilitator_grades_a_reflection_in_formgrader_opened_from_the_hub(gra
     assert page.locator('a[href^="javascript"]').count() == 0
     assert "onerror" in page.get_by_text(REFLECTION).first.inner_text()
     assert page.title() != "pwned"
+    # Formgrader binds its inputs to the saved grades only once it has fetched them, and MathJax
+    # moves the focus when it finishes typesetting: typing earlier loses the keystrokes.
+    page.wait_for_function(READY)
     score = page.locator("input.score#reflection")
     comment = page.locator("textarea#reflection-comment")
     # Formgrader saves each field when it changes (a PUT per model); reloading before a save has
@@ -83,7 +89,7 @@ def test_a_facilitator_grades_a_reflection_in_formgrader_opened_from_the_hub(gra
         comment.fill("Clear and practical.")
         comment.press("Tab")
     page.reload()
-    page.locator("input.score#reflection").wait_for()
+    page.wait_for_function(READY)
     assert page.locator("input.score#reflection").input_value() == "2"
     from atelier.grading.course import Course
     from atelier.settings import load_settings
