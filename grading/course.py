@@ -66,6 +66,10 @@ RUNUSER = "/usr/sbin/runuser"
 #: grades at once wait for each other instead of failing with "database is locked".
 BUSY_TIMEOUT = 60
 
+#: A Jupyter data folder put first on ``JUPYTER_PATH`` wherever nbgrader renders HTML (formgrader,
+#: feedback): its nbconvert templates replace nbconvert's CDN MathJax with the local one.
+JUPYTER_DATA = Path(__file__).parent / "jupyter"
+
 
 class GradingError(AtelierError):
     """A grading step cannot go on: the message names the cohort, workbook or file, and the fix."""
@@ -318,6 +322,12 @@ def ensure_env_on_path() -> None:
     bindir = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def jupyter_path(current: str | None) -> str:
+    """``JUPYTER_PATH`` with :data:`JUPYTER_DATA` first (``current`` kept after it)."""
+    parts = [p for p in (current or "").split(os.pathsep) if p and p != str(JUPYTER_DATA)]
+    return os.pathsep.join([str(JUPYTER_DATA), *parts])
 
 
 # --- creating a course on disk -----------------------------------------------------------------

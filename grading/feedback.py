@@ -22,6 +22,7 @@ from atelier.grading.course import (
     account_ids,
     atomic_write,
     course_umask,
+    jupyter_path,
     nbgrader_api,
 )
 
@@ -49,7 +50,17 @@ class HideHiddenTests(ClearHiddenTests):
 
 def generate_feedback(course: Course, assignment: str) -> None:
     """Run nbgrader's generate_feedback for every graded submission of ``assignment``."""
-    result = nbgrader_api(course).generate_feedback(assignment, force=True)
+    # nbconvert looks its templates up when the exporter is made: the local-MathJax macro
+    # (atelier.grading.course.JUPYTER_DATA) must be on the path by then.
+    saved = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = jupyter_path(saved)
+    try:
+        result = nbgrader_api(course).generate_feedback(assignment, force=True)
+    finally:
+        if saved is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = saved
     if not result["success"]:
         raise GradingError(
             f"nbgrader could not generate feedback for {assignment}:\n"

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from atelier.grading.course import Course, GradingError, atomic_write, ensure
+from atelier.grading.course import Course, GradingError, atomic_write, ensure, jupyter_path
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
 TRAINEE_SERVER_EXTENSIONS_OFF = (
@@ -140,6 +140,8 @@ def formgrader_service(course: Course, port: int) -> dict:
             "HOME": str(course.root),
             "JUPYTER_RUNTIME_DIR": str(course.root / ".runtime"),
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            # formgrader's pages load MathJax from this server, not from a CDN.
+            "JUPYTER_PATH": jupyter_path(None),
         },
     }
 

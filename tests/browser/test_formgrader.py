@@ -6,6 +6,7 @@ The reflection carries hostile HTML, which formgrader must show as text.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlparse
 
 import pytest
 from conftest import FIXTURES
@@ -49,6 +50,8 @@ def test_a_facilitator_grades_a_reflection_in_formgrader_opened_from_the_hub(gra
     """Does fiona open formgrader from the hub's Services menu and save a score and a comment?"""
     hub = graded
     page.set_default_timeout(120_000)
+    hosts = set()
+    page.on("request", lambda request: hosts.add(urlparse(request.url).hostname))
     page.goto(f"{hub.url}/hub/login")
     page.fill("input[name=username]", "fiona")
     page.fill("input[name=password]", hub.passwords["fiona"])
@@ -100,6 +103,8 @@ def test_a_facilitator_grades_a_reflection_in_formgrader_opened_from_the_hub(gra
         comment = gb.find_comment("reflection", "quiz.en", "quiz-en", account)
         assert grade.manual_score == 2
         assert comment.manual_comment == "Clear and practical."
+    # MathJax included, every script and style came from the machine (graders may be offline).
+    assert hosts == {"127.0.0.1"}
 
 
 def test_trainee_servers_keep_refusing_to_be_framed(graded):

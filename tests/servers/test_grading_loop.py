@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -394,6 +395,9 @@ def test_feedback_reaches_its_trainee_only(loop):
     assert "2.5" in html
     # The answer key stays hidden: no hidden test, no widget key, in what the trainee reads.
     assert "square(-4)" not in html and "check_choice" not in html
+    # The page loads nothing from off the machine (nbconvert's default MathJax is a CDN's).
+    assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", html)
+    assert "static/jupyter_server_mathjax/MathJax.js" in html
     from atelier.grading.feedback import feedback_files
 
     (released,) = feedback_files(loop.course, loop.account("alice"))
