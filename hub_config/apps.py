@@ -222,7 +222,11 @@ def service(settings) -> dict:
     if apps.get("workbooks_dir"):
         command.append(f"--workbooks={apps['workbooks_dir']}")
     env = {"JUPYTER_PATH": jupyter_path_env({})}
-    if os.environ.get("ATELIER_SETTINGS"):
+    if apps.get("service_user"):
+        # Its own settings file, never the site's: that one may hold the database password and
+        # the authenticator's client secret (see write_service_settings).
+        env["ATELIER_SETTINGS"] = str(service_settings_path(settings))
+    elif os.environ.get("ATELIER_SETTINGS"):
         env["ATELIER_SETTINGS"] = os.environ["ATELIER_SETTINGS"]
     spec = {
         "name": SERVICE_NAME,
@@ -238,13 +242,56 @@ def service(settings) -> dict:
     return spec
 
 
-def apply(c: Config, settings) -> None:
+def apply(c: Config, settings, *, touch_disk: bool | None = None) -> None:
     """Add the public apps service to a hub configuration ``c`` (no other service is touched).
 
     The service account (``apps.service_user``) must exist: :func:`ensure_service_account` makes it.
+    With ``touch_disk`` (default: when running as root, as the hub does) the service's own settings
+    file is written too (:func:`write_service_settings`).
     """
     services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != SERVICE_NAME]
     c.JupyterHub.services = [*services, service(settings)]
+    if touch_disk is None:
+        touch_disk = os.geteuid() == 0
+    if touch_disk and settings["apps"].get("service_user"):
+        write_service_settings(settings)
+
+
+def service_home(account: str) -> Path:
+    """The home of the apps account: its own if it exists, else where it will be created."""
+    import pwd
+
+    try:
+        return Path(pwd.getpwnam(account).pw_dir)
+    except KeyError:
+        return Path("/var/lib") / account
+
+
+def service_settings_path(settings) -> Path:
+    """Where the apps service reads its settings: ``settings.yaml`` in the apps account's home."""
+    return service_home(settings["apps"]["service_user"]) / "settings.yaml"
+
+
+def write_service_settings(settings) -> Path:
+    """Write the apps service's settings: the ``apps`` section only, readable by that account.
+
+    The apps' kernels run code on behalf of anyone on the internet; if one were ever subverted,
+    the file it can read holds nothing but the apps' own options. The home is the account's
+    (mode 700), the file root's (mode 644): the service reads it and cannot change it.
+    """
+    import yaml
+
+    from atelier.hub_config.accounts import write_private
+
+    path = service_settings_path(settings)
+    text = (
+        "# Written by the hub from the site's settings (atelier.hub_config.apps); changes are\n"
+        "# overwritten at the next hub start. Only the public apps' section is here.\n"
+        + yaml.safe_dump({"apps": dict(settings["apps"])}, sort_keys=True)
+    )
+    if not path.is_file() or path.read_text("utf-8") != text:
+        write_private(path, text, 0o644)
+    return path
 
 
 def ensure_service_account(settings) -> bool:

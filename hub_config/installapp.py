@@ -141,7 +141,7 @@ class InstallApp(AtelierApp):
             self.log.info("Workbooks (%s): %s in %s", language, outcome, repo)
 
     def ensure_public_apps(self):
-        """The public apps' account exists, its apps are staged in the prefix, settings readable.
+        """The public apps' account exists, its apps are staged in the prefix, its settings written.
 
         Only when the hub runs the apps (``apps.on_hub``). The apps service runs as
         ``apps.service_user``, who may not read the checkout (it may be under /root): the apps of
@@ -162,36 +162,8 @@ class InstallApp(AtelierApp):
                 raise AtelierError(f"{exc} (or set apps.on_hub: false in the settings)") from exc
             make_world_readable(dest)
             self.log.info("Public apps staged in %s: %d notebooks", dest, len(staged))
-        self.ensure_settings_readable_by(self.settings["apps"]["service_user"])
-
-    def ensure_settings_readable_by(self, account: str):
-        """The settings file (if any) can be read by ``account``, through its group if need be.
-
-        The hub hands its settings file to its services (``ATELIER_SETTINGS``); a file readable
-        by root only would leave the apps service without its settings.
-        """
-        path = Path(self.settings_file)
-        if not account or not path.is_file():
-            return
-        import pwd
-
-        gid = pwd.getpwnam(account).pw_gid
-        info = path.stat()
-        readable = info.st_mode & 0o004 or (info.st_gid == gid and info.st_mode & 0o040)
-        if not readable:
-            if info.st_gid not in (0, gid):
-                raise AtelierError(
-                    f"{path}: the apps account {account} cannot read it: make it readable by "
-                    f"group {account} or by all (it must not hold secrets then)"
-                )
-            os.chown(path, -1, gid)
-            os.chmod(path, (info.st_mode & 0o7777) | 0o040)
-        for folder in path.resolve().parents:
-            if not folder.stat().st_mode & 0o001:
-                raise AtelierError(
-                    f"{path}: the apps account {account} cannot reach it ({folder} is closed to "
-                    "others): keep the settings in /etc/atelier/"
-                )
+        # The service reads its own settings file, written at each hub start (apps.apply).
+        apps.write_service_settings(self.settings)
 
     def ensure_command_link(self):
         """``atelier`` is on root's PATH as /usr/local/bin/atelier."""

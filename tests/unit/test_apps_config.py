@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from conftest import FIXTURES
 from traitlets.config import Config
@@ -109,27 +106,34 @@ def test_install_stages_the_apps_world_readable_as_the_default_folder(tmp_path, 
     assert apps.find_apps(apps.default_workbooks_dir())
 
 
-def test_install_lets_the_apps_account_read_the_settings(tmp_path):
-    """Is a root-only settings file opened to the apps account's group; a closed folder named?"""
-    import grp
-    import pwd
-    import tempfile
+def test_the_apps_account_reads_only_the_apps_settings(tmp_path):
+    """Does the apps service get its own settings file, with none of the site's secrets?"""
+    import random
+    import string
+    import subprocess
 
-    folder = Path(tempfile.mkdtemp(prefix="atelier-settings-"))
+    account = "atapps-" + "".join(random.choices(string.ascii_lowercase, k=4))
+    site = tmp_path / "settings.yaml"
+    site.write_text(
+        f"apps:\n  service_user: {account}\n"
+        "database:\n  url: postgresql+psycopg://atelier:SECRET@db.example.org/atelier\n"
+    )
+    site.chmod(0o600)
     try:
-        folder.chmod(0o755)
-        settings = folder / "settings.yaml"
-        settings.write_text("apps:\n  service_user: nobody\n")
-        settings.chmod(0o600)
-        install_app(settings, "", tmp_path).ensure_public_apps()
-        info = settings.stat()
-        assert info.st_mode & 0o777 == 0o640
-        assert info.st_gid == pwd.getpwnam("nobody").pw_gid
-        assert grp.getgrgid(info.st_gid)  # a real group
-        # Under pytest's private tmp folder (mode 700), the account could not reach the file.
-        closed = tmp_path / "settings.yaml"
-        closed.write_text("apps:\n  service_user: nobody\n")
-        with pytest.raises(AtelierError, match="cannot reach it"):
-            install_app(closed, "", tmp_path).ensure_public_apps()
+        install_app(site, "", tmp_path).ensure_public_apps()
+        settings = load_settings(site)
+        own = apps.service_settings_path(settings)
+        assert apps.service(settings)["environment"]["ATELIER_SETTINGS"] == str(own)
+        read = subprocess.run(
+            ["runuser", "-u", account, "--", "cat", str(own)], capture_output=True, text=True
+        )
+        assert read.returncode == 0 and account in read.stdout
+        assert "SECRET" not in read.stdout and "database" not in read.stdout
+        assert load_settings(own)["apps"]["service_user"] == account
+        # The account can neither change its settings nor read the site's.
+        write = subprocess.run(["runuser", "-u", account, "--", "touch", str(own)])
+        assert write.returncode != 0
+        site_read = subprocess.run(["runuser", "-u", account, "--", "cat", str(site)])
+        assert site_read.returncode != 0
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run(["userdel", "--remove", account], capture_output=True)
