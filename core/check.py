@@ -514,19 +514,48 @@ def _network_isolation() -> list[str]:
     return []
 
 
+def _kernel_env() -> dict[str, str]:
+    """The environment of every kernel the check starts (its own and Voila's)."""
+    env = dict(os.environ)
+    # Belt and braces for libraries that honour proxies: a dead proxy address.
+    env.update(
+        http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", PYTHONWARNINGS="default"
+    )
+    env.update(no_proxy="", NO_PROXY="", MPLBACKEND="agg")
+    return env
+
+
+def _kernel_argv(fork_server=None) -> list[str]:
+    """How the check starts a kernel (``{connection_file}`` is filled in by jupyter_client).
+
+    Forked from the template when there is one (its stand-in command), else a new ipykernel; both
+    inside the empty network namespace.
+    """
+    if fork_server is not None:
+        return fork_server.kernel_cmd("{connection_file}")
+    return [
+        *_network_isolation(),
+        sys.executable,
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        "{connection_file}",
+    ]
+
+
 def _kernel_manager_class():
     from jupyter_client.manager import AsyncKernelManager
 
     class OfflineKernelManager(AsyncKernelManager):
         """A kernel manager whose kernels start inside an empty network namespace."""
 
-        prefix: list[str] = []
         fork_server = None
 
         def format_kernel_cmd(self, extra_arguments=None):
-            if self.fork_server is not None:
-                return self.fork_server.kernel_cmd(self.connection_file)
-            return self.prefix + super().format_kernel_cmd(extra_arguments)
+            return [
+                self.connection_file if arg == "{connection_file}" else arg
+                for arg in _kernel_argv(self.fork_server)
+            ]
 
     return OfflineKernelManager
 
@@ -565,14 +594,8 @@ async def _execute(
 
     km_class = _kernel_manager_class()
     km = km_class(kernel_name="python3", transport="ipc", ip=os.path.join(ipc_dir, f"k{index}"))
-    km.prefix = _network_isolation()
     km.fork_server = fork_server
-    env = dict(os.environ)
-    # Belt and braces for libraries that honour proxies: a dead proxy address.
-    env.update(
-        http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", PYTHONWARNINGS="default"
-    )
-    env.update(no_proxy="", NO_PROXY="", MPLBACKEND="agg")
+    env = _kernel_env()
     client = NotebookClient(
         run.nb,
         log=_QUIET,
@@ -822,8 +845,38 @@ VOILA_ERROR = re.compile(
 )
 
 
-async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
-    """Render each app notebook with Voila's own server on a free loopback port."""
+def _offline_kernelspec(ipc_dir: str, fork_server=None) -> str:
+    """Write the only kernel Voila may start, ``python3``, as the check starts its own kernels.
+
+    Returns the data folder to put first on ``JUPYTER_PATH``, where this ``python3`` hides the
+    installed one; Voila allows no other kernel name, so a notebook cannot pick an ordinary kernel
+    with network access by naming another kernelspec.
+    """
+    import json
+
+    data = Path(ipc_dir) / "jupyter"
+    spec = data / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": _kernel_argv(fork_server),
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+            }
+        )
+    )
+    return str(data)
+
+
+async def render_apps(
+    apps: list[Path], options: CheckOptions, ipc_dir: str, fork_server=None
+) -> list[Problem]:
+    """Render each app notebook with Voila's own server on a free loopback port.
+
+    Voila's kernels are the check's kernels: forked from the same template, in the same empty
+    network namespace, talking to Voila over Unix sockets (``ipc`` transport).
+    """
     if not apps:
         return []
     root = Path(os.path.commonpath([str(p.parent.resolve()) for p in apps]))
@@ -838,9 +891,16 @@ async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
         "--show_tracebacks=True",
         "--Voila.open_browser=False",
         f"--Voila.root_dir={root}",
+        "--KernelSpecManager.allowed_kernelspecs=python3",
+        "--KernelSpecManager.ensure_native_kernel=False",
+        "--KernelManager.transport=ipc",
         str(root),
     ]
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    # Voila's kernels inherit this environment. Warnings are the execution step's to report: in
+    # Voila's page they would read as errors.
+    env = dict(_kernel_env(), PYTHONWARNINGS="ignore")
+    data = _offline_kernelspec(ipc_dir, fork_server)
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [data, env.get("JUPYTER_PATH")]))
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=str(root)
     )
@@ -886,6 +946,15 @@ async def render_apps(apps: list[Path], options: CheckOptions) -> list[Problem]:
                         f"Voila answers HTTP {status}",
                         "open it with `voila` to see why",
                         code="voila",
+                    )
+                )
+            elif VOILA_ERROR.search(body) and NETWORK_ERRORS.search(body):
+                problems.append(
+                    Problem(
+                        str(path),
+                        "tries to reach the network when Voila renders it",
+                        "apps run offline: put the data in data/ and read it from there",
+                        code="network",
                     )
                 )
             elif VOILA_ERROR.search(body):
@@ -969,21 +1038,22 @@ def check(paths: list[str | Path], options: CheckOptions | None = None) -> Repor
             if options.execute and to_run:
                 jobs.append(execute_all(to_run, options, ipc_dir, fork_server))
             if options.voila and apps:
-                jobs.append(render_apps(apps, options))
+                jobs.append(render_apps(apps, options, ipc_dir, fork_server))
             found = await asyncio.gather(*jobs)
         return [p for group in found for p in group]
 
     if (options.execute and to_run) or (options.voila and apps):
-        if options.execute and not _network_isolation():
+        if not _network_isolation():
             report.problems.append(
                 Problem(
                     "atelier check",
                     "cannot run notebooks without network here (needs root and util-linux unshare)",
-                    "run the check as root (as CI does) or with --no-execute for the static checks",
+                    "run the check as root (as CI does) or with --no-execute --no-voila for the "
+                    "static checks",
                     code="isolation",
                 )
             )
-            options = CheckOptions(**{**options.__dict__, "execute": False})
+            options = CheckOptions(**{**options.__dict__, "execute": False, "voila": False})
         report.problems.extend(_run_coroutine(dynamic()))
     report.sort()
     report.seconds = time.monotonic() - started

@@ -29,18 +29,27 @@ import time
 from pathlib import Path
 
 #: Modules the template imports once; forked kernels find them already loaded. Importing runs no
-# : workbook code, so a forked kernel is as fresh as a new one. Atelier's widgets are what workbooks
-# use.
+#: workbook code, so a forked kernel is as fresh as a new one. Besides the kernel itself, this is
+#: what a kernel imports while it starts (its debugger alone, debugpy, is ~40% of a forked kernel's
+#: start) and what it imports to show an error.
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
+    "ipykernel.debugger",
     "IPython",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.core.oinspect",
+    "IPython.extensions.storemagic",
+    "tornado.platform.asyncio",
+    "tornado.queues",
     "ipywidgets",
     "comm",
-    "atelier.widgets.assessment",
-    "atelier.widgets.bandwidth",
-    "atelier.widgets.grading",
 )
+#: Packages whose every module is imported too: Atelier's widgets are what workbooks use.
+PRELOAD_PACKAGES = ("atelier.widgets",)
+#: The ``PYTHONWARNINGS`` values a forked kernel honours (a single action for every warning).
+WARNING_ACTIONS = ("default", "error", "ignore", "always", "module", "once")
 CLIENT = Path(__file__).with_name("forkclient.py")
 
 
@@ -61,8 +70,10 @@ def _start_kernel(request: dict) -> None:
         sys.path.insert(0, request["cwd"])
         import warnings
 
+        # As a new interpreter would: the requester's PYTHONWARNINGS ("default", "ignore"...).
+        action = request["env"].get("PYTHONWARNINGS", "default")
         warnings.resetwarnings()
-        warnings.simplefilter("default")
+        warnings.simplefilter(action if action in WARNING_ACTIONS else "default")
         from ipykernel.kernelapp import IPKernelApp
 
         IPKernelApp.launch_instance(
@@ -81,12 +92,31 @@ def _stop_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def _package_modules(packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` (found, not imported)."""
+    import importlib.util
+    import pkgutil
+
+    names = []
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec and spec.submodule_search_locations:
+            names.append(package)
+            names.extend(
+                f"{package}.{m.name}" for m in pkgutil.iter_modules(spec.submodule_search_locations)
+            )
+    return names
+
+
 def serve(socket_path: str) -> None:
     """Import the kernel's modules once, then fork a kernel per request on ``socket_path``."""
     import importlib
     import selectors
 
-    for name in PRELOAD:
+    # debugpy warns on stderr about frozen modules when imported; kernels run it without
+    # breakpoints, so the warning would only reach the author's terminal.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    for name in PRELOAD + tuple(_package_modules(PRELOAD_PACKAGES)):
         try:
             importlib.import_module(name)
         except Exception:  # a module that cannot load is imported (and reported) by the notebook

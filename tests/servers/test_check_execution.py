@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,31 @@ def test_voila_render_error_is_reported():
     """Is a cell that fails only under Voila reported for an app workbook?"""
     report = check.check([FIXTURES / "00-voila-error"], check.CheckOptions(execute=False))
     assert {p.code for p in report.errors} == {"voila"}, report.lines()
+
+
+def test_voila_render_cannot_reach_the_network(monkeypatch):
+    """Can an app workbook's code reach the network while Voila renders it for the check?
+
+    The fixture's code connects, only under Voila, to a loopback port this test listens on: an
+    isolated render fails with "Network is unreachable" (reported as ``network``); a render that
+    gets through is caught by the listener.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        monkeypatch.setenv("ATELIER_CHECK_PROBE_PORT", str(listener.getsockname()[1]))
+        report = check.check([FIXTURES / "00-voila-network"], check.CheckOptions(execute=False))
+        reached = []
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                break
+            with conn:
+                reached.append(conn)
+    assert not reached, "the Voila render opened a connection"
+    assert {p.code for p in report.errors} == {"network"}, report.lines()
 
 
 def test_atelier_check_passes_on_the_real_workbooks(tmp_path):
