@@ -263,6 +263,9 @@ def start_atelier(root: Path, prefix: str, usernames, passwords, token) -> Bench
             "courses_root": str(root / "courses"),
             "exchange_root": str(root / "exchange"),
         },
+        # Public apps and the dashboard (Voila services on fixed ports) are not part of a
+        # trainee's start; off, they cannot steal CPU or crash-loop on a port another hub holds.
+        "apps": {"on_hub": False, "dashboard": False},
     }
     settings_path = root / "atelier.yaml"
     settings_path.write_text(yaml.safe_dump(settings))
@@ -383,9 +386,9 @@ def main() -> None:
 
         with (root / "pw.csv").open() as handle:
             atelier.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
-        # The roster was imported after the start (as an admin would): restart to load cohorts.
-        stop_hub(atelier)
-        atelier = start_atelier_again(atelier, root)
+        # The roster was imported after the start, as an admin would: `atelier roster import`
+        # restarted the hub by itself to add the new cohort.
+        wait_http(f"{atelier.url}/hub/api")
         accounts = {u: f"{prefix}{u}" for u in usernames}
         print(f"Measuring Atelier ({args.trainees} trainees)...", flush=True)
         ours = measure(atelier, accounts, args.logins)

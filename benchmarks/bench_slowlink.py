@@ -75,26 +75,30 @@ class Meter:
             self.requests += 1
 
 
-def run_first_cell(page, url: str) -> float:
-    """Open the workbook and run its first code cell; seconds from navigation to its output."""
+def run_first_cell(page, url: str, timeout: float = 600) -> float:
+    """Open the workbook and run its first code cell; seconds from navigation to its output.
+
+    As a trainee does: wait until the status bar says the kernel is idle, then run the cell
+    (Ctrl+Enter: run in place, so pressing again never adds cells); press again if a keystroke
+    landed before the notebook took it.
+    """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     started = time.monotonic()
     page.goto(url)
     cell = page.locator(".jp-CodeCell").first
     output = cell.locator(".jp-OutputArea-output").first
-    # While Lab is still starting (slow link), a keystroke can land before the notebook panel
-    # takes it: press again until the cell has run, as a trainee would.
-    for _ in range(60):
+    page.get_by_text("| Idle").first.wait_for(timeout=timeout * 1000)
+    while time.monotonic() - started < timeout:
         cell.locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Shift+Enter")
+        page.keyboard.press("Control+Enter")
         try:
-            output.wait_for(timeout=10_000)
-            break
+            output.wait_for(timeout=15_000)
+            return time.monotonic() - started
         except PlaywrightTimeout:
             continue
-    output.wait_for()
-    return time.monotonic() - started
+    page.screenshot(path="bench_slowlink-failed.png")
+    raise SystemExit(f"the first cell of {url} gave no output in {timeout:.0f} s (see screenshot)")
 
 
 def measure_lab(browser, hub: bench_hub.BenchHub, username: str) -> dict:
@@ -233,8 +237,8 @@ def main() -> None:
         )  # fmt: skip
         with (root / "pw.csv").open() as handle:
             atelier.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
-        bench_hub.stop_hub(atelier)
-        atelier = bench_hub.start_atelier_again(atelier, root)
+        # roster import restarted the hub by itself (a new cohort); wait until it answers.
+        bench_hub.wait_http(f"{atelier.url}/hub/api")
         hubs.append(atelier)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(

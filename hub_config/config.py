@@ -46,6 +46,13 @@ ENV_INSECURE_DEMO = "ATELIER_INSECURE_DEMO"
 #: would only cost start-up time); workbooks are delivered before the server starts (nbgitpuller).
 TRAINEE_EXTENSIONS_OFF = ("jupyter_lsp", "nbgitpuller")
 
+#: JupyterLab options of a trainee server: trainees install nothing, so the extension manager is
+#: read-only (the PyPI one would be set up at every start for nothing).
+TRAINEE_LAB_ARGS = ("--LabApp.extension_manager=readonly",)
+
+#: The hub service (and role) through which `atelier roster import` updates a running hub.
+ROSTER_SERVICE = "atelier-roster"
+
 #: What a facilitator may do with the trainees of a cohort they facilitate (and nothing else).
 FACILITATOR_SCOPES = (
     "list:users",
@@ -69,6 +76,8 @@ def state_paths(settings: Mapping) -> dict[str, Path]:
         "proxy_pid": state / "proxy.pid",
         "proxy_log": state / "proxy.log",
         "hub_pid": state / "jupyterhub.pid",
+        "supervisor_pid": state / "atelier-start.pid",
+        "api_token": state / "atelier_api_token",
     }
 
 
@@ -83,7 +92,8 @@ def apply_invariants(c) -> None:
     c.Spawner.cmd = [sys.executable, "-m", "atelier.hub_config.singleuser"]
     c.Spawner.default_url = "/lab/tree/workbooks"
     c.Spawner.args = [
-        f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF
+        *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
+        *TRAINEE_LAB_ARGS,
     ]
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.allow_named_servers = False
@@ -146,6 +156,19 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
                 "description": "Stop servers nobody has used for a while.",
                 "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
                 "services": ["idle-culler"],
+            }
+        )
+    if paths["api_token"].exists():
+        # `atelier roster import` pushes people and cohort groups to the running hub with this
+        # token (written by `atelier start`, mode 600, root only).
+        token = paths["api_token"].read_text().strip()
+        services.append({"name": ROSTER_SERVICE, "api_token": token})
+        roles.append(
+            {
+                "name": ROSTER_SERVICE,
+                "description": "Add imported people and their cohort groups to the running hub.",
+                "scopes": ["admin:users", "admin:groups", "list:users", "list:groups"],
+                "services": [ROSTER_SERVICE],
             }
         )
     c.JupyterHub.services = services

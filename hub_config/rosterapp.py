@@ -6,6 +6,8 @@ its line number); then every Unix account is checked, then created; only then ar
 and
 the password hashes replaced. If any step fails, the accounts this run created are removed again.
 New people get a password printed once here, for the facilitator to hand out; only its hash is kept.
+A running hub is then brought up to date (:mod:`atelier.hub_config.runninghub`): people and groups
+through its REST API, or a safe restart when a cohort is new.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from traitlets import Bool, Unicode
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
 from atelier.hub_config import accounts
-from atelier.hub_config.roster import read_roster
+from atelier.hub_config.roster import cohorts_of, read_roster
 
 
 class RosterImportApp(AtelierApp):
@@ -73,6 +75,18 @@ class RosterImportApp(AtelierApp):
                 accounts.delete_account(policy, username)
             raise
         self.report(people, created, issued, policy)
+        self.update_running_hub(set(cohorts_of(known.values())), set(cohorts_of(merged.values())))
+
+    def update_running_hub(self, cohorts_before: set[str], cohorts_after: set[str]) -> None:
+        """Push the new people and groups to a running hub, or restart it for a new cohort."""
+        from atelier.hub_config.runninghub import apply_roster_change
+
+        try:
+            done = apply_roster_change(self.settings, cohorts_before, cohorts_after)
+        except (AtelierError, OSError) as error:
+            print(f"The people were imported, but the running hub was not updated: {error}")
+            return
+        print(done or "The hub is not running: `atelier start` applies the roster.")
 
     def report(self, people, created, issued, policy) -> None:
         """Print what changed, and the new passwords (shown once)."""
@@ -91,7 +105,6 @@ class RosterImportApp(AtelierApp):
             writer.writerows(sorted(issued.items()))
             accounts.write_private(Path(self.passwords_file), out.getvalue())
             print(f"Passwords also written to {self.passwords_file} (readable by root only).")
-        print("If the hub is running, restart it (`atelier start`) to apply new cohorts and roles.")
 
 
 class RosterListApp(AtelierApp):

@@ -4,6 +4,12 @@ The rule: this runs as the trainee (the spawner has already switched to their Un
 everything it writes in their home belongs to them. Delivery problems are logged and never stop the
 server: a trainee who cannot get new material can still work on what they have.
 
+Start-up is what a trainee waits for after pressing Start, so this module keeps it short:
+
+- delivery (a few ``git`` processes) runs in a thread while the server's heavy modules are
+  imported (CPU-bound Python), and is awaited before the server starts serving;
+- JupyterLab never asks Node.js for yarn's configuration (:func:`skip_yarn_config`).
+
 The spawner passes ``ATELIER_WORKBOOKS_REPO`` (the published repository) and ``ATELIER_LANGUAGE``.
 """
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 log = logging.getLogger("atelier.singleuser")
@@ -34,10 +41,51 @@ def prepare(environ=os.environ) -> None:
         (home / "workbooks").mkdir(exist_ok=True)
 
 
+def skip_yarn_config() -> None:
+    """Keep JupyterLab from running ``node yarn.js config --json`` when it is imported.
+
+    ``jupyterlab.labapp`` computes its app version at import (a module-level ``get_app_version()``,
+    before any configuration is read), and the build options it creates ask Node.js for yarn's npm
+    registry: ~1 s and a Node.js process at every server start. The registry is only used to build
+    JupyterLab or install extensions, which a trainee's server never does (the extension manager
+    is read-only, see ``config.TRAINEE_LAB_ARGS``). This gives jupyterlab the answer it uses when
+    Node.js is absent (an empty yarn configuration, hence the default registry). Call it before
+    ``jupyterlab`` is imported.
+    """
+    from jupyterlab import commands
+
+    def no_yarn_config(logger):
+        logger.debug("atelier: yarn configuration not read (trainee servers never build)")
+        return {"yarn config": {}, "npm config": {}}
+
+    commands._yarn_config = no_yarn_config
+
+
+def import_server_modules() -> None:
+    """Import what jupyterhub-singleuser and JupyterLab need (the CPU-bound part of a start)."""
+    skip_yarn_config()
+    import jupyter_server.serverapp  # noqa: F401
+    import jupyterhub.singleuser  # noqa: F401
+    import jupyterlab.labapp  # noqa: F401
+
+
 def main() -> None:
     """Prepare the trainee's home, then hand over to ``jupyterhub-singleuser`` in this process."""
     logging.basicConfig(level=logging.INFO, format="[atelier %(levelname)s] %(message)s")
-    prepare()
+    failure: list[BaseException] = []
+
+    def deliver():
+        try:
+            prepare()
+        except BaseException as error:  # re-raised below, in the main thread
+            failure.append(error)
+
+    delivery = threading.Thread(target=deliver, name="atelier-delivery")
+    delivery.start()
+    import_server_modules()
+    delivery.join()
+    if failure:
+        raise failure[0]
     from jupyterhub.singleuser import main as singleuser_main
 
     sys.exit(singleuser_main())

@@ -5,6 +5,13 @@ account; as any other account it refuses, unless the admin asks for the insecure
 (every server then runs as that one account, and a warning says so at every start). The proxy is its
 own long-lived process (pid file in the state directory) so trainees' connections survive a hub
 restart; a running proxy is reused when it was started with the same addresses.
+
+``atelier start`` stays as the hub's parent (pid in ``state_dir/atelier-start.pid``): on SIGHUP it
+stops the hub cleanly (SIGTERM: managed services stop, trainees' servers and the proxy keep
+running) and starts it again with the same command line and environment, so the hub reloads its
+configuration (new cohorts: roles, formgrader services) without anyone losing their work.
+``atelier roster import`` sends that signal when a roster brings a new cohort. SIGTERM is passed on
+to the hub, and ``atelier start`` exits with the hub's exit status.
 """
 
 from __future__ import annotations
@@ -135,13 +142,49 @@ class StartApp(AtelierApp):
         }
         if self.insecure_demo:
             env[layers.ENV_INSECURE_DEMO] = "1"
+        api_token = paths["api_token"]
+        if not api_token.exists():
+            write_private(api_token, secrets.token_hex(32))
         hub = settings["hub"]
         self.log.info("Atelier hub on http://%s:%s/", hub["ip"], hub["port"])
         os.chdir(paths["state_dir"])
         argv = [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)]
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, argv, env)
+        self.exit(self.supervise(argv, env, paths["supervisor_pid"]))
+
+    def supervise(self, argv: list[str], env: dict, pid_file: Path) -> int:
+        """Run the hub as a child; SIGHUP restarts it, SIGTERM stops it. Returns its exit status."""
+        state = {"restart": False, "hub": None}
+
+        def restart(signum, frame):
+            state["restart"] = True
+            if state["hub"] is not None:
+                state["hub"].terminate()  # JupyterHub's clean shutdown; servers keep running
+
+        def forward(signum, frame):
+            if state["hub"] is not None:
+                state["hub"].send_signal(signum)
+
+        def ignore(signum, frame):
+            # Ctrl-C reaches the hub directly (same process group); the hub then exits, and so
+            # does this process.
+            pass
+
+        signal.signal(signal.SIGHUP, restart)
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, ignore)
+        write_private(pid_file, str(os.getpid()))
+        try:
+            while True:
+                state["restart"] = False
+                state["hub"] = subprocess.Popen(argv, env=env)
+                status = state["hub"].wait()
+                if not state["restart"]:
+                    return status if status >= 0 else 128 - status  # killed by signal N: 128+N
+                self.log.info("Restarting the hub to apply new configuration (servers keep on)")
+        finally:
+            pid_file.unlink(missing_ok=True)
 
     def proxy_args(self, settings) -> list[str]:
         """The proxy's command line for these settings."""

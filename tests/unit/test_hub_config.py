@@ -49,6 +49,30 @@ def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_pa
     assert c.JupyterHub.authenticator_class.endswith("ImportPasswordAuthenticator")
 
 
+def test_trainee_servers_skip_what_they_never_use():
+    """Do trainee servers start without the LSP, nbgitpuller's extension and the PyPI manager?"""
+    c = Config()
+    config.apply_invariants(c)
+    assert "--ServerApp.jpserver_extensions=jupyter_lsp=False" in c.Spawner.args
+    assert "--LabApp.extension_manager=readonly" in c.Spawner.args
+
+
+def test_the_roster_service_exists_only_with_its_token(settings, tmp_path):
+    """Is the roster import's hub service registered, with narrow scopes, once it has a token?"""
+    c = Config()
+    config.apply_settings(c, settings)
+    assert config.ROSTER_SERVICE not in [s["name"] for s in c.JupyterHub.services]
+    token = config.state_paths(settings)["api_token"]
+    token.parent.mkdir(parents=True)
+    token.write_text("secret-token\n")
+    c = Config()
+    config.apply_settings(c, settings)
+    service = {s["name"]: s for s in c.JupyterHub.services}[config.ROSTER_SERVICE]
+    assert service["api_token"] == "secret-token" and "command" not in service
+    role = {r["name"]: r for r in c.JupyterHub.load_roles}[config.ROSTER_SERVICE]
+    assert set(role["scopes"]) == {"admin:users", "admin:groups", "list:users", "list:groups"}
+
+
 def test_an_oauth_authenticator_gets_its_config(tmp_path):
     """Can the settings choose an institution's OAuth authenticator and configure it?"""
     path = tmp_path / "settings.yaml"
