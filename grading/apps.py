@@ -181,7 +181,9 @@ class GradesExportApp(CohortApp):
 
         course = self.course()
         trainees, _ = self.people()
-        if not course.gradebook_path.exists():
+        from atelier.hub_config.database import gradebook_exists
+
+        if not gradebook_exists(course.db_url):
             raise GradingError(f"cohort {self.cohort} has no gradebook yet: release a workbook")
         workbooks, rows = gather(course, trainees)
         text = (moodle_csv if self.moodle else full_csv)(workbooks, rows)

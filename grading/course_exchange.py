@@ -46,11 +46,15 @@ class CourseExchangeMixin:
         me = pwd.getpwuid(os.geteuid()).pw_name
         suffix = f"grader-{course_id}"
         prefix = me[: -len(suffix)] if me.endswith(suffix) else "at-"
+        from atelier.hub_config.database import database_of
+
         return Course(
             cohort=course_id,
             courses_root=Path(self.coursedir.root).resolve().parent,
             exchange_root=Path(self.root),
             account_prefix=prefix,
+            # The gradebook where nbgrader's config puts it (a PostgreSQL schema or the file).
+            database_url=database_of(self.coursedir.db_url),
         )
 
     def trainees(self, course: Course, assignment: str) -> list[Trainee]:

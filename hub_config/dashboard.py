@@ -119,9 +119,11 @@ def cohort_progress(settings, cohort: str) -> CohortProgress:
 
     course = Course.from_settings(settings, cohort)
     trainees, _ = cohort_people(settings, cohort)
-    if not course.gradebook_path.exists():
+    from atelier.hub_config.database import gradebook_exists, redact
+
+    if not gradebook_exists(course.db_url):
         raise AtelierError(
-            f"cohort '{cohort}': no gradebook yet ({course.gradebook_path}): release a workbook"
+            f"cohort '{cohort}': no gradebook yet ({redact(course.db_url)}): release a workbook"
         )
     workbooks, rows = gather(course, trainees)
     people = load_people(settings.get_path("hub.state_dir"))

@@ -80,15 +80,57 @@ def gradebook_url(database: str, cohort: str, sqlite_path: Path, busy_timeout: i
     return f"sqlite:///{sqlite_path}?timeout={busy_timeout}"
 
 
+def schema_of(url: str) -> str:
+    """The schema a ``with_search_path`` URL selects ('' for SQLite or a plain URL)."""
+    options = dict(parse_qsl(urlsplit(url).query)).get("options", "")
+    return options.split("=", 1)[1] if options.startswith("-csearch_path=") else ""
+
+
+def database_of(url: str) -> str:
+    """The shared ``database.url`` behind a gradebook URL ('' for a SQLite gradebook file).
+
+    nbgrader's configuration holds only the gradebook's URL (``CourseDirectory.db_url``); code
+    that starts from it (formgrader's buttons) rebuilds the :class:`Course` with this.
+    """
+    if not is_postgres(url):
+        return ""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def gradebook_exists(url: str) -> bool:
+    """Whether the gradebook at ``url`` (see :func:`gradebook_url`) has been created yet."""
+    if not is_postgres(url):
+        return Path(url.removeprefix("sqlite:///").partition("?")[0]).exists()
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as con:
+            found = con.execute(
+                sqlalchemy.text(
+                    "SELECT 1 FROM information_schema.tables "
+                    "WHERE table_schema = :schema AND table_name = 'assignment'"
+                ),
+                {"schema": schema_of(url)},
+            ).first()
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot read {redact(url)}: {exc.orig or exc} (check database.url)"
+        ) from exc
+    finally:
+        engine.dispose()
+    return found is not None
+
+
 def ensure_schema(url: str) -> None:
     """Create the schema a ``with_search_path`` URL selects, if missing (PostgreSQL only)."""
     import sqlalchemy
 
-    query = dict(parse_qsl(urlsplit(url).query))
-    options = query.get("options", "")
-    if not options.startswith("-csearch_path="):
+    schema = schema_of(url)
+    if not schema:
         return
-    schema = options.split("=", 1)[1]
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.begin() as con:

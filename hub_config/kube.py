@@ -14,8 +14,9 @@ What maps to what (single machine -> chart):
   (``roster.json``, ``passwords.json``) -> ``hub.extraFiles`` (a Secret) in ``/srv/atelier/state``;
 - the idle-culler service -> the chart's own ``cull`` section;
 - a cohort's formgrader (a hub-managed process) -> an external service at
-  ``kubernetes.formgrader_url``;
-- public apps -> an external service at ``kubernetes.apps_url``;
+  ``kubernetes.formgrader_url``, whose Deployment and Service
+  :mod:`atelier.hub_config.kubemanifests` renders (``atelier kube manifests``);
+- public apps -> an external service at ``kubernetes.apps_url`` (rendered there too);
 - Unix isolation of the exchange -> per-trainee ``subPath`` mounts of one ReadWriteMany volume
   (see :mod:`atelier.hub_config.kubehub` and ``docs/deploy-kubernetes.md``);
 - ``database.url`` -> ``hub.db`` (``postgres``), else ``sqlite-pvc``.

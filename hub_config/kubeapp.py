@@ -1,7 +1,9 @@
-"""``atelier kube``: Kubernetes deployment helpers; ``atelier kube values`` renders the Helm values.
+"""``atelier kube``: Kubernetes deployment helpers, rendered from the one settings file.
 
-The values come from the same settings file (and roster store) as one machine; see
-:mod:`atelier.hub_config.kube` and ``docs/deploy-kubernetes.md``.
+``atelier kube values`` renders the Helm values (:mod:`atelier.hub_config.kube`); ``atelier kube
+manifests`` the formgrader and public apps workloads the chart has no place for
+(:mod:`atelier.hub_config.kubemanifests`). Both read the same settings file (and roster store) as
+one machine; see ``docs/deploy-kubernetes.md``.
 """
 
 from __future__ import annotations
@@ -51,28 +53,62 @@ class KubeValuesApp(AtelierApp):
                 raise AtelierError(
                     "rendered values fail the chart schema:\n  " + "\n  ".join(errors)
                 )
-        text = dump(values)
-        if not self.output:
-            sys.stdout.write(text)
-            return
-        target = Path(self.output)
         # The values hold password hashes (roster store): private, and never half-written.
-        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-        self.log.info("wrote %s", target)
+        _write(dump(values), self.output, self.log)
+
+
+class KubeManifestsApp(AtelierApp):
+    """Write the manifests of the formgraders and public apps (stdout or ``--output``)."""
+
+    name = "atelier kube manifests"
+    description = (
+        "Render the Kubernetes manifests the chart has no place for, from the settings file: per "
+        "cohort a formgrader Deployment, Service and NetworkPolicy; the public apps' Deployment, "
+        "Service and NetworkPolicy; the Secret with the cluster settings and nbgrader configs. "
+        "Apply them with kubectl in the release's namespace."
+    )
+    aliases = {**base_aliases, "output": "KubeManifestsApp.output"}
+
+    output = Unicode(
+        "", help="File to write the manifests to (written whole or not at all); '' = stdout."
+    ).tag(config=True)
+
+    def run(self):
+        """Render, then write."""
+        from atelier.hub_config.kubemanifests import dump_manifests, render_manifests
+
+        _write(dump_manifests(render_manifests(self.settings)), self.output, self.log)
+
+
+def _write(text: str, output: str, log) -> None:
+    """``text`` to stdout, or to ``output`` mode 600 (it holds secrets), never half-written."""
+    if not output:
+        sys.stdout.write(text)
+        return
+    target = Path(output)
+    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
+    log.info("wrote %s", target)
 
 
 class KubeApp(AtelierApp):
-    """``atelier kube``: Kubernetes helpers (``values``)."""
+    """``atelier kube``: Kubernetes helpers (``values``, ``manifests``)."""
 
     name = "atelier kube"
-    description = "Deploy on Kubernetes with Zero to JupyterHub: `atelier kube values`."
+    description = (
+        "Deploy on Kubernetes with Zero to JupyterHub: `atelier kube values` (the chart's "
+        "values) and `atelier kube manifests` (formgraders and public apps)."
+    )
     subcommands = {
         "values": (
             "atelier.hub_config.kubeapp.KubeValuesApp",
             "Render the Helm values for Zero to JupyterHub 4.x from the settings file.",
-        )
+        ),
+        "manifests": (
+            "atelier.hub_config.kubeapp.KubeManifestsApp",
+            "Render the formgrader and public apps manifests from the settings file.",
+        ),
     }

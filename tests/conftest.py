@@ -44,6 +44,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pytest_addoption(parser):
+    """``--database``: which database the test hubs and gradebooks use."""
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default=os.environ.get("ATELIER_TEST_DATABASE", "sqlite"),
+        help="Database of the test hubs and gradebooks (fixture test_database): SQLite files (the "
+        "default) or a throwaway PostgreSQL server (tests/run.sh runs the hub and grading server "
+        "modules both ways).",
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_jupyter(tmp_path_factory):
     """Keep the host's Jupyter config and runtime files out of every test."""
@@ -447,6 +459,106 @@ def _process_owners() -> dict[int, int]:
     return owners
 
 
+# --- a throwaway PostgreSQL server ---------------------------------------------------------------
+
+
+def pg_bin(name: str) -> str:
+    """A PostgreSQL server program from Debian's versioned folder (not on PATH)."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    assert found, "PostgreSQL is not installed: apt-get install postgresql (tests/run.sh does)"
+    return str(found[0])
+
+
+class Postgres:
+    """A throwaway PostgreSQL server (Debian's); :meth:`database` makes a fresh database.
+
+    Initialised in a temporary folder as the ``postgres`` account, listening on a random loopback
+    port, without fsync (it is thrown away); :meth:`stop` stops it and deletes the folder.
+    """
+
+    def __init__(self):
+        import pwd
+        import tempfile
+
+        self.root = Path(tempfile.mkdtemp(prefix="atelier-pg-"))
+        self.port = free_port()
+        pg = pwd.getpwnam("postgres")
+        os.chown(self.root, pg.pw_uid, pg.pw_gid)
+        self.data = self.root / "data"
+        self.as_postgres(pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.as_postgres(
+            pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "60",
+            "-l", str(self.root / "log"), "start",
+        )  # fmt: skip
+        self.count = 0
+
+    def as_postgres(self, *cmd: str) -> None:
+        """Run a server program as the ``postgres`` account; fail with its output."""
+        import subprocess
+
+        result = subprocess.run(
+            ["/usr/sbin/runuser", "-u", "postgres", "--", *cmd],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"{cmd[0]}: {result.stdout}{result.stderr}"
+
+    def url(self, database: str) -> str:
+        """The SQLAlchemy URL of ``database`` on this server."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def database(self) -> str:
+        """Create a new, empty database; return its SQLAlchemy URL."""
+        import psycopg
+
+        self.count += 1
+        name = f"atelier{self.count}"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres") as con:
+            con.autocommit = True
+            con.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def query(self, url: str, sql: str) -> list[tuple]:
+        """The rows ``sql`` returns in the database at ``url``."""
+        import psycopg
+
+        with psycopg.connect(url.replace("+psycopg", "")) as con:
+            return con.execute(sql).fetchall()
+
+    def stop(self) -> None:
+        """Stop the server at once and delete its folder."""
+        with contextlib.suppress(AssertionError):
+            self.as_postgres(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A running throwaway PostgreSQL server for the session (started on first use)."""
+    server = Postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def test_database(request):
+    """A function giving the settings of a new, empty database for one hub or course.
+
+    With ``--database=sqlite`` (the default) it gives ``{}``: SQLite files under the hub's state
+    directory and each course. With ``--database=postgres`` it gives
+    ``{"database": {"url": ...}}`` naming a fresh database of the session's :func:`postgres`
+    server, so the hub and every gradebook of that settings file live in PostgreSQL.
+    """
+    if request.config.getoption("database") != "postgres":
+        return dict
+    server = request.getfixturevalue("postgres")
+    return lambda: {"database": {"url": server.database()}}
+
+
 @pytest.fixture(scope="session")
 def hub_extra_settings() -> dict:
     """Settings sections merged over the test hub's defaults (override in a conftest to change)."""
@@ -454,14 +566,17 @@ def hub_extra_settings() -> dict:
 
 
 @pytest.fixture(scope="session")
-def hub(hub_extra_settings):
-    """A real Atelier hub for the session, with :data:`HUB_ROSTER` imported (see :class:`Hub`)."""
+def hub(hub_extra_settings, test_database):
+    """A real Atelier hub for the session, with :data:`HUB_ROSTER` imported (see :class:`Hub`).
+
+    Its hub database and gradebooks are on the database chosen with ``--database``.
+    """
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="atelier-hub-"))
     # Trainees must reach the published workbooks and their homes under this folder.
     root.chmod(0o755)
-    instance = Hub(root, hub_extra_settings)
+    instance = Hub(root, {**test_database(), **hub_extra_settings})
     try:
         instance.publish_workbooks()
         instance.import_roster(HUB_ROSTER)

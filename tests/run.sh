@@ -26,4 +26,11 @@ fi
 "$PREFIX/env/bin/ruff" check .
 "$PREFIX/env/bin/ruff" format --check .
 
-exec "$PREFIX/env/bin/pytest" tests "$@"
+status=0
+"$PREFIX/env/bin/pytest" tests "$@" || status=$?
+# The hub and grading server modules once more with the hub database and every gradebook in a
+# throwaway PostgreSQL server (database.url), as a cluster runs them (see docs/backup.md).
+"$PREFIX/env/bin/pytest" --database=postgres tests/servers/test_hub.py \
+  tests/servers/test_grading_hub.py tests/servers/test_grading_loop.py \
+  tests/servers/test_grading_concurrency.py tests/servers/test_backup_restore.py || status=$?
+exit "$status"

@@ -11,7 +11,6 @@ import json
 import os
 import pwd
 import signal
-import sqlite3
 import tarfile
 
 import pytest
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
-def drill(hub, tmp_path_factory):
+def drill(hub, tmp_path_factory, test_database):
     """Seed work, back up while the hub runs, restore into a second hub's folders; yield both."""
     from atelier.grading.course import Course, ensure
     from atelier.settings import load_settings
@@ -55,7 +54,7 @@ def drill(hub, tmp_path_factory):
     assert archive.exists(), result.stderr
 
     (work / "fresh").mkdir()
-    fresh = Hub(work / "fresh", None)
+    fresh = Hub(work / "fresh", test_database())  # on PostgreSQL: a new, empty database
     fresh.prefix = hub.prefix
     fresh.settings["accounts"]["prefix"] = hub.prefix
     fresh.settings_path.write_text(yaml.safe_dump(fresh.settings))
@@ -75,21 +74,30 @@ def course_gid(course) -> int:
 
 def test_the_archive_lists_every_file_with_a_checksum(drill):
     """Does the manifest name every file of the archive, the live hub database among them?"""
-    _, _, archive, _ = drill
+    hub, _, archive, _ = drill
     with tarfile.open(archive) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
         files = {m.name for m in tar if m.isfile()} - {"manifest.json"}
     assert set(manifest["files"]) == files
-    assert "state/jupyterhub.sqlite" in files and "courses/x/gradebook.db" in files
+    if hub.settings.get("database", {}).get("url"):
+        assert manifest["database"] == "postgresql" and "postgres.sql" in files
+    else:
+        assert "state/jupyterhub.sqlite" in files and "courses/x/gradebook.db" in files
 
 
 def test_users_and_cohorts_come_back(drill):
     """Are the hub's users and cohort groups in the restored database and roster store?"""
+    import sqlalchemy
+
+    from atelier.hub_config.database import hub_db_url
+    from atelier.settings import load_settings
+
     _, fresh, _, _ = drill
-    con = sqlite3.connect(fresh.state_dir / "jupyterhub.sqlite")
-    users = {row[0] for row in con.execute("SELECT name FROM users")}
-    groups = {row[0] for row in con.execute("SELECT name FROM groups")}
-    con.close()
+    engine = sqlalchemy.create_engine(hub_db_url(load_settings(fresh.settings_path)))
+    with engine.connect() as con:
+        users = {row[0] for row in con.execute(sqlalchemy.text("SELECT name FROM users"))}
+        groups = {row[0] for row in con.execute(sqlalchemy.text("SELECT name FROM groups"))}
+    engine.dispose()
     assert {"alice", "bob", "chloe", "fiona"} <= users
     assert {"cohort-x", "cohort-y", "facilitators-x"} <= groups
     roster = json.loads((fresh.state_dir / "roster.json").read_text())
@@ -125,7 +133,7 @@ def test_the_restored_hub_lets_people_back_in(drill):
     assert session.login_response.status_code == 302, session.login_response.text[:300]
     fiona = fresh.login("fiona")
     response = fresh.api(fiona, "GET", "/groups/cohort-x")
-    assert response.status_code == 200 and response.json()["users"] == ["alice", "bob"]
+    assert response.status_code == 200 and sorted(response.json()["users"]) == ["alice", "bob"]
 
 
 def test_restore_refuses_a_state_directory_in_use(drill):

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.server
 CELLS = 20
 
 
-def _course(tmp_path) -> Course:
-    course = Course("c1", tmp_path / "courses", tmp_path / "exchange")
+def _course(tmp_path, database: dict) -> Course:
+    url = database.get("database", {}).get("url", "")
+    course = Course("c1", tmp_path / "courses", tmp_path / "exchange", database_url=url)
     course.root.mkdir(parents=True)
     ensure_gradebook(course)
     with course.gradebook() as gb:
@@ -49,9 +50,9 @@ def _facilitator(course: Course, what: str, start, errors) -> None:
         errors.put(f"{what}: {exc!r}")
 
 
-def test_two_facilitators_saving_at_once_lose_no_write(tmp_path):
+def test_two_facilitators_saving_at_once_lose_no_write(tmp_path, test_database):
     """Do 40 saves by two facilitators at once all land, without 'database is locked'?"""
-    course = _course(tmp_path)
+    course = _course(tmp_path, test_database())
     ctx = multiprocessing.get_context("fork")
     start, errors = ctx.Barrier(2), ctx.Queue()
     workers = [

@@ -90,7 +90,7 @@ class Loop:
 
 
 @pytest.fixture(scope="module")
-def loop():
+def loop(test_database):
     """A cohort with two trainees and a facilitator, their accounts, settings and roster."""
     from atelier.hub_config.accounts import AccountPolicy, create_account, save_people
     from atelier.hub_config.roster import Person
@@ -111,6 +111,7 @@ def loop():
             "max_submissions": 6,
             "max_submission_bytes": 2_000_000,
         },
+        **test_database(),  # the gradebook in PostgreSQL with --database=postgres
     }
     lp.settings_file.write_text(yaml.safe_dump(settings))
     lp.settings = load_settings(lp.settings_file)

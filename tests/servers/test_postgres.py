@@ -1,91 +1,22 @@
 """PostgreSQL as the database: a real throwaway server, the hub and gradebooks on it, migration.
 
-The server is Debian's PostgreSQL (``tests/run.sh`` installs it), initialised in a temporary folder
-as the ``postgres`` account and listening on a random loopback port; it is stopped and deleted after
-the module. Each test uses its own database of that server.
+The server is the session's throwaway PostgreSQL (fixture ``postgres`` of ``tests/conftest.py``:
+Debian's, which ``tests/run.sh`` installs). Each test uses its own database of that server. This
+module runs in the default (SQLite) session; ``tests/run.sh`` also runs the hub and grading server
+modules whole on PostgreSQL (``--database=postgres``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import HUB_ROSTER, Hub, free_port, seed_gradebook
+from conftest import HUB_ROSTER, Hub, seed_gradebook
 
 pytestmark = pytest.mark.server
-
-RUNUSER = "/usr/sbin/runuser"
-
-
-def pg_bin(name: str) -> str:
-    """A server program from Debian's versioned folder (not on PATH)."""
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
-    assert found, "PostgreSQL is not installed: apt-get install postgresql (tests/run.sh does)"
-    return str(found[0])
-
-
-class Postgres:
-    """A throwaway PostgreSQL server; :meth:`database` makes a fresh database, returns its URL."""
-
-    def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="atelier-pg-"))
-        self.port = free_port()
-        pg = pwd.getpwnam("postgres")
-        os.chown(self.root, pg.pw_uid, pg.pw_gid)
-        self.data = self.root / "data"
-        self.as_postgres(pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.as_postgres(
-            pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "60",
-            "-l", str(self.root / "log"), "start",
-        )  # fmt: skip
-        self.count = 0
-
-    def as_postgres(self, *cmd: str) -> None:
-        result = subprocess.run(
-            [RUNUSER, "-u", "postgres", "--", *cmd], capture_output=True, text=True, timeout=120
-        )
-        assert result.returncode == 0, f"{cmd[0]}: {result.stdout}{result.stderr}"
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def database(self) -> str:
-        import psycopg
-
-        self.count += 1
-        name = f"atelier{self.count}"
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres") as con:
-            con.autocommit = True
-            con.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-    def query(self, url: str, sql: str) -> list[tuple]:
-        import psycopg
-
-        with psycopg.connect(url.replace("+psycopg", "")) as con:
-            return con.execute(sql).fetchall()
-
-    def stop(self) -> None:
-        with contextlib.suppress(AssertionError):
-            self.as_postgres(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A running PostgreSQL server for this module."""
-    server = Postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,138 @@
+"""The formgrader pod of `atelier kube manifests`, run for real against a real hub.
+
+On Kubernetes a cohort's formgrader is not started by the hub: it is an external service
+(``hub.services.C`` with a URL, in the chart's values) and a Deployment whose command and
+environment ``atelier kube manifests`` renders. This module runs that rendered container here:
+a real hub whose config lists cohort ``x``'s formgrader as an external service with a token (as
+the chart does), and the rendered command with the rendered environment (only what a cluster
+supplies is replaced: the token from the chart's Secret, the hub's address, the loopback address,
+the mounted config file), as the cohort's grader account. Then a facilitator opens it through
+the hub's login and a trainee is refused, exactly as with the hub-managed formgrader.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import BIN, HUB_ROSTER, Hub, free_port
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def cluster_formgrader(test_database):
+    """A hub with formgrader x as an external service, and the rendered formgrader pod running."""
+    from atelier.hub_config.kubemanifests import GRADING_SECRET, render_manifests
+    from atelier.settings import load_settings
+
+    root = Path(tempfile.mkdtemp(prefix="atelier-kubefg-"))
+    root.chmod(0o755)
+    port, token = free_port(), secrets.token_hex(16)
+    config_d = root / "config.d"
+    config_d.mkdir()
+    # What the chart's values do: the service is external (a URL and a token), not hub-managed.
+    # (A config.d file starts from an empty config: it rebuilds the services with the same layers.)
+    (config_d / "50-external-formgrader.py").write_text(
+        "from traitlets.config import Config\n"
+        "from atelier.hub_config import config as layers\n"
+        "settings = layers.load_hub_settings()\n"
+        "full = Config()\n"
+        "layers.apply_settings(full, settings)\n"
+        "layers.apply_roster(full, settings)\n"
+        "layers.apply_plugins(full, settings)\n"
+        "c.JupyterHub.services = [s for s in full.JupyterHub.services if s['name'] != 'x'] + [\n"
+        f"    {{'name': 'x', 'url': 'http://127.0.0.1:{port}', 'api_token': {token!r},\n"
+        "     'display': True, 'oauth_no_confirm': True}]\n"
+    )
+    hub = Hub(
+        root,
+        {
+            **test_database(),
+            "hub": {"config_d": str(config_d)},
+            "kubernetes": {"formgrader_url": f"http://formgrader-{{cohort}}:{port}"},
+        },
+    )
+    process = None
+    try:
+        hub.publish_workbooks()
+        hub.import_roster(HUB_ROSTER)
+        hub.start()  # creates cohort x's course and grader account, as `atelier release` would
+        manifests = render_manifests(load_settings(hub.settings_path))
+        secret = next(m for m in manifests if m["metadata"]["name"] == GRADING_SECRET)
+        deployment = next(m for m in manifests if m["metadata"]["name"] == "formgrader-x")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        config = next(a for a in container["command"] if a.startswith("--config="))
+        config_file = root / "nbgrader-config-x.py"  # what the Secret mount provides
+        config_file.write_text(secret["stringData"][config.rsplit("/", 1)[1]])
+        config_file.chmod(0o644)
+        command = [
+            str(BIN / "python") if arg == "python"
+            else "--ip=127.0.0.1" if arg == "--ip=0.0.0.0"
+            else f"--config={config_file}" if arg == config
+            else arg
+            for arg in container["command"]
+        ]  # fmt: skip
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        env["JUPYTERHUB_API_TOKEN"] = token  # the chart's Secret key hub.services.x.apiToken
+        env["JUPYTERHUB_API_URL"] = f"http://127.0.0.1:{hub.settings['hub']['hub_port']}/hub/api"
+        env["JUPYTERHUB_SERVICE_URL"] = f"http://127.0.0.1:{port}/services/x/"
+        env["ATELIER_SETTINGS"] = str(hub.settings_path)
+        env["JUPYTER_RUNTIME_DIR"] = f"{container['workingDir']}/.runtime"  # /tmp is the pod's
+        env["PATH"] = f"{BIN}:/usr/bin:/bin"
+        log = (root / "formgrader.log").open("w")
+        grader = hub.account("grader-x")
+        process = subprocess.Popen(
+            ["/usr/sbin/runuser", "-u", grader, "--", "env", "-i",
+             *(f"{k}={v}" for k, v in env.items()), *command],
+            cwd=container["workingDir"], stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        # Ready when the proxy routes /services/x/ to it (the hub adds the route once running).
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (root / "formgrader.log").read_text()[-3000:]
+            api = requests.get(f"{hub.url}/services/x/api", timeout=5, allow_redirects=False)
+            if api.status_code == 200:
+                break
+            assert time.monotonic() < deadline, "the rendered formgrader was not reachable"
+            time.sleep(0.2)
+        yield hub
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        hub.teardown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def logs(hub) -> str:
+    """The ends of the hub's and the formgrader's logs, for a failure message."""
+    hub_log = hub.log_path.read_text()[-3000:]
+    return f"hub:\n{hub_log}\nformgrader:\n{(hub.root / 'formgrader.log').read_text()[-3000:]}"
+
+
+def test_the_cohorts_facilitator_opens_the_rendered_formgrader(cluster_formgrader):
+    """Does fiona, facilitator of x, reach the pod's formgrader through the hub's login?"""
+    hub = cluster_formgrader
+    fiona = hub.login("fiona")
+    page = fiona.get(f"{hub.url}/services/x/formgrader", timeout=60)
+    assert page.status_code == 200, logs(hub)
+    assert page.url.startswith(f"{hub.url}/services/x/formgrader")
+    assert "formgrader" in page.text.lower()
+
+
+def test_a_trainee_cannot_open_the_rendered_formgrader(cluster_formgrader):
+    """Is alice, a trainee, refused by the pod's formgrader, as by the hub-managed one?"""
+    hub = cluster_formgrader
+    alice = hub.login("alice")
+    page = alice.get(f"{hub.url}/services/x/formgrader", timeout=60)
+    assert page.status_code in (403, 404), (page.status_code, page.url)
