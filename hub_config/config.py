@@ -43,8 +43,16 @@ ENV_OVERRIDES = "ATELIER_HUB_OVERRIDES"
 ENV_INSECURE_DEMO = "ATELIER_INSECURE_DEMO"
 
 #: Server extensions a trainee server does not load: no language server is installed (jupyter_lsp
-#: would only cost start-up time); workbooks are delivered before the server starts (nbgitpuller).
-TRAINEE_EXTENSIONS_OFF = ("jupyter_lsp", "nbgitpuller")
+#: would only cost start-up time); workbooks are delivered before the server starts (nbgitpuller);
+#: Lab's terminal is off (``slowlink.DISABLED_EXTENSIONS``), and without the terminals API Lab
+#: also stops polling it every 10 s over the trainee's link; public apps are served by
+#: ``atelier apps``, not by Voila inside each trainee's server (its Lab preview is off too).
+TRAINEE_EXTENSIONS_OFF = (
+    "jupyter_lsp",
+    "nbgitpuller",
+    "jupyter_server_terminals",
+    "voila.server_extension",
+)
 
 #: JupyterLab options of a trainee server: trainees install nothing, so the extension manager is
 #: read-only (the PyPI one would be set up at every start for nothing).

@@ -116,7 +116,7 @@ def push_groups(api: HubAPI, groups: Mapping[str, list[str]]) -> dict[str, int]:
     return {"users": len(missing), "added": added, "removed": removed}
 
 
-def restart(settings: Mapping, pid: int, timeout: float = 180) -> None:
+def restart(settings: Mapping, pid: int, timeout: float = 90) -> None:
     """Ask ``atelier start`` (``pid``) to restart the hub, then wait until the new hub answers."""
     hub_pid = layers.state_paths(settings)["hub_pid"]
     before = hub_pid.read_text().strip() if hub_pid.exists() else ""
