@@ -296,6 +296,12 @@ class Hub:
 
         import requests
 
+        if self.settings["apps"].get("on_hub"):
+            # What `atelier install` does for the public apps (the rest of it is machine-wide).
+            from atelier.hub_config.apps import ensure_service_account
+            from atelier.settings import load_settings
+
+            ensure_service_account(load_settings(self.settings_path))
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -326,6 +332,17 @@ class Hub:
             time.sleep(0.2)
         log_tail = self.log_path.read_text()[-4000:]
         raise AssertionError(f"the hub did not answer in {timeout}s:\n{log_tail}")
+
+    def launch(self) -> None:
+        """:meth:`start`, moving to fresh ports if another program took one (three tries)."""
+        for attempt in range(3):
+            try:
+                self.start()
+                return
+            except PortTaken:
+                if attempt == 2:
+                    raise
+                self.new_ports()
 
     def new_ports(self) -> None:
         """Stop the proxy and move the hub to fresh ports (another program took one meanwhile)."""
@@ -565,33 +582,41 @@ def hub_extra_settings() -> dict:
     return {}
 
 
-@pytest.fixture(scope="session")
-def hub(hub_extra_settings, test_database):
-    """A real Atelier hub for the session, with :data:`HUB_ROSTER` imported (see :class:`Hub`).
+@contextlib.contextmanager
+def running_hub(
+    extra_settings: dict | None = None, roster: str | None = HUB_ROSTER, start: bool = True
+):
+    """A :class:`Hub`, stopped and cleaned up on exit.
 
-    Its hub database and gradebooks are on the database chosen with ``--database``.
+    ``roster`` is imported first, if any; the hub is started unless ``start`` is False (the
+    caller then calls :meth:`Hub.launch`).
     """
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="atelier-hub-"))
     # Trainees must reach the published workbooks and their homes under this folder.
     root.chmod(0o755)
-    instance = Hub(root, {**test_database(), **hub_extra_settings})
+    instance = Hub(root, extra_settings)
     try:
         instance.publish_workbooks()
-        instance.import_roster(HUB_ROSTER)
-        for attempt in range(3):
-            try:
-                instance.start()
-                break
-            except PortTaken:
-                if attempt == 2:
-                    raise
-                instance.new_ports()
+        if roster:
+            instance.import_roster(roster)
+        if start:
+            instance.launch()
         yield instance
     finally:
         instance.teardown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def hub(hub_extra_settings, test_database):
+    """A real Atelier hub for the session, with :data:`HUB_ROSTER` imported (see :class:`Hub`).
+
+    Its hub database and gradebooks are on the database chosen with ``--database``.
+    """
+    with running_hub({**test_database(), **hub_extra_settings}) as instance:
+        yield instance
 
 
 def seed_gradebook(course, plan: dict) -> None:

@@ -15,6 +15,11 @@ if ! command -v chromium >/dev/null; then
   apt-get update -q
   apt-get install -y -q chromium fonts-dejavu-core
 fi
+# The browser tests audit pages with axe-core, injected from npm's package (a fixed version).
+AXE_VERSION=4.14.1
+if ! grep -qs "\"version\": \"$AXE_VERSION\"" "$PREFIX/test-node/node_modules/axe-core/package.json"; then
+  npm install --prefix "$PREFIX/test-node" --no-audit --no-fund "axe-core@$AXE_VERSION"
+fi
 # PostgreSQL tests start a throwaway server from Debian's packages (initdb, pg_ctl, pg_dump, psql).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
