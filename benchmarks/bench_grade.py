@@ -2,22 +2,18 @@
 
 One command:
 
-    /opt/atelier/env/bin/python benchmarks/bench_grade.py [--trainees 100] [--workbook
-    07-home-learning]
+    /opt/atelier/env/bin/python benchmarks/bench_grade.py [--trainees 100]
 
 Builds a course from a real graded workbook of ``workbooks/`` (its English notebook, with its
-``data/``
-and ``images/``), releases it with ``nbgrader generate_assignment``, and writes one submission per
-trainee: the workbook's prepared answer set (one realistic mistake), all answers right, wrong
-answers,
-the blank released notebook (every answer raises ``NotImplementedError``), and one trainee whose
-first
-answer never ends (timed out by the course's ``Execute.timeout``). Two identical copies of the
-course
-are then graded, one by ``nbgrader autograde`` and one by ``atelier grade`` (sandboxed, one
-pre-warmed
-fork server per core); the table shows both times, the ratio, and whether every trainee got the same
-score for every graded cell. Must run as root (the sandbox switches to its own accounts).
+``data/`` and ``images/``), releases it with ``nbgrader generate_assignment``, and writes one
+submission per trainee: the workbook's prepared answer set (one realistic mistake), all answers
+right, wrong answers, the blank released notebook (every answer raises ``NotImplementedError``), and
+one trainee whose first answer never ends (timed out by the course's ``Execute.timeout``). Two
+identical copies of the course are then graded, one by ``nbgrader autograde`` and one by ``atelier
+grade`` (sandboxed, one pre-warmed fork server per core); the table shows both times, the ratio, and
+whether every trainee got the same score for every graded cell, with the CPU seconds each tool used
+and the load average around each run (the machine may be shared). Must run as root (the sandbox
+switches to its own accounts).
 """
 
 from __future__ import annotations
@@ -26,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -139,15 +136,23 @@ def copy_course(root: Path, target: Path) -> Path:
     return target
 
 
-def timed(command: list[str], cwd: Path) -> float:
-    """Seconds ``command`` took; its output is shown only if it fails."""
+def timed(command: list[str], cwd: Path) -> dict:
+    """Run ``command``; return its wall and CPU seconds and the load average around it.
+
+    CPU seconds count every process the command waited for (kernels, sandboxes, forks); the load
+    average is the 1-minute one, before and after. Its output is shown only if it fails.
+    """
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    load_before = os.getloadavg()[0]
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (used.ru_utime + used.ru_stime)
     if done.returncode != 0:
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
-    return seconds
+    return {"seconds": seconds, "cpu": cpu, "load": (load_before, os.getloadavg()[0])}
 
 
 def main() -> None:
@@ -172,12 +177,13 @@ def main() -> None:
         stock = copy_course(base, Path(tmp) / "stock")
         ours = copy_course(base, Path(tmp) / "atelier")
 
-        stock_seconds = timed([str(BIN / "nbgrader"), "autograde", assignment], stock)
-        atelier_seconds = timed(
+        stock_run = timed([str(BIN / "nbgrader"), "autograde", assignment], stock)
+        atelier_run = timed(
             [str(BIN / "atelier"), "grade", "--course-dir", str(ours), assignment,
              f"--workers={args.workers}", "--no-progress"],
             ours,
         )  # fmt: skip
+        stock_seconds, atelier_seconds = stock_run["seconds"], atelier_run["seconds"]
 
         stock_scores = gradebook_scores(stock, assignment)
         our_scores = gradebook_scores(ours, assignment)
@@ -193,14 +199,15 @@ def main() -> None:
         f"\nAutograding {args.trainees} trainees of {args.workbook} ({notebook}); cohort: {kinds}"
     )
     print(f"autograded points by kind (atelier): {totals}\n")
-    print("| Tool | seconds | per trainee |")
-    print("|---|---|---|")
-    print(
-        f"| nbgrader autograde (stock) | {stock_seconds:.1f} "
-        f"| {stock_seconds / args.trainees:.2f} |"
-    )
-    print(f"| atelier grade | {atelier_seconds:.1f} | {atelier_seconds / args.trainees:.3f} |")
+    print("| Tool | seconds | per trainee | CPU seconds | load average before → after |")
+    print("|---|---|---|---|---|")
+    for name, run in (("nbgrader autograde (stock)", stock_run), ("atelier grade", atelier_run)):
+        print(
+            f"| {name} | {run['seconds']:.1f} | {run['seconds'] / args.trainees:.3f} "
+            f"| {run['cpu']:.1f} | {run['load'][0]:.1f} → {run['load'][1]:.1f} |"
+        )
     print(f"\nSpeed-up: {stock_seconds / atelier_seconds:.1f}x (goal >= 10x)")
+    print(f"CPU used: {stock_run['cpu'] / atelier_run['cpu']:.1f}x less")
     same = args.trainees - len(differ)
     print(f"Identical scores, cell by cell: {same}/{args.trainees} trainees")
     for trainee in differ[:10]:

@@ -5,18 +5,15 @@ grader's process, in nbgrader's order: sanitize (``ClearOutput``, ``DeduplicateI
 ``OverwriteKernelspec``, ``OverwriteCells`` restoring locked and test cells from the gradebook,
 ``CheckCellMetadata``), then autograde (``IgnorePattern``, ``ClearMetadataPreprocessor``,
 ``LimitOutput``, ``SaveAutoGrades``, ``AssignLatePenalties``, ``CheckCellMetadata``). Only
-nbgrader's
-``Execute`` step is replaced, by :class:`ApplySandboxRun`, which takes the outputs of a run made
-in a
-sandbox (:mod:`atelier.grading.sandbox`) from a pool (:mod:`atelier.grading.pool`). So the
-gradebook is
-written only by the grader, one submission at a time, after that submission's code has stopped.
+nbgrader's ``Execute`` step is replaced, by :class:`ApplySandboxRun`, which takes the outputs of a
+run made in a sandbox (:mod:`atelier.grading.sandbox`) from a pool (:mod:`atelier.grading.pool`). So
+the gradebook is written only by the grader, one submission at a time, after that submission's code
+has stopped.
 
 Fail closed: a code cell with no valid record of having run (the process died, exited early, was
-killed,
-or its records are malformed, duplicated or out of order) gets an error output, so nbgrader's own
-scoring
-gives a test cell 0 points. A submission whose records look forged has every test cell scored 0.
+killed, or its records are malformed, duplicated or out of order) gets an error output, so
+nbgrader's own scoring gives a test cell 0 points. A submission whose records look forged has every
+test cell scored 0.
 
 Order of work: submissions are sanitized and sent to the pool one by one; finished runs are written
 back as they come. A journal (``log/grade-journal.jsonl`` in the course) records each finished
@@ -62,6 +59,8 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     notebooks: list[str] = field(default_factory=list)
+    #: CPU seconds its sandboxed runs used (the trainee's code and the fork server's watch).
+    cpu: float = 0.0
 
 
 def not_run_output(reason: str) -> NotebookNode:
@@ -249,6 +248,8 @@ class _Pending:
     digest: str
     futures: dict = field(default_factory=dict)
     outcome: Outcome | None = None
+    #: The sanitized notebooks, by the path nbgrader wrote them to, parsed once.
+    sanitized: dict = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -273,9 +274,13 @@ def fast_gradebook():
 
     original_engine = nbgrader.api.create_engine
     original_create_all = nbgrader.api.Base.metadata.create_all
+    original_inspect = nbgrader.api.inspect
+    original_check_course = nbgrader.api.Gradebook.check_course
     original_jsonschema = nbformat_common.jsonschema
     engines: dict = {}
     created: set = set()
+    tables: dict = {}
+    courses: set = set()
     validators: dict = {}
 
     def create_engine(url, **kwargs):
@@ -305,6 +310,31 @@ def fast_gradebook():
             original_create_all(bind=bind, **kwargs)
             created.add(id(bind))
 
+    class KnownTables:
+        """``inspect(engine)`` as ``Gradebook()`` uses it: the tables, listed once per engine."""
+
+        def __init__(self, engine):
+            self.engine = engine
+
+        def get_table_names(self):
+            key = id(self.engine)
+            if key not in tables:
+                names = original_inspect(self.engine).get_table_names()
+                if not names:
+                    return names  # a new gradebook: nbgrader creates it, ask again next time
+                tables[key] = names
+            return tables[key]
+
+    def check_course(gradebook, course_id="default_course", **kwargs):
+        # Every ``Gradebook()`` makes sure its course row exists (a query and a commit); once it
+        # does, it stays: the row is never removed.
+        key = (id(gradebook.engine), course_id)
+        if kwargs or key not in courses:
+            course = original_check_course(gradebook, course_id=course_id, **kwargs)
+            courses.add(key)
+            return course
+        return None  # nbgrader's only caller, Gradebook.__init__, ignores the result
+
     class CachedValidation:
         """``jsonschema`` as nbgrader's metadata checks use it, with validators built once."""
 
@@ -322,12 +352,16 @@ def fast_gradebook():
 
     nbgrader.api.create_engine = create_engine
     nbgrader.api.Base.metadata.create_all = create_all
+    nbgrader.api.inspect = KnownTables
+    nbgrader.api.Gradebook.check_course = check_course
     nbformat_common.jsonschema = CachedValidation()
     try:
         yield
     finally:
         nbgrader.api.create_engine = original_engine
         nbgrader.api.Base.metadata.create_all = original_create_all
+        nbgrader.api.inspect = original_inspect
+        nbgrader.api.Gradebook.check_course = original_check_course
         nbformat_common.jsonschema = original_jsonschema
         for engine in engines.values():
             if engine.dialect.name == "sqlite":
@@ -365,6 +399,17 @@ class SandboxedAutograde(Autograde):
         super().start()
 
     def _init_preprocessors(self) -> None:
+        # Each phase's steps are made once per run rather than once per submission: every
+        # nbgrader step resets its state in ``preprocess``.
+        phase = "sanitize" if self._sanitizing else "autograde"
+        made = getattr(self, "_phase_steps", None)
+        if made is None:
+            made = self._phase_steps = {}
+        if phase not in made:
+            made[phase] = self._make_steps()
+        self.exporter._preprocessors = list(made[phase])
+
+    def _make_steps(self) -> list:
         self.exporter._preprocessors = []
         if self._sanitizing:
             steps = list(self.sanitize_preprocessors)
@@ -378,6 +423,7 @@ class SandboxedAutograde(Autograde):
             steps = [step for step in steps if step is not None]
         for step in steps:
             self.exporter.register_preprocessor(step)
+        return list(self.exporter._preprocessors)
 
     def init_single_notebook_resources(self, notebook_filename):
         """Nbgrader's resources, plus this notebook's sandboxed run during the autograde phase."""
@@ -451,6 +497,17 @@ class SandboxedAutograde(Autograde):
             )
         if self.on_start:
             self.on_start(len(pending))
+        self._sanitized: dict = {}
+        read_file = self.exporter.from_file
+
+        def from_file(file_stream, resources=None, **kw):
+            # A notebook this run sanitized is taken as parsed; any other file is read as usual.
+            nb = self._sanitized.pop(os.path.abspath(getattr(file_stream, "name", "")), None)
+            if nb is None:
+                return read_file(file_stream, resources=resources, **kw)
+            return self.exporter.from_notebook_node(nb, resources=resources, **kw)
+
+        self.exporter.from_file = from_file
         with fast_gradebook():
             self._grade(pending)
 
@@ -486,8 +543,11 @@ class SandboxedAutograde(Autograde):
         self._init_preprocessors()
         for notebook_filename in item.notebooks:
             super(Autograde, self).convert_single_notebook(notebook_filename)
-            # What nbgrader just wrote (validated by it): no need to read the file back.
-            nb = nbformat.from_dict(json.loads(self._last_written))
+            # What nbgrader just wrote (validated by it): the autograde phase reads this copy
+            # instead of parsing and validating the file again.
+            nb = nbformat.convert(nbformat.reader.reads(self._last_written), 4)
+            built = os.path.abspath(os.path.join(dest, os.path.basename(notebook_filename)))
+            item.sanitized[built] = nb
             notebook_id = os.path.splitext(os.path.basename(notebook_filename))[0]
             item.futures[notebook_id] = self.pool.submit(cells_to_run(nb), side_files)
 
@@ -506,13 +566,15 @@ class SandboxedAutograde(Autograde):
         self.notebooks = item.notebooks
         self.coursedir.student_id = item.student
         self._summaries = []
-        elapsed = 0.0
+        elapsed = cpu = 0.0
         for notebook_id, future in item.futures.items():
             execution = self.pool.result(future)
             elapsed += execution.get("elapsed", 0.0)
+            cpu += execution.get("cpu", 0.0)
             self._executions[(item.student, notebook_id)] = execution
         self._sanitizing = False
         self._init_preprocessors()
+        self._sanitized = item.sanitized
         try:
             with utils.setenv(NBGRADER_EXECUTION="autograde"):
                 for notebook_filename in item.notebooks:
@@ -523,11 +585,14 @@ class SandboxedAutograde(Autograde):
                     super(Autograde, self).convert_single_notebook(built)
         finally:
             self._sanitizing = True
+            self._sanitized = item.sanitized = {}
             for notebook_id in item.futures:
                 self._executions.pop((item.student, notebook_id), None)
         self.set_permissions(item.assignment, item.student)
         self.run_post_convert_hook()
-        outcome = Outcome(item.student, item.assignment, seconds=round(elapsed, 2))
+        outcome = Outcome(
+            item.student, item.assignment, seconds=round(elapsed, 2), cpu=round(cpu, 3)
+        )
         outcome.notebooks = [Path(n).stem for n in item.notebooks]
         reasons = [s["reason"] for s in self._summaries if s["reason"]]
         if any(s["timeouts"] for s in self._summaries) or any("time limit" in r for r in reasons):

@@ -2,12 +2,14 @@
 
 Rule: the verb only wires things together: it resolves the course (``--cohort`` through
 :class:`atelier.grading.course.Course`, or any nbgrader course with ``--course-dir``), loads that
-course's
-nbgrader configuration the way ``nbgrader autograde`` does, starts a pool
-(:mod:`atelier.grading.pool`)
-and runs :class:`atelier.grading.autograde.SandboxedAutograde`. It shows a progress bar with an
-ETA and
-ends with a table: graded, failed (with the reason), timed out, skipped as already graded.
+course's nbgrader configuration the way ``nbgrader autograde`` does, starts a pool
+(:mod:`atelier.grading.pool`) and runs :class:`atelier.grading.autograde.SandboxedAutograde`. It
+shows a progress bar with an ETA and ends with a table: graded, failed (with the reason), timed out,
+skipped as already graded.
+
+On one machine the work is shared by grading processes forked from the command once nbgrader is
+loaded (one per core by default): each grades its share of the (assignment, trainee) pairs with its
+own sandboxes and reports each outcome, as a JSON line, on a pipe to the command.
 """
 
 from __future__ import annotations
@@ -175,31 +177,10 @@ def expand_assignments(course_root: Path, specs: list[str]) -> list[str]:
     return found
 
 
-def grade_assignments(course_root: Path, assignments: list[str], **options):
-    """Grade several assignments; return the outcomes of all of them.
-
-    With several grading processes (``shards``) and at least as many assignments, the assignments
-    are shared out among the processes (each grades its share one after the other), so that many
-    small assignments (one answer set each, say) grade in parallel; otherwise each assignment in
-    turn is graded with its trainees shared out. Options are those of :func:`grade`.
-    """
-    shards = options.get("shards", 1)
-    workers = options.get("workers", 0)
-    cores = os.cpu_count() or 1
-    if shards == 0:
-        shards = min(cores, workers or cores)
-    if shards > 1 and len(assignments) >= shards and not options.get("dask_address"):
-        options = {**options, "shards": shards}
-        return _assignments_in_shards(Path(course_root).resolve(), assignments, **options)
-    outcomes = []
-    for assignment in assignments:
-        outcomes += grade(course_root, assignment, **options)
-    return outcomes
-
-
-def grade(
+def grade_assignments(
     course_root: Path,
-    assignment: str,
+    assignments: list[str],
+    *,
     students: list[str] = (),
     dask_address: str = "",
     workers: int = 0,
@@ -208,62 +189,106 @@ def grade(
     config=None,
     extra_hidden: list[str] = (),
     log_level: int = logging.WARNING,
-    shards: int = 1,
-):
-    """Autograde ``assignment`` in ``course_root``; return one :class:`Outcome` per submission.
+    shards: int = 0,
+) -> list:
+    """Autograde ``assignments`` in ``course_root``; return one :class:`Outcome` per submission.
+
+    The submissions, every (assignment, trainee) pair, are dealt out in turn to ``shards``
+    grading processes forked from this one once nbgrader is loaded (so they share its start-up);
+    each runs nbgrader's steps for its share, assignment by assignment, with its own sandboxes.
+    With one process (or with Dask, whose workers run the notebooks) the grading runs here.
 
     Args:
         course_root: an nbgrader course directory (with its ``nbgrader_config.py``, if any).
-        assignment: the assignment id.
+        assignments: the assignment ids.
         students: only these student ids (default: everyone with a submission).
         dask_address: run on this Dask scheduler instead of local sandboxes.
-        workers: local sandboxes at once (0: one per core).
+        workers: local sandboxes at once, in all (0: one per core).
         force: grade again what the journal says is done.
         progress: show a progress bar on stderr.
         config: traitlets config (``SandboxLimits``, ``SandboxOptions``, nbgrader classes).
         extra_hidden: more paths to hide from submissions.
         log_level: nbgrader's log level.
-        shards: grading processes sharing the trainees (0: one per core, at most ``workers``).
+        shards: grading processes (0: one per core, at most ``workers``).
     """
+    course_root = Path(course_root).resolve()
     cores = os.cpu_count() or 1
+    workers = workers or cores
     if shards == 0:
-        shards = min(cores, workers or cores)
-    if shards > 1 and not dask_address:
-        return _grade_in_shards(
-            Path(course_root).resolve(), assignment, students, workers or cores, force, progress,
-            config, extra_hidden, shards,
-        )  # fmt: skip
-    import warnings
+        shards = min(cores, workers)
+    options = {
+        "dask_address": dask_address,
+        "force": force,
+        "config": config,
+        "extra_hidden": list(extra_hidden),
+        "log_level": log_level,
+    }
+    wanted = set(students)
+    submitted = {
+        assignment: sorted(
+            path.parent.name
+            for path in (course_root / "submitted").glob(f"*/{assignment}")
+            if path.is_dir() and (not wanted or path.parent.name in wanted)
+        )
+        for assignment in assignments
+    }
+    pairs = [(a, student) for a in assignments for student in submitted[a]]
+    shards = min(shards, len(pairs))
+    if dask_address or shards <= 1:
+        units = [(a, list(students)) for a in assignments]
+        return _grade_share(course_root, units, workers=workers, progress=progress, **options)
+    outcomes = []
+    for assignment in assignments:
+        if not submitted[assignment]:
+            # Nothing to deal out: graded here, so that nbgrader's "nothing to grade" is the
+            # message.
+            outcomes += _grade_share(
+                course_root, [(assignment, list(students))], workers=1, progress=False, **options
+            )
+    _register_students(course_root, sorted({student for _, student in pairs}))
+    shares = []
+    for index in range(shards):
+        units: dict[str, list[str]] = {}
+        for assignment, student in pairs[index::shards]:
+            units.setdefault(assignment, []).append(student)
+        shares.append(list(units.items()))
+    per_process = max(1, workers // shards)
+    outcomes += _grade_in_forks(course_root, shares, per_process, progress, options)
+    return outcomes
 
+
+def grade(course_root: Path, assignment: str, **options) -> list:
+    """Autograde one assignment (see :func:`grade_assignments` for the options)."""
+    return grade_assignments(course_root, [assignment], **options)
+
+
+def _nbgrader_app(course_root: Path, assignment: str, log_level: int):
+    """The ``autograde`` app, configured as ``nbgrader autograde`` configures it."""
     from nbgrader.apps.autogradeapp import AutogradeApp
-    from nbgrader.converters.base import NbGraderException
-    from traitlets.config import Config
 
-    from atelier.grading.autograde import SandboxedAutograde
-    from atelier.grading.pool import DaskPool, LocalPool
-
-    # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings that say nothing to
-    # users.
-    warnings.filterwarnings("ignore", module="nbgrader.api")
-    warnings.filterwarnings("ignore", message=".*not in session.*")
     bindir = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
-        os.environ["PATH"] = (
-            bindir + os.pathsep + os.environ.get("PATH", "")
-        )  # nbgrader runs alembic
-    course_root = Path(course_root).resolve()
-    nbgrader = AutogradeApp()
+        # nbgrader runs alembic
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    app = AutogradeApp()
     cwd = os.getcwd()
     os.chdir(course_root)  # nbgrader also reads nbgrader_config.py from the working directory
     try:
-        nbgrader.initialize(
-            [f"--CourseDirectory.root={course_root}", "--log-level=WARN", assignment]
-        )
+        app.initialize([f"--CourseDirectory.root={course_root}", "--log-level=WARN", assignment])
     finally:
         os.chdir(cwd)
-    nbgrader.log.setLevel(log_level)
-    nbgrader.coursedir.assignment_id = assignment
-    merged = Config(nbgrader.config)
+    app.log.setLevel(log_level)
+    app.coursedir.assignment_id = assignment
+    return app
+
+
+def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, extra_hidden):
+    """The execution pool for a course, with the course's limits and hidden paths."""
+    from traitlets.config import Config
+
+    from atelier.grading.pool import DaskPool, LocalPool
+
+    merged = Config(app.config)
     if config is not None:
         merged.merge(config)
     limits = SandboxLimits(config=merged)
@@ -275,66 +300,212 @@ def grade(
             limits.cell_timeout = float(timeout)
     options = SandboxOptions(config=merged)
     hidden = [str(course_root), *extra_hidden]
-    db_url = nbgrader.coursedir.db_url
+    db_url = app.coursedir.db_url
     if db_url.startswith("sqlite:///"):
         hidden.append(db_url[len("sqlite:///") :].split("?")[0])
     exchange_root = merged.get("Exchange", {}).get("root")
     hidden.append(exchange_root if isinstance(exchange_root, str) else "/usr/local/share/nbgrader")
-
     if dask_address:
-        pool = DaskPool(dask_address, limits, options, hidden)
-    else:
-        pool = LocalPool(workers, limits, options, hidden)
-    bar = None
+        return DaskPool(dask_address, limits, options, hidden)
+    return LocalPool(workers, limits, options, hidden)
+
+
+def _grade_share(course_root: Path, units, *, workers, dask_address, force, progress, config,
+                 extra_hidden, log_level, report=None) -> list:  # fmt: skip
+    """Grade ``units`` ((assignment, students) pairs) in turn, with one pool for all of them.
+
+    ``students`` empty means everyone. ``report`` is called with each finished outcome.
+    """
+    import warnings
+
+    # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings that say nothing to
+    # users.
+    warnings.filterwarnings("ignore", module="nbgrader.api")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    outcomes = []
+    pool = None
     try:
-        converter = SandboxedAutograde(coursedir=nbgrader.coursedir, parent=nbgrader)
-        converter.pool = pool
-        converter.regrade = force
-        if students:
-            wanted = set(students)
-            original = converter.init_notebooks
+        for assignment, students in units:
+            app = _nbgrader_app(course_root, assignment, log_level)
+            if pool is None:
+                pool = _make_pool(app, course_root, workers, dask_address, config, extra_hidden)
+            outcomes += _grade_assignment(app, assignment, students, pool, force, progress, report)
+    finally:
+        if pool is not None:
+            pool.close()
+    return outcomes
 
-            def init_only_wanted():
-                original()
-                converter.assignments = {
-                    path: notebooks
-                    for path, notebooks in converter.assignments.items()
-                    if converter._parse(path)["student_id"] in wanted
-                }
 
-            converter.init_notebooks = init_only_wanted
-        if progress:
-            from tqdm import tqdm
+def _grade_assignment(app, assignment, students, pool, force, progress, report) -> list:
+    """Run the sandboxed converter on one assignment; return its outcomes."""
+    from nbgrader.converters.base import NbGraderException
 
-            def on_start(total):
-                nonlocal bar
-                bar = tqdm(
-                    total=total, unit="trainee", desc=f"grading {assignment}", file=sys.stderr
-                )
+    from atelier.grading.autograde import SandboxedAutograde
 
-            def on_progress(outcome):
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(f"{outcome.student}: {outcome.status}", refresh=False)
+    course_root = app.coursedir.root
+    converter = SandboxedAutograde(coursedir=app.coursedir, parent=app)
+    converter.pool = pool
+    converter.regrade = force
+    if students:
+        wanted = set(students)
+        original = converter.init_notebooks
 
-            converter.on_start = on_start
-            converter.on_progress = on_progress
-        started = time.monotonic()
-        try:
-            converter.start()
-        except NbGraderException as error:
-            raise AtelierError(
-                f"nothing to grade for '{assignment}' in {course_root}: {error} "
-                "(are submissions in submitted/<student>/<assignment>/ and was the assignment "
-                "generated?)"
-            ) from None
-        finally:
-            converter.elapsed = time.monotonic() - started
+        def init_only_wanted():
+            original()
+            converter.assignments = {
+                path: notebooks
+                for path, notebooks in converter.assignments.items()
+                if converter._parse(path)["student_id"] in wanted
+            }
+
+        converter.init_notebooks = init_only_wanted
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        def on_start(total):
+            nonlocal bar
+            bar = tqdm(total=total, unit="trainee", desc=f"grading {assignment}", file=sys.stderr)
+
+    def on_progress(outcome):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{outcome.student}: {outcome.status}", refresh=False)
+        if report is not None:
+            report(outcome)
+
+    if progress:
+        converter.on_start = on_start
+    converter.on_progress = on_progress
+    started = time.monotonic()
+    try:
+        converter.start()
+    except NbGraderException as error:
+        raise AtelierError(
+            f"nothing to grade for '{assignment}' in {course_root}: {error} "
+            "(are submissions in submitted/<student>/<assignment>/ and was the assignment "
+            "generated?)"
+        ) from None
+    finally:
+        converter.elapsed = time.monotonic() - started
+        if bar is not None:
+            bar.close()
+    return converter.outcomes
+
+
+def _load_before_fork() -> None:
+    """Import and set up, once, what every grading process needs, so that forks share it."""
+    import nbformat
+    from nbgrader.apps.autogradeapp import AutogradeApp  # noqa: F401
+    from sqlalchemy.orm import configure_mappers
+
+    import atelier.grading.autograde
+    import atelier.grading.pool  # noqa: F401
+
+    configure_mappers()  # nbgrader's gradebook classes
+    nbformat.validate(nbformat.v4.new_notebook())  # compiles nbformat's schema validator
+
+
+def _grade_in_forks(course_root: Path, shares, workers: int, progress: bool, options) -> list:
+    """Grade each share in a process forked from this one; gather outcomes as they come.
+
+    Each process reports its outcomes, one JSON line each, on a pipe. A process that dies leaves
+    its unreported submissions as errors (not journaled: the next run grades them).
+    """
+    import selectors
+    import signal
+    import traceback
+
+    from atelier.grading.autograde import Outcome
+
+    _load_before_fork()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: dict[int, tuple] = {}
+    for share in shares:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the grading process
+            status = 1
+            try:
+                os.close(read_fd)
+                for other_fd, *_ in children.values():
+                    os.close(other_fd)
+                with open(write_fd, "w", encoding="utf-8") as channel:
+                    reported = set()
+
+                    def report(outcome, channel=channel, reported=reported):
+                        reported.add(id(outcome))
+                        channel.write(json.dumps(outcome.__dict__) + "\n")
+                        channel.flush()
+
+                    for assignment, students in share:
+                        try:
+                            done = _grade_share(course_root, [(assignment, students)],
+                                                workers=workers, progress=False, report=report,
+                                                **options)  # fmt: skip
+                        except AtelierError as error:
+                            done = [
+                                Outcome(s, assignment, "error", str(error)[:200]) for s in students
+                            ]
+                        for outcome in done:  # those not graded now (skipped as already done)
+                            if id(outcome) not in reported:
+                                report(outcome)
+                status = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        expected = {(a, student) for a, students in share for student in students}
+        children[pid] = (read_fd, expected, bytearray())
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = sum(len(expected) for _, expected, _ in children.values())
+        bar = tqdm(total=total, unit="trainee", desc="grading", file=sys.stderr)
+    outcomes = []
+    selector = selectors.DefaultSelector()
+    for pid, (read_fd, _, _) in children.items():
+        selector.register(read_fd, selectors.EVENT_READ, pid)
+    try:
+        while selector.get_map():
+            for key, _ in selector.select():
+                pid = key.data
+                read_fd, expected, buffer = children[pid]
+                chunk = os.read(read_fd, 1 << 16)
+                buffer += chunk
+                *lines, rest = buffer.split(b"\n")
+                buffer[:] = rest
+                for line in lines:
+                    outcome = Outcome(**json.loads(line))
+                    expected.discard((outcome.assignment, outcome.student))
+                    outcomes.append(outcome)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix_str(f"{outcome.student}: {outcome.status}", refresh=False)
+                if chunk:
+                    continue
+                selector.unregister(read_fd)
+                os.close(read_fd)
+                _, status = os.waitpid(pid, 0)
+                code = os.waitstatus_to_exitcode(status)
+                if code == 0:
+                    continue  # all reported (nbgrader leaves out excluded students, as here)
+                reason = f"grading process failed (exit status {code})"
+                for assignment, student in sorted(expected):
+                    outcomes.append(Outcome(student, assignment, "error", reason))
+    except KeyboardInterrupt:
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        raise
     finally:
         if bar is not None:
             bar.close()
-        pool.close()
-    return converter.outcomes
+        selector.close()
+    return outcomes
 
 
 def format_table(outcomes) -> str:
@@ -352,64 +523,6 @@ def format_table(outcomes) -> str:
         for o in sorted(problems, key=lambda o: o.student):
             lines.append(f"{o.student:<{width}}  {o.status:<9}  {o.reason}")
     return "\n".join(lines)
-
-
-def _grade_in_shards(course_root, assignment, students, workers, force, progress, config,
-                     extra_hidden, shards):  # fmt: skip
-    """Grade with ``shards`` ``atelier grade`` processes, each taking every n-th trainee."""
-    import subprocess
-    import tempfile
-
-    from atelier.grading.autograde import Outcome
-
-    found = sorted(p.parent.name for p in (course_root / "submitted").glob(f"*/{assignment}"))
-    everyone = [s for s in found if not students or s in set(students)]
-    groups = [everyone[i::shards] for i in range(shards) if everyone[i::shards]]
-    if len(groups) < 2:
-        return grade(course_root, assignment, everyone or students, "", workers, force, progress,
-                     config, extra_hidden, shards=1)  # fmt: skip
-    _register_students(course_root, everyone)
-    settings = _shard_settings(config, extra_hidden)
-    journal = course_root / "log" / "grade-journal.jsonl"
-    seen = len(journal.read_text("utf-8").splitlines()) if journal.exists() else 0
-    with tempfile.TemporaryDirectory(prefix="atelier-grade-") as tmp:
-        runs = []
-        for index, group in enumerate(groups):
-            out = Path(tmp) / f"shard{index}.json"
-            command = [sys.executable, "-m", "atelier", "grade", "--course-dir", str(course_root),
-                       assignment, f"--students={','.join(group)}", "--shards=1", "--no-progress",
-                       f"--workers={max(1, workers // len(groups))}", f"--outcomes-json={out}",
-                       *settings, *(["--force"] if force else [])]  # fmt: skip
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-            runs.append((process, out, group))
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(everyone), unit="trainee", desc=f"grading {assignment}",
-                       file=sys.stderr)  # fmt: skip
-        try:
-            while any(process.poll() is None for process, _, _ in runs):
-                time.sleep(0.5)
-                if bar is not None and journal.exists():
-                    done = len(journal.read_text("utf-8").splitlines()) - seen
-                    bar.update(max(0, min(done, bar.total) - bar.n))
-        except KeyboardInterrupt:
-            for process, _, _ in runs:
-                process.terminate()
-            raise
-        finally:
-            if bar is not None:
-                bar.update(bar.total - bar.n)
-                bar.close()
-        outcomes = []
-        for process, out, group in runs:
-            if out.exists():
-                outcomes += [Outcome(**o) for o in json.loads(out.read_text("utf-8"))]
-            else:
-                reason = f"grading process failed (exit status {process.returncode})"
-                outcomes += [Outcome(s, assignment, "error", reason) for s in group]
-    return outcomes
 
 
 def _register_students(course_root: Path, students) -> None:
@@ -434,61 +547,3 @@ def _register_students(course_root: Path, students) -> None:
         known = {student.id for student in gradebook.students}
         for student in sorted(set(students) - known):
             gradebook.add_student(student)
-
-
-def _shard_settings(config, extra_hidden) -> list[str]:
-    """Command-line options giving a shard process the same resolved options as this one."""
-    limits, options = SandboxLimits(config=config), SandboxOptions(config=config)
-    settings = [f"--SandboxLimits.{k}={v}" for k, v in limits.as_dict().items()]
-    if config is None or "cell_timeout" not in config.get("SandboxLimits", {}):
-        settings = [a for a in settings if not a.startswith("--SandboxLimits.cell_timeout=")]
-    settings.append(f"--SandboxOptions.isolate={options.isolate}")
-    settings += [
-        f"--SandboxOptions.hidden_paths={p}" for p in [*options.hidden_paths, *extra_hidden]
-    ]
-    return settings
-
-
-def _assignments_in_shards(course_root, assignments, *, shards, students=(), workers=0,
-                           force=False, progress=False, config=None, extra_hidden=(),
-                           **_ignored):  # fmt: skip
-    """Grade ``assignments`` with ``shards`` ``atelier grade`` processes, each taking every n-th."""
-    import subprocess
-    import tempfile
-
-    from atelier.grading.autograde import Outcome
-
-    groups = [assignments[i::shards] for i in range(shards) if assignments[i::shards]]
-    submitted = {
-        path.parent.name
-        for assignment in assignments
-        for path in (Path(course_root) / "submitted").glob(f"*/{assignment}")
-    }
-    _register_students(Path(course_root), [s for s in submitted if not students or s in students])
-    settings = _shard_settings(config, extra_hidden)
-    workers = workers or os.cpu_count() or 1
-    outcomes = []
-    with tempfile.TemporaryDirectory(prefix="atelier-grade-") as tmp:
-        runs = []
-        for index, group in enumerate(groups):
-            out = Path(tmp) / f"shard{index}.json"
-            command = [sys.executable, "-m", "atelier", "grade", "--course-dir", str(course_root),
-                       *group, "--shards=1", "--no-progress",
-                       f"--workers={max(1, workers // len(groups))}", f"--outcomes-json={out}",
-                       *settings, *(["--force"] if force else []),
-                       *([f"--students={','.join(students)}"] if students else [])]  # fmt: skip
-            runs.append((subprocess.Popen(command, stdout=subprocess.DEVNULL), out, group))
-        try:
-            for process, _, _ in runs:
-                process.wait()
-        except KeyboardInterrupt:
-            for process, _, _ in runs:
-                process.terminate()
-            raise
-        for process, out, group in runs:
-            if out.exists():
-                outcomes += [Outcome(**o) for o in json.loads(out.read_text("utf-8"))]
-            else:
-                reason = f"grading process failed (exit status {process.returncode})"
-                outcomes += [Outcome("(all)", a, "error", reason) for a in group]
-    return outcomes

@@ -1,19 +1,16 @@
 """The sandbox a submission's code runs in, seen from the grader.
 
 Rule: trainee code never runs with the grader's rights. A :class:`Sandbox` is one slot: an
-unprivileged
-account of its own (``atelier-sbx<N>``, created on first use), a fork server (:mod:`atelier.grading.
-sandbox_zygote`) running in new network, mount and PID namespaces with the libraries
-pre-imported, and a
-private job folder per notebook holding only that submission's files. Limits
-(:class:`SandboxLimits`) cap
-memory, processes, CPU time, file size, wall time per cell and per notebook, and output. Slots
-are claimed
-with a lock file, so any number of graders and Dask workers on one machine never share an account.
+unprivileged account of its own (``atelier-sbx<N>``, created on first use), a fork server
+(:mod:`atelier.grading. sandbox_zygote`) running in new network, mount and PID namespaces with the
+libraries pre-imported, and a private job folder per notebook holding only that submission's files.
+Limits (:class:`SandboxLimits`) cap memory, processes, CPU time, file size, wall time per cell and
+per notebook, and output. Slots are claimed with a lock file, so any number of graders and Dask
+workers on one machine never share an account.
 
 :meth:`Sandbox.execute` returns an :class:`Execution`: the cell records the child reported and the
-supervisor's verdict; it is :mod:`atelier.grading.autograde` that turns them into outputs,
-failing closed.
+supervisor's verdict; it is :mod:`atelier.grading.autograde` that turns them into outputs, failing
+closed.
 """
 
 from __future__ import annotations
@@ -141,6 +138,7 @@ class Execution:
     killed_for: str | None = None
     exit_code: int = 0
     elapsed: float = 0.0
+    cpu: float = 0.0
 
     def to_dict(self) -> dict:
         """Plain data, for sending across processes (Dask)."""
@@ -361,4 +359,5 @@ class Sandbox:
             killed_for=verdict.get("killed_for"),
             exit_code=verdict.get("exit_code", 0),
             elapsed=verdict.get("elapsed", 0.0),
+            cpu=verdict.get("cpu", 0.0),
         )

@@ -1,20 +1,15 @@
 """The in-sandbox executor: runs one notebook's code cells in a forked, unprivileged process.
 
-Rule: this module runs *inside* the sandbox, in the same process as the trainee's code, so
-nothing it
-reports is trusted. It only reports, cell by cell, the outputs the trainee's code produced, as
-framed
-records on a pipe; the grader (outside the sandbox) decides what they are worth and fails closed on
-anything missing, duplicated or malformed. What it does defend, before each test cell: the
-builtins and
-the testing helpers tests rely on are put back as they were before any trainee code ran, tracing
-hooks
-are removed, and a test cell that would run next to a background thread the trainee started is
-not run.
+Rule: this module runs *inside* the sandbox, in the same process as the trainee's code, so nothing
+it reports is trusted. It only reports, cell by cell, the outputs the trainee's code produced, as
+framed records on a pipe; the grader (outside the sandbox) decides what they are worth and fails
+closed on anything missing, duplicated or malformed. What it does defend, before each test cell: the
+builtins and the testing helpers tests rely on are put back as they were before any trainee code
+ran, tracing hooks are removed, and a test cell that would run next to a background thread the
+trainee started is not run.
 
-Outputs are recorded in nbformat shape, as ``ipykernel`` would send them (``stream`` with
-``stdout`` /
-``stderr``, ``execute_result``, ``display_data``, ``error``), so that nbgrader's own scoring
+Outputs are recorded in nbformat shape, as ``ipykernel`` would send them (``stream`` with ``stdout``
+/ ``stderr``, ``execute_result``, ``display_data``, ``error``), so that nbgrader's own scoring
 (``nbgrader.utils.determine_grade``) gives the same points as with a stock kernel. Output beyond the
 byte budget is dropped, and a visible marker says how much.
 """
@@ -419,12 +414,57 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
     write(out_fd, dumps({"n": nonce, "seq": sequence, "kind": "end"}))
 
 
+def warm_up(shell: SandboxShell) -> None:
+    """Pay once, in the fork server, what every child would pay on first use.
+
+    The first traceback a shell formats loads and sets up IPython's traceback machinery (tens of
+    milliseconds), and the first widget of each ipywidgets class fills that class's trait caches:
+    every submission with an error or a widget would pay for them. The warm-up cell is silent
+    (no history, no execution count, no output) and leaves nothing behind in the namespace; the
+    warm-up widgets are closed (none is left in ipywidgets' registry).
+    """
+    try:
+        import ipywidgets
+        from ipywidgets.widgets import widget as widget_module
+    except ImportError:
+        ipywidgets = None
+    if ipywidgets is not None:
+        registry = widget_module._instances
+        known = set(registry)
+        for name in sorted(dir(ipywidgets)):
+            cls = getattr(ipywidgets, name)
+            if isinstance(cls, type) and issubclass(cls, ipywidgets.DOMWidget):
+                with contextlib.suppress(Exception):
+                    repr(cls())
+        for model_id in set(registry) - known:
+            with contextlib.suppress(Exception):
+                registry[model_id].close()
+            registry.pop(model_id, None)
+    shell.run_cell(
+        "def _atelier_warm_up():\n    raise ValueError('warm-up')\n_atelier_warm_up()",
+        store_history=False,
+        silent=True,
+    )
+    shell.user_ns.pop("_atelier_warm_up", None)
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            delattr(sys, name)
+    shell.last_execution_succeeded = True
+    shell.last_execution_result = None
+
+
 def preload(modules: list[str]) -> list[str]:
     """Import the modules trainees commonly use, so each fork starts warm; return those found."""
     loaded = []
     for name in modules:
         try:
             __import__(name)
+            # A package that loads its public names lazily (``atelier.widgets``) loads them now,
+            # once, instead of in every child.
+            module = sys.modules[name]
+            for public in getattr(module, "__all__", ()):
+                with contextlib.suppress(Exception):
+                    getattr(module, public)
         except Exception:
             continue
         loaded.append(name)
@@ -443,4 +483,5 @@ __all__ = [
     "new_shell",
     "preload",
     "run_notebook",
+    "warm_up",
 ]

@@ -1,26 +1,20 @@
 """The fork server: a pre-warmed interpreter that forks one fresh, confined process per notebook.
 
 Rule: this process never holds anything worth stealing. It is started by
-:class:`~atelier.grading.sandbox.
-Sandbox` with a clean environment, in new network, mount and PID namespaces (no network at all, a
-private
-``/proc``, the course, homes and hub state hidden under empty read-only mounts, ``/tmp`` showing
-only the
-sandbox's job folders). It imports IPython and the libraries trainees use once, then for each job
-forks a
-child that gives up root for the slot's own unprivileged account, sets resource limits and runs the
-notebook (:mod:`atelier.grading.sandbox_kernel`). The fork server supervises the child from
-outside: it
-enforces the per-cell and per-notebook wall time and the output byte cap, then kills every
-process of the
-slot's account, so nothing a submission started outlives it. It reports raw bytes; the grader
+:class:`~atelier.grading.sandbox. Sandbox` with a clean environment, in new network, mount and PID
+namespaces (no network at all, a private ``/proc``, the course, homes and hub state hidden under
+empty read-only mounts, ``/tmp`` showing only the sandbox's job folders). It imports IPython and the
+libraries trainees use once, then for each job forks a child that gives up root for the slot's own
+unprivileged account, sets resource limits and runs the notebook
+(:mod:`atelier.grading.sandbox_kernel`). The fork server supervises the child from outside: it
+enforces the per-cell and per-notebook wall time and the output byte cap, then kills every process
+of the slot's account, so nothing a submission started outlives it. It reports raw bytes; the grader
 judges them.
 
 Wire protocol on stdin/stdout: framed JSON (see
-:func:`~atelier.grading.sandbox_kernel.encode_frame`).
-The configuration is the first record the grader sends; one ``ready`` record answers it; then
-for each job request, one response record followed by one frame
-holding the child's raw result bytes.
+:func:`~atelier.grading.sandbox_kernel.encode_frame`). The configuration is the first record the
+grader sends; one ``ready`` record answers it; then for each job request, one response record
+followed by one frame holding the child's raw result bytes.
 """
 
 from __future__ import annotations
@@ -137,6 +131,14 @@ def _kill_account(conf: dict, child: int) -> None:
         os.killpg(child, signal.SIGKILL)
     if not conf["isolate"]:
         return
+    if os.getpid() == 1:
+        # The fork server is the init of its own PID namespace, where only it and the jobs it
+        # forked live: kill(-1) ends every other process in it (init itself is spared), with no
+        # fork of this large process. Twice, for copies forked while the first one ran.
+        for _ in range(2):
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGKILL)
+        return
     for _ in range(2):
         pid = os.fork()
         if pid == 0:
@@ -148,6 +150,13 @@ def _kill_account(conf: dict, child: int) -> None:
                 pass
             os._exit(0)
         os.waitpid(pid, 0)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this server and by the jobs it has reaped."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    jobs = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + jobs.ru_utime + jobs.ru_stime
 
 
 def _reap() -> None:
@@ -167,6 +176,7 @@ def supervise(conf: dict, job: dict, shell, snapshot) -> tuple[dict, bytes]:
     hard_cap = 4 * int(limits["notebook_output_chars"]) + (1 << 20)
     read_fd, write_fd = os.pipe()
     started = time.monotonic()
+    used_before = _cpu_seconds()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
@@ -238,6 +248,8 @@ def supervise(conf: dict, job: dict, shell, snapshot) -> tuple[dict, bytes]:
         "killed_for": killed_for,
         "exit_code": os.waitstatus_to_exitcode(status),
         "elapsed": round(time.monotonic() - started, 3),
+        # CPU seconds of the submission's processes and of this server's watching, for reports.
+        "cpu": round(_cpu_seconds() - used_before, 3),
     }
     return verdict, bytes(buffer)
 
@@ -282,10 +294,11 @@ def main() -> None:
         # Without namespaces, job folders are reached through a symlink-free path of their own.
         os.environ["ATELIER_SANDBOX_WORKBASE"] = conf["workbase"]
     os.environ["IPYTHONDIR"] = "/var/tmp/ipython" if conf["isolate"] else conf["workbase"]
-    from atelier.grading.sandbox_kernel import Snapshot, new_shell, preload
+    from atelier.grading.sandbox_kernel import Snapshot, new_shell, preload, warm_up
 
     loaded = preload(conf["preload"])
     shell = new_shell()
+    warm_up(shell)
     snapshot = Snapshot(shell)
     # Objects made so far are shared with every child; keep the collector from touching their pages.
     gc.collect()
