@@ -17,6 +17,7 @@ every static check. The table shows medians of ``--rounds`` rounds and the ratio
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -96,6 +97,11 @@ def catalogue_set(tmp: Path, copies: int) -> Path:
     return root
 
 
+def load() -> float:
+    """The one-minute load average: what else the machine runs, reported with each time."""
+    return os.getloadavg()[0]
+
+
 def main() -> None:
     """Measure both ways on both sets and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,26 +121,44 @@ def main() -> None:
         for label, root in sets.items():
             out = tmp / "out"
             out.mkdir(exist_ok=True)
-            stock, ours, stock_cpu, ours_cpu = [], [], [], []
-            for _ in range(args.rounds):
-                cpu = children_cpu()
-                stock.append(papermill_one_by_one(root, out))
-                stock_cpu.append(children_cpu() - cpu)
-                cpu = children_cpu()
-                ours.append(atelier_check(root))
-                ours_cpu.append(children_cpu() - cpu)
+            stock, ours, stock_cpu, ours_cpu, loads = [], [], [], [], []
+            for n in range(args.rounds):
+                # Alternate which tool goes first: the load of a shared machine drifts.
+                order = ["papermill", "check"] if n % 2 == 0 else ["check", "papermill"]
+                for tool in order:
+                    before, cpu = load(), children_cpu()
+                    if tool == "papermill":
+                        stock.append(papermill_one_by_one(root, out))
+                        stock_cpu.append(children_cpu() - cpu)
+                    else:
+                        ours.append(atelier_check(root))
+                        ours_cpu.append(children_cpu() - cpu)
+                    loads.append((before, load()))
+                    seconds = (stock if tool == "papermill" else ours)[-1]
+                    print(
+                        f"round {n + 1} {tool:<9} {seconds:6.1f} s"
+                        f"  load {before:.1f} -> {load():.1f}",
+                        flush=True,
+                    )
             medians = [statistics.median(v) for v in (stock, ours, stock_cpu, ours_cpu)]
-            rows.append((label, len(notebooks(root)), *medians))
+            ratios = statistics.median(p / c for p, c in zip(stock, ours, strict=True))
+            span = (min(a for a, _ in loads), max(b for _, b in loads))
+            rows.append((label, len(notebooks(root)), *medians, ratios, span))
     print(
         f"{'set':<26} {'notebooks':>9} {'papermill CLI':>14} {'atelier check':>14} {'ratio':>6}"
-        f" {'CPU papermill':>14} {'CPU check':>10} {'ratio':>6}"
+        f" {'CPU papermill':>14} {'CPU check':>10} {'ratio':>6} {'load':>10}"
     )
-    for label, count, stock, ours, stock_cpu, ours_cpu in rows:
+    for label, count, stock, ours, stock_cpu, ours_cpu, ratio, (low, high) in rows:
         print(
-            f"{label:<26} {count:>9} {stock:>12.1f} s {ours:>12.1f} s {stock / ours:>5.1f}x"
+            f"{label:<26} {count:>9} {stock:>12.1f} s {ours:>12.1f} s {ratio:>5.1f}x"
             f" {stock_cpu:>12.1f} s {ours_cpu:>8.1f} s {stock_cpu / ours_cpu:>5.1f}x"
+            f" {low:>4.1f}-{high:<4.1f}"
         )
-    print("Wall times depend on what else the machine runs; CPU seconds of all processes do not.")
+    print(
+        "Times are medians over rounds; the wall ratio is the median of each round's ratio. "
+        "Wall times depend on what else the machine runs (load: 1-minute load average during "
+        "the run); CPU seconds of all processes do not."
+    )
     print(
         "atelier check also runs each student version, renders app workbooks in Voila "
         "and does every static check."

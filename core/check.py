@@ -607,11 +607,8 @@ async def _execute(
         resources={"metadata": {"path": str(run.path.parent)}},
     )
     async with limit:
-        if fork_server is not None:
-            try:
-                await fork_server.ready
-            except Exception:  # no template: start this kernel the ordinary way, still offline
-                km.fork_server = None
+        if fork_server is not None and not await fork_server.ready:
+            km.fork_server = None  # no template: start this kernel the ordinary way, still offline
         try:
             async with client.async_setup_kernel(
                 env=env, cwd=str(run.path.parent), cleanup_kc=True
@@ -759,65 +756,48 @@ def _run_problems(run: Run) -> list[Problem]:
     return problems
 
 
-@contextlib.asynccontextmanager
-async def kernel_source(options: CheckOptions):
-    """A scratch folder for kernel sockets and, unless disabled, the template kernels fork from."""
-    with contextlib.ExitStack() as stack:
-        ipc_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-check-"))
-        fork_server = None
-        if options.fork:
-            from atelier.forkserver import ForkServer
+def plan_runs(notebooks: Iterable[tuple[Path, object]]) -> tuple[list[Run], list[Problem]]:
+    """The runs to make: each notebook as source, then as student version if it has answers.
 
-            fork_server = stack.enter_context(ForkServer(ipc_dir, _network_isolation()))
-            # Kernels wait on this while the template imports; nbgrader's import overlaps it.
-            fork_server.ready = asyncio.ensure_future(asyncio.to_thread(fork_server.wait_ready))
-        yield ipc_dir, fork_server
-
-
-async def execute_all(
-    notebooks: Iterable[tuple[Path, object]], options: CheckOptions, ipc_dir: str, fork_server=None
-) -> list[Problem]:
-    """Run each notebook as source and as student version, many fresh kernels at once."""
-    limit = asyncio.Semaphore(options.kernels)
-    runs: list[Run] = []
-    problems: list[Problem] = []
-    tasks = []
-    counter = 0
-
-    async def student(path: Path, nb, index: int, source_run: Run):
+    Sources come first so that they start while student versions wait for a kernel.
+    """
+    sources, students, problems = [], [], []
+    for path, nb in notebooks:
+        source = Run(path, "source", copy.deepcopy(nb))
+        sources.append(source)
+        if not any(wb.is_answer(c) for c in nb.cells):
+            continue
         try:
-            student_nb = await asyncio.to_thread(wb.student_version, nb)
+            student_nb = wb.student_version(nb)
         except wb.WorkbookError as exc:
             problems.append(
                 Problem(
-                    str(path),
+                    str(source.path),
                     f"nbgrader cannot make the student version: {exc}",
                     "fix the solution markers",
                     code="leaks-solution",
                 )
             )
-            return
-        run = Run(path, "student", student_nb, source_nb=nb, source_run=source_run)
-        runs.append(run)
-        await _execute(run, options, ipc_dir, index, limit, fork_server)
+            continue
+        students.append(Run(source.path, "student", student_nb, source_nb=nb, source_run=source))
+    return sources + students, problems
 
-    # Sources first: they need no nbgrader import, which happens meanwhile in a thread.
-    pending = list(notebooks)
-    sources = {}
-    for path, nb in pending:
-        run = Run(path, "source", copy.deepcopy(nb))
-        sources[path] = run
-        runs.append(run)
-        tasks.append(_execute(run, options, ipc_dir, counter, limit, fork_server))
-        counter += 1
-    for path, nb in pending:
-        if any(wb.is_answer(c) for c in nb.cells):
-            tasks.append(student(path, nb, counter, sources[path]))
-            counter += 1
-    await asyncio.gather(*tasks)
-    for run in runs:
-        problems.extend(_run_problems(run))
-    return problems
+
+async def execute_all(
+    runs: list[Run], options: CheckOptions, ipc_dir: str, fork_server=None
+) -> list[Problem]:
+    """Run every planned run in its own fresh kernel, ``options.kernels`` at once."""
+    limit = asyncio.Semaphore(options.kernels)
+    if fork_server is not None:
+        # Every kernel waits on this while the template imports (in its own process).
+        fork_server.ready = asyncio.ensure_future(fork_server.wait_ready_async())
+    await asyncio.gather(
+        *(
+            _execute(run, options, ipc_dir, index, limit, fork_server)
+            for index, run in enumerate(runs)
+        )
+    )
+    return [problem for run in runs for problem in _run_problems(run)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -869,76 +849,107 @@ def _offline_kernelspec(ipc_dir: str, fork_server=None) -> str:
     return str(data)
 
 
-async def render_apps(
-    apps: list[Path], options: CheckOptions, ipc_dir: str, fork_server=None
-) -> list[Problem]:
-    """Render each app notebook with Voila's own server on a free loopback port.
+class VoilaRenderer:
+    """Voila's own server over the app notebooks, on a free loopback port (a context manager).
 
-    Voila's kernels are the check's kernels: forked from the same template, in the same empty
-    network namespace, talking to Voila over Unix sockets (``ipc`` transport).
+    It is started before the static checks so that it is up when the kernels run; its kernels
+    are the check's kernels: forked from the same template, in the same empty network namespace,
+    talking to Voila over Unix sockets (``ipc`` transport).
     """
-    if not apps:
-        return []
-    root = Path(os.path.commonpath([str(p.parent.resolve()) for p in apps]))
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-c",
-        VOILA_MAIN,
-        "--no-browser",
-        f"--port={port}",
-        "--Voila.ip=127.0.0.1",
-        "--show_tracebacks=True",
-        "--Voila.open_browser=False",
-        f"--Voila.root_dir={root}",
-        "--KernelSpecManager.allowed_kernelspecs=python3",
-        "--KernelSpecManager.ensure_native_kernel=False",
-        "--KernelManager.transport=ipc",
-        str(root),
-    ]
-    # Voila's kernels inherit this environment. Warnings are the execution step's to report: in
-    # Voila's page they would read as errors.
-    env = dict(_kernel_env(), PYTHONWARNINGS="ignore")
-    data = _offline_kernelspec(ipc_dir, fork_server)
-    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [data, env.get("JUPYTER_PATH")]))
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=str(root)
-    )
-    problems: list[Problem] = []
-    try:
-        deadline = time.monotonic() + options.voila_timeout
+
+    def __init__(self, apps: list[Path], options: CheckOptions, ipc_dir: str, fork_server=None):
+        self.apps = apps
+        self.options = options
+        self.ipc_dir = ipc_dir
+        self.fork_server = fork_server
+        self.root = Path(os.path.commonpath([str(p.parent.resolve()) for p in apps]))
+        self.port = _free_port()
+        self.log = Path(ipc_dir) / "voila.log"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> VoilaRenderer:
+        cmd = [
+            sys.executable,
+            "-c",
+            VOILA_MAIN,
+            "--no-browser",
+            f"--port={self.port}",
+            "--Voila.ip=127.0.0.1",
+            "--show_tracebacks=True",
+            "--Voila.open_browser=False",
+            f"--Voila.root_dir={self.root}",
+            "--KernelSpecManager.allowed_kernelspecs=python3",
+            "--KernelSpecManager.ensure_native_kernel=False",
+            "--KernelManager.transport=ipc",
+            str(self.root),
+        ]
+        # Voila's kernels inherit this environment. Warnings are the execution step's to report:
+        # in Voila's page they would read as errors.
+        env = dict(_kernel_env(), PYTHONWARNINGS="ignore")
+        data = _offline_kernelspec(self.ipc_dir, self.fork_server)
+        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [data, env.get("JUPYTER_PATH")]))
+        # Its log goes to a file: a pipe nobody reads would stall Voila once full.
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=env,
+                cwd=str(self.root),
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    async def _started(self) -> str | None:
+        """Wait until Voila listens; the end of its log if it never does."""
+        assert self.process is not None
+        deadline = time.monotonic() + self.options.voila_timeout
         while True:
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 writer.close()
-                break
+                return None
             except OSError:
-                if proc.returncode is not None or time.monotonic() > deadline:
-                    err = (await proc.stderr.read()).decode(errors="replace")[-400:]
-                    return [
-                        Problem(
-                            str(p),
-                            f"Voila did not start: {err.strip()}",
-                            "check the Voila install",
-                            code="voila",
-                        )
-                        for p in apps
-                    ]
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    return self.log.read_text(errors="replace")[-400:].strip()
                 await asyncio.sleep(0.05)
 
-        def fetch(path: Path) -> tuple[int, str]:
-            rel = path.resolve().relative_to(root).as_posix()
-            url = f"http://127.0.0.1:{port}/voila/render/{urllib.request.quote(rel)}"
-            try:
-                with urllib.request.urlopen(url, timeout=options.voila_timeout) as response:
-                    return response.status, response.read().decode("utf-8", "replace")
-            except urllib.error.HTTPError as exc:
-                return exc.code, exc.read().decode("utf-8", "replace")
-            except OSError as exc:
-                return 0, str(exc)
+    def _fetch(self, path: Path) -> tuple[int, str]:
+        rel = path.resolve().relative_to(self.root).as_posix()
+        url = f"http://127.0.0.1:{self.port}/voila/render/{urllib.request.quote(rel)}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.options.voila_timeout) as response:
+                return response.status, response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", "replace")
+        except OSError as exc:
+            return 0, str(exc)
 
-        results = await asyncio.gather(*(asyncio.to_thread(fetch, p) for p in apps))
-        for path, (status, body) in zip(apps, results, strict=True):
+    async def render_all(self) -> list[Problem]:
+        """Render every app notebook at once; one problem per page that fails."""
+        failure = await self._started()
+        if failure is not None:
+            return [
+                Problem(
+                    str(p),
+                    f"Voila did not start: {failure}",
+                    "check the Voila install",
+                    code="voila",
+                )
+                for p in self.apps
+            ]
+        results = await asyncio.gather(*(asyncio.to_thread(self._fetch, p) for p in self.apps))
+        problems = []
+        for path, (status, body) in zip(self.apps, results, strict=True):
             if status != 200:
                 problems.append(
                     Problem(
@@ -963,20 +974,11 @@ async def render_apps(
                         str(path),
                         "Voila's rendering shows an error",
                         f"run `voila {path}` and fix the failing cell; app cells must not "
-                        "depend on "
-                        "JupyterLab",
+                        "depend on JupyterLab",
                         code="voila",
                     )
                 )
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-    return problems
+        return problems
 
 
 # ----------------------------------------------------------------------------------------------
@@ -997,64 +999,92 @@ def _run_coroutine(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def check(paths: list[str | Path], options: CheckOptions | None = None) -> Report:
-    """Check the workbooks at ``paths`` (notebooks, workbook folders or workbooks roots)."""
-    options = options or CheckOptions()
-    started = time.monotonic()
-    report = Report()
-    folders, roots = wb.find_workbooks(paths)
-    to_run: list[tuple[Path, object]] = []
-    apps: list[Path] = []
+def _read(folders: list[Path], report: Report) -> list[tuple[Path, dict, dict]]:
+    """Each workbook folder with its notebook files and the notebooks that could be read."""
+    workbooks = []
     for folder in folders:
         versions = wb.workbook_notebooks(folder)
         loaded = {}
         for lang, path in versions.items():
             report.notebooks.append(str(path))
             try:
-                nb = wb.read_notebook(path)
+                loaded[lang] = (path, wb.read_notebook(path))
             except wb.WorkbookError as exc:
                 report.problems.append(
                     Problem(str(path), str(exc), "repair the JSON", code="unreadable")
                 )
-                continue
-            loaded[lang] = (path, nb)
+        workbooks.append((folder, versions, loaded))
+    return workbooks
+
+
+def _static_checks(workbooks, roots: list[Path], options: CheckOptions) -> list[Problem]:
+    """Steps 1-3: every stored notebook, every folder, every workbooks root."""
+    problems = []
+    for folder, versions, loaded in workbooks:
+        for path, nb in loaded.values():
             for step in NOTEBOOK_CHECKS:
-                report.problems.extend(step(nb, path, options))
-            if any(c.cell_type == "code" for c in nb.cells):
-                to_run.append((path, nb))
-            if wb.metadata(nb).get("app") is True:
-                apps.append(path)
+                problems.extend(step(nb, path, options))
         for step in FOLDER_CHECKS:
-            report.problems.extend(
+            problems.extend(
                 step(folder, loaded if step is not check_languages else versions, options)
             )
     for root in roots:
         for step in ROOT_CHECKS:
-            report.problems.extend(step(root, options))
+            problems.extend(step(root, options))
+    return problems
 
-    async def dynamic() -> list[Problem]:
-        async with kernel_source(options) as (ipc_dir, fork_server):
-            jobs = []
-            if options.execute and to_run:
-                jobs.append(execute_all(to_run, options, ipc_dir, fork_server))
-            if options.voila and apps:
-                jobs.append(render_apps(apps, options, ipc_dir, fork_server))
-            found = await asyncio.gather(*jobs)
-        return [p for group in found for p in group]
 
-    if (options.execute and to_run) or (options.voila and apps):
-        if not _network_isolation():
-            report.problems.append(
-                Problem(
-                    "atelier check",
-                    "cannot run notebooks without network here (needs root and util-linux unshare)",
-                    "run the check as root (as CI does) or with --no-execute --no-voila for the "
-                    "static checks",
-                    code="isolation",
-                )
+def check(paths: list[str | Path], options: CheckOptions | None = None) -> Report:
+    """Check the workbooks at ``paths`` (notebooks, workbook folders or workbooks roots).
+
+    The processes that run code (the kernel template, Voila) start first; the static checks
+    and the student versions are made while they warm up, then the kernels run.
+    """
+    options = options or CheckOptions()
+    started = time.monotonic()
+    report = Report()
+    folders, roots = wb.find_workbooks(paths)
+    workbooks = _read(folders, report)
+    notebooks = [pair for _, _, loaded in workbooks for pair in loaded.values()]
+    to_run = [(p, nb) for p, nb in notebooks if any(c.cell_type == "code" for c in nb.cells)]
+    apps = [p for p, nb in notebooks if wb.metadata(nb).get("app") is True]
+    if ((options.execute and to_run) or (options.voila and apps)) and not _network_isolation():
+        report.problems.append(
+            Problem(
+                "atelier check",
+                "cannot run notebooks without network here (needs root and util-linux unshare)",
+                "run the check as root (as CI does) or with --no-execute --no-voila for the "
+                "static checks",
+                code="isolation",
             )
-            options = CheckOptions(**{**options.__dict__, "execute": False, "voila": False})
-        report.problems.extend(_run_coroutine(dynamic()))
+        )
+        options = CheckOptions(**{**options.__dict__, "execute": False, "voila": False})
+    to_run = to_run if options.execute else []
+    apps = apps if options.voila else []
+    with contextlib.ExitStack() as stack:
+        ipc_dir, fork_server, voila = "", None, None
+        if to_run or apps:
+            ipc_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="atelier-check-"))
+            if options.fork:
+                from atelier.forkserver import ForkServer
+
+                fork_server = stack.enter_context(ForkServer(ipc_dir, _network_isolation()))
+            if apps:
+                voila = stack.enter_context(VoilaRenderer(apps, options, ipc_dir, fork_server))
+        report.problems.extend(_static_checks(workbooks, roots, options))
+        runs, problems = plan_runs(to_run)
+        report.problems.extend(problems)
+
+        async def dynamic() -> list[Problem]:
+            jobs = []
+            if runs:
+                jobs.append(execute_all(runs, options, ipc_dir, fork_server))
+            if voila is not None:
+                jobs.append(voila.render_all())
+            return [p for found in await asyncio.gather(*jobs) for p in found]
+
+        if runs or voila is not None:
+            report.problems.extend(_run_coroutine(dynamic()))
     report.sort()
     report.seconds = time.monotonic() - started
     return report

@@ -203,6 +203,16 @@ class ForkServer:
         if line.strip() != "ready" or time.monotonic() > deadline:
             raise RuntimeError("the kernel fork server did not start")
 
+    async def wait_ready_async(self) -> bool:
+        """Whether the template came up (waits in a thread, never raises)."""
+        import asyncio
+
+        try:
+            await asyncio.to_thread(self.wait_ready)
+        except Exception:
+            return False
+        return True
+
     def kernel_cmd(self, connection_file: str) -> list[str]:
         """The command jupyter_client runs as a kernel: the launcher, pointed at this template."""
         return [sys.executable, "-I", "-S", str(CLIENT), self.socket_path, connection_file]
