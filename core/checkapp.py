@@ -44,7 +44,7 @@ class CheckApp(AtelierApp):
         help="Seconds one cell may run before the check stops it; 0 means workbooks.cell_timeout.",
     ).tag(config=True)
     workers = Integer(
-        -1, help="Kernels run at once; 0 means one per core, -1 means workbooks.check_workers."
+        -1, help="Kernels run at once; 0 means two per core, -1 means workbooks.check_workers."
     ).tag(config=True)
     json = Bool(False, help="Print the report as JSON instead of lines.").tag(config=True)
     json_file = Unicode("", help="Also write the JSON report to this file.").tag(config=True)
