@@ -331,8 +331,17 @@ def grading_secret(settings: Mapping, cohorts: list[str]) -> dict:
 
 def render_manifests(settings: Mapping) -> list[dict]:
     """Every manifest of the installation: the grading Secret, formgraders, then public apps."""
+    from atelier.hub_config.database import database_url, is_postgres
     from atelier.hub_config.kube import single_machine_config
 
+    if not is_postgres(database_url(settings)):
+        # The formgrader pods and the grading pod would share SQLite gradebooks over a network
+        # volume, where SQLite's WAL (shared memory) and locks do not hold across nodes.
+        raise KubeError(
+            "settings key 'database.url': on Kubernetes the gradebooks must be in PostgreSQL "
+            "(formgraders and grading run in different pods; SQLite over a network volume can "
+            "lose grades): set a postgresql:// URL, see docs/backup.md"
+        )
     cohorts = list(single_machine_config(settings).Atelier.formgraders)
     manifests = [grading_secret(settings, cohorts)]
     for cohort in cohorts:

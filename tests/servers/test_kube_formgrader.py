@@ -27,7 +27,7 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
-def cluster_formgrader(test_database):
+def cluster_formgrader(postgres):
     """A hub with formgrader x as an external service, and the rendered formgrader pod running."""
     from atelier.hub_config.kubemanifests import GRADING_SECRET, render_manifests
     from atelier.settings import load_settings
@@ -54,7 +54,8 @@ def cluster_formgrader(test_database):
     hub = Hub(
         root,
         {
-            **test_database(),
+            # On a cluster the gradebooks are in PostgreSQL (`atelier kube manifests` requires it).
+            "database": {"url": postgres.database()},
             "hub": {"config_d": str(config_d)},
             "kubernetes": {"formgrader_url": f"http://formgrader-{{cohort}}:{port}"},
         },

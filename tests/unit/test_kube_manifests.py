@@ -17,7 +17,7 @@ import sys
 import kubernetes.client
 import pytest
 import yaml
-from test_kube_values import settings_file  # noqa: F401 (a fixture)
+from test_kube_values import CHART, settings_file  # noqa: F401 (a fixture)
 
 from atelier.hub_config import kube, kubemanifests
 from atelier.settings import load_settings
@@ -154,6 +154,8 @@ def test_the_hub_services_of_the_values_are_these_workloads(settings_file):  # n
         assert f"c.CourseDirectory.course_id = '{key}'" in secret[config.rsplit("/", 1)[1]]
         assert "--ip=0.0.0.0" in container["command"]
     assert yaml.safe_load(secret["settings.yaml"])["grading"]["identity"] == "folder"
+    # The chart's objects keep the plain names the manifests refer to (Secret and Service "hub").
+    assert values["fullnameOverride"] == "" and kube.validate_values(values, CHART) == []
 
 
 def test_public_apps_see_no_database_and_reach_nothing(manifests):
@@ -176,6 +178,14 @@ def test_a_formgrader_url_outside_the_namespace_names_the_key(settings_file):  #
     )
     settings_file.write_text(text)
     with pytest.raises(kube.KubeError, match=r"kubernetes\.formgrader_url"):
+        kubemanifests.render_manifests(load_settings(settings_file))
+
+
+def test_sqlite_gradebooks_are_refused_on_kubernetes(settings_file):  # noqa: F811
+    """Are gradebooks kept off SQLite on a shared network volume, naming database.url?"""
+    text = settings_file.read_text().replace("postgresql://atelier:pw@db.example.org/atelier", "''")
+    settings_file.write_text(text)
+    with pytest.raises(kube.KubeError, match=r"database\.url"):
         kubemanifests.render_manifests(load_settings(settings_file))
 
 
