@@ -39,7 +39,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import PREFIX, REPO, WORKBOOKS, free_port, running_hub
+from accessibility import serious_violations
+from conftest import REPO, WORKBOOKS, free_port, running_hub
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_widgets_browser import PHONE, assert_fits_a_phone
 
@@ -111,8 +112,6 @@ TRAINEES = {
 #: True once formgrader has loaded its grades and comments and MathJax has typeset the page.
 FORMGRADER_READY = """() => window.formgrader && formgrader.loaded && formgrader.grades.loaded
     && formgrader.comments.loaded && (!window.MathJax || MathJax.loaded !== false)"""
-#: Where axe-core's browser build is installed (``tests/run.sh``: ``npm install --prefix``).
-AXE = PREFIX / "test-node" / "node_modules" / "axe-core" / "axe.min.js"
 #: Hosts the browser may talk to: this machine.
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 #: Every step answers within this (milliseconds), however loaded the machine.
@@ -180,27 +179,6 @@ class Browsing:
         """Close every context."""
         for context in self.contexts:
             context.close()
-
-
-def serious_violations(page, *include: str, rules_off: tuple[str, ...] = ()) -> list[str]:
-    """axe-core's serious and critical violations on ``page``, or only inside ``include``."""
-    if not page.evaluate("() => !!window.axe"):
-        page.add_script_tag(path=str(AXE))
-    violations = page.evaluate(
-        """async ([include, rulesOff]) => {
-            const context = include.length ? {include: include} : document;
-            const rules = Object.fromEntries(rulesOff.map(id => [id, {enabled: false}]));
-            const result = await axe.run(context, {resultTypes: ['violations'], rules});
-            return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.slice(0, 3).map(n => n.html.slice(0, 160))}));
-        }""",
-        [list(include), list(rules_off)],
-    )
-    return [
-        f"{v['impact']}: {v['id']} ({v['help']}) {v['nodes']}"
-        for v in violations
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def log_in(page, hub, username: str, then: str = "") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from accessibility import serious_violations
 from conftest import WORKBOOKS
 
 pytestmark = pytest.mark.browser
@@ -35,10 +36,12 @@ def test_every_app_workbook_is_served():
 
 @pytest.mark.parametrize("path", APPS)
 def test_app_opens_with_widgets_and_local_requests_only(apps_server, page, path):
-    """Does each app render its widgets with no error, every request going to the apps server?"""
+    """Does each app render its widgets, error-free and accessible, asking only the apps server?"""
     page.goto(apps_server.url + "voila/render/" + path, timeout=120_000)
     page.locator("#rendered_cells .widget-dropdown select").first.wait_for(timeout=120_000)
     assert "There was an error" not in page.content()
+    issues = serious_violations(page)
+    assert not issues, issues
     outside = [u for u in page.requests_seen if not u.startswith(apps_server.url)]
     assert not [u for u in outside if not u.startswith(("data:", "blob:"))], outside
 
