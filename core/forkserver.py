@@ -10,15 +10,17 @@ Three parts:
 * :func:`serve` (``python -m atelier.forkserver SOCKET``) is the template: it imports, then waits on
   a Unix socket. Each request (connection file, working directory, environment) gets a forked
   kernel; when the requester's connection closes, that kernel is killed.
-* ``forkclient.py`` is the tiny command jupyter_client starts as "the kernel" (``python -I -S``, no
-  imports beyond the standard library): it asks for a kernel, forwards SIGINT/SIGTERM to it, and
-  exits when it exits. Killing it closes its connection, which kills the kernel.
+* ``forkclient.py`` asks for a kernel and holds its connection: either as the tiny command a
+  kernel manager starts as "the kernel" (``python -I -S``, standard library only; Voila's kernels),
+  which forwards SIGINT/SIGTERM and exits when the kernel exits, or in the caller's own process
+  (``atelier check``'s kernels, through a jupyter_client provisioner: no stand-in process).
 * :class:`ForkServer` starts and stops the template from ``atelier check``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -121,6 +123,11 @@ def serve(socket_path: str) -> None:
             importlib.import_module(name)
         except Exception:  # a module that cannot load is imported (and reported) by the notebook
             continue
+
+    # What the imports made is shared with every kernel: keep the kernels' garbage collector off it
+    # (no scan of it in each kernel, no copy of the pages it would touch).
+    gc.collect()
+    gc.freeze()
 
     def reap(signum, frame):
         # Waiting (not ignoring SIGCHLD): no zombie, and kernels' CPU time counts as ours.
