@@ -10,8 +10,10 @@ French). For each set, the stock way is ``papermill IN OUT --cwd FOLDER`` once p
 notebook, one after the other (what an author's script or a CI loop does); Atelier's way is one
 ``atelier check PATH`` process, which does strictly more: it runs each notebook twice (source with
 solutions, and the student version nbgrader releases), renders app workbooks with Voila, and runs
-every static check. The table shows medians of ``--rounds`` rounds and the ratio papermill / check
-(goal: >= 3).
+every static check. The two tools take turns going first in successive rounds (the load of a
+shared machine drifts); each time is printed with the 1-minute load average before and after it.
+The table shows medians of ``--rounds`` rounds and the median of the rounds' ratios papermill /
+check (goal: >= 3), with CPU seconds of all processes of each tool.
 """
 
 from __future__ import annotations
@@ -142,7 +144,8 @@ def main() -> None:
                     )
             medians = [statistics.median(v) for v in (stock, ours, stock_cpu, ours_cpu)]
             ratios = statistics.median(p / c for p, c in zip(stock, ours, strict=True))
-            span = (min(a for a, _ in loads), max(b for _, b in loads))
+            readings = [value for pair in loads for value in pair]
+            span = (min(readings), max(readings))
             rows.append((label, len(notebooks(root)), *medians, ratios, span))
     print(
         f"{'set':<26} {'notebooks':>9} {'papermill CLI':>14} {'atelier check':>14} {'ratio':>6}"
