@@ -95,13 +95,23 @@ def is_exercise(cell) -> bool:
     return bool(meta.get("solution") or meta.get("grade") or meta.get("task"))
 
 
+#: Cell tag for what only makes sense on the hub (exercise instructions, a reflection's rubric).
+NOT_IN_APP_TAG = "not-in-app"
+
+
+def in_app(cell) -> bool:
+    """Whether a cell belongs in the public app: not an exercise, not tagged ``not-in-app``."""
+    return not is_exercise(cell) and NOT_IN_APP_TAG not in cell.get("metadata", {}).get("tags", [])
+
+
 def app_version(nb):
     """The notebook as a public app: its text and tools, without the graded exercises.
 
     Exercises are for trainees on the hub: their answers (solutions) must not reach the public, and
-    their stubs (``raise NotImplementedError()``) would only show visitors an error.
+    their stubs (``raise NotImplementedError()``) would only show visitors an error. Authors tag
+    the prose around them (instructions, rubrics) ``not-in-app``.
     """
-    nb.cells = [cell for cell in nb.cells if not is_exercise(cell)]
+    nb.cells = [cell for cell in nb.cells if in_app(cell)]
     return nb
 
 

@@ -72,6 +72,9 @@ def test_only_app_notebooks_are_staged(tmp_path):
     # The graded exercises (a solution and its test) are not part of the app.
     assert "SOLUTION-MARKER" not in planner and "weekly_mb" not in planner
     assert "SOURCE-MARKER" in planner  # the app's own code stays
+    # Prose tagged not-in-app (instructions for the graded exercise) stays on the hub.
+    assert "HUB-ONLY-MARKER" not in planner
+    assert "HUB-ONLY-MARKER" in (FIXTURES / "apps/planner/planner.en.ipynb").read_text("utf-8")
 
 
 def install_app(settings_path, workbooks, prefix):
