@@ -256,15 +256,27 @@ def apply(c: Config, settings, *, touch_disk: bool | None = None) -> None:
     """Add the public apps service to a hub configuration ``c`` (no other service is touched).
 
     The service account (``apps.service_user``) must exist: :func:`ensure_service_account` makes it.
-    With ``touch_disk`` (default: when running as root, as the hub does) the service's own settings
-    file is written too (:func:`write_service_settings`).
+    With ``touch_disk`` (default: when running as root, as the hub does) and the account there, the
+    service's own settings file is written too (:func:`write_service_settings`).
     """
     services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != SERVICE_NAME]
     c.JupyterHub.services = [*services, service(settings)]
     if touch_disk is None:
         touch_disk = os.geteuid() == 0
-    if touch_disk and settings["apps"].get("service_user"):
+    account = settings["apps"].get("service_user")
+    if touch_disk and account and account_exists(account):
         write_service_settings(settings)
+
+
+def account_exists(account: str) -> bool:
+    """Whether the Unix account ``account`` exists."""
+    import pwd
+
+    try:
+        pwd.getpwnam(account)
+    except KeyError:
+        return False
+    return True
 
 
 def service_home(account: str) -> Path:

@@ -244,7 +244,25 @@ def apply_plugins(c, settings: Mapping, plugins=PLUGINS) -> list[str]:
             continue
         importlib.import_module(module_name).apply(c, settings)
         applied.append(module_name)
+    wait_for_managed_services(c)
     return applied
+
+
+#: Seconds the hub waits for a service it starts (formgrader, dashboard, public apps) to answer.
+#: JupyterHub's default, 30 s, is too short on a loaded two-core machine, and a managed service
+#: that misses it makes the whole hub exit at start.
+SERVICE_START_TIMEOUT = 180
+
+
+def wait_for_managed_services(c) -> None:
+    """Give every service the hub starts :data:`SERVICE_START_TIMEOUT` unless it sets its own."""
+    services = []
+    for spec in c.JupyterHub.get("services", []):
+        if spec.get("command") and "timeout" not in spec:
+            spec = {**spec, "timeout": SERVICE_START_TIMEOUT}
+        services.append(spec)
+    if services:
+        c.JupyterHub.services = services
 
 
 def account_policy(settings: Mapping) -> AccountPolicy:

@@ -243,6 +243,8 @@ def test_the_real_hub_runs_the_public_apps_and_the_dashboard_by_default(tmp_path
     assert not [r for r in c.JupyterHub.load_roles if "service=apps" in str(r["scopes"])]
     dashboard = services["dashboard"]
     assert dashboard["url"] == "http://127.0.0.1:8867"
+    # A service the hub starts gets time to come up on a loaded machine (30 s makes the hub exit).
+    assert public["timeout"] == dashboard["timeout"] == config.SERVICE_START_TIMEOUT > 30
     role = next(r for r in c.JupyterHub.load_roles if r["name"] == "atelier-dashboard")
     assert role["scopes"] == ["access:services!service=dashboard"]
 
