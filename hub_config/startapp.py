@@ -107,7 +107,11 @@ class StartApp(AtelierApp):
         if os.access(state if state.exists() else state.parent, os.W_OK):
             return {}
         home = Path.home() / ".local" / "share" / "atelier"
-        return {"hub": {"state_dir": str(home), "config_d": ""}}
+        # Nor the site's database: a demo keeps its own SQLite file in its own state directory.
+        return {
+            "hub": {"state_dir": str(home), "config_d": "", "db_url": ""},
+            "database": {"url": ""},
+        }
 
     def run(self):
         """Check who we are, prepare the state directory, start the proxy, then become the hub."""
@@ -120,9 +124,8 @@ class StartApp(AtelierApp):
             import getpass
 
             self.log.warning(DEMO_WARNING.format(user=getpass.getuser()))
-            overrides = {
-                "hub": {**overrides.get("hub", {}), **self.demo_overrides().get("hub", {})}
-            }
+            demo = self.demo_overrides()
+            overrides = {**demo, "hub": {**overrides.get("hub", {}), **demo.get("hub", {})}}
         elif self.insecure_demo:
             self.log.warning(DEMO_WARNING.format(user="root"))
         settings = load_settings(self.settings_file, overrides)
