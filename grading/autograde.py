@@ -256,16 +256,16 @@ class _Pending:
 def fast_gradebook():
     """Make nbgrader's own gradebook and metadata steps cheap to repeat, without changing them.
 
-    nbgrader opens a new ``Gradebook`` in each step of each notebook: a new SQLAlchemy engine (so
-    every
-    statement is compiled again: SQLAlchemy caches compiled statements per engine), a schema
-    check of
-    every table, and, in ``CheckCellMetadata``, ``jsonschema.validate`` checks the schema itself
-    before
-    each cell. Meanwhile: one engine per URL, tables created once per engine, one validator per
-    schema. SQLite gradebooks use WAL with ``synchronous=NORMAL`` (commits stay atomic; WAL is also
-    what :mod:`atelier.grading.course` sets for every cohort), and are checkpointed at the end. The
-    queries, the writes and their order are nbgrader's.
+    nbgrader opens a new ``Gradebook`` in each step of each notebook (nine per submission): each
+    makes a new SQLAlchemy engine (so every statement is compiled again: SQLAlchemy caches compiled
+    statements per engine), checks the schema of every table, lists the tables and queries and
+    commits the course row; and, in ``CheckCellMetadata``, ``jsonschema.validate`` checks the schema
+    itself before each cell. Meanwhile: one engine per URL, tables created once per engine, the
+    table list read once and the course row checked once per engine (rows are never removed), one
+    validator per schema. SQLite gradebooks use WAL with ``synchronous=NORMAL`` (commits stay
+    atomic; WAL is also what :mod:`atelier.grading.course` sets for every cohort), and are
+    checkpointed at the end. The queries that read and write grades, and their order, are
+    nbgrader's.
     """
     import jsonschema
     import nbgrader.api
