@@ -12,10 +12,16 @@ running) and starts it again with the same command line and environment, so the 
 configuration (new cohorts: roles, formgrader services) without anyone losing their work.
 ``atelier roster import`` sends that signal when a roster brings a new cohort. SIGTERM is passed on
 to the hub, and ``atelier start`` exits with the hub's exit status.
+
+JupyterHub stops its managed services (idle culler, formgraders, dashboard, public apps) in its
+cleanup, which a hub stopped while still starting skips; they would then hold their ports against
+the next hub. So whenever the hub exits, ``atelier start`` ends what is left of its services
+(:func:`end_leftover_services`); trainees' servers are never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -55,6 +61,48 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone, or not ours to read
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def leftover_services(hub_url: str) -> list[int]:
+    """Pids of the processes of services started by the hub at ``hub_url`` (and their children).
+
+    JupyterHub gives a service's process ``JUPYTERHUB_SERVICE_NAME`` and the hub's API address,
+    which its children inherit; trainees' servers get no service name. Other hubs on the machine
+    have other addresses.
+    """
+    api = hub_url.rstrip("/") + "/"
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        env = _environ(int(entry.name))
+        if env.get("JUPYTERHUB_SERVICE_NAME") and env.get("JUPYTERHUB_API_URL", "").startswith(api):
+            pids.append(int(entry.name))
+    return pids
+
+
+def end_leftover_services(hub_url: str, grace: float = 10.0) -> list[int]:
+    """End the services a stopped hub left running: SIGTERM, then SIGKILL after ``grace`` s."""
+    pids = leftover_services(hub_url)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -154,10 +202,15 @@ class StartApp(AtelierApp):
         argv = [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)]
         sys.stdout.flush()
         sys.stderr.flush()
-        self.exit(self.supervise(argv, env, paths["supervisor_pid"]))
+        hub_url = f"http://127.0.0.1:{hub['hub_port']}"
+        self.exit(self.supervise(argv, env, paths["supervisor_pid"], hub_url))
 
-    def supervise(self, argv: list[str], env: dict, pid_file: Path) -> int:
-        """Run the hub as a child; SIGHUP restarts it, SIGTERM stops it. Returns its exit status."""
+    def supervise(self, argv: list[str], env: dict, pid_file: Path, hub_url: str = "") -> int:
+        """Run the hub as a child; SIGHUP restarts it, SIGTERM stops it. Returns its exit status.
+
+        After each exit of the hub, the services it left running are ended (``hub_url``: the
+        hub's own address, as its services know it).
+        """
         state = {"restart": False, "hub": None}
 
         def restart(signum, frame):
@@ -183,6 +236,10 @@ class StartApp(AtelierApp):
                 state["restart"] = False
                 state["hub"] = subprocess.Popen(argv, env=env)
                 status = state["hub"].wait()
+                if hub_url:
+                    ended = end_leftover_services(hub_url)
+                    if ended:
+                        self.log.info("Ended %d process(es) of services the hub left", len(ended))
                 if not state["restart"]:
                     return status if status >= 0 else 128 - status  # killed by signal N: 128+N
                 self.log.info("Restarting the hub to apply new configuration (servers keep on)")
