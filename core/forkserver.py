@@ -20,7 +20,6 @@ Three parts:
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import signal
@@ -29,6 +28,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from atelier import forking
 
 #: Modules the template imports once; forked kernels find them already loaded. Importing runs no
 #: workbook code, so a forked kernel is as fresh as a new one. Besides the kernel itself, this is
@@ -85,57 +86,16 @@ def _start_kernel(request: dict) -> None:
         os._exit(0)
 
 
-def _stop_with_parent() -> None:
-    """Get SIGTERM when ``atelier check`` dies, however it dies: no kernel outlives it (Linux)."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _package_modules(packages: tuple[str, ...]) -> list[str]:
-    """The modules of ``packages`` (found, not imported)."""
-    import importlib.util
-    import pkgutil
-
-    names = []
-    for package in packages:
-        spec = importlib.util.find_spec(package)
-        if spec and spec.submodule_search_locations:
-            names.append(package)
-            names.extend(
-                f"{package}.{m.name}" for m in pkgutil.iter_modules(spec.submodule_search_locations)
-            )
-    return names
-
-
 def serve(socket_path: str) -> None:
     """Import the kernel's modules once, then fork a kernel per request on ``socket_path``."""
-    import importlib
     import selectors
 
     # debugpy warns on stderr about frozen modules when imported; kernels run it without
     # breakpoints, so the warning would only reach the author's terminal.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    for name in PRELOAD + tuple(_package_modules(PRELOAD_PACKAGES)):
-        try:
-            importlib.import_module(name)
-        except Exception:  # a module that cannot load is imported (and reported) by the notebook
-            continue
-
-    # What the imports made is shared with every kernel: keep the kernels' garbage collector off it
-    # (no scan of it in each kernel, no copy of the pages it would touch).
-    gc.collect()
-    gc.freeze()
-
-    def reap(signum, frame):
-        # Waiting (not ignoring SIGCHLD): no zombie, and kernels' CPU time counts as ours.
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-
-    signal.signal(signal.SIGCHLD, reap)
+    forking.preload(PRELOAD + tuple(forking.package_modules(PRELOAD_PACKAGES)))
+    forking.freeze_heap()
+    forking.reap_children()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(socket_path)
     server.listen(64)
@@ -151,7 +111,8 @@ def serve(socket_path: str) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    _stop_with_parent()
+    # No kernel outlives `atelier check`, however it dies.
+    forking.stop_with_parent()
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():

@@ -58,6 +58,9 @@ TRAINEE_EXTENSIONS_OFF = (
 #: read-only (the PyPI one would be set up at every start for nothing).
 TRAINEE_LAB_ARGS = ("--LabApp.extension_manager=readonly",)
 
+#: The spawner of every trainee's server on the embedded hub.
+SPAWNER = "atelier.hub_config.spawner.AtelierSpawner"
+
 #: The hub service (and role) through which `atelier roster import` updates a running hub.
 ROSTER_SERVICE = "atelier-roster"
 
@@ -96,7 +99,7 @@ def apply_invariants(c) -> None:
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.cleanup_proxy = False
     c.ConfigurableHTTPProxy.should_start = False
-    c.JupyterHub.spawner_class = "atelier.hub_config.spawner.AtelierSpawner"
+    c.JupyterHub.spawner_class = SPAWNER
     c.Spawner.cmd = [sys.executable, "-m", "atelier.hub_config.singleuser"]
     c.Spawner.default_url = "/lab/tree/workbooks"
     c.Spawner.args = [

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from atelier.hub_config import config as layers
+from atelier.hub_config.spawner import AtelierSpawner
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -27,3 +28,10 @@ config_d = Path(settings["hub"]["config_d"]) if settings["hub"]["config_d"] else
 if config_d and config_d.is_dir():
     for snippet in sorted(config_d.glob("*.py")):
         load_subconfig(str(snippet))  # noqa: F821 - provided by JupyterHub
+
+# Trainees' servers are forked from a template (spawner.py): it imports while the hub starts, so
+# even the first trainee of the day does not wait for it.
+if c.JupyterHub.spawner_class == layers.SPAWNER and c.AtelierSpawner.get(
+    "use_server_template", True
+):
+    AtelierSpawner.start_template()

@@ -8,7 +8,9 @@ Start-up is what a trainee waits for after pressing Start, so this module keeps 
 
 - delivery (a few ``git`` processes) runs in a thread while the server's heavy modules are
   imported (CPU-bound Python), and is awaited before the server starts serving;
-- JupyterLab never asks Node.js for yarn's configuration (:func:`skip_yarn_config`).
+- JupyterLab never asks Node.js for yarn's configuration (:func:`skip_yarn_config`);
+- usually this module's imports have already been paid by the hub's server template, which forks
+  the server with :func:`main` (``servertemplate.py``; ``--template`` runs the template).
 
 The spawner passes ``ATELIER_WORKBOOKS_REPO`` (the published repository) and ``ATELIER_LANGUAGE``.
 """
@@ -92,4 +94,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--template"]:
+        from atelier.hub_config.servertemplate import serve
+
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()

@@ -14,6 +14,7 @@ first check succeeds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pwd
 import sys
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from jupyterhub.utils import random_port
 from traitlets import Bool, Float, Unicode, default
 
 
@@ -44,6 +46,14 @@ class AtelierSpawner(LocalProcessSpawner):
         False,
         help="Run every server as the hub's own account (single-account demo only: no isolation).",
     ).tag(config=True)
+    use_server_template = Bool(
+        True,
+        help="Fork trainees' servers from a template that has imported the Jupyter server once "
+        "(servertemplate.py). Off, or while the template fails, each server is a new process.",
+    ).tag(config=True)
+
+    #: The hub's one template process, shared by every trainee's spawner.
+    _template = None
 
     @property
     def unix_name(self) -> str:
@@ -97,11 +107,71 @@ class AtelierSpawner(LocalProcessSpawner):
     def _cmd_default(self):
         return [sys.executable, "-m", "atelier.hub_config.singleuser"]
 
+    def _template_request(self) -> dict:
+        """What the template needs to fork this trainee's server."""
+        env = self.get_env()
+        request = {"env": env, "argv": self.get_args(), "home": env["HOME"], "uid": None}
+        if not self.insecure_demo:
+            entry = pwd.getpwnam(self.unix_name)
+            request.update(
+                uid=entry.pw_uid,
+                gid=entry.pw_gid,
+                groups=os.getgrouplist(self.unix_name, entry.pw_gid),
+                home=entry.pw_dir,
+            )
+        return request
+
+    @classmethod
+    def start_template(cls, log=None):
+        """Start the hub's server template now (it imports while the hub finishes starting)."""
+        from atelier.hub_config.servertemplate import ServerTemplate
+
+        if cls._template is None:
+            cls._template = ServerTemplate(log or logging.getLogger("JupyterHub"))
+        cls._template.start()
+        return cls._template
+
+    async def _start_from_template(self):
+        """Fork the server from the hub's template; None when the template cannot."""
+        from atelier.hub_config.servertemplate import TemplateUnavailable
+
+        if not self.use_server_template or self.cmd != self._cmd_default() or self.shell_cmd:
+            return None  # a site that set its own command gets exactly that command
+        template = AtelierSpawner._template or AtelierSpawner.start_template(self.log)
+        if self.port == 0:
+            self.port = random_port()
+        self.log.info("Forking %s's server from the server template", self.user.name)
+        try:
+            self.pid = await template.fork(self._template_request())
+        except TemplateUnavailable as error:
+            self.log.warning(
+                "atelier: %s; starting %s's server as a new process", error, self.user.name
+            )
+            return None
+        self.proc = None
+        return (self.ip or "127.0.0.1", self.port)
+
+    async def _running(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return bool(self.pid) and await self._signal(0)
+
+    async def _signal(self, sig):
+        """Signal the server; a process that has ended but was not yet reaped counts as gone.
+
+        A server outlives the process that started it (hub restarts, the template); if whatever
+        it was handed to does not reap it, it stays a zombie, which ``kill(pid, 0)`` still finds.
+        """
+        if sig == 0 and self.pid and _is_zombie(self.pid):
+            return False
+        return await super()._signal(sig)
+
     async def start(self):
         """Start the server, then return as soon as its port accepts connections."""
-        ip, port = await super().start()
+        started = await self._start_from_template()
+        ip, port = started if started else await super().start()
         deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline and self.proc and self.proc.poll() is None:
+        while time.monotonic() < deadline and await self._running():
             try:
                 _, writer = await asyncio.open_connection(ip, port)
             except OSError:
@@ -110,3 +180,12 @@ class AtelierSpawner(LocalProcessSpawner):
             writer.close()
             break
         return ip, port
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses and may contain anything.
+    return stat[stat.rfind(")") + 2 :].startswith("Z")

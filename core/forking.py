@@ -1,0 +1,75 @@
+"""What every pre-warmed template process does: import once, freeze, reap, die with its parent.
+
+Atelier forks fresh processes from templates in two places: notebook kernels for ``atelier check``
+and public apps (:mod:`atelier.forkserver`) and trainees' Jupyter servers
+(:mod:`atelier.hub_config.servertemplate`). Their protocols and trust differ; these steps do not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import importlib.util
+import os
+import pkgutil
+import signal
+
+
+def package_modules(packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` and the packages themselves (found, not imported)."""
+    names = []
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec and spec.submodule_search_locations:
+            names.append(package)
+            names.extend(
+                f"{package}.{m.name}" for m in pkgutil.iter_modules(spec.submodule_search_locations)
+            )
+    return names
+
+
+def preload(names) -> list[str]:
+    """Import ``names``; return those that loaded.
+
+    A module that cannot load is skipped: the forked process imports it again and reports the
+    error where it is used, as a fresh process would.
+    """
+    loaded = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            continue
+        loaded.append(name)
+    return loaded
+
+
+def freeze_heap() -> None:
+    """Keep the forked processes' garbage collectors off what the template made.
+
+    Objects made before the fork are shared copy-on-write; a collection in a child would scan them
+    and copy every page it touches.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def stop_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Get ``signum`` when the parent dies, however it dies (Linux); not inherited by children."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signum)
+
+
+def reap_children() -> None:
+    """Wait for children as they end: no zombie, and their CPU time counts as the template's."""
+
+    def reap(signum, frame):
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+    signal.signal(signal.SIGCHLD, reap)
