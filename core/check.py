@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atelier import forking
 from atelier import workbook as wb
 from atelier.workbook import Problem
 
@@ -937,13 +938,7 @@ class VoilaRenderer:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        forking.end(self.process)
 
     async def _started(self) -> str | None:
         """Wait until Voila listens; the end of its log if it never does."""

@@ -73,3 +73,17 @@ def reap_children() -> None:
                 pass
 
     signal.signal(signal.SIGCHLD, reap)
+
+
+def end(process, grace: float = 5.0) -> None:
+    """End a child process (a ``subprocess.Popen``): SIGTERM, then SIGKILL after ``grace`` s."""
+    import subprocess
+
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

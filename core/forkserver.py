@@ -186,13 +186,7 @@ class ForkServer:
         return [sys.executable, "-I", "-S", str(CLIENT), self.socket_path, connection_file]
 
     def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        forking.end(self.process)
 
 
 if __name__ == "__main__":

@@ -268,6 +268,7 @@ class Course:
             "atelier.grading.course_exchange.AtelierReleaseAssignment"
         )
         c.ExchangeFactory.collect = "atelier.grading.course_exchange.AtelierCollect"
+        c.ExchangeFactory.list = "atelier.grading.course_exchange.AtelierCourseList"
         c.ExchangeFactory.release_feedback = (
             "atelier.grading.course_exchange.AtelierReleaseFeedback"
         )
@@ -326,8 +327,9 @@ def ensure_env_on_path() -> None:
 
 def jupyter_path(current: str | None) -> str:
     """``JUPYTER_PATH`` with :data:`JUPYTER_DATA` first (``current`` kept after it)."""
-    parts = [p for p in (current or "").split(os.pathsep) if p and p != str(JUPYTER_DATA)]
-    return os.pathsep.join([str(JUPYTER_DATA), *parts])
+    from atelier.jupyterpath import prepend
+
+    return prepend(JUPYTER_DATA, current)
 
 
 # --- creating a course on disk -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The hardened exchange, course side: formgrader's release, collect and feedback buttons.
+"""The hardened exchange, course side: formgrader's buttons (release, collect, feedback), its list.
 
 Rule: formgrader's buttons do exactly what the ``atelier`` verbs do, through the same functions
 (:mod:`atelier.grading.release`, :mod:`atelier.grading.collect`, :mod:`atelier.grading.feedback`),
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from nbgrader.exchange.default import (
     ExchangeCollect,
+    ExchangeList,
     ExchangeReleaseAssignment,
     ExchangeReleaseFeedback,
 )
@@ -24,13 +25,25 @@ from traitlets import Integer, Unicode
 from atelier.grading.course import Course, GradingError, Trainee, course_umask
 
 
-class CourseExchangeMixin:
-    """What the three course-side classes share: the :class:`Course` and its trainees."""
+class RootOwnedExchangeMixin:
+    """The exchange root is root's: for the grader it must exist, not be writable."""
 
     def ensure_root(self):
-        """The exchange root is root's; it must exist, it need not be writable by the grader."""
+        """Fail with what to do when the exchange is missing (nbgrader wants it writable)."""
         if not os.path.isdir(self.root):
             self.fail(f"The exchange {self.root} does not exist: run atelier release as root once.")
+
+
+class AtelierCourseList(RootOwnedExchangeMixin, ExchangeList):
+    """Formgrader's view of the exchange: stock listing of what ``outbound/`` holds.
+
+    Stock listing first checks that the exchange root is writable; it is root's, so formgrader
+    concluded that the exchange was missing and showed every released assignment as a draft.
+    """
+
+
+class CourseExchangeMixin(RootOwnedExchangeMixin):
+    """What the three course-side classes share: the :class:`Course` and its trainees."""
 
     def init_src(self):
         """Nothing to check here: the Atelier functions check what they use."""

@@ -211,9 +211,10 @@ def check_capacity(settings, n_notebooks: int) -> None:
 
 def jupyter_path_env(environ: dict | None = None) -> str:
     """``JUPYTER_PATH`` with Atelier's data directory first, so that Voila finds the template."""
+    from atelier.jupyterpath import prepend
+
     environ = os.environ if environ is None else environ
-    rest = environ.get("JUPYTER_PATH", "")
-    return os.pathsep.join([str(SHARE_DIR), rest]) if rest else str(SHARE_DIR)
+    return prepend(SHARE_DIR, environ.get("JUPYTER_PATH"))
 
 
 def service(settings) -> dict:
@@ -264,19 +265,10 @@ def apply(c: Config, settings, *, touch_disk: bool | None = None) -> None:
     if touch_disk is None:
         touch_disk = os.geteuid() == 0
     account = settings["apps"].get("service_user")
+    from atelier.hub_config.accounts import account_exists
+
     if touch_disk and account and account_exists(account):
         write_service_settings(settings)
-
-
-def account_exists(account: str) -> bool:
-    """Whether the Unix account ``account`` exists."""
-    import pwd
-
-    try:
-        pwd.getpwnam(account)
-    except KeyError:
-        return False
-    return True
 
 
 def service_home(account: str) -> Path:

@@ -81,6 +81,15 @@ PRELOAD = (
 TEMPLATE_FLAG = "--template"
 #: Environment variables the template keeps from the hub (nothing secret: locale and search path).
 KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+#: Environment variables read only when a Python process or jupyterhub.singleuser starts: a forked
+#: server cannot honour them, so a server whose environment sets one starts as a new process.
+START_UP_VARIABLES = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "JUPYTERHUB_SINGLEUSER_APP",
+    "JUPYTERHUB_SINGLEUSER_EXTENSION",
+)
 #: Seconds a child waits for its request, and the hub for a child's answer.
 REQUEST_TIMEOUT = 30.0
 #: Seconds after a template failure during which servers start the stock way.
@@ -290,10 +299,4 @@ class ServerTemplate:
         """Stop the template (servers it forked keep running)."""
         with self.lock:
             process, self.process, self.ready = self.process, None, False
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        forking.end(process)

@@ -133,16 +133,25 @@ class AtelierSpawner(LocalProcessSpawner):
 
     async def _start_from_template(self):
         """Fork the server from the hub's template; None when the template cannot."""
-        from atelier.hub_config.servertemplate import TemplateUnavailable
+        from atelier.hub_config.servertemplate import START_UP_VARIABLES, TemplateUnavailable
 
         if not self.use_server_template or self.cmd != self._cmd_default() or self.shell_cmd:
             return None  # a site that set its own command gets exactly that command
+        request = self._template_request()
+        honoured_at_start = [name for name in START_UP_VARIABLES if request["env"].get(name)]
+        if honoured_at_start:
+            self.log.info(
+                "atelier: %s set for %s: the server starts as a new process",
+                ", ".join(honoured_at_start),
+                self.user.name,
+            )
+            return None
         template = AtelierSpawner._template or AtelierSpawner.start_template(self.log)
         if self.port == 0:
             self.port = random_port()
         self.log.info("Forking %s's server from the server template", self.user.name)
         try:
-            self.pid = await template.fork(self._template_request())
+            self.pid = await template.fork(request)
         except TemplateUnavailable as error:
             self.log.warning(
                 "atelier: %s; starting %s's server as a new process", error, self.user.name

@@ -127,3 +127,17 @@ def test_formgraders_collect_button_uses_the_hardened_collect(released):
     course = Course.from_settings(load_settings(hub.settings_path), "x")
     receipt = course.submission_dir(hub.account("alice"), "quiz-en") / "atelier_receipt.json"
     assert json.loads(receipt.read_text())["decision"] == "kept"
+
+
+def test_formgrader_shows_what_is_released_as_released(released):
+    """Does cohort x's formgrader list the released quiz as released, with the exchange found?"""
+    hub = released
+    fiona = hub.login("fiona")
+    base = f"{hub.url}/services/x/formgrader"
+    listing = fiona.get(f"{base}/api/assignments", timeout=120)
+    assert listing.status_code == 200, listing.text[:500]
+    statuses = {a["name"]: a["status"] for a in listing.json()}
+    assert statuses.get("quiz-en") == "released", statuses
+    page = fiona.get(f"{base}/manage_assignments", timeout=120)
+    assert page.status_code == 200
+    assert 'id="warning-exchange"' not in page.text, "formgrader says the exchange is missing"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from test_hub import run_in_kernel, server_pid
+from test_hub_running import NodeWatch
 
 pytestmark = pytest.mark.server
 
@@ -204,8 +205,11 @@ def test_a_new_template_replaces_one_that_died(hub, people):
     os.kill(old, signal.SIGKILL)
     tara_server = server_pid(hub, "tara")
     session = hub.login("tess")
-    lab = hub.start_server(session, "tess")
+    # The new template imports JupyterLab, as root: no yarn there either (see test_hub_running).
+    with NodeWatch(0) as root_node:
+        lab = hub.start_server(session, "tess")
     assert "JupyterLab" in lab.text
+    assert not [command for command in root_node.seen if "yarn" in command], root_node.seen
     pid = server_pid(hub, "tess")
     assert pid and status_field(pid, "Uid")[0] == pwd.getpwnam(hub.account("tess")).pw_uid
     assert status_field(pid, "PPid") == [template_pid()] != [old]
