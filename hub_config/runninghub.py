@@ -43,6 +43,31 @@ def desired_groups(settings: Mapping) -> dict[str, list[str]]:
     return {name: sorted(spec.get("users", [])) for name, spec in c.JupyterHub.load_groups.items()}
 
 
+def routed_services(settings: Mapping) -> list[str]:
+    """Names of the cohort services (formgrader) the hub puts behind the proxy at ``/services/``."""
+    c = Config()
+    c.JupyterHub.load_roles = []
+    layers.apply_roster(c, settings)
+    layers.apply_plugins(c, settings, plugins=(("atelier.grading.hubconfig", None),))
+    return sorted(s["name"] for s in c.JupyterHub.get("services", []) if s.get("url"))
+
+
+def proxy_routes(settings: Mapping) -> set[str]:
+    """The paths the proxy routes now (empty if it cannot be asked), without trailing slashes."""
+    paths = layers.state_paths(settings)
+    try:
+        token = paths["proxy_token"].read_text().strip()
+        answer = requests.get(
+            f"http://127.0.0.1:{settings['hub']['proxy_api_port']}/api/routes",
+            headers={"Authorization": f"token {token}"},
+            timeout=5,
+        )
+        answer.raise_for_status()
+        return {route.rstrip("/") for route in answer.json()}
+    except (OSError, ValueError, requests.RequestException):
+        return set()
+
+
 def supervisor_pid(settings: Mapping) -> int | None:
     """The pid of the ``atelier start`` running this hub, or None if the hub is not running."""
     pid_file = layers.state_paths(settings)["supervisor_pid"]
@@ -117,20 +142,38 @@ def push_groups(api: HubAPI, groups: Mapping[str, list[str]]) -> dict[str, int]:
 
 
 def restart(settings: Mapping, pid: int, timeout: float = 90) -> None:
-    """Ask ``atelier start`` (``pid``) to restart the hub, then wait until the new hub answers."""
+    """Ask ``atelier start`` (``pid``) to restart the hub; return once it is back, services too.
+
+    Back means the new hub answers and the proxy routes every cohort's formgrader (the hub
+    answers its API before its services are up; a facilitator told "restarted" would otherwise
+    open a formgrader that is not there yet). Services get up to
+    :data:`~atelier.hub_config.config.SERVICE_START_TIMEOUT` more.
+    """
     hub_pid = layers.state_paths(settings)["hub_pid"]
     before = hub_pid.read_text().strip() if hub_pid.exists() else ""
     os.kill(pid, signal.SIGHUP)
     api = HubAPI(settings)
     deadline = time.monotonic() + timeout
+    expected: set[str] | None = None
     while time.monotonic() < deadline:
-        now = hub_pid.read_text().strip() if hub_pid.exists() else ""
-        if now and now != before and api.answers():
-            return
         if not _alive(pid):
             raise AtelierError("the hub stopped while restarting: see its log; `atelier start`")
+        now = hub_pid.read_text().strip() if hub_pid.exists() else ""
+        if now and now != before and api.answers():
+            if expected is None:
+                expected = {f"/services/{name}" for name in routed_services(settings)}
+                deadline = max(deadline, time.monotonic() + layers.SERVICE_START_TIMEOUT)
+            missing = expected - proxy_routes(settings)
+            if not missing:
+                return
         time.sleep(0.2)
-    raise AtelierError(f"the hub did not come back within {timeout:.0f} s: see its log")
+    if expected is None:
+        raise AtelierError(f"the hub did not come back within {timeout:.0f} s: see its log")
+    raise AtelierError(
+        "the hub is back, but these services did not start: "
+        + ", ".join(sorted(expected - proxy_routes(settings)))
+        + ": see its log"
+    )
 
 
 def apply_roster_change(settings: Mapping, cohorts_before: set[str], cohorts_after: set[str]):

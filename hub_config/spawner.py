@@ -137,6 +137,9 @@ class AtelierSpawner(LocalProcessSpawner):
 
         if not self.use_server_template or self.cmd != self._cmd_default() or self.shell_cmd:
             return None  # a site that set its own command gets exactly that command
+        if self.port == 0:
+            self.port = random_port()
+        # After the port: the server's address is part of its arguments and environment.
         request = self._template_request()
         honoured_at_start = [name for name in START_UP_VARIABLES if request["env"].get(name)]
         if honoured_at_start:
@@ -147,8 +150,6 @@ class AtelierSpawner(LocalProcessSpawner):
             )
             return None
         template = AtelierSpawner._template or AtelierSpawner.start_template(self.log)
-        if self.port == 0:
-            self.port = random_port()
         self.log.info("Forking %s's server from the server template", self.user.name)
         try:
             self.pid = await template.fork(request)
@@ -188,6 +189,12 @@ class AtelierSpawner(LocalProcessSpawner):
                 continue
             writer.close()
             break
+        else:
+            if not await self._running():
+                # Said now rather than after the hub's HTTP wait runs out.
+                raise RuntimeError(
+                    f"{self.user.name}'s server exited while starting (its log is in the hub's log)"
+                )
         return ip, port
 
 

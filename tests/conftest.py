@@ -302,6 +302,10 @@ class Hub:
             from atelier.settings import load_settings
 
             ensure_service_account(load_settings(self.settings_path))
+        # The hub answers its API before its services are up and routed (formgrader, apps):
+        # ready means this start has logged that it is running.
+        running = "JupyterHub is now running"
+        starts_before = self.log_path.read_text().count(running) if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
@@ -325,10 +329,11 @@ class Hub:
                     raise PortTaken(tail)
                 raise AssertionError(f"the hub exited:\n{tail}")
             try:
-                if requests.get(f"{self.url}/hub/api", timeout=2).status_code == 200:
-                    return
+                answers = requests.get(f"{self.url}/hub/api", timeout=2).status_code == 200
             except requests.RequestException:
-                pass
+                answers = False
+            if answers and self.log_path.read_text().count(running) > starts_before:
+                return
             time.sleep(0.2)
         log_tail = self.log_path.read_text()[-4000:]
         raise AssertionError(f"the hub did not answer in {timeout}s:\n{log_tail}")

@@ -116,6 +116,9 @@ def test_a_new_cohort_restarts_the_hub_safely_and_applies_its_rights(hub):
     zack = hub.login("zack")
     names = {user["name"] for user in hub.api(zack, "GET", "/users").json()}
     assert "zara" in names and "alice" not in names
+    # "Restarted" means usable: the new cohort's formgrader is already there for its facilitator.
+    formgrader = zack.get(f"{hub.url}/services/z/formgrader", timeout=60)
+    assert formgrader.status_code == 200, formgrader.status_code
     fiona = hub.login("fiona")
     assert hub.api(fiona, "GET", "/users/zara").status_code == 404
 

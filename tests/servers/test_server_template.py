@@ -30,6 +30,7 @@ ROSTER = """username,full name,email,institution,country,language,role,cohort
 tara,Tara Mensah,tara@example.org,U,K,en,trainee,x
 theo,Theo Dlamini,theo@example.org,U,K,fr,trainee,x
 tess,Tess Ouedraogo,tess@example.org,U,K,en,trainee,x
+tomi,Tomi Adeyemi,tomi@example.org,U,K,en,trainee,x
 """
 
 
@@ -197,6 +198,28 @@ def test_a_server_never_becomes_root():
             asyncio.run(template.fork(request))
     finally:
         template.stop()
+
+
+def test_a_server_that_exits_while_starting_fails_at_once_and_can_start_again(hub, people):
+    """Does a server killed by the trainee's own config fail within seconds, not the 120 s wait?"""
+    account = pwd.getpwnam(hub.account("tomi"))
+    config_dir = Path(account.pw_dir) / ".jupyter"
+    config = config_dir / "jupyter_server_config.py"
+    # A trainee's own config that ends the server as it loads (a broken customisation).
+    subprocess.run(
+        ["su", "-s", "/bin/sh", account.pw_name, "-c",
+         f"mkdir -p {config_dir} && echo 'import os; os._exit(3)' > {config}"],
+        check=True,
+    )  # fmt: skip
+    session = hub.login("tomi")
+    pressed = time.monotonic()
+    session.get(f"{hub.url}/hub/spawn", timeout=60)
+    events = session.get(f"{hub.url}/hub/api/users/tomi/server/progress", timeout=110).text
+    assert time.monotonic() - pressed < 60, "the failure waited for the hub's HTTP timeout"
+    assert "exited while starting" in events, events[-1000:]
+    config.unlink()
+    lab = hub.start_server(session, "tomi")
+    assert "JupyterLab" in lab.text
 
 
 def test_a_new_template_replaces_one_that_died(hub, people):
