@@ -81,6 +81,11 @@ PRELOAD = (
 TEMPLATE_FLAG = "--template"
 #: Environment variables the template keeps from the hub (nothing secret: locale and search path).
 KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+#: The template's HOME: a path that does not exist. Some modules compute paths from HOME when
+#: imported (JupyterLab's user-settings and workspaces folders, send2trash's trash); a forked
+#: server replaces this prefix with its trainee's home (:class:`Rehome`), and whatever might be
+#: missed points nowhere rather than into the hub account's home.
+TEMPLATE_HOME = "/nonexistent/atelier-server-template"
 #: Environment variables read only when a Python process or jupyterhub.singleuser starts: a forked
 #: server cannot honour them, so a server whose environment sets one starts as a new process.
 START_UP_VARIABLES = (
@@ -122,7 +127,80 @@ def _read_line(conn: socket.socket, limit: int = 1 << 20) -> bytes:
     return data
 
 
-def _become_server(conn: socket.socket) -> None:
+class Rehome:
+    """The values the template's imports computed from its HOME, and how to move them to another.
+
+    Found once in the template (:meth:`scan`): class-level defaults of configurable traits (e.g.
+    ``LabApp.user_settings_dir``, and traitlets' per-class cache of them) and module-level
+    strings (e.g. send2trash's home trash, the user site folder) that start with
+    :data:`TEMPLATE_HOME`. :meth:`apply`, in a forked server, puts the trainee's home in their
+    place, as if the server had imported them itself.
+    """
+
+    def __init__(self, old_home: str):
+        self.old_home = old_home
+        self.traits: list[tuple[object, str]] = []
+        self.globals: list[tuple[dict, str]] = []
+
+    @classmethod
+    def scan(cls, old_home: str) -> Rehome:
+        """Find what the modules imported so far computed from ``old_home``."""
+        from traitlets import HasTraits
+
+        found = cls(old_home)
+        classes, todo = set(), [HasTraits]
+        while todo:
+            for sub in todo.pop().__subclasses__():
+                if sub not in classes:
+                    classes.add(sub)
+                    todo.append(sub)
+        for klass in classes:
+            for trait in klass.class_own_traits().values():
+                default = getattr(trait, "default_value", None)
+                if found._under_home(default):
+                    found.traits.append((trait, default))
+            # traitlets copies each class's immutable defaults into a per-class cache, which is
+            # what new instances actually get.
+            cached = klass.__dict__.get("_static_immutable_initial_values", {})
+            found.globals.extend((cached, k) for k, v in cached.items() if found._under_home(v))
+        for name, module in list(sys.modules.items()):
+            if name in ("os", "posix") or module is None:
+                continue
+            namespace = getattr(module, "__dict__", {})
+            for key, value in list(namespace.items()):
+                if found._under_home(value):
+                    found.globals.append((namespace, key))
+        return found
+
+    def _under_home(self, value) -> bool:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "surrogateescape")
+        return isinstance(value, str) and (
+            value == self.old_home or value.startswith(self.old_home + "/")
+        )
+
+    def _moved(self, value, new_home: str):
+        if isinstance(value, bytes):
+            moved = self._moved(value.decode("utf-8", "surrogateescape"), new_home)
+            return moved.encode("utf-8", "surrogateescape")
+        return new_home + value[len(self.old_home) :]
+
+    def apply(self, new_home: str) -> None:
+        """Put ``new_home`` where the template's home was, then add the trainee's user site."""
+        for trait, default in self.traits:
+            trait.default_value = self._moved(default, new_home)
+        for namespace, key in self.globals:
+            value = namespace.get(key)
+            if self._under_home(value):
+                namespace[key] = self._moved(value, new_home)
+        import site
+
+        # What Python's start-up does for a new process: the trainee's own user site, if any.
+        if site.ENABLE_USER_SITE and site.USER_SITE and os.path.isdir(site.USER_SITE):
+            site.addsitedir(site.USER_SITE)
+
+
+def _become_server(conn: socket.socket, rehome: Rehome | None = None) -> None:
     """In the forked child: become the trainee's server described on ``conn``; never returns."""
     code = 1
     try:
@@ -149,6 +227,8 @@ def _become_server(conn: socket.socket) -> None:
         os.chdir(request["home"])
         os.environ.clear()
         os.environ.update(request["env"])
+        if rehome is not None:
+            rehome.apply(request["env"].get("HOME") or request["home"])
         import random
 
         # The template's generator state is every child's: each server gets its own.
@@ -192,6 +272,7 @@ def serve(socket_path: str, hub_pid: int) -> None:
 
     import_server_modules()
     forking.preload(PRELOAD)
+    rehome = Rehome.scan(os.environ.get("HOME") or os.path.expanduser("~"))
     forking.freeze_heap()
     forking.reap_children()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -210,7 +291,7 @@ def serve(socket_path: str, hub_pid: int) -> None:
         pid = os.fork()
         if pid == 0:
             server.close()
-            _become_server(conn)
+            _become_server(conn, rehome)
         conn.close()
 
 
@@ -234,6 +315,7 @@ class ServerTemplate:
             # An abstract socket: nothing on disk to clean up; who may use it is checked on accept.
             self.socket_path = f"@atelier-servers-{secrets.token_hex(8)}"
             env = {name: os.environ[name] for name in KEPT_ENVIRONMENT if name in os.environ}
+            env["HOME"] = TEMPLATE_HOME
             self.process = subprocess.Popen(
                 # Run as the servers' own module: forked servers show the command line of their
                 # template, so `ps` names them as servers started the stock way are named.

@@ -112,6 +112,24 @@ def test_a_forked_server_is_the_trainee_and_nothing_more(hub, people):
     assert out.split() == ["tara", account.pw_dir, str(account.pw_uid)]
 
 
+def test_a_forked_server_reads_its_trainees_lab_settings(hub, people):
+    """Does Theo's server (French roster) serve his own Lab settings: French, from his home?
+
+    JupyterLab computes its user-settings folder when imported, in the template; a server that
+    kept the template's folder would ignore the language delivery writes into Theo's home.
+    """
+    theo = people["theo"]
+    answer = theo.get(
+        f"{hub.url}/user/theo/lab/api/settings/@jupyterlab/translation-extension:plugin",
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["settings"].get("locale") == "fr_FR", answer.json()
+    home = pwd.getpwnam(hub.account("theo")).pw_dir
+    written = Path(home) / ".jupyter/lab/user-settings/@jupyterlab/translation-extension"
+    assert (written / "plugin.jupyterlab-settings").is_file()
+
+
 def test_no_trainee_can_find_another_trainees_token_in_memory(hub, people):
     """Is Tara's API token absent from the template and from Theo's server (forked after hers)?"""
     token = run_in_kernel(
