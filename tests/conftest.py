@@ -722,3 +722,16 @@ def seed_dashboard_cohort(root):
         parents=True
     )
     return settings
+
+
+def run_coroutine(coroutine):
+    """Run ``coroutine`` to its end in a thread of its own.
+
+    ``asyncio.run`` refuses to run where an event loop is running, and a browser test before may
+    have left Playwright's loop running in the main thread.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -10,8 +10,11 @@ import contextlib
 import json
 import os
 import pwd
+import shutil
 import signal
 import tarfile
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +24,7 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
-def drill(hub, tmp_path_factory, test_database):
+def drill(hub, test_database):
     """Seed work, back up while the hub runs, restore into a second hub's folders; yield both."""
     from atelier.grading.course import Course, ensure
     from atelier.settings import load_settings
@@ -47,7 +50,9 @@ def drill(hub, tmp_path_factory, test_database):
     os.chown(home_file, uid, pwd.getpwnam(alice).pw_gid)
     os.chmod(home_file, 0o600)
 
-    work = tmp_path_factory.mktemp("drill")
+    # Not under pytest's tmp folder: it is root's alone (0700), and the restored hub's services
+    # run as their own accounts (formgrader as the cohort's grader) and must reach their folders.
+    work = Path(tempfile.mkdtemp(prefix="atelier-drill-"))
     work.chmod(0o755)
     archive = work / "backup.tar.gz"
     result = hub.atelier("backup", f"--output={archive}")
@@ -66,6 +71,7 @@ def drill(hub, tmp_path_factory, test_database):
     if proxy_pid.exists():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(proxy_pid.read_text().strip()), signal.SIGTERM)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def course_gid(course) -> int:

@@ -9,7 +9,6 @@ another); it runs last.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import pwd
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_coroutine
 from test_hub import run_in_kernel, server_pid
 from test_hub_running import NodeWatch
 
@@ -213,7 +213,7 @@ def test_a_server_never_becomes_root():
     try:
         request = {"uid": 0, "gid": 0, "groups": [], "home": "/", "env": {}, "argv": []}
         with pytest.raises(ServerStartError, match="uid 0"):
-            asyncio.run(template.fork(request))
+            run_coroutine(template.fork(request))
     finally:
         template.stop()
 
