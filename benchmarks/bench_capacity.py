@@ -8,7 +8,8 @@ sample workbook code (what ``benchmarks/bench_hub.py`` measures as "an active tr
 - memory per active trainee: PSS of every process of the trainee's account (server + kernel);
 - CPU to start and run: user+system CPU seconds of those processes (children included);
 - CPU while idle: CPU used by all trainees' processes over ``--idle`` seconds, per trainee;
-- the hub and proxy themselves: PSS with that many trainees.
+- the hub and proxy themselves: PSS with that many trainees (the hub: ``atelier start``,
+  JupyterHub and the server template trainees' servers are forked from).
 
 It prints trainees per machine (memory) and server starts per minute (CPU) for common sizes.
 Reuses ``bench_hub.py``'s hub and client; accounts (``c<4 letters>-``) and folders are removed.
@@ -59,6 +60,22 @@ def pid_pss(pid: int) -> float:
     return 0.0
 
 
+def hub_side_pss(hub) -> float:
+    """PSS of what runs for the hub itself: ``atelier start``, JupyterHub, the server template."""
+    hub_pid = int((hub.state_dir / "jupyterhub.pid").read_text().strip())
+    pids = [hub.process.pid, hub_pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == hub_pid and b"--template" in argv:
+                pids.append(int(entry.name))
+    return sum(pid_pss(pid) for pid in pids)
+
+
 def main() -> None:
     import pwd
 
@@ -104,7 +121,7 @@ def main() -> None:
         before = sum(account_cpu(uid) for uid in uids.values())
         time.sleep(args.idle)
         idle = (sum(account_cpu(uid) for uid in uids.values()) - before) / args.idle
-        hub_pss = pid_pss(hub.process.pid)
+        hub_pss = hub_side_pss(hub)
         proxy_pid = int((hub.state_dir / "proxy.pid").read_text().strip())
         proxy_pss = pid_pss(proxy_pid)
         hub.stop_all(usernames)
@@ -122,7 +139,8 @@ def report(args, memory, cpu_start, idle, hub_pss, proxy_pss) -> None:
     print(f"memory per active trainee, PSS median (MiB): {pss:.1f}  (max {max(memory):.1f})")
     print(f"CPU to start a server and run the sample code, median (s): {cpu:.2f}")
     print(f"CPU while idle, per trainee (% of one core): {100 * idle_per:.2f}")
-    print(f"hub process PSS (MiB): {hub_pss:.1f}; proxy PSS (MiB): {proxy_pss:.1f}")
+    print(f"hub PSS (MiB, with its server template): {hub_pss:.1f}")
+    print(f"proxy PSS (MiB): {proxy_pss:.1f}")
     print(f"memory per trainee, each (MiB): {', '.join(f'{m:.1f}' for m in memory)}")
     print()
     print("trainees per machine (docs/capacity.md: 2 GiB + hub and proxy kept free, 1.5 x the")

@@ -1,8 +1,10 @@
 """What every pre-warmed template process does: import once, freeze, reap, die with its parent.
 
-Atelier forks fresh processes from templates in two places: notebook kernels for ``atelier check``
-and public apps (:mod:`atelier.forkserver`) and trainees' Jupyter servers
-(:mod:`atelier.hub_config.servertemplate`). Their protocols and trust differ; these steps do not.
+Atelier forks fresh processes from templates in three places: notebook kernels for ``atelier
+check`` and public apps (:mod:`atelier.forkserver`), trainees' Jupyter servers
+(:mod:`atelier.hub_config.servertemplate`) and the grading sandbox
+(:mod:`atelier.grading.sandbox_zygote`, which uses the preload and freeze steps). Their protocols
+and trust differ; these steps do not.
 """
 
 from __future__ import annotations
@@ -33,14 +35,18 @@ def preload(names) -> list[str]:
     """Import ``names``; return those that loaded.
 
     A module that cannot load is skipped: the forked process imports it again and reports the
-    error where it is used, as a fresh process would.
+    error where it is used, as a fresh process would. A package that loads its public names
+    lazily (``atelier.widgets``) loads them now, once, instead of in every child.
     """
     loaded = []
     for name in names:
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
         except Exception:
             continue
+        for public in getattr(module, "__all__", ()):
+            with contextlib.suppress(Exception):
+                getattr(module, public)
         loaded.append(name)
     return loaded
 

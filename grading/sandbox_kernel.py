@@ -455,19 +455,9 @@ def warm_up(shell: SandboxShell) -> None:
 
 def preload(modules: list[str]) -> list[str]:
     """Import the modules trainees commonly use, so each fork starts warm; return those found."""
-    loaded = []
-    for name in modules:
-        try:
-            __import__(name)
-            # A package that loads its public names lazily (``atelier.widgets``) loads them now,
-            # once, instead of in every child.
-            module = sys.modules[name]
-            for public in getattr(module, "__all__", ()):
-                with contextlib.suppress(Exception):
-                    getattr(module, public)
-        except Exception:
-            continue
-        loaded.append(name)
+    from atelier import forking
+
+    loaded = forking.preload(modules)
     # IPython's own lazily-imported pieces used by every run_cell.
     import IPython.core.completer
     import IPython.core.magics  # noqa: F401

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import gc
 import json
 import os
 import resource
@@ -31,6 +30,7 @@ import signal
 import sys
 import time
 
+from atelier import forking
 from atelier.grading.sandbox_kernel import FRAME_HEADER, FRAME_MAGIC, encode_frame
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
@@ -300,9 +300,7 @@ def main() -> None:
     shell = new_shell()
     warm_up(shell)
     snapshot = Snapshot(shell)
-    # Objects made so far are shared with every child; keep the collector from touching their pages.
-    gc.collect()
-    gc.freeze()
+    forking.freeze_heap()
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     stdout.write(encode_frame({"ready": True, "pid": os.getpid(), "preloaded": loaded}))
     stdout.flush()
