@@ -93,3 +93,20 @@ def end(process, grace: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def read_line(conn, limit: int = 1 << 20) -> bytes:
+    """One newline-ended message from socket ``conn`` (what came before EOF if it ends early).
+
+    Raises ``ValueError`` past ``limit`` bytes: a request is small, and nobody may make a
+    template hold an unbounded one.
+    """
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            raise ValueError("request too large")
+    return data

@@ -118,12 +118,10 @@ def serve(socket_path: str) -> None:
         for key, _ in selector.select():
             if key.fileobj is server:
                 conn, _ = server.accept()
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                try:
+                    data = forking.read_line(conn)
+                except ValueError:
+                    data = b""
                 if not data:
                     conn.close()
                     continue

@@ -34,22 +34,25 @@ from atelier.hub_config.startapp import _alive, _cmdline
 ROSTER_GROUP_PREFIXES = ("cohort-", "facilitators-", "nbgrader-", "formgrade-")
 
 
-def desired_groups(settings: Mapping) -> dict[str, list[str]]:
-    """Group name -> members, as the hub's configuration layers compute them from the roster."""
+def roster_config(settings: Mapping) -> Config:
+    """What the hub's configuration layers make of the roster: groups, roles, cohort services."""
     c = Config()
     c.JupyterHub.load_roles = []
     layers.apply_roster(c, settings)
     layers.apply_plugins(c, settings, plugins=(("atelier.grading.hubconfig", None),))
-    return {name: sorted(spec.get("users", [])) for name, spec in c.JupyterHub.load_groups.items()}
+    return c
+
+
+def desired_groups(settings: Mapping) -> dict[str, list[str]]:
+    """Group name -> members, as the hub's configuration layers compute them from the roster."""
+    groups = roster_config(settings).JupyterHub.load_groups
+    return {name: sorted(spec.get("users", [])) for name, spec in groups.items()}
 
 
 def routed_services(settings: Mapping) -> list[str]:
     """Names of the cohort services (formgrader) the hub puts behind the proxy at ``/services/``."""
-    c = Config()
-    c.JupyterHub.load_roles = []
-    layers.apply_roster(c, settings)
-    layers.apply_plugins(c, settings, plugins=(("atelier.grading.hubconfig", None),))
-    return sorted(s["name"] for s in c.JupyterHub.get("services", []) if s.get("url"))
+    services = roster_config(settings).JupyterHub.get("services", [])
+    return sorted(s["name"] for s in services if s.get("url"))
 
 
 def proxy_routes(settings: Mapping) -> set[str]:

@@ -115,16 +115,17 @@ def _address(name: str) -> str:
     return "\0" + name[1:] if name.startswith("@") else name
 
 
-def _read_line(conn: socket.socket, limit: int = 1 << 20) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > limit:
-            raise ValueError("request too large")
-    return data
+def traited_classes() -> set[type]:
+    """Every class with traits loaded so far (``HasTraits`` and all its subclasses)."""
+    from traitlets import HasTraits
+
+    classes, todo = set(), [HasTraits]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in classes:
+                classes.add(sub)
+                todo.append(sub)
+    return classes
 
 
 class Rehome:
@@ -145,16 +146,8 @@ class Rehome:
     @classmethod
     def scan(cls, old_home: str) -> Rehome:
         """Find what the modules imported so far computed from ``old_home``."""
-        from traitlets import HasTraits
-
         found = cls(old_home)
-        classes, todo = set(), [HasTraits]
-        while todo:
-            for sub in todo.pop().__subclasses__():
-                if sub not in classes:
-                    classes.add(sub)
-                    todo.append(sub)
-        for klass in classes:
+        for klass in traited_classes():
             for trait in klass.class_own_traits().values():
                 default = getattr(trait, "default_value", None)
                 if found._under_home(default):
@@ -211,7 +204,7 @@ def _become_server(conn: socket.socket, rehome: Rehome | None = None) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
         conn.settimeout(REQUEST_TIMEOUT)
-        request = json.loads(_read_line(conn))
+        request = json.loads(forking.read_line(conn))
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
@@ -350,7 +343,7 @@ class ServerTemplate:
                 conn.settimeout(REQUEST_TIMEOUT)
                 conn.connect(_address(self.socket_path))
                 conn.sendall(json.dumps(request).encode() + b"\n")
-                answer = _read_line(conn)
+                answer = forking.read_line(conn)
         except OSError as error:
             raise TemplateUnavailable(f"the server template did not answer: {error}") from error
         try:

@@ -112,13 +112,10 @@ class AtelierSpawner(LocalProcessSpawner):
         env = self.get_env()
         request = {"env": env, "argv": self.get_args(), "home": env["HOME"], "uid": None}
         if not self.insecure_demo:
+            # HOME is already the account's (user_env); the ids come from the same entry.
             entry = pwd.getpwnam(self.unix_name)
-            request.update(
-                uid=entry.pw_uid,
-                gid=entry.pw_gid,
-                groups=os.getgrouplist(self.unix_name, entry.pw_gid),
-                home=entry.pw_dir,
-            )
+            groups = os.getgrouplist(self.unix_name, entry.pw_gid)
+            request.update(uid=entry.pw_uid, gid=entry.pw_gid, groups=groups)
         return request
 
     @classmethod

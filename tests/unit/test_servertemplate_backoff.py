@@ -63,13 +63,13 @@ os.environ["HOME"] = sys.argv[1]
 rehome.apply(sys.argv[1])
 left = [
     f"{klass.__module__}.{klass.__name__}.{name}"
-    for klass in servertemplate_classes()
+    for klass in servertemplate.traited_classes()
     for name, trait in klass.class_own_traits().items()
     if rehome._under_home(getattr(trait, "default_value", None))
 ]
 left += [
     f"{klass.__name__} cache {key}"
-    for klass in servertemplate_classes()
+    for klass in servertemplate.traited_classes()
     for key, value in klass.__dict__.get("_static_immutable_initial_values", {}).items()
     if rehome._under_home(value)
 ]
@@ -89,18 +89,6 @@ print(LabApp().workspaces_dir)
 print(trash.HOMETRASH)
 """
 
-CLASSES = """
-def servertemplate_classes():
-    from traitlets import HasTraits
-    seen, todo = set(), [HasTraits]
-    while todo:
-        for sub in todo.pop().__subclasses__():
-            if sub not in seen:
-                seen.add(sub)
-                todo.append(sub)
-    return seen
-"""
-
 
 def test_a_forked_server_finds_paths_in_its_trainees_home(tmp_path):
     """After the move, does nothing the imports computed point into the template's home?
@@ -114,7 +102,7 @@ def test_a_forked_server_finds_paths_in_its_trainees_home(tmp_path):
 
     home = str(tmp_path / "trainee")
     result = subprocess.run(
-        [sys.executable, "-c", CLASSES + REHOME_CHECK, home],
+        [sys.executable, "-c", REHOME_CHECK, home],
         env={"PATH": os.environ["PATH"], "HOME": TEMPLATE_HOME},
         capture_output=True,
         text=True,
