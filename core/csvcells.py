@@ -8,7 +8,9 @@ neutralised too. A cell that is exactly a number (``-1``, ``+2.5``, ``-3e2``), o
 is kept as it is: it cannot call anything, and scores must stay numbers in the spreadsheet.
 
 Writers use :func:`writer` (a ``csv.writer`` whose rows pass through :func:`neutralise`); headers
-go through it too, since roster column names and workbook ids are typed by people.
+go through it too, since roster column names and workbook ids are typed by people. A carriage
+return inside a cell becomes a line feed, which ``csv`` then quotes (it leaves a lone CR bare, and a
+spreadsheet would start a new row there).
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ def neutralise(value):
     return text
 
 
+def _one_newline(cell):
+    """``cell`` with CR and CRLF as LF, which ``csv`` quotes.
+
+    ``csv`` quotes a cell holding its line terminator (LF here) but not a lone CR, which a
+    spreadsheet reads as a new row: a row injected by a name.
+    """
+    if isinstance(cell, str) and "\r" in cell:
+        return cell.replace("\r\n", "\n").replace("\r", "\n")
+    return cell
+
+
 class _NeutralisingWriter:
     """A ``csv.writer`` whose every cell goes through :func:`neutralise`."""
 
@@ -41,8 +54,8 @@ class _NeutralisingWriter:
         self._writer = csv.writer(out, **kwargs)
 
     def writerow(self, row):
-        """Write one row, each cell neutralised."""
-        return self._writer.writerow([neutralise(cell) for cell in row])
+        """Write one row, each cell neutralised, carriage returns inside a cell made line feeds."""
+        return self._writer.writerow([_one_newline(neutralise(cell)) for cell in row])
 
     def writerows(self, rows):
         """Write rows, each cell neutralised."""

@@ -109,8 +109,9 @@ _EXTERNAL_SCRIPT = re.compile(
     r"<script\b[^>]*\bsrc=[\"'](https?:)?//[^\"']*[\"'][^>]*>\s*</script>", re.I
 )
 _EXTERNAL_LINK_TAG = re.compile(r"<link\b[^>]*\bhref=[\"'](https?:)?//[^\"']*[\"'][^>]*>", re.I)
-_SRC = re.compile(r"\bsrc=[\"']([^\"']*)[\"']", re.I)
-_ALT = re.compile(r"\balt=[\"']([^\"']*)[\"']", re.I)
+# An attribute value in double or single quotes (the other quote may appear inside it).
+_SRC = re.compile(r"""\bsrc=(?:"([^"]*)"|'([^']*)')""", re.I)
+_ALT = re.compile(r"""\balt=(?:"([^"]*)"|'([^']*)')""", re.I)
 
 
 def make_offline(fragment: str, page: Page) -> str:
@@ -122,9 +123,11 @@ def make_offline(fragment: str, page: Page) -> str:
 
     def image_link(match: re.Match) -> str:
         tag = match.group(0)
-        src = html.unescape(_SRC.search(tag).group(1))
+        found = _SRC.search(tag)
+        src = html.unescape(found.group(1) or found.group(2) or "")
         alt = _ALT.search(tag)
-        label = html.unescape(alt.group(1)) if alt and alt.group(1) else src
+        alt = html.unescape(alt.group(1) or alt.group(2) or "") if alt else ""
+        label = alt or src
         return str(pages.macro("atelier", "library-parts.html.j2", "link", src, f"[{label}]"))
 
     fragment = _EXTERNAL_IMG.sub(image_link, fragment)
