@@ -10,6 +10,10 @@ Per trainee and workbook (either language): ``started`` (fetched, submitted or g
 A trainee's completion is the share of the cohort's workbooks graded. The page itself is a Voila
 notebook (``templates/dashboard.ipynb``) served by :mod:`atelier.hub_config.dashboardapp`, as a
 hub service that only facilitators may open (:func:`apply`).
+
+What people wrote (names, roster columns and their headers, cohorts) is escaped: every fragment is
+rendered from ``templates/dashboard.html.j2`` through :mod:`atelier.pages` (:func:`page`), and the
+CSV is written through :mod:`atelier.csvcells`, which neutralises formulas.
 """
 
 from __future__ import annotations
