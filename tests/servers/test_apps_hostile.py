@@ -28,6 +28,7 @@ pytestmark = pytest.mark.server
 APPS_SETTINGS = {"pool_size": 0, "max_kernels": 6, "cull_idle_timeout": 60, "cull_interval": 5}
 APPS_WORKBOOKS = FIXTURES / "apps_hostile"
 HOSTILE_APP = "voila/render/hostile/hostile.fr.ipynb"
+CONTROLS = "@jupyter-widgets/controls"
 #: Text that must never reach a visitor: traceback furniture, paths, exception names and texts.
 LEAKS = [
     "Traceback",
@@ -153,6 +154,18 @@ def test_hostile_widget_values_get_a_sentence_not_a_traceback(apps_server):
         sent.append(json.dumps(message("comm_msg", ghost, session)))
         odd = {"comm_id": text, "data": {"method": "nonsense", "state": [1, 2]}}
         sent.append(json.dumps(message("comm_msg", odd, session)))
+        # New widgets the visitor asks the kernel to make: unknown classes, wrong states, a
+        # target nobody registered.
+        for target, state in [
+            ("jupyter.widget", {"_model_name": "<script>", "_model_module": "../../etc"}),
+            ("jupyter.widget", {"_model_name": "IntSliderModel", "value": {"x": [1]}}),
+            ("jupyter.widget", {"_model_name": "TextModel", "_model_module": CONTROLS,
+              "_model_module_version": "2.0.0", "value": float("nan")}),
+            ("no.such.target", {"value": 1}),
+        ]:  # fmt: skip
+            opened = {"comm_id": uuid.uuid4().hex, "target_name": target,
+                      "data": {"state": state, "buffer_paths": []}}  # fmt: skip
+            sent.append(json.dumps(message("comm_open", opened, session), allow_nan=True))
         for frame in sent:
             ws.send(frame)
         frames = receive_all(ws, quiet=4.0)
