@@ -243,3 +243,40 @@ def test_staged_apps_start_with_the_traceback_guard(tmp_path):
         languages[rel.name] = nb.cells[0].source.split("hide_tracebacks(")[1]
     assert languages["planner.fr.ipynb"] == "'fr')"
     assert languages["planner.en.ipynb"] == "'en')"
+
+
+class FakeShell:
+    """The one method of an IPython kernel's shell that sends tracebacks to the browser."""
+
+    def __init__(self):
+        self.sent = []
+
+    def _showtraceback(self, etype, evalue, stb):
+        self.sent.append((etype.__name__, str(evalue), stb))
+
+
+def test_app_kernels_send_a_sentence_and_log_the_traceback(monkeypatch):
+    """Does an app's kernel send its language's sentence, log the trace, and cap the log's size?"""
+    import sys
+
+    from atelier.hub_config import appskernel
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "__stderr__", log)
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # restored after the test
+    monkeypatch.setattr(appskernel, "_logged", [])
+    shell = FakeShell()
+    appskernel.hide_tracebacks("fr", shell=shell)
+    appskernel.hide_tracebacks("fr", shell=shell)  # a second call changes nothing
+    for _ in range(appskernel.LOG_PER_MINUTE + 5):
+        try:
+            int("/opt/secret/path")
+        except ValueError as error:
+            shell._showtraceback(type(error), error, ["ANSI traceback"])
+    assert {entry[0] for entry in shell.sent} == {"Error"}
+    assert {entry[1] for entry in shell.sent} == {appskernel.MESSAGES["fr"]}
+    assert all(entry[2] == [appskernel.MESSAGES["fr"]] for entry in shell.sent)
+    text = log.getvalue()
+    assert text.count("Traceback (most recent call last)") == appskernel.LOG_PER_MINUTE
+    assert text.count("invalid literal for int()") == appskernel.LOG_PER_MINUTE + 5
+    assert appskernel.message("xx") == appskernel.MESSAGES["en"]
