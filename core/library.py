@@ -3,7 +3,9 @@
 Rule: a page needs nothing but the library folder. No script, no web font, no resource from another
 machine (no CDN: nbconvert's ``basic`` template, a small shared stylesheet); an image from elsewhere
 becomes a link. Links to cited sources stay links: they cost nothing until followed. Trainees
-read the student version (nbgrader's solutions and hidden tests removed), as released.
+read the student version (nbgrader's solutions and hidden tests removed), as released. The page
+around each workbook and the index are Jinja2 templates (``templates/library-*.html.j2``, through
+:mod:`atelier.pages`): titles and summaries are escaped.
 
 Each notebook goes through :data:`PAGE_STEPS`, an ordered list of small functions; the whole
 library is built in a temporary folder and renamed into place, so a reader never sees half of it.
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from atelier import pages
 from atelier.errors import AtelierError
 
 #: Page chrome in each language the library speaks.
@@ -106,19 +109,26 @@ _EXTERNAL_SCRIPT = re.compile(
     r"<script\b[^>]*\bsrc=[\"'](https?:)?//[^\"']*[\"'][^>]*>\s*</script>", re.I
 )
 _EXTERNAL_LINK_TAG = re.compile(r"<link\b[^>]*\bhref=[\"'](https?:)?//[^\"']*[\"'][^>]*>", re.I)
-_SRC = re.compile(r"\bsrc=[\"']([^\"']*)[\"']", re.I)
-_ALT = re.compile(r"\balt=[\"']([^\"']*)[\"']", re.I)
+# An attribute value in double or single quotes (the other quote may appear inside it).
+_SRC = re.compile(r"""\bsrc=(?:"([^"]*)"|'([^']*)')""", re.I)
+_ALT = re.compile(r"""\balt=(?:"([^"]*)"|'([^']*)')""", re.I)
 
 
 def make_offline(fragment: str, page: Page) -> str:
-    """Turn every resource from another machine into a plain link: the page loads nothing else."""
+    """Turn every resource from another machine into a plain link: the page loads nothing else.
+
+    The image's address and text come from the notebook: they are read as HTML attribute values
+    (entities decoded) and written back escaped, so an ``alt`` holding markup stays text.
+    """
 
     def image_link(match: re.Match) -> str:
         tag = match.group(0)
-        src = _SRC.search(tag).group(1)
+        found = _SRC.search(tag)
+        src = html.unescape(found.group(1) or found.group(2) or "")
         alt = _ALT.search(tag)
-        label = alt.group(1) if alt and alt.group(1) else src
-        return f'<a href="{src}">[{label}]</a>'
+        alt = html.unescape(alt.group(1) or alt.group(2) or "") if alt else ""
+        label = alt or src
+        return str(pages.macro("atelier", "library-parts.html.j2", "link", src, f"[{label}]"))
 
     fragment = _EXTERNAL_IMG.sub(image_link, fragment)
     fragment = _EXTERNAL_SCRIPT.sub("", fragment)
@@ -128,18 +138,20 @@ def make_offline(fragment: str, page: Page) -> str:
 def wrap_page(fragment: str, page: Page) -> str:
     """A whole HTML page around the fragment: language, title, shared stylesheet, navigation."""
     words = WORDS.get(page.language, WORDS["en"])
-    depth = page.path.count("/")
-    up = "../" * depth
-    nav = [f'<a href="{up}index.html">{html.escape(words["index"])}</a>']
+    up = "../" * page.path.count("/")
+    nav = [{"href": f"{up}index.html", "label": words["index"], "lang": ""}]
     for lang, href in sorted(page.other_languages.items()):
-        label = WORDS.get(page.language, WORDS["en"])["other"] if lang != page.language else lang
-        nav.append(f'<a href="{html.escape(href)}" hreflang="{lang}" lang="{lang}">{label}</a>')
-    return (
-        f'<!DOCTYPE html>\n<html lang="{page.language}">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(page.title)}</title>\n"
-        f'<link rel="stylesheet" href="{up}library.css">\n</head>\n<body>\n'
-        f"<nav>{' '.join(nav)}</nav>\n<main>\n{fragment}\n</main>\n</body>\n</html>\n"
+        label = words["other"] if lang != page.language else lang
+        nav.append({"href": href, "label": label, "lang": lang})
+    return pages.render(
+        "atelier",
+        "library-page.html.j2",
+        language=page.language,
+        title=page.title,
+        up=up,
+        nav=nav,
+        # nbconvert's rendering of the student version, made offline: HTML Atelier produced.
+        fragment=pages.trusted(fragment),
     )
 
 
@@ -191,30 +203,17 @@ def render_page(source: Path, page: Page) -> str:
     return value
 
 
-def index_page(pages: list[Page]) -> str:
+def index_page(pages_: list[Page]) -> str:
     """The library's front page: each language's workbooks, with their size on a slow link."""
-    sections = []
-    for lang, words in WORDS.items():
-        items = [
-            f'<li><a href="{html.escape(p.path)}">{html.escape(p.title)}</a>'
-            f"<br>{html.escape(p.summary)} "
-            f"<span class=size>{p.gzip_bytes / 1024:.0f} KiB</span></li>"
-            for p in pages
-            if p.language == lang
-        ]
-        if items:
-            sections.append(
-                f'<section lang="{lang}"><h2>{words["language"]}</h2>'
-                f"<p>{html.escape(words['intro'])}</p><ul>{''.join(items)}</ul></section>"
-            )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{WORDS['en']['library']} · {WORDS['fr']['library']}</title>\n"
-        '<link rel="stylesheet" href="library.css">\n</head>\n<body>\n'
-        f"<h1>{WORDS['en']['library']} · <span lang=fr>{WORDS['fr']['library']}</span></h1>\n"
-        + "\n".join(sections)
-        + "\n</body>\n</html>\n"
+    sections = [
+        {"lang": lang, "words": words, "pages": [p for p in pages_ if p.language == lang]}
+        for lang, words in WORDS.items()
+    ]
+    return pages.render(
+        "atelier",
+        "library-index.html.j2",
+        words=WORDS,
+        sections=[section for section in sections if section["pages"]],
     )
 
 

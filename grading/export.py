@@ -13,14 +13,17 @@ Columns of the full export, per workbook ``W`` (in release order):
 
 The Moodle export has the columns ``Email address`` (Moodle's user identifier in a CSV grade
 import) and one column per workbook holding the score, empty when nothing was submitted.
+
+Both are written through :func:`atelier.csvcells.writer`: a name (or any cell) a spreadsheet would
+run as a formula starts with ``'``; scores stay numbers.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 
+from atelier import csvcells
 from atelier.grading.course import LANGUAGES, Course, Trainee
 
 
@@ -106,7 +109,7 @@ def _number(value: float | None) -> str:
 def full_csv(workbooks: list[str], rows: list[Row]) -> str:
     """The facilitator's export: one row per trainee, every workbook's score and completion."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvcells.writer(out, lineterminator="\n")
     header = ["username", "account", "full name", "email", "language"]
     for w in workbooks:
         header += [f"{w} score", f"{w} max", f"{w} percent", f"{w} status", f"{w} late"]
@@ -127,7 +130,7 @@ def full_csv(workbooks: list[str], rows: list[Row]) -> str:
 def moodle_csv(workbooks: list[str], rows: list[Row]) -> str:
     """A CSV that Moodle's gradebook import accepts: ``Email address`` then one column per item."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvcells.writer(out, lineterminator="\n")
     writer.writerow(["Email address", *workbooks])
     for row in rows:
         writer.writerow([row.trainee.email, *(_number(row.grades[w].score) for w in workbooks)])

@@ -115,6 +115,29 @@ def app_version(nb):
     return nb
 
 
+#: Voila's words after "There was an error when executing cell [N]." (a cell of an app failed).
+CELL_ERROR = (
+    "This part of the app cannot be shown right now. "
+    "· Cette partie de l'application ne peut pas s'afficher pour le moment."
+)
+#: The first cell of every staged app (hidden: sources are stripped and it shows nothing): a
+#: visitor gets a short sentence in the app's language where a traceback would be (appskernel.py).
+GUARD_CELL = (
+    "from atelier.hub_config.appskernel import hide_tracebacks\nhide_tracebacks({language!r})"
+)
+
+
+def guard_tracebacks(nb):
+    """Put :data:`GUARD_CELL` first in the app ``nb``, in the language of its metadata."""
+    from nbformat.v4 import new_code_cell
+
+    meta = nb.metadata.get("atelier", {})
+    language = meta.get("language", "en") if isinstance(meta, dict) else "en"
+    language = language if isinstance(language, str) and language.isalpha() else "en"
+    nb.cells.insert(0, new_code_cell(GUARD_CELL.format(language=language)))
+    return nb
+
+
 def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
     """Copy the app notebooks of ``workbooks_dir`` into ``dest``, which holds only them.
 
@@ -135,6 +158,7 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
             if cell.cell_type == "code":
                 cell.outputs = []
                 cell.execution_count = None
+        guard_tracebacks(nb)
         target = building / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, target)
@@ -171,6 +195,9 @@ def voila_config(settings, *, base_url: str = "/") -> Config:
     c.VoilaConfiguration.allow_theme_override = "NO"
     c.VoilaConfiguration.strip_sources = True
     c.VoilaConfiguration.show_tracebacks = False
+    # What Voila says when a cell failed while the page was built (its own text tells visitors how
+    # to run Voila with tracebacks on): one sentence in both languages, the detail in the log.
+    c.VoilaExecutor.cell_error_instruction = CELL_ERROR
     c.VoilaConfiguration.preheat_kernel = apps["pool_size"] > 0
     c.VoilaConfiguration.default_pool_size = apps["pool_size"]
     c.VoilaConfiguration.multi_kernel_manager_class = BoundedKernelManager
@@ -192,6 +219,9 @@ def voila_config(settings, *, base_url: str = "/") -> Config:
     from atelier.hub_config.slowlink import apply_voila
 
     apply_voila(c, base_url)
+    # Tornado's own error pages: status and reason only, never a traceback (appsserver.py adds
+    # Atelier's error page for Voila's handlers).
+    c.Voila.tornado_settings.update({"debug": False, "serve_traceback": False})
     return c
 
 

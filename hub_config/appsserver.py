@@ -10,10 +10,9 @@ light index page in place of the JupyterLab file tree.
 
 from __future__ import annotations
 
-import html
 import json
+import urllib.parse
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -25,6 +24,8 @@ from voila.app import Voila
 from voila.tornado.contentshandler import VoilaContentsHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
+
+from atelier import pages
 
 
 class KernelLimitReached(Exception):
@@ -135,12 +136,11 @@ class AppPageHandler(TornadoVoilaHandler):
 
     def write_busy(self, retry_after: int) -> None:
         """Answer 503 with the bilingual busy page, which retries after ``retry_after`` seconds."""
-        page = resources.files("atelier.hub_config").joinpath("templates/apps-busy.html")
         self.set_status(503)
         self.set_header("Retry-After", str(retry_after))
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(page.read_text("utf-8").format(retry_after=retry_after))
+        self.finish(pages.render("atelier.hub_config", "apps-busy.html", retry_after=retry_after))
 
 
 def app_title(notebook: Path) -> tuple[str, str]:
@@ -154,7 +154,8 @@ def app_title(notebook: Path) -> tuple[str, str]:
             if cell.get("cell_type") == "markdown" and source.lstrip().startswith("#"):
                 title = source.lstrip().splitlines()[0].lstrip("#").strip()
                 break
-    return title or notebook.stem, meta.get("language", "")
+    language = meta.get("language", "")
+    return str(title or notebook.stem), language if isinstance(language, str) else ""
 
 
 class AppsIndexHandler(JupyterHandler):
@@ -172,15 +173,10 @@ class AppsIndexHandler(JupyterHandler):
         for path in sorted(self.root_dir.rglob("*.ipynb")):
             rel = path.relative_to(self.root_dir).as_posix()
             title, lang = app_title(path)
-            href = url_path_join(self.base_url, "voila/render", rel)
-            lang_attr = f' lang="{html.escape(lang)}"' if lang else ""
-            items.append(
-                f'<li{lang_attr}><a href="{html.escape(href)}">{html.escape(title)}</a>'
-                f" <small>({html.escape(lang or rel)})</small></li>"
-            )
+            href = url_path_join(self.base_url, "voila/render", urllib.parse.quote(rel))
+            items.append({"href": href, "title": title, "lang": lang, "path": rel})
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        page = resources.files("atelier.hub_config").joinpath("templates/apps-index.html")
-        self.finish(page.read_text("utf-8").replace("{items}", "\n".join(items)))
+        self.finish(pages.render("atelier.hub_config", "apps-index.html", apps=items))
 
 
 class AppsStatusHandler(JupyterHandler):

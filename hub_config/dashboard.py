@@ -10,17 +10,20 @@ Per trainee and workbook (either language): ``started`` (fetched, submitted or g
 A trainee's completion is the share of the cohort's workbooks graded. The page itself is a Voila
 notebook (``templates/dashboard.ipynb``) served by :mod:`atelier.hub_config.dashboardapp`, as a
 hub service that only facilitators may open (:func:`apply`).
+
+What people wrote (names, roster columns and their headers, cohorts) is escaped: every fragment is
+rendered from ``templates/dashboard.html.j2`` through :mod:`atelier.pages` (:func:`page`), and the
+CSV is written through :mod:`atelier.csvcells`, which neutralises formulas.
 """
 
 from __future__ import annotations
 
-import csv
-import html
 import io
 import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atelier import csvcells, pages
 from atelier.errors import AtelierError
 
 #: The hub service's name: the proxy serves it at /services/dashboard/.
@@ -201,7 +204,7 @@ def breakdown(progress: CohortProgress, column: str) -> list[dict]:
 def progress_csv(progress: CohortProgress) -> str:
     """The dashboard as CSV: one row per trainee, roster columns, then each workbook's progress."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvcells.writer(out, lineterminator="\n")
     header = ["username", "full name", *progress.columns, "completion %"]
     for w in progress.workbooks:
         header += [f"{w} started", f"{w} submitted", f"{w} graded", f"{w} score", f"{w} max"]
@@ -219,21 +222,24 @@ def progress_csv(progress: CohortProgress) -> str:
 
 
 # --- rendering (plain HTML and SVG: light, no script, no CDN) ------------------------------------
+# Every fragment comes from templates/dashboard.html.j2 through atelier.pages: values are escaped
+# there, so a roster header or a name cannot become markup (issue 15: a header ran script here).
+
+TEMPLATE = "dashboard.html.j2"
+
+
+def _fragment(macro_name: str, *args) -> str:
+    return str(pages.macro("atelier.hub_config", TEMPLATE, macro_name, *args))
+
+
+def _table_data(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    keys = [str(k) for k in rows[0]] if rows else []
+    return keys, [[_cell(r[k]) for k in r] for r in rows]
 
 
 def html_table(rows: list[dict]) -> str:
-    """An HTML table of ``rows`` (dicts with the same keys)."""
-    if not rows:
-        return "<p>—</p>"
-    keys = list(rows[0])
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(r[k]))}</td>" for k in keys) + "</tr>"
-        for r in rows
-    )
-    return (
-        f'<table class="atelier-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-    )
+    """An HTML table of ``rows`` (dicts with the same keys), every key and value escaped."""
+    return _fragment("table", *_table_data(rows))
 
 
 def _cell(value) -> str:
@@ -246,8 +252,7 @@ def _cell(value) -> str:
     return str(value)
 
 
-def trainee_table(progress: CohortProgress) -> str:
-    """Each trainee's line: completion, then per workbook a mark (·, started, submitted, score)."""
+def _trainee_rows(progress: CohortProgress) -> list[dict]:
     rows = []
     for t in progress.trainees:
         row = {"trainee": t.full_name or t.username, "completion %": round(t.completion)}
@@ -262,30 +267,74 @@ def trainee_table(progress: CohortProgress) -> str:
             else:
                 row[w] = "·"
         rows.append(row)
-    return html_table(rows)
+    return rows
+
+
+def trainee_table(progress: CohortProgress) -> str:
+    """Each trainee's line: completion, then per workbook a mark (·, started, submitted, score)."""
+    return html_table(_trainee_rows(progress))
+
+
+def _chart(rows: list[dict], label: str, value: str, maximum: float = 100.0) -> dict:
+    """The geometry of a bar chart (numbers) and its labels (text, escaped by the template)."""
+    width, bar, gap, left = 420, 18, 6, 140
+    bars = []
+    for i, row in enumerate(rows):
+        amount = float(row.get(value) or 0)
+        length = 0 if not maximum else (width - left - 50) * min(amount, maximum) / maximum
+        bars.append(
+            {
+                "y": gap + i * (bar + gap),
+                "length": length,
+                "label": _cell(row.get(label))[:22],
+                "amount": _cell(round(amount, 1)),
+            }
+        )
+    height = len(rows) * (bar + gap) + gap
+    return {
+        "width": width,
+        "height": height,
+        "bar": bar,
+        "left": left,
+        "value": value,
+        "bars": bars,
+    }
 
 
 def bar_chart(rows: list[dict], label: str, value: str, maximum: float = 100.0) -> str:
     """A horizontal bar chart as inline SVG: one bar per row, ``value`` against ``maximum``."""
-    width, bar, gap, left = 420, 18, 6, 140
-    height = len(rows) * (bar + gap) + gap
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="{html.escape(value)}">'
-    ]
-    for i, row in enumerate(rows):
-        y = gap + i * (bar + gap)
-        amount = float(row.get(value) or 0)
-        length = 0 if not maximum else (width - left - 50) * min(amount, maximum) / maximum
-        parts.append(
-            f'<text x="{left - 6}" y="{y + bar - 5}" text-anchor="end" font-size="12">'
-            f"{html.escape(_cell(row.get(label))[:22])}</text>"
-            f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar}" fill="#3b6ea5"/>'
-            f'<text x="{left + length + 4:.1f}" y="{y + bar - 5}" font-size="12">'
-            f"{_cell(round(amount, 1))}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return _fragment("bar_chart", _chart(rows, label, value, maximum))
+
+
+def page(progress: CohortProgress, column: str | None = None) -> str:
+    """The dashboard of a cohort: summary, workbooks, trainees, a breakdown by ``column``, CSV link.
+
+    ``column`` (a roster column, the first one when not given) is what the breakdown groups by.
+    """
+    import base64
+
+    column = column or progress.columns[0]
+    summary = workbook_summary(progress)
+    by = breakdown(progress, column)
+    csv_data = base64.b64encode(progress_csv(progress).encode()).decode()
+    return _fragment(
+        "page",
+        progress.cohort,
+        len(progress.trainees),
+        sum(t.completed for t in progress.trainees),
+        _table_data(summary),
+        _chart(summary, "workbook", "graded", max(len(progress.trainees), 1)),
+        _table_data(_trainee_rows(progress)),
+        column,
+        _table_data(by),
+        _chart(by, column, "mean completion"),
+        f"data:text/csv;base64,{csv_data}",
+    )
+
+
+def message(text: str) -> str:
+    """A sentence for the dashboard (no cohort, an error), escaped."""
+    return _fragment("message", text)
 
 
 # --- the hub service ---------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 It runs as a hub service (:func:`atelier.hub_config.dashboard.apply`): the hub gives it an OAuth
 client; every request must carry a hub login with the ``access:services!service=dashboard`` scope
 (JupyterHub's own identity provider checks it), so trainees get 403. The page is one notebook
-(``templates/dashboard.ipynb``): sources stripped, tracebacks hidden, execution from the browser
-refused as for every Voila page. Before its kernel starts, the logged-in name is put in a first
+(``templates/dashboard.ipynb``): sources stripped, tracebacks hidden (its kernel calls
+:func:`atelier.hub_config.appskernel.hide_tracebacks`), execution from the browser refused as for
+every Voila page. Before its kernel starts, the logged-in name is put in a first
 cell (``VIEWER``), and the page shows only the cohorts that person facilitates.
 """
 
@@ -120,6 +121,10 @@ class DashboardApp(AtelierApp):
         c.VoilaConfiguration.allow_theme_override = "NO"
         c.VoilaConfiguration.strip_sources = True
         c.VoilaConfiguration.show_tracebacks = False
+        # As for the public apps: a failed cell says one sentence; the log has the rest.
+        from atelier.hub_config.apps import CELL_ERROR
+
+        c.VoilaExecutor.cell_error_instruction = CELL_ERROR
         c.VoilaConfiguration.prelaunch_hook = inject_viewer
         c.MappingKernelManager.cull_idle_timeout = 900
         c.MappingKernelManager.cull_interval = 60
@@ -128,4 +133,5 @@ class DashboardApp(AtelierApp):
         from atelier.hub_config.slowlink import apply_voila
 
         apply_voila(c, self.base_url)
+        c.Voila.tornado_settings.update({"debug": False, "serve_traceback": False})
         return c

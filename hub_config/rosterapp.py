@@ -12,13 +12,13 @@ through its REST API, or a safe restart when a cohort is new.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 from pathlib import Path
 
 from traitlets import Bool, Unicode
 
+from atelier import csvcells
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
 from atelier.hub_config import accounts
@@ -100,7 +100,7 @@ class RosterImportApp(AtelierApp):
             print("Passwords are shown only now: hand each person theirs.")
         if self.passwords_file and issued:
             out = io.StringIO()
-            writer = csv.writer(out)
+            writer = csvcells.writer(out)
             writer.writerow(["username", "password"])
             writer.writerows(sorted(issued.items()))
             accounts.write_private(Path(self.passwords_file), out.getvalue())

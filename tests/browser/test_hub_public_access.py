@@ -55,6 +55,7 @@ def public_hub():
     root.chmod(0o755)
     account = "atapps-" + "".join(random.choices(string.ascii_lowercase, k=4))
     seed_dashboard_cohort(root)
+    add_hostile_roster_values(root / "state")
     ports = {name: free_port() for name in ("port", "hub_port", "api_port")}
     settings = yaml.safe_load((root / "settings.yaml").read_text())
     settings["apps"] = {
@@ -110,6 +111,31 @@ def public_hub():
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: A roster column header and a name that ran script on the dashboard before issue 15 (item 6).
+HOSTILE_HEADER = "<img src=x onerror=alert('header')>"
+HOSTILE_NAME = "<script>alert('name')</script>\"><svg onload=alert('svg')>"
+
+
+def add_hostile_roster_values(state) -> None:
+    """Give every trainee a column with a hostile header, and one trainee a hostile name.
+
+    Written to the hub's people file directly, as a roster imported before header validation
+    (or edited by hand) would leave it: the page must escape them whatever the import checked.
+    """
+    import dataclasses
+
+    from atelier.hub_config.accounts import load_people, save_people
+
+    people = load_people(state)
+    for name, person in people.items():
+        if person.role == "trainee":
+            changes = {"extra": {**person.extra, HOSTILE_HEADER: f"{{{{7*7}}}} {name}"}}
+            if name == "dara":
+                changes["full_name"] = HOSTILE_NAME
+            people[name] = dataclasses.replace(person, **changes)
+    save_people(state, people)
+
+
 def log_in(page, url: str, username: str) -> None:
     page.goto(f"{url}/hub/login")
     page.fill("input[name=username]", username)
@@ -136,6 +162,34 @@ def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
     assert "Univ A" in text and "83.3" in text
     assert page.locator("a[download='c1-progress.csv']").count() == 1
     assert all(u.startswith(url) or u.startswith("data:") for u in page.requests_seen)
+
+
+def test_hostile_roster_header_and_name_run_no_script(public_hub, page):
+    """Does a roster header or a name holding script run in the hub's origin on the dashboard?"""
+    url = public_hub.url
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, url, "fac")
+    page.goto(f"{url}/services/dashboard/", timeout=240_000, wait_until="commit")
+    try:
+        page.locator("#cohort-summary").wait_for(timeout=90_000)
+    except PlaywrightTimeout:
+        page.reload(timeout=240_000, wait_until="commit")
+        page.locator("#cohort-summary").wait_for(timeout=180_000)
+    # Break the cohort down by the hostile column: its header becomes the section's title.
+    page.locator(".widget-dropdown select").nth(1).select_option(label=HOSTILE_HEADER)
+    title = page.locator("#breakdown-title", has_text=HOSTILE_HEADER)
+    deadline = time.monotonic() + 60
+    while not dialogs and not title.count():
+        assert time.monotonic() < deadline, "the breakdown by the hostile column never showed"
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(1000)  # an injected handler (onerror, onload) fires by then
+    assert dialogs == [], f"script ran in the hub's origin: {dialogs}"
+    assert title.inner_text() == f"By {HOSTILE_HEADER}"
+    text = page.locator("#rendered_cells").inner_text()
+    assert HOSTILE_NAME in text and "{{7*7}} amina" in text
+    injected = "#rendered_cells [onerror], #rendered_cells [onload], #rendered_cells img[src=x]"
+    assert page.locator(injected).count() == 0
 
 
 def test_trainee_cannot_open_the_dashboard(public_hub, page):
