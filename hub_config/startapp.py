@@ -33,6 +33,7 @@ import json
 import os
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -307,6 +308,62 @@ def _is_proxy(pid: int) -> bool:
     return "configurable-http-proxy" in " ".join(_cmdline(pid))
 
 
+def closed_to_others(path: str | os.PathLike) -> tuple[Path, int] | None:
+    """The first folder on the way to ``path`` that other accounts cannot enter, and its mode.
+
+    Other accounts need ``o+x`` on every folder above ``path`` and ``o+rx`` on ``path`` itself;
+    the check stops at the first folder that does not exist yet (Atelier creates the rest).
+    """
+    path = Path(os.path.abspath(path))
+    for folder in [*reversed(path.parents), path]:
+        try:
+            mode = folder.stat().st_mode
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISDIR(mode):
+            return None
+        needed = stat.S_IXOTH | (stat.S_IROTH if folder == path else 0)
+        if mode & needed != needed:
+            return folder, stat.S_IMODE(mode)
+    return None
+
+
+def check_reachable(settings) -> None:
+    """Refuse to start when a folder other accounts read as themselves is closed to them.
+
+    Trainees' servers and the services run as their own accounts (a trainee, a cohort's grader
+    account, the apps account): none of them can read a checkout under /root or in a
+    ``mktemp -d`` folder. Caught here, before the first trainee's server fails to start.
+    """
+    import atelier
+
+    package = Path(atelier.__file__).resolve().parent
+    reinstall = (
+        "install Atelier where every account can read it (`bash hub_config/bootstrap.sh` "
+        "installs a copy into the prefix, without -e)"
+    )
+    wanted = [
+        (settings["hub"]["workbooks_repo"], "hub.workbooks_repo", "trainees' servers"),
+        (settings["grading"]["exchange_root"], "grading.exchange_root", "trainees' servers"),
+        (settings["grading"]["courses_root"], "grading.courses_root", "cohorts' formgraders"),
+        (package, "the atelier package", "trainees' servers and the services"),
+        (sys.prefix, "the hub's Python environment", "trainees' servers and the services"),
+    ]
+    for path, what, who in wanted:
+        closed = closed_to_others(path)
+        if closed is None:
+            continue
+        folder, mode = closed
+        if what.startswith("the "):
+            fix = f"{reinstall}, or let them in: chmod o+rx {folder}"
+        else:
+            fix = f"set {what} to a folder every account can enter, or chmod o+rx {folder}"
+        raise AtelierError(
+            f"{what} ({path}): {who} read it as their own accounts, but {folder} (mode "
+            f"{mode:o}) lets no other account in. Fix: {fix}"
+        )
+
+
 class StartApp(AtelierApp):
     """Start the multi-user hub (JupyterHub with configurable-http-proxy)."""
 
@@ -371,6 +428,8 @@ class StartApp(AtelierApp):
         elif self.insecure_demo:
             self.log.warning(DEMO_WARNING.format(user="root"))
         settings = load_settings(self.settings_file, overrides)
+        if os.geteuid() == 0 and not self.insecure_demo:
+            check_reachable(settings)
         paths = layers.state_paths(settings)
         paths["state_dir"].mkdir(parents=True, exist_ok=True)
         os.chmod(paths["state_dir"], 0o700)
