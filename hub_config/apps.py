@@ -195,8 +195,10 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
         # The app reads its own data and shows its own images; nothing else of its folder comes.
         for name in ASSET_FOLDERS:
             source = (root / rel).parent / name
-            if source.is_dir() and not (target.parent / name).exists():
-                shutil.copytree(source, target.parent / name)
+            if source.is_dir() and not source.is_symlink() and not (target.parent / name).exists():
+                # Links are left behind: root stages these, and must not publish what a link
+                # in the source points to (another account's file, a secret of the machine).
+                shutil.copytree(source, target.parent / name, ignore=_links)
     building.chmod(0o755)
     # Set the old copy aside before renaming the new one in: never a mix of the two.
     old = None
@@ -207,6 +209,11 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return apps
+
+
+def _links(folder: str, names: list[str]) -> list[str]:
+    """The names in ``folder`` that are symbolic links (``shutil.copytree``'s ``ignore``)."""
+    return [name for name in names if os.path.islink(os.path.join(folder, name))]
 
 
 def voila_config(settings, *, base_url: str = "/") -> Config:
