@@ -50,6 +50,30 @@ def staged_workbooks_dir(prefix: str | os.PathLike | None = None) -> Path:
     return Path(prefix) / STAGED_DIRNAME
 
 
+def hub_staged_dir(settings) -> Path:
+    """Where the hub stages ``apps.workbooks_dir`` for its apps service: beside the workbooks repo.
+
+    ``hub.workbooks_repo``'s folder is root's and world-readable (trainees read the repository
+    there), so the service account can read the copy and cannot change it; for the default
+    settings it is ``<prefix>/apps-workbooks``, where ``atelier install`` stages too.
+    """
+    return Path(settings["hub"]["workbooks_repo"]).parent / STAGED_DIRNAME
+
+
+def stage_for_service(settings) -> Path:
+    """Stage ``apps.workbooks_dir`` (read here, as root) where the apps service can read it.
+
+    The service runs as ``apps.service_user``, who may not be able to enter the folder the apps
+    come from (a checkout under /root or in a ``mktemp -d`` folder): it never reads that folder.
+    """
+    dest = hub_staged_dir(settings)
+    source = Path(settings["apps"]["workbooks_dir"])
+    stage_apps(source, dest)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest
+
+
 def default_workbooks_dir() -> Path:
     """The apps staged by ``atelier install``, else the ``workbooks/`` folder of this checkout.
 
@@ -77,6 +101,14 @@ def is_app(notebook: Path) -> bool:
 def find_apps(workbooks_dir: str | os.PathLike) -> list[Path]:
     """Paths, relative to ``workbooks_dir``, of every notebook marked as an app, sorted."""
     root = Path(workbooks_dir)
+    closed = closed_folder(root)
+    if closed is not None:
+        raise AtelierError(
+            f"{root}: this account ({_whoami()}) cannot read it: {closed} lets it no further. "
+            "Stage the apps where it can read them: the hub does so for apps.workbooks_dir, "
+            "`atelier install --workbooks DIR` into <prefix>/apps-workbooks; or let it in "
+            f"(chmod o+rx {closed})"
+        )
     if not root.is_dir():
         raise AtelierError(
             f"{root}: workbooks folder not found; give --workbooks or apps.workbooks_dir"
@@ -87,6 +119,28 @@ def find_apps(workbooks_dir: str | os.PathLike) -> list[Path]:
         if ".ipynb_checkpoints" not in path.parts and is_app(path)
     ]
     return found
+
+
+def closed_folder(path: Path) -> Path | None:
+    """The first folder on the way to ``path`` (itself included) this process may not enter."""
+    path = Path(os.path.abspath(path))
+    for folder in [*reversed(path.parents), path]:
+        if not folder.exists():
+            # exists() is False both for a missing folder and one behind a closed one: the
+            # folder before was enterable, so this one is simply missing.
+            return None
+        if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+            return folder
+    return None
+
+
+def _whoami() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def is_exercise(cell) -> bool:
@@ -165,8 +219,10 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
         # The app reads its own data and shows its own images; nothing else of its folder comes.
         for name in ASSET_FOLDERS:
             source = (root / rel).parent / name
-            if source.is_dir() and not (target.parent / name).exists():
-                shutil.copytree(source, target.parent / name)
+            if source.is_dir() and not source.is_symlink() and not (target.parent / name).exists():
+                # Links are left behind: root stages these, and must not publish what a link
+                # in the source points to (another account's file, a secret of the machine).
+                shutil.copytree(source, target.parent / name, ignore=_links)
     building.chmod(0o755)
     # Set the old copy aside before renaming the new one in: never a mix of the two.
     old = None
@@ -177,6 +233,11 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return apps
+
+
+def _links(folder: str, names: list[str]) -> list[str]:
+    """The names in ``folder`` that are symbolic links (``shutil.copytree``'s ``ignore``)."""
+    return [name for name in names if os.path.islink(os.path.join(folder, name))]
 
 
 def voila_config(settings, *, base_url: str = "/") -> Config:
@@ -261,7 +322,9 @@ def service(settings) -> dict:
         f"--base-url=/services/{SERVICE_NAME}/",
     ]
     if apps.get("workbooks_dir"):
-        command.append(f"--workbooks={apps['workbooks_dir']}")
+        # The copy the hub stages (stage_for_service), never the folder itself, which the
+        # service's account may not be able to read.
+        command.append(f"--workbooks={hub_staged_dir(settings)}")
     env = {"JUPYTER_PATH": jupyter_path_env({})}
     if apps.get("service_user"):
         # Its own settings file, never the site's: that one may hold the database password and
@@ -299,6 +362,13 @@ def apply(c: Config, settings, *, touch_disk: bool | None = None) -> None:
 
     if touch_disk and account and account_exists(account):
         write_service_settings(settings)
+    if touch_disk and settings["apps"].get("workbooks_dir"):
+        try:
+            stage_for_service(settings)
+        except (AtelierError, OSError) as error:
+            # One unusable apps folder must not keep the hub (and every trainee) down.
+            print(f"atelier: public apps: not served: {error}", file=sys.stderr)
+            c.JupyterHub.services = services
 
 
 def service_home(account: str) -> Path:

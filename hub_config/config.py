@@ -60,6 +60,8 @@ TRAINEE_LAB_ARGS = ("--LabApp.extension_manager=readonly",)
 
 #: The spawner of every trainee's server on the embedded hub.
 SPAWNER = "atelier.hub_config.spawner.AtelierSpawner"
+#: The hub's proxy class: configurable-http-proxy as `atelier start` runs it (routes restored).
+PROXY = "atelier.hub_config.proxy.SupervisedProxy"
 
 #: The hub service (and role) through which `atelier roster import` updates a running hub.
 ROSTER_SERVICE = "atelier-roster"
@@ -99,6 +101,8 @@ def apply_invariants(c) -> None:
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.cleanup_proxy = False
     c.ConfigurableHTTPProxy.should_start = False
+    # atelier start restarts a proxy that dies; this class puts the routes back in the new one.
+    c.JupyterHub.proxy_class = PROXY
     c.JupyterHub.spawner_class = SPAWNER
     c.Spawner.cmd = [sys.executable, "-m", "atelier.hub_config.singleuser"]
     c.Spawner.default_url = "/lab/tree/workbooks"
@@ -123,6 +127,7 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     c.JupyterHub.port = hub["port"]
     c.JupyterHub.hub_port = hub["hub_port"]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub['proxy_api_port']}"
+    c.SupervisedProxy.watched_pid_file = str(paths["proxy_pid"])
     if paths["proxy_token"].exists():
         c.ConfigurableHTTPProxy.auth_token = paths["proxy_token"].read_text().strip()
     # One place decides SQLite or PostgreSQL for the hub and the gradebooks (database.url).

@@ -321,8 +321,10 @@ class Hub:
         )
         deadline = time.monotonic() + timeout
         proxy_log = self.state_dir / "proxy.log"
+        # Only what this start's proxy writes: an earlier one may have met a taken port.
+        seen = proxy_log.stat().st_size if proxy_log.exists() else 0
         while time.monotonic() < deadline:
-            proxy_taken = proxy_log.exists() and "EADDRINUSE" in proxy_log.read_text()
+            proxy_taken = proxy_log.exists() and "EADDRINUSE" in proxy_log.read_text()[seen:]
             if self.process.poll() is not None or proxy_taken:
                 tail = self.log_path.read_text()[-4000:]
                 if "Address already in use" in tail or proxy_taken:

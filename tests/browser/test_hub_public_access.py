@@ -58,6 +58,8 @@ def public_hub():
     add_hostile_roster_values(root / "state")
     ports = {name: free_port() for name in ("port", "hub_port", "api_port")}
     settings = yaml.safe_load((root / "settings.yaml").read_text())
+    # The hub stages the apps beside the workbook repository: this hub's, not the machine's.
+    settings["hub"]["workbooks_repo"] = str(root / "workbooks.git")
     settings["apps"] = {
         "workbooks_dir": str(FIXTURES / "apps"),
         "port": free_port(),

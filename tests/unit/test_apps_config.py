@@ -18,8 +18,9 @@ def test_hub_service_is_public_and_runs_as_its_own_account():
     c = Config()
     c.JupyterHub.services = [{"name": "idle-culler", "command": ["x"]}]
     settings = load_settings(None, {"apps": {"port": 9123}})
-    apps.apply(c, settings)
-    apps.apply(c, settings)  # applying twice changes nothing
+    # Not touching the disk: the machine's apps account may serve a running hub (its settings).
+    apps.apply(c, settings, touch_disk=False)
+    apps.apply(c, settings, touch_disk=False)  # applying twice changes nothing
     names = [s["name"] for s in c.JupyterHub.services]
     assert names == ["idle-culler", "apps"]
     spec = c.JupyterHub.services[1]
@@ -75,6 +76,44 @@ def test_only_app_notebooks_are_staged(tmp_path):
     # Prose tagged not-in-app (instructions for the graded exercise) stays on the hub.
     assert "HUB-ONLY-MARKER" not in planner
     assert "HUB-ONLY-MARKER" in (FIXTURES / "apps/planner/planner.en.ipynb").read_text("utf-8")
+
+
+def test_links_in_an_apps_folder_are_not_staged(tmp_path):
+    """Root stages the apps: does a link in their data (to a secret, to /etc) stay behind?"""
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(FIXTURES / "apps" / "planner", source / "planner")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+    (source / "planner" / "data" / "leak.txt").symlink_to(secret)
+    (source / "planner" / "images").symlink_to("/etc")
+    apps.stage_apps(source, tmp_path / "served")
+    served = tmp_path / "served" / "planner"
+    assert sorted(p.name for p in (served / "data").iterdir()) == ["unit.txt"]
+    assert not (served / "images").exists()
+
+
+def test_the_hub_serves_a_staged_copy_of_the_apps_folder_never_the_folder(tmp_path):
+    """With apps.workbooks_dir set, does the service get the copy beside the repository?"""
+    settings = load_settings(
+        None,
+        {
+            "hub": {"workbooks_repo": str(tmp_path / "workbooks.git")},
+            "apps": {"workbooks_dir": str(FIXTURES / "apps" / "planner")},
+        },
+    )
+    command = apps.service(settings)["command"]
+    assert f"--workbooks={tmp_path / 'apps-workbooks'}" in command
+    assert not [arg for arg in command if str(FIXTURES) in arg]
+    staged = apps.stage_for_service(settings)
+    assert staged == tmp_path / "apps-workbooks"
+    assert sorted(p.name for p in staged.iterdir()) == [
+        "data",
+        "planner.en.ipynb",
+        "planner.fr.ipynb",
+    ]
+    assert all(p.stat().st_mode & 0o004 for p in [staged, *staged.rglob("*")])
 
 
 def install_app(settings_path, workbooks, prefix):

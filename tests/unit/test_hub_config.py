@@ -200,6 +200,17 @@ def test_the_import_fix_defers_rfc3987_syntax_and_keeps_iri_checks(tmp_path):
     assert importfix.PTH_LINE.startswith("import ")
 
 
+@pytest.fixture(autouse=True)
+def machine_apps_account_untouched(monkeypatch):
+    """Leave the machine's apps account alone (a running hub's service reads its settings).
+
+    As root, the apps plugin writes that account's settings file; these tests write nothing there.
+    """
+    from atelier.hub_config import apps
+
+    monkeypatch.setattr(apps, "write_service_settings", lambda settings: None)
+
+
 def hub_settings(tmp_path, **apps):
     """Settings with every folder in ``tmp_path`` (grading writes its trainee config there)."""
     return load_settings(

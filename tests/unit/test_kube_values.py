@@ -1,7 +1,8 @@
 """`atelier kube values`: Zero to JupyterHub values from the one settings file, chart-checked.
 
-The chart's schema and defaults are the reference copies in ``shared/reference/z2jh/`` beside the
-checkout (chart 4.4.0). Values are merged over the defaults as helm does and validated (draft 7).
+The chart's schema and defaults are the repository's pinned copy in ``hub_config/kubernetes/z2jh/``
+(chart 4.4.0, with its licence): the tests read nothing outside the checkout. Values are merged
+over the defaults as helm does and validated (draft 7).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from atelier.settings import load_settings
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO.parent / "shared" / "reference" / "z2jh"
+CHART = REPO / "hub_config" / "kubernetes" / "z2jh"
 
 ROSTER = """username,full name,email,institution,country,language,role,cohort
 alice,Alice,alice@example.org,U,K,en,trainee,x
@@ -186,3 +187,23 @@ def test_the_cluster_settings_make_collect_take_identity_from_the_folder(setting
     assert shipped["mountPath"] == kube.CLUSTER_SETTINGS
     grading = yaml.safe_load(shipped["stringData"])["grading"]
     assert grading["identity"] == "folder" and grading["exchange_uid"] == 1000
+
+
+#: Ways a path in the code could leave the checkout (a clone has nothing beside it); written in
+#: two halves so that this file, scanned too, does not match itself.
+OUTSIDE = ("REPO" + ".parent", '"shared"' + " / ", ".." + "/shared", "shared" + "/reference")
+
+
+def test_the_chart_copy_is_pinned_with_its_licence_and_nothing_reads_outside_the_checkout():
+    """Does a clone hold the chart files the tests use, and does no code look beside the clone?"""
+    assert "BSD 3-Clause License" in (CHART / "LICENSE").read_text()
+    assert "4.4.0" in (CHART / "README.md").read_text()
+    assert yaml.safe_load((CHART / "values.schema.yaml").read_text())["type"] == "object"
+    found = []
+    for room in ("core", "hub_config", "grading", "widgets", "tests", "benchmarks"):
+        for path in (REPO / room).rglob("*"):
+            if path.suffix not in (".py", ".sh"):
+                continue
+            text = path.read_text("utf-8", errors="replace")
+            found += [f"{path.relative_to(REPO)}: {s}" for s in OUTSIDE if s in text]
+    assert not found, found
