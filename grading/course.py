@@ -379,33 +379,34 @@ def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
 
 
 def ensure_grader_account(course: Course) -> tuple[int, int]:
-    """Create the course's grader Unix account if missing; return its (uid, gid)."""
-    import subprocess
+    """Create the course's grader Unix account if missing; return its (uid, gid).
+
+    The account must be one Atelier created as a grader (its marker, see
+    :func:`atelier.hub_config.accounts.check_marked`): a trainee's account or any other existing
+    account of that name is refused, never made the owner of the course. An unmarked system
+    account that already owns the course folder was made by an Atelier without markers; it is
+    marked and kept.
+    """
+    from atelier.hub_config.accounts import check_marked, create_system_account
+
+    def legacy(entry) -> bool:
+        try:
+            owner = os.lstat(course.root).st_uid
+        except OSError:
+            return False
+        return not entry.pw_gecos and entry.pw_uid < 1000 and owner == entry.pw_uid != 0
 
     try:
-        entry = pwd.getpwnam(course.grader_account)
-    except KeyError:
+        entry = check_marked(course.grader_account, "grader", legacy)
+    except AtelierError as error:
+        raise GradingError(f"cohort {course.cohort}: {error}") from None
+    if entry is None:
         if os.geteuid() != 0:
             raise GradingError(
                 f"the grader account {course.grader_account} does not exist; "
                 "run this command as root once to create the course"
             ) from None
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--home-dir",
-                str(course.root),
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                course.grader_account,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        entry = pwd.getpwnam(course.grader_account)
+        entry = create_system_account(course.grader_account, "grader", str(course.root))
     return entry.pw_uid, entry.pw_gid
 
 
