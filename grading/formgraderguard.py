@@ -28,11 +28,13 @@ import re
 from tornado import web
 from tornado.routing import Matcher, Rule
 
-#: Paths (relative to the service's base URL) a facilitator's browser may reach, by method.
-#: formgrader's own pages, API and static files; the Jupyter server's static files (MathJax for
-#: formgrader's rendered notebooks); the hub login's callback and logout; ``api`` (the server's
-#: version: the hub and tests use it to see the service is up).
+#: Paths (relative to the service's base URL) a facilitator's browser may reach, by method: the
+#: service's address; formgrader's own pages, API and static files; the server's static files
+#: (MathJax for formgrader's rendered notebooks); the hub login's callback and logout; ``api``
+#: (the server's version: the hub and tests use it to see the service is up).
 ALLOWED = (
+    # The service's own address: the hub's Services menu links there; it redirects to formgrader.
+    (re.compile(r""), {"GET", "HEAD"}),
     (re.compile(r"formgrader(/.*)?"), {"GET", "HEAD", "POST", "PUT"}),
     (re.compile(r"static/.*"), {"GET", "HEAD"}),
     (re.compile(r"api/?"), {"GET", "HEAD"}),

@@ -175,3 +175,9 @@ def test_manual_grading_still_works_through_formgrader(hub, fiona):
     assert saved.status_code == 200, saved.text[:300]
     with course.gradebook() as gb:
         assert gb.find_grade_by_id(grade["id"]).manual_score == 1.5
+
+
+def test_the_services_menu_link_opens_formgrader(hub, fiona):
+    """Does the hub's Services link (the service's own address) still lead to formgrader?"""
+    page = fiona.get(f"{fiona.base}/", timeout=60)
+    assert page.status_code == 200 and page.url.startswith(f"{fiona.base}/formgrader"), page.url
