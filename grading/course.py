@@ -379,6 +379,38 @@ def config_folder(course_root: str | os.PathLike) -> Path:
     )
 
 
+def without_foreign_config(app_class):
+    """A subclass of the traitlets ``app_class`` loading no config file others can change.
+
+    nbgrader's apps load ``nbgrader_config.py`` from the course folder whatever the working
+    directory (``NbGrader.initialize``); a cohort's course folder is the grader account's, so as
+    root that file would be code the grader account wrote. Such a folder is skipped (with a
+    warning on the app's log); :func:`config_folder` gives the one to load instead.
+    """
+
+    class Guarded(app_class):
+        @classmethod
+        def _load_config_files(cls, basefilename, path=None, log=None, **kwargs):
+            if os.path.isabs(basefilename):
+                path, basefilename = [os.path.dirname(basefilename)], os.path.basename(basefilename)
+            paths = [path] if isinstance(path, str) or path is None else list(path)
+            kept = []
+            for folder in paths:
+                where = Path(folder or os.getcwd())
+                files = [where / f"{basefilename}{ext}" for ext in (".py", ".json")]
+                if _only_ours(where) and all(
+                    not os.path.lexists(f) or _only_ours(f) for f in files
+                ):
+                    kept.append(folder)
+                elif log is not None and any(os.path.lexists(f) for f in files):
+                    log.warning("not loading %s: another account can change it", where)
+            if kept:
+                yield from super()._load_config_files(basefilename, path=kept, log=log, **kwargs)
+
+    Guarded.__name__ = Guarded.__qualname__ = app_class.__name__
+    return Guarded
+
+
 def _only_ours(path: Path) -> bool:
     """Whether ``path`` (not a link) is this account's or root's and no one else may write it."""
     try:

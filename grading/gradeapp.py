@@ -270,9 +270,10 @@ def _nbgrader_app(course_root: Path, assignment: str, log_level: int):
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         # nbgrader runs alembic
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    from atelier.grading.course import config_folder
+    from atelier.grading.course import config_folder, without_foreign_config
 
-    app = AutogradeApp()
+    # nbgrader loads the course folder's config too: never one another account can change.
+    app = without_foreign_config(AutogradeApp)()
     cwd = os.getcwd()
     # nbgrader reads nbgrader_config.py from the working directory: the course's, or (when another
     # account can change that one, as the grader account can in a cohort's course) root's copy.
