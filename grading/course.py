@@ -516,16 +516,25 @@ def ensure(course: Course) -> Course:
     _ensure_dir(course.outbound, 0o755, uid, gid)
     _ensure_dir(course.inbound, 0o711, 0, 0)
     _ensure_dir(course.exchange_feedback, 0o711, 0, 0)
-    text = course.nbgrader_config_text()
-    if os.geteuid() == 0:
-        # The copy root and formgrader load: in folders only root can change.
-        _ensure_dir(course.courses_root / TRUSTED_CONFIG, 0o755, 0, 0)
-        _ensure_dir(course.trusted_config_dir, 0o750, 0, gid)
-        _write_if_changed(course.trusted_config_file, text, 0o640, 0, gid)
     # The copy nbgrader's own commands find in the course folder (the grader account's).
-    _write_if_changed(course.config_file, text, 0o640, uid, gid)
+    _write_if_changed(course.config_file, course.nbgrader_config_text(), 0o640, uid, gid)
     ensure_gradebook(course, uid, gid)
+    ensure_trusted_config(course, gid)
     return course
+
+
+def ensure_trusted_config(course: Course, gid: int) -> None:
+    """Write the course's config where only root can change it (:attr:`Course.trusted_config_dir`).
+
+    Root (``atelier grade``) and the formgrader service load this copy, never the one in the
+    course folder, which the grader account can change. Readable by the grader group.
+    """
+    if os.geteuid() != 0:
+        return
+    _ensure_dir(course.courses_root / TRUSTED_CONFIG, 0o755, 0, 0)
+    _ensure_dir(course.trusted_config_dir, 0o750, 0, gid)
+    text = course.nbgrader_config_text()
+    _write_if_changed(course.trusted_config_file, text, 0o640, 0, gid)
 
 
 def _write_if_changed(path: Path, text: str, mode: int, uid: int, gid: int) -> None:
