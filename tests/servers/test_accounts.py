@@ -153,3 +153,17 @@ def test_a_sandbox_account_is_never_an_existing_unmarked_one(machine):
         assert ensure_account(name).pw_uid == created.pw_uid
     finally:
         subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def test_the_apps_account_is_never_an_existing_unmarked_one(machine):
+    """Does the public apps' set-up refuse an existing account of its name it did not create?"""
+    from atelier.errors import AtelierError
+    from atelier.hub_config.apps import ensure_service_account
+
+    name = f"{machine.prefix}web"
+    subprocess.run(["useradd", "-M", "--comment", "Atelier trainee", name], check=True)
+    try:
+        with pytest.raises(AtelierError, match=name):
+            ensure_service_account({"apps": {"service_user": name}})
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, check=False)
