@@ -229,7 +229,9 @@ class ReservedNames:
     def __call__(self, username: str) -> str | None:
         """The problem with ``username`` (normalised), or None."""
         account = self.policy.account(username)
-        if username.startswith(self.policy.prefix):
+        prefix = self.policy.prefix
+        # Only a prefix that reads as one ("at-", not "at") makes "at-x" look like an account name.
+        if prefix[-1:] in ("-", "_") and username.startswith(prefix):
             return (
                 f"username {show(username)} starts with the account prefix "
                 f"{self.policy.prefix!r}; give the username without it"

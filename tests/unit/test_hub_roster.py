@@ -197,3 +197,4 @@ def test_names_of_this_machine_and_settings_are_refused_with_their_line():
     assert f"Unix account {system} exists" in found[3]
     reserved_at = ReservedNames(AccountPolicy(prefix="at-"))
     assert reserved_at("alice") is None and "without it" in reserved_at("at-alice")
+    assert ReservedNames(AccountPolicy(prefix="a"))("alice") is None  # "a" is not a prefix form
