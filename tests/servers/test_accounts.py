@@ -167,3 +167,9 @@ def test_the_apps_account_is_never_an_existing_unmarked_one(machine):
             ensure_service_account({"apps": {"service_user": name}})
     finally:
         subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def test_a_hostile_column_header_is_refused_by_the_import(machine):
+    """Does `atelier roster import` refuse a markup header on line 1, creating nobody?"""
+    output = import_refused(machine, (FIXTURES / "rosters" / "hostile-header.csv").read_text())
+    assert "line 1: column header '<img src=x onerror=alert(document.domain" in output, output
