@@ -16,6 +16,10 @@ Layout (``C`` is the cohort id, which is also the nbgrader course id)::
         feedback/<student>/<assignment>/   generated HTML feedback
         log/receipts.jsonl                 one line per submission seen by collect
 
+    <grading.courses_root>/.config/C/      root:<prefix>grader-C 0750: what root and formgrader load
+        nbgrader_config.py                 root:<prefix>grader-C 0640, same content; the grader
+                                           account reads it and cannot change it
+
     <grading.exchange_root>/C/             root:root 0755
         outbound/<assignment>/             owner grader, world-readable: the student version only
         inbound/                           root:root 0711: nobody can list it
@@ -35,12 +39,14 @@ on the trainee's server), so that ownership on disk and the student id can be co
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
 import pwd
 import re
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +61,9 @@ from atelier.errors import AtelierError
 COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 #: Longest Unix account name (useradd's limit).
 MAX_ACCOUNT = 32
+#: The folder of ``courses_root`` where root keeps each course's config (cohort ids never start
+#: with a dot, so it is never a course).
+TRUSTED_CONFIG = ".config"
 #: A workbook id, as used in assignment names (``<workbook>-<lang>``).
 WORKBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LANGUAGES = ("en", "fr")
@@ -179,6 +188,20 @@ class Course:
     def config_file(self) -> Path:
         """The generated ``nbgrader_config.py`` that formgrader and nbgrader apps read."""
         return self.root / "nbgrader_config.py"
+
+    @property
+    def trusted_config_dir(self) -> Path:
+        """The folder of the course's config that only root can change (``.config/C``).
+
+        The course folder belongs to the grader account; a config file there is code that
+        account wrote. Root (``atelier grade``) and the formgrader service load this copy.
+        """
+        return self.courses_root / TRUSTED_CONFIG / self.cohort
+
+    @property
+    def trusted_config_file(self) -> Path:
+        """``nbgrader_config.py`` in :attr:`trusted_config_dir`."""
+        return self.trusted_config_dir / "nbgrader_config.py"
 
     @property
     def gradebook_path(self) -> Path:
@@ -332,6 +355,73 @@ def jupyter_path(current: str | None) -> str:
     return prepend(JUPYTER_DATA, current)
 
 
+def config_folder(course_root: str | os.PathLike) -> Path:
+    """The folder whose ``nbgrader_config.py`` this process may load for ``course_root``.
+
+    Loading a config file runs it. A process loads one only when no other account can change it:
+    the course folder itself when it and its config belong to this account (or root) and nobody
+    else may write them; else, for a cohort's course (the grader account's folder), the copy
+    root keeps in ``<courses_root>/.config/C`` (:attr:`Course.trusted_config_dir`). Otherwise a
+    :class:`GradingError` says what to do.
+    """
+    root = Path(course_root)
+    config = root / "nbgrader_config.py"
+    if _only_ours(root) and (not os.path.lexists(config) or _only_ours(config)):
+        return root
+    trusted = root.parent / TRUSTED_CONFIG / root.name
+    if all(_only_ours(p) for p in (trusted.parent, trusted, trusted / "nbgrader_config.py")):
+        return trusted
+    raise GradingError(
+        f"{config} can be changed by another account than this one, so it is not loaded here. "
+        f"For a cohort's course, `atelier release` as root writes the copy root loads ({trusted}); "
+        "for another course, run as the account that owns it, or make the folder and its "
+        "nbgrader_config.py writable by this account only"
+    )
+
+
+def without_foreign_config(app_class):
+    """A subclass of the traitlets ``app_class`` loading no config file others can change.
+
+    nbgrader's apps load ``nbgrader_config.py`` from the course folder whatever the working
+    directory (``NbGrader.initialize``); a cohort's course folder is the grader account's, so as
+    root that file would be code the grader account wrote. Such a folder is skipped (with a
+    warning on the app's log); :func:`config_folder` gives the one to load instead.
+    """
+
+    class Guarded(app_class):
+        @classmethod
+        def _load_config_files(cls, basefilename, path=None, log=None, **kwargs):
+            if os.path.isabs(basefilename):
+                path, basefilename = [os.path.dirname(basefilename)], os.path.basename(basefilename)
+            paths = [path] if isinstance(path, str) or path is None else list(path)
+            kept = []
+            for folder in paths:
+                where = Path(folder or os.getcwd())
+                files = [where / f"{basefilename}{ext}" for ext in (".py", ".json")]
+                if _only_ours(where) and all(
+                    not os.path.lexists(f) or _only_ours(f) for f in files
+                ):
+                    kept.append(folder)
+                elif log is not None and any(os.path.lexists(f) for f in files):
+                    log.warning("not loading %s: another account can change it", where)
+            if kept:
+                yield from super()._load_config_files(basefilename, path=kept, log=log, **kwargs)
+
+    Guarded.__name__ = Guarded.__qualname__ = app_class.__name__
+    return Guarded
+
+
+def _only_ours(path: Path) -> bool:
+    """Whether ``path`` (not a link) is this account's or root's and no one else may write it."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if stat.S_ISLNK(st.st_mode) or st.st_uid not in (0, os.geteuid()):
+        return False
+    return not st.st_mode & 0o022
+
+
 # --- creating a course on disk -----------------------------------------------------------------
 
 
@@ -379,33 +469,34 @@ def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
 
 
 def ensure_grader_account(course: Course) -> tuple[int, int]:
-    """Create the course's grader Unix account if missing; return its (uid, gid)."""
-    import subprocess
+    """Create the course's grader Unix account if missing; return its (uid, gid).
+
+    The account must be one Atelier created as a grader (its marker, see
+    :func:`atelier.hub_config.accounts.check_marked`): a trainee's account or any other existing
+    account of that name is refused, never made the owner of the course. An unmarked system
+    account that already owns the course folder was made by an Atelier without markers; it is
+    marked and kept.
+    """
+    from atelier.hub_config.accounts import check_marked, create_system_account
+
+    def legacy(entry) -> bool:
+        try:
+            owner = os.lstat(course.root).st_uid
+        except OSError:
+            return False
+        return not entry.pw_gecos and entry.pw_uid < 1000 and owner == entry.pw_uid != 0
 
     try:
-        entry = pwd.getpwnam(course.grader_account)
-    except KeyError:
+        entry = check_marked(course.grader_account, "grader", legacy)
+    except AtelierError as error:
+        raise GradingError(f"cohort {course.cohort}: {error}") from None
+    if entry is None:
         if os.geteuid() != 0:
             raise GradingError(
                 f"the grader account {course.grader_account} does not exist; "
                 "run this command as root once to create the course"
             ) from None
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--home-dir",
-                str(course.root),
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                course.grader_account,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        entry = pwd.getpwnam(course.grader_account)
+        entry = create_system_account(course.grader_account, "grader", str(course.root))
     return entry.pw_uid, entry.pw_gid
 
 
@@ -425,13 +516,61 @@ def ensure(course: Course) -> Course:
     _ensure_dir(course.outbound, 0o755, uid, gid)
     _ensure_dir(course.inbound, 0o711, 0, 0)
     _ensure_dir(course.exchange_feedback, 0o711, 0, 0)
-    text = course.nbgrader_config_text()
-    if not course.config_file.exists() or course.config_file.read_text("utf-8") != text:
-        atomic_write(course.config_file, text, 0o640)
-        if os.geteuid() == 0:
-            os.chown(course.config_file, uid, gid)
+    # The copy nbgrader's own commands find in the course folder (the grader account's).
+    _write_if_changed(course.config_file, course.nbgrader_config_text(), 0o640, uid, gid)
     ensure_gradebook(course, uid, gid)
+    ensure_trusted_config(course, gid)
     return course
+
+
+def ensure_trusted_config(course: Course, gid: int) -> None:
+    """Write the course's config where only root can change it (:attr:`Course.trusted_config_dir`).
+
+    Root (``atelier grade``) and the formgrader service load this copy, never the one in the
+    course folder, which the grader account can change. Readable by the grader group.
+    """
+    if os.geteuid() != 0:
+        return
+    _ensure_dir(course.courses_root / TRUSTED_CONFIG, 0o755, 0, 0)
+    _ensure_dir(course.trusted_config_dir, 0o750, 0, gid)
+    text = course.nbgrader_config_text()
+    _write_if_changed(course.trusted_config_file, text, 0o640, 0, gid)
+
+
+def _write_if_changed(path: Path, text: str, mode: int, uid: int, gid: int) -> None:
+    """Write ``text`` to ``path`` unless it holds it, never following a link, owner set by fd.
+
+    ``path``'s folder may belong to another account (the course folder is the grader's): the
+    current content is read through ``O_NOFOLLOW``, and the new file's mode and owner are set on
+    the open file before it is renamed into place, so no path lookup can be redirected.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        current = None
+    else:
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            same = stat.S_ISREG(st.st_mode) and (st.st_mode & 0o7777) == mode
+            if os.geteuid() == 0:
+                same = same and (st.st_uid, st.st_gid) == (uid, gid)
+            current = handle.read(len(text.encode()) + 1) if same else None
+    if current == text.encode():
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode())
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            if os.geteuid() == 0:
+                os.fchown(handle.fileno(), uid, gid)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
@@ -447,6 +586,7 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
         ensure_schema(course.db_url)
         with course.gradebook():
             return
+    check_gradebook_files(course)
     with course.gradebook():
         pass
     con = sqlite3.connect(course.gradebook_path, timeout=BUSY_TIMEOUT)
@@ -455,11 +595,41 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
     finally:
         con.close()
     if os.geteuid() == 0:
-        for suffix in ("", "-wal", "-shm"):
-            path = Path(f"{course.gradebook_path}{suffix}")
-            if path.exists():
-                os.chown(path, uid, gid)
-                os.chmod(path, 0o660)
+        for suffix in GRADEBOOK_SUFFIXES:
+            # Through the open file, never the name: the grader account can put a link there.
+            try:
+                fd = os.open(f"{course.gradebook_path}{suffix}", os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.fchown(fd, uid, gid)
+                    os.fchmod(fd, 0o660)
+            finally:
+                os.close(fd)
+
+
+#: The files of a SQLite gradebook: the database, its WAL, shared memory and rollback journal.
+GRADEBOOK_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def check_gradebook_files(course: Course) -> None:
+    """Refuse a gradebook whose files are links or not regular files (a :class:`GradingError`).
+
+    The course folder is the grader account's: a link named ``gradebook.db`` would make root's
+    SQLite write another database (the hub's, say) and root's ownership fix change another file.
+    """
+    for suffix in GRADEBOOK_SUFFIXES:
+        path = Path(f"{course.gradebook_path}{suffix}")
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            raise GradingError(
+                f"{path} is not a plain file (a link or another kind of file); Atelier does not "
+                "open it as root. Move it away and restore the gradebook from a backup"
+            )
 
 
 @contextmanager

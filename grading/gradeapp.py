@@ -270,9 +270,14 @@ def _nbgrader_app(course_root: Path, assignment: str, log_level: int):
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         # nbgrader runs alembic
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    app = AutogradeApp()
+    from atelier.grading.course import config_folder, without_foreign_config
+
+    # nbgrader loads the course folder's config too: never one another account can change.
+    app = without_foreign_config(AutogradeApp)()
     cwd = os.getcwd()
-    os.chdir(course_root)  # nbgrader also reads nbgrader_config.py from the working directory
+    # nbgrader reads nbgrader_config.py from the working directory: the course's, or (when another
+    # account can change that one, as the grader account can in a cohort's course) root's copy.
+    os.chdir(config_folder(course_root))
     try:
         app.initialize([f"--CourseDirectory.root={course_root}", "--log-level=WARN", assignment])
     finally:
@@ -536,9 +541,12 @@ def _register_students(course_root: Path, students) -> None:
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
+    from atelier.grading.course import config_folder
+
     config = Config()
-    if (course_root / "nbgrader_config.py").exists():
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    folder = config_folder(course_root)  # never a config another account can change
+    if (folder / "nbgrader_config.py").exists():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
     if not config.get("Autograde", {}).get("create_student", True):
         return  # the course only grades trainees registered by release: nothing to add here
     coursedir = CourseDirectory(config=config)

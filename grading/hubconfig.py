@@ -110,20 +110,39 @@ def ensure_trainee_config(settings: Mapping, root: str | os.PathLike | None = No
     return written
 
 
-def formgrader_command(course: Course, port: int) -> list[str]:
-    """The command of a course's formgrader service: a single-user server with formgrader only."""
+def formgrader_server_command(course: Course, port: int) -> list[str]:
+    """A course's formgrader server: a Jupyter server serving formgrader only.
+
+    It is guarded by :mod:`atelier.grading.formgraderguard` (no kernels, terminals, files or
+    Lab: a facilitator gets formgrader, not a shell as the grader account). Its config file is
+    the course's copy that only root can change (:attr:`Course.trusted_config_file`), and ``-P``
+    keeps the course folder (its working directory) off ``sys.path``.
+    """
+    from atelier.grading.formgraderguard import server_args
+
     return [
         sys.executable,
+        "-P",
         "-m",
         "jupyterhub.singleuser",
         f"--port={port}",
         "--ip=127.0.0.1",
         f"--ServerApp.root_dir={course.root}",
         "--ServerApp.default_url=/formgrader",
-        # The command line wins over the trainees' drop-in that turns formgrader off.
-        "--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=True",
-        f"--config={course.root / 'nbgrader_config.py'}",
+        # The command line wins over config files (the trainees' drop-in turns formgrader off).
+        *server_args(),
+        f"--config={course.trusted_config_file}",
     ]
+
+
+def formgrader_command(course: Course, port: int) -> list[str]:
+    """The hub-managed formgrader service's command: the server, through a launcher.
+
+    :func:`formgrader_server_command` is started by :mod:`atelier.grading.formgraderlaunch`, so a
+    cohort whose server cannot start shows a notice instead of stopping the hub.
+    """
+    launcher = [sys.executable, "-P", "-m", "atelier.grading.formgraderlaunch"]
+    return [*launcher, course.course_id, str(port), "--", *formgrader_server_command(course, port)]
 
 
 def formgrader_service(course: Course, port: int) -> dict:
@@ -142,6 +161,9 @@ def formgrader_service(course: Course, port: int) -> dict:
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
             # formgrader's pages load MathJax from this server, not from a CDN.
             "JUPYTER_PATH": jupyter_path(None),
+            # No config from the grader account's home (the course folder): the service's
+            # config is the hub's command line and the course's root-kept config file.
+            "JUPYTERHUB_DISABLE_USER_CONFIG": "1",
         },
     }
 
@@ -204,7 +226,17 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
             continue
         trainees, facilitators = cohort_people(settings, cohort)
         if touch_disk:
-            ensure(course)
+            try:
+                ensure(course)
+            except Exception as error:
+                # One broken course folder must not keep the hub (and every other cohort) down.
+                print(
+                    f"atelier: grading: skipping the formgrader of cohort {cohort!r}: its course "
+                    f"{course.root} could not be prepared ({type(error).__name__}: {error}); "
+                    "fix it, then restart the hub",
+                    file=sys.stderr,
+                )
+                continue
         else:
             try:
                 pwd.getpwnam(course.grader_account)

@@ -159,31 +159,38 @@ def _lock_slot(account_prefix: str, max_slots: int = 256) -> tuple[int, int]:
 
 
 def ensure_account(name: str) -> pwd.struct_passwd:
-    """Create the sandbox account ``name`` (system, no home, no login) unless it exists."""
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        pass
+    """Create the sandbox account ``name`` (system, no home, no login) unless it exists.
+
+    An existing account is used only if Atelier created it as a sandbox (its marker, see
+    :func:`atelier.hub_config.accounts.check_marked`): submissions must never run as an account
+    that owns anything, such as a trainee's or a system account that happens to have this name.
+    """
+    from atelier.hub_config.accounts import check_marked, create_system_account
+
+    def existing():
+        try:
+            return check_marked(name, "sandbox")
+        except AtelierError as error:
+            raise SandboxError(str(error)) from None
+
+    entry = existing()
+    if entry is not None:
+        return entry
     LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(LOCK_DIR / "accounts.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        error = None
         for _attempt in range(5):
+            entry = existing()
+            if entry is not None:
+                return entry
             try:
-                return pwd.getpwnam(name)
-            except KeyError:
-                pass
-            result = subprocess.run(
-                ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
-                 "/nonexistent", "--shell", "/usr/sbin/nologin", "--comment",
-                 "Atelier grading sandbox", name],
-                capture_output=True,
-                text=True,
-            )  # fmt: skip
-            if result.returncode == 0:
-                return pwd.getpwnam(name)
-            # Another tool holds /etc/passwd's lock: try again shortly.
-            threading.Event().wait(0.5)
-    raise SandboxError(f"could not create the sandbox account {name}: {result.stderr.strip()}")
+                return create_system_account(name, "sandbox")
+            except AtelierError as failure:
+                # Another tool holds /etc/passwd's lock: try again shortly.
+                error = failure
+                threading.Event().wait(0.5)
+    raise SandboxError(f"could not create the sandbox account {name}: {error}")
 
 
 class Sandbox:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from atelier.hub_config.accounts import AccountPolicy, load_people
 from atelier.hub_config.database import hub_db_url
-from atelier.hub_config.roster import cohorts_of
+from atelier.hub_config.roster import cohorts_of, username_problem
 
 #: Short names of the authenticators Atelier documents; anything else is an import path.
 AUTHENTICATORS = {
@@ -217,8 +217,21 @@ def cohort_config(people) -> tuple[dict, list]:
 
 
 def apply_roster(c, settings: Mapping) -> None:
-    """Load people, cohorts and facilitator roles from the roster store (extends ``load_roles``)."""
-    people = load_people(settings["hub"]["state_dir"]).values()
+    """Load people, cohorts and facilitator roles from the roster store (extends ``load_roles``).
+
+    A person imported before a name was reserved (``grader-C`` was accepted before issue 15:
+    its account is named like the cohort's grader account) is left out, with a message: an
+    import would refuse that name today.
+    """
+    people = list(load_people(settings["hub"]["state_dir"]).values())
+    reserved = sorted(p.username for p in people if username_problem(p.username))
+    if reserved:
+        print(
+            f"atelier: roster: {', '.join(reserved)} cannot log in: these usernames are reserved "
+            "for Atelier's own or system accounts (docs/roster.md); import them under other names",
+            file=sys.stderr,
+        )
+        people = [p for p in people if p.username not in reserved]
     groups, roles = cohort_config(people)
     c.JupyterHub.load_groups = groups
     c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, *roles]

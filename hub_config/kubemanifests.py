@@ -8,9 +8,9 @@ release's namespace, next to ``helm upgrade --install`` with the values.
 What maps to what (single machine -> cluster):
 
 - a cohort's formgrader, a hub-managed process run as the grader account
-  (:func:`atelier.grading.hubconfig.formgrader_command`) -> a Deployment ``formgrader-C`` of one
-  pod running the same command (bound to the pod's address) with the courses volume and the whole
-  exchange volume mounted, and a Service whose name and port are those of
+  (:func:`atelier.grading.hubconfig.formgrader_server_command`) -> a Deployment ``formgrader-C``
+  of one pod running the same command (bound to the pod's address) with the courses volume and
+  the whole exchange volume mounted, and a Service whose name and port are those of
   ``kubernetes.formgrader_url``; the hub knows it as the external service ``C`` of the values
   (``hub.services.C``), whose API token the chart generates and keeps in its ``hub`` Secret under
   ``hub.services.C.apiToken``; the pod gets it from there, with the environment the hub gives a
@@ -156,12 +156,13 @@ def _proxy_only(name: str, labels: dict, port: int, egress: list | None) -> dict
 def formgrader_manifests(settings: Mapping, cohort: str) -> list[dict]:
     """Deployment, Service and NetworkPolicy of ``cohort``'s formgrader."""
     from atelier.grading.course import Course
-    from atelier.grading.hubconfig import formgrader_command
+    from atelier.grading.hubconfig import formgrader_server_command
 
     kube = settings["kubernetes"]
     course = Course.from_settings(cluster_settings(settings), cohort)
     name, port = service_address(kube["formgrader_url"].format(cohort=cohort), "formgrader_url")
-    command = ["python", *formgrader_command(course, port)[1:]]
+    # A pod that fails restarts on its own and never stops the hub: no launcher here.
+    command = ["python", *formgrader_server_command(course, port)[1:]]
     config_key = f"nbgrader-config-{course.course_id}.py"
     command = [
         "--ip=0.0.0.0"
@@ -187,6 +188,7 @@ def formgrader_manifests(settings: Mapping, cohort: str) -> list[dict]:
         ),
         "HOME": str(course.root),
         "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        "JUPYTERHUB_DISABLE_USER_CONFIG": "1",
         "ATELIER_SETTINGS": CLUSTER_SETTINGS,
     }
     labels = _labels("formgrader", cohort)

@@ -2,11 +2,13 @@
 
 The rule: a roster is checked as a whole before anything changes on the machine. :func:`read_roster`
 either returns every person of the file or raises :class:`RosterError` listing every problem found
-(missing column, duplicate person, bad email, unknown language or role, hostile or overlong names),
-each with its line number. Usernames are normalised (Unicode NFKC, then lower case) and must then be
-plain ASCII, so two rows can never map to the same Unix account without it being reported with both
-line numbers; an already-imported person may be imported again (same username and email) to update
-them.
+(missing column, a column header outside the safe character set, duplicate person, bad email,
+unknown language or role, hostile, overlong or reserved names), each with its line number.
+Usernames are normalised (Unicode NFKC, then lower case) and must then be plain ASCII, so two rows
+can never map to the same Unix account without it being reported with both line numbers; an
+already-imported person may be imported again (same username and email) to update them. A
+username is never one of the names Atelier derives for its own accounts (grader, sandbox, apps,
+services) nor a system account's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -47,8 +49,25 @@ EMAIL_MAX = 254
 TEXT_MAX = 100
 #: Characters never accepted in a name: markup and quoting a later page or shell could trip on.
 HOSTILE_CHARS = set('<>"`\\{}')
-#: Names a person can never take, even with the prefix: they read as system or hub roles.
-RESERVED_USERNAMES = {"root", "admin", "hub", "jupyterhub", "nobody", "daemon", "service", "api"}
+#: Names a person can never take, even with the prefix: they read as system or hub roles, or
+#: name accounts and services Atelier makes itself. Names that depend on the settings (the grader
+#: accounts ``<prefix>grader-C``, the apps account, the sandbox accounts) and every existing Unix
+#: account are checked by :class:`atelier.hub_config.accounts.ReservedNames`, which
+#: ``atelier roster import`` passes as ``reserved``.
+RESERVED_USERNAMES = {
+    "root", "admin", "administrator", "hub", "jupyterhub", "nobody", "nogroup", "daemon",
+    "service", "api", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+    "www-data", "backup", "list", "irc", "gnats", "operator", "sshd", "messagebus", "postgres",
+    "grader", "formgrader", "nbgrader", "dashboard", "apps", "idle-culler", "sandbox",
+}  # fmt: skip
+#: Prefixes of names a person can never take: ``grader-C`` would be the course owner of cohort C
+#: (its grader account ``<prefix>grader-C``); ``atelier...`` is the namespace of Atelier's own
+#: accounts and services (``atelier-sbxN``, ``atelier-apps``, ``atelier-roster``); ``systemd-``
+#: names system accounts.
+RESERVED_PREFIXES = ("grader-", "grader_", "atelier", "systemd-")
+#: A column header: what a spreadsheet's column name plausibly is, and nothing a page could
+#: mistake for markup. Extra columns are shown on the facilitators' dashboard.
+HEADER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,39}$")
 #: A roster larger than this is not a cohort; reading it would only hurt.
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
@@ -122,9 +141,23 @@ def username_problem(raw: str) -> str | None:
         )
     if not USERNAME_RE.match(name):
         return f"username {show(raw)} must start with a letter, then letters, digits, '-' or '_'"
-    if name in RESERVED_USERNAMES:
-        return f"username {show(raw)} is reserved; choose another"
+    if name in RESERVED_USERNAMES or name.startswith(RESERVED_PREFIXES):
+        return (
+            f"username {show(raw)} is reserved (system, grader, sandbox and service accounts "
+            "are Atelier's own); choose another"
+        )
     return None
+
+
+def header_problem(raw: str) -> str | None:
+    """Why a column header is refused, or None (an empty header names an ignored column)."""
+    name = raw.strip()
+    if not name or HEADER_RE.match(name):
+        return None
+    return (
+        f"column header {show(raw)} is not allowed: a header is 1-40 ASCII letters, digits, "
+        "spaces, '_', '-' or '.', starting with a letter"
+    )
 
 
 def text_problem(column: str, value: str) -> str | None:
@@ -157,6 +190,7 @@ def parse_roster(
     text: str,
     path: str = "roster.csv",
     known: Mapping[str, Person] | None = None,
+    reserved: Callable[[str], str | None] | None = None,
 ) -> list[Person]:
     """Validate a roster's text; return its people or raise :class:`RosterError` with every problem.
 
@@ -165,6 +199,8 @@ def parse_roster(
         path: the file name used in messages.
         known: people already imported, by username: a row for one of them must carry the same email
             (it updates that person); a different email means a different person and is refused.
+        reserved: why a (normalised) username is reserved on this machine, or None; the settings-
+            and machine-dependent names (:class:`atelier.hub_config.accounts.ReservedNames`).
     """
     known = known or {}
     problems: list[str] = []
@@ -176,6 +212,9 @@ def parse_roster(
         raise RosterError(path, ["line 1: the file is empty; it needs a header row"]) from None
     except csv.Error as exc:
         raise RosterError(path, [f"line 1: unreadable header ({exc})"]) from None
+    bad_headers = [problem for name in header if (problem := header_problem(name))]
+    if bad_headers:
+        raise RosterError(path, [f"line 1: {problem}" for problem in bad_headers])
     columns = [_header_key(name) for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
@@ -220,6 +259,8 @@ def parse_roster(
         username = normalise_username(raw_username)
         if raw_username:
             problem = username_problem(raw_username)
+            if not problem and reserved is not None:
+                problem = reserved(username)
             if problem:
                 row_problems.append(problem)
             elif username in seen_usernames:
@@ -302,7 +343,11 @@ def parse_roster(
     return people
 
 
-def read_roster(path: str | Path, known: Mapping[str, Person] | None = None) -> list[Person]:
+def read_roster(
+    path: str | Path,
+    known: Mapping[str, Person] | None = None,
+    reserved: Callable[[str], str | None] | None = None,
+) -> list[Person]:
     """Read and validate the roster CSV at ``path`` (see :func:`parse_roster`)."""
     p = Path(path)
     try:
@@ -314,7 +359,7 @@ def read_roster(path: str | Path, known: Mapping[str, Person] | None = None) -> 
         data = p.read_bytes()
     except OSError as exc:
         raise AtelierError(f"{p}: cannot read the roster ({exc.strerror})") from exc
-    return parse_roster(_decode(str(p), data), str(p), known)
+    return parse_roster(_decode(str(p), data), str(p), known, reserved)
 
 
 def cohorts_of(people: Iterable[Person]) -> dict[str, dict[str, list[str]]]:

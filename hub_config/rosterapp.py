@@ -54,7 +54,10 @@ class RosterImportApp(AtelierApp):
         state = Path(self.settings["hub"]["state_dir"])
         policy = accounts.AccountPolicy.from_settings(self.settings)
         known = accounts.load_people(state)
-        people = read_roster(self.extra_args[0], known)
+        # Names Atelier derives for its own accounts, and existing Unix accounts, are refused with
+        # their line numbers before anything is created.
+        reserved = accounts.ReservedNames.from_settings(self.settings)
+        people = read_roster(self.extra_args[0], known, reserved)
 
         hashes = accounts.load_password_hashes(state)
         issued: dict[str, str] = {}

@@ -137,3 +137,24 @@ def test_a_trainee_cannot_open_the_rendered_formgrader(cluster_formgrader):
     alice = hub.login("alice")
     page = alice.get(f"{hub.url}/services/x/formgrader", timeout=60)
     assert page.status_code in (403, 404), (page.status_code, page.url)
+
+
+def test_the_rendered_formgrader_gives_a_facilitator_no_kernel_or_terminal(cluster_formgrader):
+    """Does the pod's formgrader refuse fiona kernels, terminals and contents writes too?"""
+    import json
+
+    hub = cluster_formgrader
+    fiona = hub.login("fiona")
+    assert fiona.get(f"{hub.url}/services/x/formgrader", timeout=60).status_code == 200
+    xsrf = fiona.cookies.get("_xsrf", path="/services/x/") or fiona.cookies.get("_xsrf")
+    headers = {"X-XSRFToken": xsrf}
+    for method, path, body in (
+        ("POST", "api/kernels", {"name": "python3"}),
+        ("POST", "api/terminals", {}),
+        ("PUT", "api/contents/x.py", {"type": "file", "format": "text", "content": "1"}),
+    ):
+        response = fiona.request(
+            method, f"{hub.url}/services/x/{path}", data=json.dumps(body), headers=headers,
+            timeout=60,
+        )  # fmt: skip
+        assert response.status_code == 403, (path, response.status_code, logs(hub))

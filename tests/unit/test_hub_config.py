@@ -118,6 +118,22 @@ def test_cohorts_become_groups_and_facilitator_roles_are_filtered(settings):
     assert c.Authenticator.allowed_users == {"alice", "chloe", "fiona"}
 
 
+def test_a_person_imported_under_a_name_now_reserved_cannot_log_in(settings, capsys):
+    """Is a stored ``grader-x`` (accepted before names were reserved) left out, with a message?"""
+    from atelier.hub_config.roster import Person
+
+    people = parse_roster(ROSTER)
+    old = Person("grader-x", "G", "g@example.org", "", "", "en", "trainee", ("x",))
+    stored = {p.username: p for p in [*people, old]}
+    accounts.save_people(settings["hub"]["state_dir"], stored)
+    c = Config()
+    config.apply_settings(c, settings)
+    config.apply_roster(c, settings)
+    assert c.Authenticator.allowed_users == {"alice", "chloe", "fiona"}
+    assert "grader-x" not in c.JupyterHub.load_groups["cohort-x"]["users"]
+    assert "grader-x cannot log in" in capsys.readouterr().err
+
+
 def test_passwords_are_stored_hashed_and_checked():
     """Is a password checked against its scrypt hash, never stored in clear?"""
     password = accounts.new_password()

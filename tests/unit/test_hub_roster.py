@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import FIXTURES
 
 from atelier.hub_config.roster import Person, RosterError, cohorts_of, parse_roster, read_roster
 
@@ -117,3 +118,83 @@ def test_a_file_that_is_not_utf8_is_refused_with_its_line(tmp_path):
 def test_a_trainee_in_two_cohorts_is_refused():
     """Does a trainee listed in two cohorts get an error?"""
     assert "exactly one cohort" in problems(roster("a,A,a@example.org,U,K,en,trainee,x;y"))[0]
+
+
+ROSTERS = FIXTURES / "rosters"
+
+
+def test_a_hostile_column_header_is_refused_on_line_1_naming_it():
+    """Is a header that is markup refused with line 1 and the header shown escaped?"""
+    with pytest.raises(RosterError) as caught:
+        read_roster(ROSTERS / "hostile-header.csv")
+    (problem,) = caught.value.problems
+    assert problem.startswith("line 1: column header ")
+    assert "'<img src=x onerror=alert(document.domain" in problem
+
+
+@pytest.mark.parametrize(
+    "header",
+    ['a"b', "x'y", "<b>", "=SUM(A1)", "on;click", "ünïcode", "a" * 41, "1st", "tab\tx", "a&b"],
+)
+def test_every_header_outside_the_safe_set_is_refused(header):
+    """Are quotes, markup, formulas, non-ASCII, overlong or digit-first headers refused?"""
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerow([*HEADER.split(","), header])
+    text = out.getvalue() + "alice,A,alice@example.org,U,K,en,trainee,x,v\n"
+    found = problems(text)
+    assert len(found) == 1 and found[0].startswith("line 1: column header "), found
+
+
+def test_safe_extra_columns_are_kept():
+    """Are extra columns with plain headers (spaces, '-', '.', digits) still kept?"""
+    text = roster(
+        "alice,A,alice@example.org,U,K,en,trainee,x,2024,B2,yes",
+        header=HEADER + ",Year of entry,level-2,opt.in",
+    )
+    (person,) = parse_roster(text)
+    assert person.extra == {"year_of_entry": "2024", "level_2": "B2", "opt.in": "yes"}
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["grader-c1", "Grader-C1", "grader_x", "grader", "root", "Root", "nobody", "daemon",
+     "atelier-sbx0", "atelier-apps", "atelier-roster", "dashboard", "systemd-network"],
+)  # fmt: skip
+def test_names_atelier_derives_or_the_system_uses_are_refused(username):
+    """Is every grader, sandbox, service or system name refused with its line number?"""
+    found = problems(roster(f"{username},A,a@example.org,U,K,en,trainee,c1"))
+    assert found == [f"line 2: {found[0][8:]}"] and "reserved" in found[0], found
+
+
+def test_names_of_this_machine_and_settings_are_refused_with_their_line():
+    """Are a sandbox, the apps account, an atelier name and a system account refused by line?"""
+    import pwd
+
+    from atelier.hub_config.accounts import AccountPolicy, ReservedNames
+    from atelier.hub_config.roster import username_problem
+
+    system = next(
+        e.pw_name
+        for e in pwd.getpwall()
+        if e.pw_uid < 1000 and not username_problem(e.pw_name) and "Atelier" not in e.pw_gecos
+    )
+    reserved = ReservedNames(AccountPolicy(prefix="atelier-"), apps_account="atelier-web")
+    text = roster(
+        "alice,A,alice@example.org,U,K,en,trainee,c1",
+        "sbx3,S,s@example.org,U,K,en,trainee,c1",
+        "atelier-bob,B,b@example.org,U,K,en,trainee,c1",
+        "web,W,w@example.org,U,K,en,trainee,c1",
+        f"{system},Y,y@example.org,U,K,en,trainee,c1",
+    )
+    with pytest.raises(RosterError) as caught:
+        parse_roster(text, "cohort.csv", None, reserved)
+    found = caught.value.problems
+    assert [p.split(":")[0] for p in found] == ["line 3", "line 4", "line 5", "line 6"], found
+    assert "atelier-sbx3" in found[0] and "reserved" in found[1] and "atelier-web" in found[2]
+    assert f"Unix account {system} exists" in found[3]
+    reserved_at = ReservedNames(AccountPolicy(prefix="at-"))
+    assert reserved_at("alice") is None and "without it" in reserved_at("at-alice")
+    assert ReservedNames(AccountPolicy(prefix="a"))("alice") is None  # "a" is not a prefix form
