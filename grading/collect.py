@@ -49,6 +49,11 @@ from atelier.grading.release import _staging, recover_swaps, swap_into_place
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
 RECEIPT_FILE = "atelier_receipt.json"
 
+#: Test-only: called with the kept :class:`Candidate` after collect has checked it and before it
+#: copies it, so that a test can change the submission exactly there (the race a trainee runs
+#: with a loop of renames). Always ``None`` outside tests.
+before_copy: Callable[[Candidate], None] | None = None
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -267,6 +272,8 @@ def collect(
             elif _already_collected(course, kept, assignment):
                 outcome = "unchanged"
             else:
+                if before_copy is not None:
+                    before_copy(kept)
                 copy_submission(course, kept, assignment)
                 outcome = "new"
             result.outcome[trainee.account] = outcome
