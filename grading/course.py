@@ -41,6 +41,7 @@ import os
 import pwd
 import re
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from atelier.errors import AtelierError
+from atelier.grading import safefs
 
 #: A cohort id is also a course id, a hub service name and part of a Unix account name.
 COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
@@ -354,28 +356,34 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 
 
 def append_record(path: Path, record: dict) -> None:
-    """Append one JSON line to a log in one ``write`` call, so lines never interleave."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Append one JSON line to a course log (``<course>/log/<name>``) in one ``write`` call.
+
+    The log's folder and the log are the grader account's to change: they are opened from the
+    course folder without following links (:mod:`atelier.grading.safefs`), so a link put in place
+    of either is refused, never written through.
+    """
     line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o660)
-    try:
-        os.write(fd, line.encode("utf-8"))
-    finally:
-        os.close(fd)
+    with safefs.opened_dir(path.parent.parent, [path.parent.name]) as folder:
+        safefs.append_at(folder, path.name, line.encode("utf-8"), path)
+
+
+def check_log(course: Course) -> None:
+    """Refuse, before anything is done, a receipts log the grader replaced with a link."""
+    with safefs.opened_dir(course.root, ["log"]) as folder:
+        safefs.append_at(folder, course.receipts_log.name, b"", course.receipts_log)
 
 
 def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
-    """Create ``path`` if needed and set its mode and owner (idempotent).
+    """Create ``path`` if needed and set its mode and owner (idempotent), following no link.
 
-    Only root sets owners; another account (the grader, running formgrader) leaves folders it
-    does not own as they are.
+    ``path``'s parent is opened by path (every folder given here has a parent only root can
+    change); ``path`` itself is opened without following a link and changed through that
+    descriptor. Only root sets owners; another account (the grader, running formgrader) leaves
+    folders it does not own as they are.
     """
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(path, uid, gid)
-        os.chmod(path, mode)
-    elif path.stat().st_uid == os.geteuid():
-        os.chmod(path, mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with safefs.opened_dir(path.parent) as parent:
+        os.close(safefs.ensure_dir_at(parent, path.name, mode, path, uid, gid))
 
 
 def ensure_grader_account(course: Course) -> tuple[int, int]:
@@ -416,20 +424,30 @@ def ensure(course: Course) -> Course:
     """
     uid, gid = ensure_grader_account(course)
     _ensure_dir(course.courses_root, 0o755, 0, 0)
-    _ensure_dir(course.root, 0o2770, uid, gid)
-    for step in ("source", "release", "submitted", "autograded", "feedback", "log"):
-        _ensure_dir(course.root / step, 0o2770, uid, gid)
+    # The course folder is the grader's: everything below it is opened from its descriptor,
+    # without following links, and changed through descriptors.
+    with safefs.opened_dir(course.courses_root) as top:
+        root = safefs.ensure_dir_at(top, course.cohort, 0o2770, course.root, uid, gid)
+    try:
+        for step in ("source", "release", "submitted", "autograded", "feedback", "log"):
+            os.close(safefs.ensure_dir_at(root, step, 0o2770, course.root / step, uid, gid))
+        text = course.nbgrader_config_text()
+        try:
+            current = safefs.read_at(root, course.config_file.name, course.config_file)
+        except (FileNotFoundError, safefs.UnsafePath):
+            current = None  # missing, or not a plain file: replaced (a rename, never followed)
+        if current != text.encode("utf-8"):
+            safefs.write_at(
+                root, course.config_file.name, text, 0o640, course.config_file, uid, gid
+            )
+    finally:
+        os.close(root)
     _ensure_dir(course.exchange_root, 0o755, 0, 0)
     _ensure_dir(course.exchange, 0o755, 0, 0)
     # The grader account publishes (formgrader's release button); everyone reads.
     _ensure_dir(course.outbound, 0o755, uid, gid)
     _ensure_dir(course.inbound, 0o711, 0, 0)
     _ensure_dir(course.exchange_feedback, 0o711, 0, 0)
-    text = course.nbgrader_config_text()
-    if not course.config_file.exists() or course.config_file.read_text("utf-8") != text:
-        atomic_write(course.config_file, text, 0o640)
-        if os.geteuid() == 0:
-            os.chown(course.config_file, uid, gid)
     ensure_gradebook(course, uid, gid)
     return course
 
@@ -447,6 +465,21 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
         ensure_schema(course.db_url)
         with course.gradebook():
             return
+    names = [f"{course.gradebook_path.name}{suffix}" for suffix in ("", "-wal", "-shm")]
+    # SQLite opens these by name: refuse to start on one the grader replaced with a link.
+    with safefs.opened_dir(course.root) as root:
+        for name in names:
+            try:
+                info = os.stat(name, dir_fd=root, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                what = (
+                    f"has {info.st_nlink} hard links"
+                    if stat.S_ISREG(info.st_mode)
+                    else (f"is {safefs.kind(info.st_mode)}")
+                )
+                raise safefs.refusal(course.root / name, what)
     with course.gradebook():
         pass
     con = sqlite3.connect(course.gradebook_path, timeout=BUSY_TIMEOUT)
@@ -455,11 +488,20 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
     finally:
         con.close()
     if os.geteuid() == 0:
-        for suffix in ("", "-wal", "-shm"):
-            path = Path(f"{course.gradebook_path}{suffix}")
-            if path.exists():
-                os.chown(path, uid, gid)
-                os.chmod(path, 0o660)
+        with safefs.opened_dir(course.root) as root:
+            for name in names:
+                try:
+                    fd = os.open(name, safefs.READ_FLAGS, dir_fd=root)
+                except FileNotFoundError:
+                    continue
+                except OSError as error:
+                    raise safefs.refusal(course.root / name, safefs.describe(error)) from None
+                try:
+                    safefs.check_plain_file(fd, course.root / name)
+                    os.fchown(fd, uid, gid)
+                    os.fchmod(fd, 0o660)
+                finally:
+                    os.close(fd)
 
 
 @contextmanager

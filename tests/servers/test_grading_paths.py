@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def exchange(a, b):
 
 
 class Course:
-    """A cohort's course with two trainees (alice attacks, bruno is honest) and a root-only folder."""
+    """A cohort's course, two trainees (alice attacks, bruno is honest) and a root-only folder."""
 
     def __init__(self, base: Path):
         self.base = base
@@ -62,8 +63,10 @@ class Course:
     def run_as(self, account: str, code: str, wait: bool = True):
         """Run Python ``code`` as ``account`` (the attacker's own process)."""
         command = [RUNUSER, "-u", account, "--", str(BIN / "python"), "-c", textwrap.dedent(code)]
-        if not wait:
-            return subprocess.Popen(command, cwd="/", stdout=subprocess.PIPE, text=True)
+        if not wait:  # its own session, so that stop() ends runuser and the Python it runs
+            return subprocess.Popen(
+                command, cwd="/", stdout=subprocess.PIPE, text=True, start_new_session=True
+            )
         done = subprocess.run(command, cwd="/", capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return done
@@ -72,11 +75,15 @@ class Course:
         """A submission folder in ``name``'s inbound folder, owned by that trainee."""
         account = self.account(name)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S.000000 UTC", time.gmtime())
-        folder = self.course.inbound_of(account) / f"{account}+{ASSIGNMENT}+{stamp}+{uuid.uuid4().hex[:6]}"
+        folder = (
+            self.course.inbound_of(account)
+            / f"{account}+{ASSIGNMENT}+{stamp}+{uuid.uuid4().hex[:6]}"
+        )
         folder.mkdir(0o750)
         for sub in folders:
             (folder / sub).mkdir(0o750, parents=True)
         for relpath, text in files.items():
+            (folder / relpath).parent.mkdir(0o750, parents=True, exist_ok=True)
             (folder / relpath).write_text(text)
         uid, gid = self.ids[account]
         for path in [folder, *folder.rglob("*")]:
@@ -84,7 +91,7 @@ class Course:
         return folder
 
     def collect(self):
-        from atelier.grading.collect import Limits, collect
+        from atelier.grading.collect import collect
 
         messages: list[str] = []
         result = collect(self.course, ASSIGNMENT, self.trainees, self.limits, messages.append)
@@ -156,15 +163,15 @@ def course():
 
 @pytest.fixture
 def fresh(course):
-    """alice starts with an empty inbound folder and nothing collected; the hook is unset."""
+    """Alice starts with an empty inbound folder and nothing collected; the hook is unset."""
     import atelier.grading.collect as collect_module
 
     inbound = course.course.inbound_of(course.account("alice"))
     for entry in inbound.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
+        if entry.is_symlink() or not entry.is_dir():
             entry.unlink()
+        else:
+            shutil.rmtree(entry)
     shutil.rmtree(course.course.submitted / course.account("alice"), ignore_errors=True)
     yield course
     collect_module.before_copy = None
@@ -185,7 +192,7 @@ def _nothing_of_root_in(folder: Path) -> None:
 
 
 def _refused_alone(course, result, messages, where: str) -> None:
-    """alice is refused with a message naming her and the path; bruno is still collected."""
+    """Alice is refused with a message naming her and the path; bruno is still collected."""
     alice = course.account("alice")
     assert result.outcome[alice] == "rejected", messages
     (refused,) = [c for c in result.rejected if c.account == alice]
@@ -203,7 +210,8 @@ def _trainee_swap(course, code: str):
         if candidate.account == course.account("alice"):
             course.run_as(
                 course.account("alice"),
-                EXCHANGE + f"sub = {str(candidate.path)!r}\nsecret = {str(course.secret_dir)!r}\n"
+                EXCHANGE
+                + f"sub = {str(candidate.path)!r}\nsecret = {str(course.secret_dir)!r}\n"
                 + textwrap.dedent(code),
             )
 
@@ -225,8 +233,8 @@ TRAINEE_RACES = [
         "nested-folder-becomes-a-link",
         {"work/data/notes.txt": "mine"},
         """
-        os.symlink(secret, sub + "/work/l")
-        exchange(sub + "/work/data", sub + "/work/l")
+        os.symlink(secret, os.path.dirname(sub) + "/l")
+        exchange(sub + "/work/data", os.path.dirname(sub) + "/l")
         """,
         "work/data",
     ),
@@ -234,8 +242,8 @@ TRAINEE_RACES = [
         "file-becomes-a-link",
         {},
         """
-        os.symlink(secret + "/secret.txt", sub + "/l")
-        exchange(sub + "/quiz.en.ipynb", sub + "/l")
+        os.symlink(secret + "/secret.txt", os.path.dirname(sub) + "/l")
+        exchange(sub + "/quiz.en.ipynb", os.path.dirname(sub) + "/l")
         """,
         "quiz.en.ipynb",
     ),
@@ -281,7 +289,7 @@ TRAINEE_RACES = [
         for i in range(30):
             open(sub + f"/extra{i}.txt", "w").write("x")
         """,
-        "more than 20 files",
+        "extra0.txt",
     ),
 ]
 
@@ -370,7 +378,9 @@ def test_nesting_too_deep_for_a_path_is_refused_and_the_rest_collected(fresh):
 
 def test_a_trainee_racing_with_renames_never_gets_a_root_file_in(fresh):
     """With a trainee exchanging a sub-folder and a link in a loop, does collect hold every run?"""
-    sub = fresh.submit("alice", {"quiz.en.ipynb": "alice's answers", "work/a.txt": "mine"}, ("work",))
+    sub = fresh.submit(
+        "alice", {"quiz.en.ipynb": "alice's answers", "work/a.txt": "mine"}, ("work",)
+    )
     attacker = fresh.run_as(
         fresh.account("alice"),
         EXCHANGE
@@ -390,17 +400,23 @@ while time.monotonic() < end:
         assert attacker.stdout.readline().strip() == "ready"
         outcomes = []
         for _ in range(40):
-            result, messages = fresh.collect()
+            result, _messages = fresh.collect()
             outcomes.append(result.outcome[fresh.account("alice")])
             assert result.outcome[fresh.account("bruno")] in ("new", "unchanged")
             _nothing_of_root_in(fresh.collected("alice"))
     finally:
-        attacker.kill()
-        attacker.wait()
+        _stop(attacker)
     assert set(outcomes) <= {"new", "rejected", "unchanged"}
 
 
 # --- the course's own files: what the grader account can change -----------------------------
+
+
+def _stop(process) -> None:
+    """End an attacker started by :meth:`Course.run_as` (its whole process group)."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
 
 
 def _as_grader(course, code: str):
@@ -453,7 +469,7 @@ def test_a_receipts_log_replaced_by_a_link_is_not_followed(repaired):
         os.symlink(secret + "/made-by-root.jsonl", root + "/log/receipts.jsonl")
         """,
     )
-    with pytest.raises(AtelierError, match="receipts.jsonl: is a symbolic link"):
+    with pytest.raises(AtelierError, match=r"receipts\.jsonl: is a symbolic link"):
         repaired.collect()
     _root_only_folder_untouched(repaired)
 
@@ -511,13 +527,13 @@ def test_a_gradebook_file_replaced_by_a_link_is_not_chowned(repaired):
         os.symlink(secret + "/secret.txt", shm)
         """,
     )
-    with pytest.raises(AtelierError, match="gradebook.db-shm: is a symbolic link"):
+    with pytest.raises(AtelierError, match=r"gradebook\.db-shm: is a symbolic link"):
         ensure(repaired.course)
     _root_only_folder_untouched(repaired)
 
 
 def _feedback_ready(course):
-    """alice's collected submission with its secret and a generated feedback file."""
+    """Alice's collected submission with its secret and a generated feedback file."""
     from atelier.grading.course import account_ids
 
     submission = course.collected("alice")
@@ -554,8 +570,11 @@ def test_feedback_never_returns_a_file_the_grader_linked_to_root_s(repaired):
 
 
 def test_feedback_never_changes_the_owner_of_what_the_grader_links_in(repaired):
-    """With the grader swapping a link into the trainee's feedback folder in a loop, does root
-    ever hand a root-only file to the grader (feedback sets each file's owner)?"""
+    """Does root never hand a root-only file to the grader, racing with feedback's owner change?
+
+    The grader swaps a link into the trainee's feedback folder in a loop while root returns
+    feedback (which sets each file's owner) again and again.
+    """
     from nbgrader.utils import notebook_hash
 
     from atelier.grading.feedback import return_feedback
@@ -571,8 +590,7 @@ def test_feedback_never_changes_the_owner_of_what_the_grader_links_in(repaired):
             return_feedback(repaired.course, ASSIGNMENT, trainees, lambda _: None)
             assert os.stat(repaired.secret_dir / "secret.txt").st_uid == 0, "chowned root's file"
     finally:
-        attacker.kill()
-        attacker.wait()
+        _stop(attacker)
     os.unlink(generated / "quiz.en.html")
 
 
