@@ -43,10 +43,11 @@ import re
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import Config
 
@@ -384,6 +385,57 @@ def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with safefs.opened_dir(path.parent) as parent:
         os.close(safefs.ensure_dir_at(parent, path.name, mode, path, uid, gid))
+
+
+def as_grader(course: Course, func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` run as the course's grader account: in a forked child when root, else here.
+
+    nbgrader's own steps (making student versions, feedback) read and write the course, which is
+    the grader's: run as the grader, whatever that account put there (a link, say) can make them
+    do only what the grader could do itself. The result, and an error's message, come back as
+    JSON (never pickle: root would run what the child sent).
+    """
+    if os.geteuid() != 0:
+        return func(*args)
+    import sys
+
+    uid, gid = account_ids(course.grader_account)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: become the grader, run, report
+        status = 1
+        try:
+            os.close(read_fd)
+            os.setgroups([gid])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.chdir(course.root)
+            os.environ.update({"HOME": str(course.root), "USER": course.grader_account})
+            try:
+                outcome = {"value": func(*args)}
+            except Exception as error:  # reported to the parent, which raises it as a message
+                outcome = {"error": f"{type(error).__name__}: {error}"}
+            with os.fdopen(write_fd, "w", encoding="utf-8") as channel:
+                channel.write(json.dumps(outcome, default=str))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, encoding="utf-8") as channel:
+        text = channel.read()
+    _, status = os.waitpid(pid, 0)
+    try:
+        outcome = json.loads(text)
+    except ValueError:
+        raise GradingError(
+            f"a step run as {course.grader_account} stopped without a result "
+            f"(exit status {os.waitstatus_to_exitcode(status)}); see the messages above"
+        ) from None
+    if "error" in outcome:
+        raise GradingError(f"as {course.grader_account}: {outcome['error']}")
+    return outcome.get("value")
 
 
 def ensure_grader_account(course: Course) -> tuple[int, int]:

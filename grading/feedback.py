@@ -21,6 +21,7 @@ from atelier.grading.course import (
     GradingError,
     Trainee,
     account_ids,
+    as_grader,
     course_umask,
     jupyter_path,
     nbgrader_api,
@@ -48,8 +49,7 @@ class HideHiddenTests(ClearHiddenTests):
         return cell, resources
 
 
-def generate_feedback(course: Course, assignment: str) -> None:
-    """Run nbgrader's generate_feedback for every graded submission of ``assignment``."""
+def _generate(course: Course, assignment: str) -> dict:
     # nbconvert looks its templates up when the exporter is made: the local-MathJax macro
     # (atelier.grading.course.JUPYTER_DATA) must be on the path by then.
     saved = os.environ.get("JUPYTER_PATH")
@@ -61,6 +61,16 @@ def generate_feedback(course: Course, assignment: str) -> None:
             os.environ.pop("JUPYTER_PATH", None)
         else:
             os.environ["JUPYTER_PATH"] = saved
+    return {key: result.get(key, "") for key in ("success", "log", "error")}
+
+
+def generate_feedback(course: Course, assignment: str) -> None:
+    """Run nbgrader's generate_feedback for every graded submission of ``assignment``.
+
+    It reads ``autograded/`` and writes ``feedback/``, the grader account's folders: it runs as
+    that account (:func:`atelier.grading.course.as_grader`), so no link there leads root anywhere.
+    """
+    result = as_grader(course, _generate, course, assignment)
     if not result["success"]:
         raise GradingError(
             f"nbgrader could not generate feedback for {assignment}:\n"

@@ -313,3 +313,68 @@ def recover_swaps_at(dir_fd: int) -> None:
                 remove_tree_at(dir_fd, name)
             except FileNotFoundError:
                 os.rename(name, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def copy_tree_at(
+    src_fd: int,
+    dst_fd: int,
+    shown: Path,
+    owners: Iterable[int] | None = None,
+    modes: tuple[int, int] = (0o644, 0o755),
+    uid: int = -1,
+    gid: int = -1,
+    depth: int = 0,
+) -> None:
+    """Copy the folder open as ``src_fd`` into the empty folder ``dst_fd``, all by descriptor.
+
+    Only plain files (one link each) and folders are copied, read from descriptors opened without
+    following links (owned by one of ``owners`` when given); anything else is refused, naming it.
+    Each copy gets ``modes`` (files, folders) and, when root, the owner ``uid``/``gid``.
+    """
+    if depth > 32:
+        raise refusal(shown, "is nested deeper than 32 folders")
+    file_mode, dir_mode = modes
+    for name in entries(src_fd):
+        path = shown / name
+        try:
+            info = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise refusal(path, "was removed while it was being copied") from None
+        if stat.S_ISDIR(info.st_mode):
+            child = open_dir_at(src_fd, name, path, owners)
+            try:
+                os.mkdir(name, 0o700, dir_fd=dst_fd)
+                out = open_dir_at(dst_fd, name, name)
+                try:
+                    copy_tree_at(child, out, path, owners, modes, uid, gid, depth + 1)
+                    _set_owner_mode(out, dir_mode, uid, gid)
+                finally:
+                    os.close(out)
+            finally:
+                os.close(child)
+        elif stat.S_ISREG(info.st_mode):
+            try:
+                fd = os.open(name, READ_FLAGS, dir_fd=src_fd)
+            except OSError as error:
+                raise refusal(path, describe(error, src_fd, name)) from None
+            try:
+                check_plain_file(fd, path, owners)
+                out = os.open(name, CREATE_FLAGS, 0o600, dir_fd=dst_fd)
+                try:
+                    while chunk := os.read(fd, 1 << 20):
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(out, view) :]
+                    _set_owner_mode(out, file_mode, uid, gid)
+                finally:
+                    os.close(out)
+            finally:
+                os.close(fd)
+        else:
+            raise refusal(path, f"is {kind(info.st_mode)}, not a plain file or folder")
+
+
+def _set_owner_mode(fd: int, mode: int, uid: int, gid: int) -> None:
+    if os.geteuid() == 0 and (uid != -1 or gid != -1):
+        os.fchown(fd, uid, gid)
+    os.fchmod(fd, mode)

@@ -615,3 +615,32 @@ while time.monotonic() < end:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+def test_release_never_publishes_a_file_the_grader_linked_to_root_s(repaired):
+    """Does publishing refuse a link in release/ rather than show root's file to everyone?"""
+    from atelier.errors import AtelierError
+    from atelier.grading.release import Release, publish
+
+    course = repaired.course
+    student = course.release / ASSIGNMENT
+    _as_grader(
+        repaired,
+        f"""
+        import os
+        os.makedirs({str(student)!r}, exist_ok=True)
+        open({str(student / "quiz.en.ipynb")!r}, "w").write("{{}}")
+        os.symlink(secret + "/secret.txt", {str(student / "notes.txt")!r})
+        """,
+    )
+    release = Release(course, course.source / ASSIGNMENT, [], progress=lambda _: None)
+    release.workbook, release.languages = "quiz", ["en"]
+    with pytest.raises(AtelierError, match=r"notes\.txt: is a symbolic link"):
+        publish(release)
+    published = course.outbound / ASSIGNMENT
+    _nothing_of_root_in(published)
+    assert not any(p.name.startswith(".") for p in course.outbound.iterdir()), "staging left"
+    os.unlink(student / "notes.txt")
+    publish(release)
+    assert (published / "quiz.en.ipynb").read_text() == "{}"
+    assert stat.S_IMODE(os.stat(published / "quiz.en.ipynb").st_mode) == 0o644
