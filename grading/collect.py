@@ -10,17 +10,25 @@ the trainee wrote. For every folder in ``inbound/<account>/`` it checks, in orde
    everything; ``folder`` (Kubernetes, where every pod runs as the same uid) -- the per-trainee
    ``inbound/<account>/`` folder, which only that trainee's pod mounts, and everything in it is
    owned by ``grading.exchange_uid``;
-2. contents: only plain files and folders (no symbolic links, devices or pipes, which a root-run
-   copy could follow or block on), at most ``grading.max_submission_files`` files and
-   ``grading.max_submission_bytes`` bytes;
+2. contents: only plain files (one hard link each) and folders (no symbolic links, devices or
+   pipes, which a root-run copy could follow or block on), at most ``grading.max_submission_files``
+   files (and as many folders), :data:`MAX_DEPTH` levels and ``grading.max_submission_bytes`` bytes;
 3. count: at most ``grading.max_submissions`` submissions of that assignment (later ones ignored).
+
+The trainee can change their folder at any moment, so nothing in it is ever looked up twice by
+name: the check and the copy each walk it by file descriptor (:class:`Walk`: ``O_NOFOLLOW``,
+``O_NONBLOCK``, ``fstat`` of what was opened), and the copy reads from the descriptors it checked
+and must find what the check found. A submission that changed in between is refused for that
+trainee alone, with the path in the message; every other trainee is collected.
 
 The receipt time is the newest *change time* (``st_ctime``) in the folder: the kernel sets it on
 every write, rename or chmod, and no unprivileged call can set it back, so it cannot be backdated.
 The kept submission is copied to ``submitted/<account>/<assignment>/`` with ``timestamp.txt`` set to
 the receipt time (the trainee's own is kept as ``client_timestamp.txt``), staged under a temporary
-name and renamed into place, so a collect killed at any point leaves every earlier copy whole and a
-rerun neither loses nor doubles anything. Every decision is appended to ``log/receipts.jsonl``.
+name in a folder only root can enter and renamed into place, so a collect killed at any point
+leaves every earlier copy whole and a rerun neither loses nor doubles anything. Every decision is
+appended to ``log/receipts.jsonl``. ``submitted/`` and ``log/`` are the grader account's: they are
+opened without following links too (:mod:`atelier.grading.safefs`).
 """
 
 from __future__ import annotations
@@ -329,7 +337,10 @@ def choose(found: list[Candidate], uid: int, limits: Limits) -> Candidate | None
     """Check every candidate; the newest valid one among the first ``max_submissions`` is kept."""
     for candidate in found:
         for check in CHECKS:
-            check(candidate, uid, limits)
+            try:
+                check(candidate, uid, limits)
+            except OSError as error:  # removed or changed by its trainee while being checked
+                candidate.problem = f"{candidate.folder} could not be checked: {error.strerror}"
             if candidate.problem:
                 candidate.decision = "rejected"
                 break

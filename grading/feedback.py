@@ -70,6 +70,18 @@ def generate_feedback(course: Course, assignment: str) -> None:
     It reads ``autograded/`` and writes ``feedback/``, the grader account's folders: it runs as
     that account (:func:`atelier.grading.course.as_grader`), so no link there leads root anywhere.
     """
+    if os.geteuid() == 0:
+        owners = {0, account_ids(course.grader_account)[0]}
+        with safefs.opened_dir(course.root, ["feedback"], owners) as generated:
+            for student in safefs.entries(generated):
+                try:
+                    folder = safefs.open_dir_at(generated, student, course.feedback / student)
+                except (OSError, safefs.UnsafePath):
+                    continue  # not a folder: nbgrader's own business (it runs as the grader)
+                try:
+                    safefs.remove_roots_leftover(folder, assignment)
+                finally:
+                    os.close(folder)
     result = as_grader(course, _generate, course, assignment)
     if not result["success"]:
         raise GradingError(

@@ -173,6 +173,10 @@ def generate_student_versions(release: Release) -> None:
     account's: it runs as that account (:func:`atelier.grading.course.as_grader`).
     """
     due = release.duedate.isoformat() if release.duedate is not None else None
+    if os.geteuid() == 0:
+        with safefs.opened_dir(release.course.root, ["release"], _owners(release.course)) as done:
+            for aid in release.assignments:
+                safefs.remove_roots_leftover(done, aid)
     for aid in as_grader(release.course, _generate, release.course, release.assignments, due):
         release.progress(f"  student   {aid}")
 

@@ -88,9 +88,16 @@ def open_dir_at(
 ) -> int:
     """Open folder ``name`` of ``dir_fd`` without following a link; check its owner."""
     try:
-        fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+        try:
+            fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+        except PermissionError:
+            # A folder this account may pass through but not list (the exchange's 0711 folders,
+            # for the grader account): a path-only descriptor still anchors what is below it.
+            fd = os.open(name, DIR_FLAGS | os.O_PATH, dir_fd=dir_fd)
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, "no such folder", str(shown)) from None
+    except PermissionError as error:
+        raise PermissionError(error.errno, error.strerror, str(shown)) from None
     except OSError as error:
         raise refusal(shown, describe(error, dir_fd, name)) from None
     if owners is not None:
@@ -108,7 +115,10 @@ def open_dir(top: Path, parts: Iterable[str] = (), owners: Iterable[int] | None 
     one of ``owners`` when given. The caller closes the descriptor.
     """
     owners = None if owners is None else set(owners)
-    fd = os.open(top, DIR_FLAGS)
+    try:
+        fd = os.open(top, DIR_FLAGS)
+    except PermissionError:
+        fd = os.open(top, DIR_FLAGS | os.O_PATH)  # as in open_dir_at
     shown = Path(top)
     try:
         for part in parts:
@@ -378,3 +388,17 @@ def _set_owner_mode(fd: int, mode: int, uid: int, gid: int) -> None:
     if os.geteuid() == 0 and (uid != -1 or gid != -1):
         os.fchown(fd, uid, gid)
     os.fchmod(fd, mode)
+
+
+def remove_roots_leftover(dir_fd: int, name: str) -> None:
+    """Remove folder ``name`` of ``dir_fd`` if root made it (by an older Atelier, say).
+
+    What nbgrader makes as root, the grader account cannot replace; steps that now run as the
+    grader remove such leftovers first, as nbgrader itself would before remaking them.
+    """
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == 0:
+        shutil.rmtree(name, ignore_errors=True, dir_fd=dir_fd)

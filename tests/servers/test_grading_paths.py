@@ -85,9 +85,9 @@ class Course:
         for relpath, text in files.items():
             (folder / relpath).parent.mkdir(0o750, parents=True, exist_ok=True)
             (folder / relpath).write_text(text)
-        uid, gid = self.ids[account]
+        uid, _ = self.ids[account]
         for path in [folder, *folder.rglob("*")]:
-            os.lchown(path, uid, gid)
+            os.lchown(path, uid, -1)  # the group stays the grader's, as the inbound folder sets
         return folder
 
     def collect(self):
@@ -644,3 +644,24 @@ def test_release_never_publishes_a_file_the_grader_linked_to_root_s(repaired):
     publish(release)
     assert (published / "quiz.en.ipynb").read_text() == "{}"
     assert stat.S_IMODE(os.stat(published / "quiz.en.ipynb").st_mode) == 0o644
+
+
+def test_collect_as_the_grader_account_still_works(fresh):
+    """Does collect run by the grader account (formgrader's button) take a checked submission?"""
+    fresh.submit("alice", {"quiz.en.ipynb": "alice's answers"})
+    course = fresh.course
+    done = _as_grader(
+        fresh,
+        f"""
+        from pathlib import Path
+        from atelier.grading.collect import Limits, collect
+        from atelier.grading.course import Course, Trainee
+        course = Course({course.cohort!r}, Path({str(course.courses_root)!r}),
+                        Path({str(course.exchange_root)!r}), {course.account_prefix!r})
+        trainees = [Trainee(a, a, "en") for a in {[t.account for t in fresh.trainees]!r}]
+        result = collect(course, {ASSIGNMENT!r}, trainees, Limits(), lambda _: None)
+        print(result.outcome[{fresh.account("alice")!r}], *[c.problem for c in result.rejected])
+        """,
+    )
+    assert done.stdout.split() == ["new"], done.stdout
+    assert "alice's answers" in (fresh.collected("alice") / "quiz.en.ipynb").read_text()
