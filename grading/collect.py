@@ -50,6 +50,7 @@ from atelier.grading.course import (
     account_ids,
     append_record,
     check_log,
+    course_owners,
     course_umask,
     ensure,
 )
@@ -360,7 +361,7 @@ def choose(found: list[Candidate], uid: int, limits: Limits) -> Candidate | None
 
 def _course_owners(course: Course) -> set[int]:
     """Who may own a folder of the course: root and the course's grader account."""
-    return {0, account_ids(course.grader_account)[0]}
+    return course_owners(course)
 
 
 def _already_collected(course: Course, candidate: Candidate, assignment: str) -> bool:
@@ -443,6 +444,21 @@ def copy_submission(course: Course, candidate: Candidate, assignment: str, uid: 
         os.close(student)
 
 
+def recover_copies(course: Course) -> None:
+    """Finish what a killed collect left in ``submitted/<account>/`` (see ``safefs.swap_at``)."""
+    owners = _course_owners(course)
+    with safefs.opened_dir(course.root, ["submitted"], owners) as submitted:
+        for name in safefs.entries(submitted):
+            try:
+                folder = safefs.open_dir_at(submitted, name, course.submitted / name, owners)
+            except (OSError, safefs.UnsafePath):
+                continue  # not a trainee's folder of root's or the course's: left alone
+            try:
+                safefs.recover_swaps_at(folder)
+            finally:
+                os.close(folder)
+
+
 def collect(
     course: Course,
     assignment: str,
@@ -455,6 +471,7 @@ def collect(
     result = CollectResult(assignment)
     with course_umask():
         check_log(course)
+        recover_copies(course)
         run = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
         for number, trainee in enumerate(trainees, 1):
             uid = limits.owner_uid(trainee.account)

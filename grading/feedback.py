@@ -22,6 +22,7 @@ from atelier.grading.course import (
     Trainee,
     account_ids,
     as_grader,
+    course_owners,
     course_umask,
     jupyter_path,
     nbgrader_api,
@@ -71,7 +72,7 @@ def generate_feedback(course: Course, assignment: str) -> None:
     that account (:func:`atelier.grading.course.as_grader`), so no link there leads root anywhere.
     """
     if os.geteuid() == 0:
-        owners = {0, account_ids(course.grader_account)[0]}
+        owners = course_owners(course)
         with safefs.opened_dir(course.root, ["feedback"], owners) as generated:
             for student in safefs.entries(generated):
                 try:
@@ -105,7 +106,7 @@ def return_feedback(
     descriptor, then renamed over the old one: nothing there is followed either.
     """
     grader_uid, _ = account_ids(course.grader_account)
-    owners = {0, grader_uid}
+    owners = course_owners(course)
     returned: dict[str, int] = {}
     for trainee in trainees:
         account = trainee.account

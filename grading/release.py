@@ -24,6 +24,7 @@ from atelier.grading.course import (
     account_ids,
     as_grader,
     assignment_id,
+    course_owners,
     course_umask,
     ensure,
     nbgrader_api,
@@ -103,8 +104,8 @@ def prepare_course(release: Release) -> None:
 
 
 def _owners(course: Course) -> set[int]:
-    """Who may own what release reads in the course: root and the course's grader account."""
-    return {0, account_ids(course.grader_account)[0]}
+    """Who may own what release reads in the course (root, the grader account)."""
+    return course_owners(course)
 
 
 def copy_sources(release: Release) -> None:
