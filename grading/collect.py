@@ -249,7 +249,7 @@ class Walk:
                 if is_folder:
                     self.folders += 1
                     if self.folders > self.limits.max_files:
-                        raise self.refuse(path, f"is one folder more than {self.limits.max_files}")
+                        raise self.refuse(path, f"makes more than {self.limits.max_files} folders")
                     if depth + 1 > MAX_DEPTH:
                         raise self.refuse(path, f"is nested deeper than {MAX_DEPTH} folders")
                 else:
