@@ -42,6 +42,8 @@ from nbgrader.utils import find_all_files, rmtree
 from traitlets import Any as AnyTrait
 from traitlets import Bool, List
 
+from atelier.grading import safefs
+
 # : Bumped when a change to the engine can change grades: journal entries of older engines are
 # redone.
 ENGINE_VERSION = "1"
@@ -206,8 +208,13 @@ class GradeJournal:
     def __init__(self, path: Path):
         self.path = path
         self.entries: dict[tuple[str, str], dict] = {}
-        if path.exists():
-            for line in path.read_text("utf-8").splitlines():
+        try:
+            with safefs.opened_dir(path.parent.parent, [path.parent.name]) as folder:
+                text = safefs.read_at(folder, path.name, path).decode("utf-8", "replace")
+        except FileNotFoundError:
+            text = ""
+        if text:
+            for line in text.splitlines():
                 try:
                     entry = json.loads(line)
                     self.entries[(entry["student"], entry["assignment"])] = entry
@@ -230,12 +237,10 @@ class GradeJournal:
             "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o660)
-        try:
-            os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # The course's log folder is the grader account's: no link in it is followed.
+        with safefs.opened_dir(self.path.parent.parent, [self.path.parent.name]) as folder:
+            line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+            safefs.append_at(folder, self.path.name, line, self.path, sync=True)
         self.entries[(outcome.student, outcome.assignment)] = entry
 
 

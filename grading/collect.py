@@ -10,44 +10,59 @@ the trainee wrote. For every folder in ``inbound/<account>/`` it checks, in orde
    everything; ``folder`` (Kubernetes, where every pod runs as the same uid) -- the per-trainee
    ``inbound/<account>/`` folder, which only that trainee's pod mounts, and everything in it is
    owned by ``grading.exchange_uid``;
-2. contents: only plain files and folders (no symbolic links, devices or pipes, which a root-run
-   copy could follow or block on), at most ``grading.max_submission_files`` files and
-   ``grading.max_submission_bytes`` bytes;
+2. contents: only plain files (one hard link each) and folders (no symbolic links, devices or
+   pipes, which a root-run copy could follow or block on), at most ``grading.max_submission_files``
+   files (and as many folders), :data:`MAX_DEPTH` levels and ``grading.max_submission_bytes`` bytes;
 3. count: at most ``grading.max_submissions`` submissions of that assignment (later ones ignored).
+
+The trainee can change their folder at any moment, so nothing in it is ever looked up twice by
+name: the check and the copy each walk it by file descriptor (:class:`Walk`: ``O_NOFOLLOW``,
+``O_NONBLOCK``, ``fstat`` of what was opened), and the copy reads from the descriptors it checked
+and must find what the check found. A submission that changed in between is refused for that
+trainee alone, with the path in the message; every other trainee is collected.
 
 The receipt time is the newest *change time* (``st_ctime``) in the folder: the kernel sets it on
 every write, rename or chmod, and no unprivileged call can set it back, so it cannot be backdated.
 The kept submission is copied to ``submitted/<account>/<assignment>/`` with ``timestamp.txt`` set to
 the receipt time (the trainee's own is kept as ``client_timestamp.txt``), staged under a temporary
-name and renamed into place, so a collect killed at any point leaves every earlier copy whole and a
-rerun neither loses nor doubles anything. Every decision is appended to ``log/receipts.jsonl``.
+name in a folder only root can enter and renamed into place, so a collect killed at any point
+leaves every earlier copy whole and a rerun neither loses nor doubles anything. Every decision is
+appended to ``log/receipts.jsonl``. ``submitted/`` and ``log/`` are the grader account's: they are
+opened without following links too (:mod:`atelier.grading.safefs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import stat
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from atelier.grading import safefs
 from atelier.grading.course import (
     Course,
     Trainee,
     account_ids,
     append_record,
-    atomic_write,
+    check_log,
+    course_owners,
     course_umask,
     ensure,
 )
-from atelier.grading.release import _staging, recover_swaps, swap_into_place
 
 #: nbgrader's timestamp format (``timestamp.txt``), always in UTC here.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
 RECEIPT_FILE = "atelier_receipt.json"
+
+#: Test-only: called with the kept :class:`Candidate` after collect has checked it and before it
+#: copies it, so that a test can change the submission exactly there (the race a trainee runs
+#: with a loop of renames). Always ``None`` outside tests.
+before_copy: Callable[[Candidate], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,10 +107,13 @@ class Candidate:
     files: int = 0
     problem: str = ""
     decision: str = ""
+    #: What the check found (relative path -> (inode, type)); the copy must find the same.
+    checked: dict | None = field(default=None, repr=False, compare=False)
 
     def record(self, assignment: str) -> dict:
         """The line written to the receipts log."""
         data = asdict(self)
+        data.pop("checked", None)
         data["path"] = str(self.path)
         data["assignment"] = assignment
         data["received"] = receipt_text(self.received)
@@ -137,29 +155,165 @@ def check_owner(candidate: Candidate, uid: int, limits: Limits) -> None:
         candidate.problem = f"owned by uid {info.st_uid}, not by {candidate.account}"
 
 
+#: Folders nested deeper than this are refused: no honest submission needs it, and a deeper one
+#: could outgrow what a path can name or the descriptors a walk holds open.
+MAX_DEPTH = 16
+
+
+class SubmissionChanged(Exception):
+    """A submission is not what collect may take: the message names the path and what it is."""
+
+
+class Walk:
+    """One pass over a submission by file descriptor, never by path: the check, then the copy.
+
+    Every entry is looked at with ``fstatat`` (no link followed), opened relative to its open
+    parent with ``O_NOFOLLOW | O_NONBLOCK`` only if it is a plain file or folder, and checked again
+    on the descriptor (same inode, same type, owned by the trainee, one hard link). Limits count
+    what is actually found and read. With ``target`` (an open folder root owns) the contents read
+    from those descriptors are written there; nothing is looked up twice by name.
+    """
+
+    def __init__(self, candidate: Candidate, uid: int, limits: Limits):
+        self.candidate, self.uid, self.limits = candidate, uid, limits
+        self.files = self.folders = self.size = 0
+        self.newest = 0.0
+        #: What this walk found: relative path -> (inode, type).
+        self.found: dict[str, tuple[int, int]] = {}
+        #: What the check found, that the copy must find again (``None`` for the check itself).
+        self.expected: dict[str, tuple[int, int]] | None = None
+
+    def refuse(self, relpath: str, what: str) -> SubmissionChanged:
+        """The refusal of entry ``relpath``, named from the submission's own folder."""
+        shown = f"{self.candidate.folder}/{relpath}" if relpath else self.candidate.folder
+        return SubmissionChanged(f"{shown} {what}")
+
+    def open_top(self) -> int:
+        """The submission folder itself, opened from the trainee's inbound folder without links."""
+        try:
+            parent = os.open(self.candidate.path.parent, safefs.DIR_FLAGS)
+        except OSError as error:
+            raise self.refuse("", f"(its inbound folder) {safefs.describe(error)}") from None
+        try:
+            fd = self.open_entry(parent, self.candidate.folder, "")[0]
+        finally:
+            os.close(parent)
+        info = os.fstat(fd)
+        self.found[""] = (info.st_ino, stat.S_IFMT(info.st_mode))
+        if self.expected is not None and self.expected.get("") != self.found[""]:
+            os.close(fd)
+            raise self.refuse("", "was replaced after collect checked it")
+        return fd
+
+    def open_entry(self, dir_fd: int, name: str, relpath: str):
+        """``(fd, is_folder)`` of entry ``name`` of ``dir_fd``, checked before and after opening."""
+        try:
+            seen = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise self.refuse(relpath, "does not exist (it was removed or renamed)") from None
+        if not (stat.S_ISREG(seen.st_mode) or stat.S_ISDIR(seen.st_mode)):
+            raise self.refuse(
+                relpath, f"is {safefs.kind(seen.st_mode)}, not a plain file or folder"
+            )
+        flags = safefs.DIR_FLAGS if stat.S_ISDIR(seen.st_mode) else safefs.READ_FLAGS
+        try:
+            fd = os.open(name, flags | os.O_NONBLOCK, dir_fd=dir_fd)
+        except OSError as error:
+            raise self.refuse(relpath, safefs.describe(error)) from None
+        try:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) != (seen.st_dev, seen.st_ino) or (
+                stat.S_IFMT(info.st_mode) != stat.S_IFMT(seen.st_mode)
+            ):
+                raise self.refuse(relpath, "was replaced while it was being collected")
+            if info.st_uid != self.uid:
+                raise self.refuse(relpath, f"is owned by uid {info.st_uid}, not the trainee")
+            if stat.S_ISREG(info.st_mode) and info.st_nlink != 1:
+                raise self.refuse(relpath, f"has {info.st_nlink} hard links")
+            self.newest = max(self.newest, info.st_ctime)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, stat.S_ISDIR(info.st_mode)
+
+    def tree(self, src_fd: int, target: int | None, relpath: str = "", depth: int = 0) -> None:
+        """Check (and with ``target``, copy) the folder open as ``src_fd``."""
+        if depth > MAX_DEPTH:
+            raise self.refuse(relpath, f"is nested deeper than {MAX_DEPTH} folders")
+        for name in safefs.entries(src_fd):
+            path = f"{relpath}{name}"
+            fd, is_folder = self.open_entry(src_fd, name, path)
+            try:
+                info = os.fstat(fd)
+                self.found[path] = (info.st_ino, stat.S_IFMT(info.st_mode))
+                if is_folder:
+                    self.folders += 1
+                    if self.folders > self.limits.max_files:
+                        raise self.refuse(path, f"makes more than {self.limits.max_files} folders")
+                    if depth + 1 > MAX_DEPTH:
+                        raise self.refuse(path, f"is nested deeper than {MAX_DEPTH} folders")
+                else:
+                    self.files += 1
+                    if self.files > self.limits.max_files:
+                        raise self.refuse(path, f"makes more than {self.limits.max_files} files")
+                if self.expected is not None and self.expected.get(path) != self.found[path]:
+                    raise self.refuse(path, "appeared or was replaced after collect checked it")
+                if is_folder:
+                    sub = None
+                    if target is not None:
+                        os.mkdir(name, 0o700, dir_fd=target)
+                        sub = os.open(name, safefs.DIR_FLAGS, dir_fd=target)
+                    try:
+                        self.tree(fd, sub, f"{path}/", depth + 1)
+                        if sub is not None:
+                            os.fchmod(sub, 0o2770)
+                    finally:
+                        if sub is not None:
+                            os.close(sub)
+                else:
+                    self.file(fd, name, path, target)
+            finally:
+                os.close(fd)
+
+    def file(self, fd: int, name: str, relpath: str, target: int | None) -> None:
+        """Count a file's size; with ``target``, copy what is read from ``fd``, within the limit."""
+        most = self.limits.max_bytes
+        if target is None:
+            self.size += os.fstat(fd).st_size
+        else:
+            out = os.open(name, safefs.CREATE_FLAGS, 0o600, dir_fd=target)
+            try:
+                # The bytes read count, not the size fstat gave: the file may grow as it is read.
+                while self.size <= most:
+                    chunk = os.read(fd, min(1 << 20, most - self.size + 1))
+                    if not chunk:
+                        break
+                    self.size += len(chunk)
+                    view = memoryview(chunk)
+                    while view and self.size <= most:
+                        view = view[os.write(out, view) :]
+                os.fchmod(out, 0o660)
+            finally:
+                os.close(out)
+        if self.size > most:
+            raise self.refuse(relpath, f"makes the submission larger than {most} bytes")
+
+
 def check_contents(candidate: Candidate, uid: int, limits: Limits) -> None:
-    """Walk the folder without following links: owner, file types, count, size, receipt time."""
-    newest = os.lstat(candidate.path).st_ctime
-    for dirpath, dirnames, filenames in os.walk(candidate.path):
-        for name in dirnames + filenames:
-            info = os.lstat(os.path.join(dirpath, name))
-            newest = max(newest, info.st_ctime)
-            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-                candidate.problem = f"{name!r} is not a plain file or folder"
-                return
-            if info.st_uid != uid:
-                candidate.problem = f"{name!r} is owned by uid {info.st_uid}, not the trainee"
-                return
-            if stat.S_ISREG(info.st_mode):
-                candidate.files += 1
-                candidate.size += info.st_size
-        if candidate.files > limits.max_files:
-            candidate.problem = f"more than {limits.max_files} files"
-            return
-        if candidate.size > limits.max_bytes:
-            candidate.problem = f"larger than {limits.max_bytes} bytes"
-            return
-    candidate.received = newest
+    """Walk the folder by descriptor, following no link: owner, types, count, size, receipt time."""
+    walk = Walk(candidate, uid, limits)
+    try:
+        top = walk.open_top()
+        try:
+            walk.tree(top, None)
+        finally:
+            os.close(top)
+    except SubmissionChanged as problem:
+        candidate.problem = str(problem)
+        return
+    candidate.files, candidate.size = walk.files, walk.size
+    candidate.received = walk.newest
+    candidate.checked = walk.found
 
 
 #: Checks on each candidate, in order; the first problem found rejects it. Ownership comes first:
@@ -184,7 +338,10 @@ def choose(found: list[Candidate], uid: int, limits: Limits) -> Candidate | None
     """Check every candidate; the newest valid one among the first ``max_submissions`` is kept."""
     for candidate in found:
         for check in CHECKS:
-            check(candidate, uid, limits)
+            try:
+                check(candidate, uid, limits)
+            except OSError as error:  # removed or changed by its trainee while being checked
+                candidate.problem = f"{candidate.folder} could not be checked: {error.strerror}"
             if candidate.problem:
                 candidate.decision = "rejected"
                 break
@@ -202,45 +359,104 @@ def choose(found: list[Candidate], uid: int, limits: Limits) -> Candidate | None
     return kept
 
 
+def _course_owners(course: Course) -> set[int]:
+    """Who may own a folder of the course: root and the course's grader account."""
+    return course_owners(course)
+
+
 def _already_collected(course: Course, candidate: Candidate, assignment: str) -> bool:
-    receipt = course.submission_dir(candidate.account, assignment) / RECEIPT_FILE
     try:
-        data = json.loads(receipt.read_text("utf-8"))
-    except (OSError, ValueError):
+        with safefs.opened_dir(
+            course.root, ["submitted", candidate.account, assignment], _course_owners(course)
+        ) as folder:
+            data = json.loads(safefs.read_at(folder, RECEIPT_FILE, RECEIPT_FILE, 1 << 20))
+    except (OSError, ValueError, safefs.UnsafePath):
         return False
     return data.get("folder") == candidate.folder and data.get("received") == receipt_text(
         candidate.received
     )
 
 
-def copy_submission(course: Course, candidate: Candidate, assignment: str) -> None:
-    """Stage a copy of the kept folder with server-side timestamps, then rename it into place."""
-    student_dir = course.submitted / candidate.account
-    student_dir.mkdir(exist_ok=True)
-    staged = _staging(student_dir, assignment)
-    # symlinks=True copies a link as a link rather than following it; the checks already rejected
-    # links, so this only guards against a link created between the check and the copy.
-    shutil.copytree(candidate.path, staged, symlinks=True)
-    # The copy belongs to the course: the grader group reads and writes it whatever modes the
-    # trainee chose.
-    for dirpath, _, filenames in os.walk(staged):
-        os.chmod(dirpath, 0o2770)
-        for name in filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                path.unlink()
-            else:
-                os.chmod(path, 0o660)
-    client = staged / "timestamp.txt"
-    if client.exists():
-        os.replace(client, staged / "client_timestamp.txt")
-    atomic_write(staged / "timestamp.txt", receipt_text(candidate.received), 0o660)
-    atomic_write(
-        staged / RECEIPT_FILE,
-        json.dumps(candidate.record(assignment), indent=1, sort_keys=True),
-        0o660,
-    )
-    swap_into_place(staged, course.submission_dir(candidate.account, assignment))
+def copy_submission(course: Course, candidate: Candidate, assignment: str, uid: int = -1,
+                    limits: Limits | None = None) -> None:  # fmt: skip
+    """Copy the kept folder by descriptor into a folder root owns, then rename it into place.
+
+    The submission is walked again as it is copied (:class:`Walk`): what is copied is what was
+    checked, read from the descriptors that were checked. A submission that changed since the
+    check raises :class:`SubmissionChanged` and leaves nothing behind. ``submitted/`` is the
+    grader's: its folders are opened without following links, and the copy is staged in a folder
+    only root can enter until it is complete.
+    """
+    limits = limits or Limits()
+    uid = uid if uid != -1 else limits.owner_uid(candidate.account)
+    owners = _course_owners(course)
+    shown = course.submitted / candidate.account
+    try:
+        submitted = safefs.open_dir(course.root, ["submitted"], owners)
+    except safefs.UnsafePath as error:
+        raise SubmissionChanged(str(error)) from None
+    try:
+        try:
+            student = safefs.ensure_dir_at(submitted, candidate.account, 0o2770, shown)
+            if os.fstat(student).st_uid not in owners:
+                os.close(student)
+                raise safefs.refusal(shown, "is not owned by root or the course")
+        except safefs.UnsafePath as error:
+            raise SubmissionChanged(str(error)) from None
+    finally:
+        os.close(submitted)
+    try:
+        safefs.recover_swaps_at(student)
+        staged = f".{assignment}.tmp-{uuid.uuid4().hex[:8]}"
+        os.mkdir(staged, 0o700, dir_fd=student)
+        try:
+            target = os.open(staged, safefs.DIR_FLAGS, dir_fd=student)
+            try:
+                walk = Walk(candidate, uid, limits)
+                walk.expected = candidate.checked
+                top = walk.open_top()
+                try:
+                    walk.tree(top, target)
+                finally:
+                    os.close(top)
+                if walk.expected is not None:
+                    for gone in sorted(set(walk.expected) - set(walk.found)):
+                        raise walk.refuse(gone, "was removed after collect checked it")
+                # A change made after the check is part of what was received.
+                candidate.received = max(candidate.received, walk.newest)
+                candidate.files, candidate.size = walk.files, walk.size
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename("timestamp.txt", "client_timestamp.txt",
+                              src_dir_fd=target, dst_dir_fd=target)  # fmt: skip
+                safefs.write_at(target, "timestamp.txt", receipt_text(candidate.received), 0o660,
+                                "timestamp.txt")  # fmt: skip
+                record = json.dumps(candidate.record(assignment), indent=1, sort_keys=True)
+                safefs.write_at(target, RECEIPT_FILE, record, 0o660, RECEIPT_FILE)
+                # The copy belongs to the course: the grader group reads and writes it.
+                os.fchmod(target, 0o2770)
+            finally:
+                os.close(target)
+            safefs.swap_at(student, staged, assignment)
+        except BaseException:
+            safefs.remove_tree_at(student, staged)
+            raise
+    finally:
+        os.close(student)
+
+
+def recover_copies(course: Course) -> None:
+    """Finish what a killed collect left in ``submitted/<account>/`` (see ``safefs.swap_at``)."""
+    owners = _course_owners(course)
+    with safefs.opened_dir(course.root, ["submitted"], owners) as submitted:
+        for name in safefs.entries(submitted):
+            try:
+                folder = safefs.open_dir_at(submitted, name, course.submitted / name, owners)
+            except (OSError, safefs.UnsafePath):
+                continue  # not a trainee's folder of root's or the course's: left alone
+            try:
+                safefs.recover_swaps_at(folder)
+            finally:
+                os.close(folder)
 
 
 def collect(
@@ -254,9 +470,8 @@ def collect(
     ensure(course)
     result = CollectResult(assignment)
     with course_umask():
-        if course.submitted.is_dir():
-            for student_dir in course.submitted.iterdir():
-                recover_swaps(student_dir)
+        check_log(course)
+        recover_copies(course)
         run = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
         for number, trainee in enumerate(trainees, 1):
             uid = limits.owner_uid(trainee.account)
@@ -267,13 +482,25 @@ def collect(
             elif _already_collected(course, kept, assignment):
                 outcome = "unchanged"
             else:
-                copy_submission(course, kept, assignment)
-                outcome = "new"
+                if before_copy is not None:
+                    before_copy(kept)
+                try:
+                    copy_submission(course, kept, assignment, uid, limits)
+                    outcome = "new"
+                except (SubmissionChanged, OSError) as error:
+                    # This trainee's submission changed under collect (or cannot be read): refused
+                    # for them alone; their earlier copy, if any, stays, and the others go on.
+                    kept.problem = f"changed while being collected: {error}"
+                    kept.decision = "rejected"
+                    outcome = "rejected"
             result.outcome[trainee.account] = outcome
             for candidate in found:
                 if candidate.problem:
                     result.rejected.append(candidate)
                 if outcome == "new" or candidate.problem:
                     append_record(course.receipts_log, {"run": run, **candidate.record(assignment)})
-            progress(f"  [{number}/{len(trainees)}] {trainee.account}: {outcome}")
+            line = f"  [{number}/{len(trainees)}] {trainee.account}: {outcome}"
+            if kept is not None and kept.decision == "rejected":
+                line += f" ({kept.problem})"
+            progress(line)
     return result

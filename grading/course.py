@@ -48,14 +48,16 @@ import re
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import Config
 
 from atelier.errors import AtelierError
+from atelier.grading import safefs
 
 #: A cohort id is also a course id, a hub service name and part of a Unix account name.
 COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
@@ -444,28 +446,97 @@ def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 
 
 def append_record(path: Path, record: dict) -> None:
-    """Append one JSON line to a log in one ``write`` call, so lines never interleave."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Append one JSON line to a course log (``<course>/log/<name>``) in one ``write`` call.
+
+    The log's folder and the log are the grader account's to change: they are opened from the
+    course folder without following links (:mod:`atelier.grading.safefs`), so a link put in place
+    of either is refused, never written through.
+    """
     line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o660)
-    try:
-        os.write(fd, line.encode("utf-8"))
-    finally:
-        os.close(fd)
+    with safefs.opened_dir(path.parent.parent, [path.parent.name]) as folder:
+        safefs.append_at(folder, path.name, line.encode("utf-8"), path)
+
+
+def check_log(course: Course) -> None:
+    """Refuse, before anything is done, a receipts log the grader replaced with a link."""
+    with safefs.opened_dir(course.root, ["log"]) as folder:
+        safefs.append_at(folder, course.receipts_log.name, b"", course.receipts_log)
 
 
 def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
-    """Create ``path`` if needed and set its mode and owner (idempotent).
+    """Create ``path`` if needed and set its mode and owner (idempotent), following no link.
 
-    Only root sets owners; another account (the grader, running formgrader) leaves folders it
-    does not own as they are.
+    ``path``'s parent is opened by path (every folder given here has a parent only root can
+    change); ``path`` itself is opened without following a link and changed through that
+    descriptor. Only root sets owners; another account (the grader, running formgrader) leaves
+    folders it does not own as they are.
     """
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(path, uid, gid)
-        os.chmod(path, mode)
-    elif path.stat().st_uid == os.geteuid():
-        os.chmod(path, mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with safefs.opened_dir(path.parent) as parent:
+        os.close(safefs.ensure_dir_at(parent, path.name, mode, path, uid, gid))
+
+
+def course_owners(course: Course) -> set[int]:
+    """Who may own a folder of the course: root, this process and the course's grader account."""
+    owners = {0, os.geteuid()}
+    with contextlib.suppress(KeyError):  # a course made by hand has no grader account
+        owners.add(pwd.getpwnam(course.grader_account).pw_uid)
+    return owners
+
+
+def as_grader(course: Course, func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` run as the course's grader account: in a forked child when root, else here.
+
+    nbgrader's own steps (making student versions, feedback) read and write the course, which is
+    the grader's: run as the grader, whatever that account put there (a link, say) can make them
+    do only what the grader could do itself. The result, and an error's message, come back as
+    JSON (never pickle: root would run what the child sent).
+    """
+    try:
+        entry = pwd.getpwnam(course.grader_account)
+    except KeyError:
+        entry = None  # a course made by hand with no grader account: root's alone
+    if os.geteuid() != 0 or entry is None:
+        return func(*args)
+    import sys
+
+    uid, gid = entry.pw_uid, entry.pw_gid
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: become the grader, run, report
+        status = 1
+        try:
+            os.close(read_fd)
+            os.setgroups([gid])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.chdir(course.root)
+            os.environ.update({"HOME": str(course.root), "USER": course.grader_account})
+            try:
+                outcome = {"value": func(*args)}
+            except Exception as error:  # reported to the parent, which raises it as a message
+                outcome = {"error": f"{type(error).__name__}: {error}"}
+            with os.fdopen(write_fd, "w", encoding="utf-8") as channel:
+                channel.write(json.dumps(outcome, default=str))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, encoding="utf-8") as channel:
+        text = channel.read()
+    _, status = os.waitpid(pid, 0)
+    try:
+        outcome = json.loads(text)
+    except ValueError:
+        raise GradingError(
+            f"a step run as {course.grader_account} stopped without a result "
+            f"(exit status {os.waitstatus_to_exitcode(status)}); see the messages above"
+        ) from None
+    if "error" in outcome:
+        raise GradingError(f"as {course.grader_account}: {outcome['error']}")
+    return outcome.get("value")
 
 
 def ensure_grader_account(course: Course) -> tuple[int, int]:
@@ -507,17 +578,30 @@ def ensure(course: Course) -> Course:
     """
     uid, gid = ensure_grader_account(course)
     _ensure_dir(course.courses_root, 0o755, 0, 0)
-    _ensure_dir(course.root, 0o2770, uid, gid)
-    for step in ("source", "release", "submitted", "autograded", "feedback", "log"):
-        _ensure_dir(course.root / step, 0o2770, uid, gid)
+    # The course folder is the grader's: everything below it is opened from its descriptor,
+    # without following links, and changed through descriptors.
+    with safefs.opened_dir(course.courses_root) as top:
+        root = safefs.ensure_dir_at(top, course.cohort, 0o2770, course.root, uid, gid)
+    try:
+        for step in ("source", "release", "submitted", "autograded", "feedback", "log"):
+            os.close(safefs.ensure_dir_at(root, step, 0o2770, course.root / step, uid, gid))
+        text = course.nbgrader_config_text()
+        try:
+            current = safefs.read_at(root, course.config_file.name, course.config_file)
+        except (FileNotFoundError, safefs.UnsafePath):
+            current = None  # missing, or not a plain file: replaced (a rename, never followed)
+        if current != text.encode("utf-8"):
+            safefs.write_at(
+                root, course.config_file.name, text, 0o640, course.config_file, uid, gid
+            )
+    finally:
+        os.close(root)
     _ensure_dir(course.exchange_root, 0o755, 0, 0)
     _ensure_dir(course.exchange, 0o755, 0, 0)
     # The grader account publishes (formgrader's release button); everyone reads.
     _ensure_dir(course.outbound, 0o755, uid, gid)
     _ensure_dir(course.inbound, 0o711, 0, 0)
     _ensure_dir(course.exchange_feedback, 0o711, 0, 0)
-    # The copy nbgrader's own commands find in the course folder (the grader account's).
-    _write_if_changed(course.config_file, course.nbgrader_config_text(), 0o640, uid, gid)
     ensure_gradebook(course, uid, gid)
     ensure_trusted_config(course, gid)
     return course
@@ -534,43 +618,14 @@ def ensure_trusted_config(course: Course, gid: int) -> None:
     _ensure_dir(course.courses_root / TRUSTED_CONFIG, 0o755, 0, 0)
     _ensure_dir(course.trusted_config_dir, 0o750, 0, gid)
     text = course.nbgrader_config_text()
-    _write_if_changed(course.trusted_config_file, text, 0o640, 0, gid)
-
-
-def _write_if_changed(path: Path, text: str, mode: int, uid: int, gid: int) -> None:
-    """Write ``text`` to ``path`` unless it holds it, never following a link, owner set by fd.
-
-    ``path``'s folder may belong to another account (the course folder is the grader's): the
-    current content is read through ``O_NOFOLLOW``, and the new file's mode and owner are set on
-    the open file before it is renamed into place, so no path lookup can be redirected.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        current = None
-    else:
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            same = stat.S_ISREG(st.st_mode) and (st.st_mode & 0o7777) == mode
-            if os.geteuid() == 0:
-                same = same and (st.st_uid, st.st_gid) == (uid, gid)
-            current = handle.read(len(text.encode()) + 1) if same else None
-    if current == text.encode():
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode())
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            if os.geteuid() == 0:
-                os.fchown(handle.fileno(), uid, gid)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with safefs.opened_dir(course.trusted_config_dir) as folder:
+        name = course.trusted_config_file.name
+        try:
+            current = safefs.read_at(folder, name, course.trusted_config_file)
+        except (FileNotFoundError, safefs.UnsafePath):
+            current = None
+        if current != text.encode("utf-8"):
+            safefs.write_at(folder, name, text, 0o640, course.trusted_config_file, 0, gid)
 
 
 def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
@@ -586,7 +641,21 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
         ensure_schema(course.db_url)
         with course.gradebook():
             return
-    check_gradebook_files(course)
+    names = [f"{course.gradebook_path.name}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
+    # SQLite opens these by name: refuse to start on one the grader replaced with a link.
+    with safefs.opened_dir(course.root) as root:
+        for name in names:
+            try:
+                info = os.stat(name, dir_fd=root, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                what = (
+                    f"has {info.st_nlink} hard links"
+                    if stat.S_ISREG(info.st_mode)
+                    else (f"is {safefs.kind(info.st_mode)}")
+                )
+                raise safefs.refusal(course.root / name, what)
     with course.gradebook():
         pass
     con = sqlite3.connect(course.gradebook_path, timeout=BUSY_TIMEOUT)
@@ -595,41 +664,20 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
     finally:
         con.close()
     if os.geteuid() == 0:
-        for suffix in GRADEBOOK_SUFFIXES:
-            # Through the open file, never the name: the grader account can put a link there.
-            try:
-                fd = os.open(f"{course.gradebook_path}{suffix}", os.O_RDONLY | os.O_NOFOLLOW)
-            except FileNotFoundError:
-                continue
-            try:
-                if stat.S_ISREG(os.fstat(fd).st_mode):
+        with safefs.opened_dir(course.root) as root:
+            for name in names:
+                try:
+                    fd = os.open(name, safefs.READ_FLAGS, dir_fd=root)
+                except FileNotFoundError:
+                    continue
+                except OSError as error:
+                    raise safefs.refusal(course.root / name, safefs.describe(error)) from None
+                try:
+                    safefs.check_plain_file(fd, course.root / name)
                     os.fchown(fd, uid, gid)
                     os.fchmod(fd, 0o660)
-            finally:
-                os.close(fd)
-
-
-#: The files of a SQLite gradebook: the database, its WAL, shared memory and rollback journal.
-GRADEBOOK_SUFFIXES = ("", "-wal", "-shm", "-journal")
-
-
-def check_gradebook_files(course: Course) -> None:
-    """Refuse a gradebook whose files are links or not regular files (a :class:`GradingError`).
-
-    The course folder is the grader account's: a link named ``gradebook.db`` would make root's
-    SQLite write another database (the hub's, say) and root's ownership fix change another file.
-    """
-    for suffix in GRADEBOOK_SUFFIXES:
-        path = Path(f"{course.gradebook_path}{suffix}")
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            raise GradingError(
-                f"{path} is not a plain file (a link or another kind of file); Atelier does not "
-                "open it as root. Move it away and restore the gradebook from a backup"
-            )
+                finally:
+                    os.close(fd)
 
 
 @contextmanager

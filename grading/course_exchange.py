@@ -22,7 +22,8 @@ from nbgrader.exchange.default import (
 )
 from traitlets import Integer, Unicode
 
-from atelier.grading.course import Course, GradingError, Trainee, course_umask
+from atelier.errors import AtelierError
+from atelier.grading.course import Course, Trainee, course_umask
 
 
 class RootOwnedExchangeMixin:
@@ -99,7 +100,7 @@ class AtelierReleaseAssignment(CourseExchangeMixin, ExchangeReleaseAssignment):
         with course_umask():
             try:
                 publish(release)
-            except (GradingError, OSError) as exc:
+            except (AtelierError, OSError) as exc:
                 self.fail(str(exc))
 
 
@@ -131,7 +132,7 @@ class AtelierCollect(CourseExchangeMixin, ExchangeCollect):
         )
         try:
             collect(course, assignment, self.trainees(course, assignment), limits, self.log.info)
-        except (GradingError, OSError) as exc:
+        except (AtelierError, OSError) as exc:
             self.fail(str(exc))
 
 
@@ -149,5 +150,5 @@ class AtelierReleaseFeedback(CourseExchangeMixin, ExchangeReleaseFeedback):
                 return_feedback(
                     course, assignment, self.trainees(course, assignment), self.log.info
                 )
-            except (GradingError, OSError) as exc:
+            except (AtelierError, OSError) as exc:
                 self.fail(str(exc))

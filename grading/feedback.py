@@ -15,12 +15,14 @@ from pathlib import Path
 from nbgrader.preprocessors import ClearHiddenTests
 from nbgrader.utils import notebook_hash
 
+from atelier.grading import safefs
 from atelier.grading.course import (
     Course,
     GradingError,
     Trainee,
     account_ids,
-    atomic_write,
+    as_grader,
+    course_owners,
     course_umask,
     jupyter_path,
     nbgrader_api,
@@ -48,8 +50,7 @@ class HideHiddenTests(ClearHiddenTests):
         return cell, resources
 
 
-def generate_feedback(course: Course, assignment: str) -> None:
-    """Run nbgrader's generate_feedback for every graded submission of ``assignment``."""
+def _generate(course: Course, assignment: str) -> dict:
     # nbconvert looks its templates up when the exporter is made: the local-MathJax macro
     # (atelier.grading.course.JUPYTER_DATA) must be on the path by then.
     saved = os.environ.get("JUPYTER_PATH")
@@ -61,6 +62,28 @@ def generate_feedback(course: Course, assignment: str) -> None:
             os.environ.pop("JUPYTER_PATH", None)
         else:
             os.environ["JUPYTER_PATH"] = saved
+    return {key: result.get(key, "") for key in ("success", "log", "error")}
+
+
+def generate_feedback(course: Course, assignment: str) -> None:
+    """Run nbgrader's generate_feedback for every graded submission of ``assignment``.
+
+    It reads ``autograded/`` and writes ``feedback/``, the grader account's folders: it runs as
+    that account (:func:`atelier.grading.course.as_grader`), so no link there leads root anywhere.
+    """
+    if os.geteuid() == 0:
+        owners = course_owners(course)
+        with safefs.opened_dir(course.root, ["feedback"], owners) as generated:
+            for student in safefs.entries(generated):
+                try:
+                    folder = safefs.open_dir_at(generated, student, course.feedback / student)
+                except (OSError, safefs.UnsafePath):
+                    continue  # not a folder: nbgrader's own business (it runs as the grader)
+                try:
+                    safefs.remove_roots_leftover(folder, assignment)
+                finally:
+                    os.close(folder)
+    result = as_grader(course, _generate, course, assignment)
     if not result["success"]:
         raise GradingError(
             f"nbgrader could not generate feedback for {assignment}:\n"
@@ -74,28 +97,54 @@ def return_feedback(
     trainees: list[Trainee],
     progress: Callable[[str], None] = print,
 ) -> dict[str, int]:
-    """Copy each trainee's feedback into their own exchange folder; returns files per account."""
+    """Copy each trainee's feedback into their own exchange folder; returns files per account.
+
+    The generated feedback and the submission's secret are in the course, which the grader
+    account can change: they are read from descriptors opened without following links, and a
+    link, pipe or hard link found there is not returned (the message names it). Each file is
+    written into the trainee's feedback folder as a new file, owner and mode set on its
+    descriptor, then renamed over the old one: nothing there is followed either.
+    """
     grader_uid, _ = account_ids(course.grader_account)
+    owners = course_owners(course)
     returned: dict[str, int] = {}
     for trainee in trainees:
-        source = course.feedback / trainee.account / assignment
-        secret_file = course.submission_dir(trainee.account, assignment) / "submission_secret.txt"
-        if not source.is_dir() or not secret_file.is_file():
-            returned[trainee.account] = 0
+        account = trainee.account
+        returned[account] = 0
+        source_dir = course.feedback / account / assignment
+        try:
+            with safefs.opened_dir(course.root, ["submitted", account, assignment], owners) as sub:
+                secret = safefs.read_at(
+                    sub, "submission_secret.txt", course.submission_dir(account, assignment)
+                    / "submission_secret.txt", 1 << 16, owners,
+                ).decode("utf-8")  # fmt: skip
+            source = safefs.open_dir(course.root, ["feedback", account, assignment], owners)
+        except FileNotFoundError:
+            continue  # nothing collected or nothing generated for this trainee
+        except safefs.UnsafePath as error:
+            progress(f"  {account}: feedback not returned: {error}")
             continue
-        secret = secret_file.read_text("utf-8")
-        _, gid = account_ids(trainee.account)
-        target = course.feedback_of(trainee.account)
-        count = 0
-        for html in sorted(source.glob("*.html")):
-            name = notebook_hash(secret=secret, notebook_id=html.stem) + ".html"
-            path = target / name
-            atomic_write(path, html.read_bytes(), 0o640)
-            if os.geteuid() == 0:
-                os.chown(path, grader_uid, gid)
-            count += 1
-        returned[trainee.account] = count
-        progress(f"  {trainee.account}: {count} feedback file(s) returned")
+        try:
+            _, gid = account_ids(account)
+            target = safefs.open_dir(course.exchange_feedback, [account], {grader_uid})
+            try:
+                for html in safefs.entries(source):
+                    if not html.endswith(".html"):
+                        continue
+                    try:
+                        data = safefs.read_at(source, html, source_dir / html, owners=owners)
+                    except (OSError, safefs.UnsafePath) as error:
+                        progress(f"  {account}: {html} not returned: {error}")
+                        continue
+                    name = notebook_hash(secret=secret, notebook_id=html[: -len(".html")])
+                    path = course.feedback_of(account) / f"{name}.html"
+                    safefs.write_at(target, path.name, data, 0o640, path, grader_uid, gid)
+                    returned[account] += 1
+            finally:
+                os.close(target)
+        finally:
+            os.close(source)
+        progress(f"  {account}: {returned[account]} feedback file(s) returned")
     return returned
 
 

@@ -9,19 +9,22 @@ idempotent, so running it again repairs a half-done release and only replaces wh
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from atelier.grading import safefs
 from atelier.grading.course import (
     Course,
     GradingError,
     Trainee,
+    _ensure_dir,
     account_ids,
+    as_grader,
     assignment_id,
+    course_owners,
     course_umask,
     ensure,
     nbgrader_api,
@@ -92,76 +95,153 @@ def read_workbook(release: Release) -> None:
 
 def prepare_course(release: Release) -> None:
     """Create or repair the course folders, grader account, config and gradebook."""
-    ensure(release.course)
-    for parent in (release.course.source, release.course.outbound):
-        recover_swaps(parent)
+    course = release.course
+    ensure(course)
+    with safefs.opened_dir(course.root, ["source"], _owners(course)) as source:
+        safefs.recover_swaps_at(source)
+    with safefs.opened_dir(course.exchange, ["outbound"]) as outbound:
+        safefs.recover_swaps_at(outbound)
+
+
+def _owners(course: Course) -> set[int]:
+    """Who may own what release reads in the course (root, the grader account)."""
+    return course_owners(course)
 
 
 def copy_sources(release: Release) -> None:
-    """Copy each language version (and its data/images folders) into ``source/<assignment>/``."""
-    for lang in release.languages:
-        aid = assignment_id(release.workbook, lang)
-        staged = _staging(release.course.source, aid)
-        staged.mkdir()
-        shutil.copy2(release.notebooks[lang], staged / notebook_name(release.workbook, lang))
-        for side in SIDE_FOLDERS:
-            if (release.workbook_dir / side).is_dir():
-                shutil.copytree(release.workbook_dir / side, staged / side)
-        swap_into_place(staged, release.course.source / aid)
-        release.progress(f"  source    {aid}")
+    """Copy each language version (and its data/images folders) into ``source/<assignment>/``.
+
+    ``source/`` is the grader account's: the copy is made in a folder only root can enter, by
+    descriptor, then renamed into place; nothing there is looked up by path.
+    """
+    course = release.course
+    with safefs.opened_dir(course.root, ["source"], _owners(course)) as source:
+        for lang in release.languages:
+            aid = assignment_id(release.workbook, lang)
+            staged = f".{aid}.tmp-{uuid.uuid4().hex[:8]}"
+            os.mkdir(staged, 0o700, dir_fd=source)
+            try:
+                target = safefs.open_dir_at(source, staged, course.source / staged)
+                try:
+                    name = notebook_name(release.workbook, lang)
+                    data = release.notebooks[lang].read_bytes()
+                    safefs.write_at(target, name, data, 0o660, course.source / aid / name)
+                    for side in SIDE_FOLDERS:
+                        if (release.workbook_dir / side).is_dir():
+                            _copy_side_folder(release.workbook_dir / side, target, side)
+                    os.fchmod(target, 0o2770)
+                finally:
+                    os.close(target)
+                safefs.swap_at(source, staged, aid)
+            except BaseException:
+                safefs.remove_tree_at(source, staged)
+                raise
+            release.progress(f"  source    {aid}")
 
 
-def generate_student_versions(release: Release) -> None:
-    """Run nbgrader's generate_assignment for each language (records checksums and cell ids)."""
-    api = nbgrader_api(release.course)
-    for aid in release.assignments:
+def _copy_side_folder(folder: Path, target: int, name: str) -> None:
+    """Copy a workbook's side folder (the author's, read by path) into an open staged folder."""
+    with safefs.opened_dir(folder) as src:
+        os.mkdir(name, 0o700, dir_fd=target)
+        out = safefs.open_dir_at(target, name, name)
+        try:
+            safefs.copy_tree_at(src, out, folder, modes=(0o660, 0o2770))
+            os.fchmod(out, 0o2770)
+        finally:
+            os.close(out)
+
+
+def _generate(course: Course, assignments: list[str], duedate: str | None) -> list[str]:
+    api = nbgrader_api(course)
+    for aid in assignments:
         result = api.generate_assignment(aid, force=True, create=True)
         if not result["success"]:
             raise GradingError(
                 f"nbgrader could not make the student version of {aid}:\n"
                 f"{result.get('log', '')}{result.get('error', '')}"
             )
-        release.progress(f"  student   {aid}")
-    if release.duedate is not None:
-        with release.course.gradebook() as gb:
+    if duedate is not None:
+        with course.gradebook() as gb:
+            for aid in assignments:
+                gb.update_or_create_assignment(aid, duedate=datetime.fromisoformat(duedate))
+    return assignments
+
+
+def generate_student_versions(release: Release) -> None:
+    """Run nbgrader's generate_assignment for each language (records checksums and cell ids).
+
+    nbgrader reads ``source/`` and writes ``release/`` and the gradebook, all the grader
+    account's: it runs as that account (:func:`atelier.grading.course.as_grader`).
+    """
+    due = release.duedate.isoformat() if release.duedate is not None else None
+    if os.geteuid() == 0:
+        with safefs.opened_dir(release.course.root, ["release"], _owners(release.course)) as done:
             for aid in release.assignments:
-                gb.update_or_create_assignment(aid, duedate=release.duedate)
+                safefs.remove_roots_leftover(done, aid)
+    for aid in as_grader(release.course, _generate, release.course, release.assignments, due):
+        release.progress(f"  student   {aid}")
+
+
+def _register(course: Course, people: list[list[str]]) -> int:
+    with course.gradebook() as gb:
+        for account, first, last, email in people:
+            gb.update_or_create_student(
+                account, first_name=first, last_name=last, email=email or None
+            )
+    return len(people)
 
 
 def register_trainees(release: Release) -> None:
-    """Add the cohort's trainees to the gradebook and give each their own exchange folders."""
+    """Add the cohort's trainees to the gradebook and give each their own exchange folders.
+
+    The gradebook is the grader account's file: it is written as that account.
+    """
     course = release.course
     grader_uid, grader_gid = account_ids(course.grader_account)
-    with course.gradebook() as gb:
-        for trainee in release.trainees:
-            first, _, last = trainee.full_name.partition(" ")
-            gb.update_or_create_student(
-                trainee.account, first_name=first, last_name=last, email=trainee.email or None
-            )
+    people = []
+    for trainee in release.trainees:
+        first, _, last = trainee.full_name.partition(" ")
+        people.append([trainee.account, first, last, trainee.email])
+    as_grader(course, _register, course, people)
     for trainee in release.trainees:
         uid, gid = account_ids(trainee.account)
         # inbound/<account>: the trainee writes, the grader group reads, nobody else can enter.
-        _own_dir(course.inbound_of(trainee.account), uid, grader_gid, 0o2770)
+        _ensure_dir(course.inbound_of(trainee.account), 0o2770, uid, grader_gid)
         # feedback/<account>: the grader writes, the trainee's own group only reads.
-        _own_dir(course.feedback_of(trainee.account), grader_uid, gid, 0o2750)
+        _ensure_dir(course.feedback_of(trainee.account), 0o2750, grader_uid, gid)
     release.progress(f"  trainees  {len(release.trainees)} with their own exchange folders")
 
 
 def publish(release: Release) -> None:
-    """Replace ``outbound/<assignment>/`` with the student version, readable by everyone."""
+    """Replace ``outbound/<assignment>/`` with the student version, readable by everyone.
+
+    ``release/`` is the grader account's: it is read by descriptor, following no link (a link
+    there could publish a root-only file to everyone), into a folder only root can enter in
+    ``outbound/``, then renamed into place.
+    """
     course = release.course
     grader_uid, grader_gid = account_ids(course.grader_account)
-    for aid in release.assignments:
-        staged = _staging(course.outbound, aid)
-        shutil.copytree(course.release / aid, staged)
-        for dirpath, dirnames, filenames in os.walk(staged):
-            for name in filenames:
-                _chown_chmod(Path(dirpath) / name, grader_uid, grader_gid, 0o644)
-            for name in dirnames:
-                _chown_chmod(Path(dirpath) / name, grader_uid, grader_gid, 0o755)
-        _chown_chmod(staged, grader_uid, grader_gid, 0o755)
-        swap_into_place(staged, course.outbound / aid)
-        release.progress(f"  released  {aid} -> {course.outbound / aid}")
+    owners = _owners(course)
+    with safefs.opened_dir(course.exchange, ["outbound"]) as outbound:
+        for aid in release.assignments:
+            staged = f".{aid}.tmp-{uuid.uuid4().hex[:8]}"
+            os.mkdir(staged, 0o700, dir_fd=outbound)
+            try:
+                target = safefs.open_dir_at(outbound, staged, course.outbound / staged)
+                try:
+                    with safefs.opened_dir(course.root, ["release", aid], owners) as src:
+                        safefs.copy_tree_at(
+                            src, target, course.release / aid, owners, (0o644, 0o755),
+                            grader_uid, grader_gid,
+                        )  # fmt: skip
+                    safefs._set_owner_mode(target, 0o755, grader_uid, grader_gid)
+                finally:
+                    os.close(target)
+                safefs.swap_at(outbound, staged, aid)
+            except BaseException:
+                safefs.remove_tree_at(outbound, staged)
+                raise
+            release.progress(f"  released  {aid} -> {course.outbound / aid}")
 
 
 #: The release pipeline, in order. Sources must exist before nbgrader generates the student
@@ -188,49 +268,20 @@ def release(release: Release) -> Release:
 # --- small file-system helpers -----------------------------------------------------------------
 
 
-def _staging(parent: Path, name: str) -> Path:
-    return parent / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
-
-
 def swap_into_place(staged: Path, final: Path) -> None:
-    """Move the ``staged`` folder to ``final``, replacing what was there.
+    """Move the ``staged`` folder to ``final`` (same parent), replacing what was there.
 
     Two renames: the old folder is moved aside first, then the new one in. A crash between them
-    leaves the old folder under ``.<name>.old-*``; :func:`recover_swaps` puts it back.
+    leaves the old folder under ``.<name>.old-*``; :func:`recover_swaps` puts it back. The parent
+    is opened once and the renames name entries of it (:func:`atelier.grading.safefs.swap_at`).
     """
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(final, old)
-    os.rename(staged, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with safefs.opened_dir(final.parent) as parent:
+        safefs.swap_at(parent, staged.name, final.name)
 
 
 def recover_swaps(parent: Path) -> None:
     """Clean up after a crash: drop staged folders, put back an old one that lost its successor."""
     if not parent.is_dir():
         return
-    for entry in parent.iterdir():
-        name = entry.name
-        if not name.startswith("."):
-            continue
-        if ".tmp-" in name:
-            shutil.rmtree(entry, ignore_errors=True)
-        elif ".old-" in name:
-            final = parent / name[1:].rsplit(".old-", 1)[0]
-            if final.exists():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                os.rename(entry, final)
-
-
-def _own_dir(path: Path, uid: int, gid: int, mode: int) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    _chown_chmod(path, uid, gid, mode)
-
-
-def _chown_chmod(path: Path, uid: int, gid: int, mode: int) -> None:
-    if os.geteuid() == 0:
-        os.lchown(path, uid, gid)
-    os.chmod(path, mode)
+    with safefs.opened_dir(parent) as folder:
+        safefs.recover_swaps_at(folder)
