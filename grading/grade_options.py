@@ -49,9 +49,16 @@ def _value(trait, value):
     return value
 
 
-def _classes_by_name() -> dict[str, type]:
-    """Every configurable class loaded, by name (nbgrader, nbconvert, nbclient, traitlets...)."""
+def _classes_by_name(first=()) -> dict[str, type]:
+    """Every configurable class loaded, by name (nbgrader, nbconvert, nbclient, traitlets...).
+
+    The classes of ``first`` (and their bases) win over others of the same name.
+    """
     found: dict[str, type] = {}
+    for cls in first:
+        for base in cls.mro():
+            if issubclass(base, Configurable):
+                found.setdefault(base.__name__, base)
     todo = [Configurable]
     while todo:
         cls = todo.pop()
@@ -94,7 +101,9 @@ def check_command_line(config: Config, own: set[str], converter) -> Config:
         own: the names of Atelier's own classes (their options stay Atelier's).
         converter: an nbgrader ``Autograde`` converter of the course (what the options are for).
     """
-    known = _classes_by_name()
+    from nbgrader.preprocessors import Execute
+
+    known = _classes_by_name([type(converter.coursedir), type(converter), Execute])
     used = pipeline_classes(converter)
     nbgrader = Config()
     problems = []
