@@ -50,11 +50,17 @@ from nbgrader.utils import find_all_files, rmtree
 from traitlets import Any as AnyTrait
 from traitlets import Bool, List
 
+from atelier.errors import AtelierError
+
 #: Bumped when a change to the engine can change grades: journal entries of older engines are
 #: redone.
 ENGINE_VERSION = "2"
 #: Files next to a notebook larger than this are not copied into the sandbox.
 MAX_SIDE_FILE_BYTES = 50 * 1024 * 1024
+
+
+class JournalError(AtelierError):
+    """The grading journal cannot be opened safely: the message names the path and the fix."""
 
 
 class KernelRefused(Exception):
@@ -244,7 +250,7 @@ class GradeJournal:
         self.notebooks: dict[tuple[str, str, str], dict | None] = {}
         text = ""
         with contextlib.suppress(FileNotFoundError):
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = self._open(os.O_RDONLY)
             with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
                 text = handle.read()
         for line in text.splitlines():
@@ -307,11 +313,33 @@ class GradeJournal:
             }
         )
 
+    def _open(self, flags: int) -> int:
+        """Open the journal; neither its folder nor the file itself may be a symbolic link."""
+        try:
+            folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise JournalError(
+                f"{self.path.parent}: not a plain folder ({error.strerror}); the grading journal "
+                "is never opened through a symbolic link: replace it with a folder"
+            ) from None
+        try:
+            return os.open(self.path.name, flags | os.O_NOFOLLOW, 0o660, dir_fd=folder)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise JournalError(
+                f"{self.path}: cannot be opened ({error.strerror}); the grading journal is never "
+                "opened through a symbolic link: move it away"
+            ) from None
+        finally:
+            os.close(folder)
+
     def _write(self, entry: dict) -> None:
         entry["at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-        fd = os.open(self.path, flags, 0o660)
+        fd = self._open(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
             os.fsync(fd)

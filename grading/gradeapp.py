@@ -339,6 +339,10 @@ def _plan(course_root: Path, assignments, students, config, own, log_level):
             s for s in found if s not in exclude and (not wanted or s in wanted)
         )
     if app is not None:
+        from atelier.grading.autograde import GradeJournal
+
+        # Refused here, once, if its folder is a link (rather than by every grading process).
+        GradeJournal(Path(app.coursedir.root) / "log" / "grade-journal.jsonl")
         _prepare_gradebook(app, sorted({s for names in submitted.values() for s in names}))
     return nbgrader_config, submitted
 

@@ -11,7 +11,7 @@ import os
 import pytest
 from traitlets.config import Config
 
-from atelier.grading.autograde import GradeJournal, Outcome, file_digest
+from atelier.grading.autograde import GradeJournal, JournalError, Outcome, file_digest
 from atelier.grading.grade_options import NO_CELL_LIMIT, cell_timeout
 
 pytestmark = pytest.mark.unit
@@ -71,13 +71,18 @@ def test_cut_lines_and_older_formats_are_ignored(tmp_path):
 
 
 def test_the_journal_is_never_followed_through_a_link(tmp_path):
-    """Does the journal refuse to write through a symbolic link put in its place?"""
+    """Does the journal refuse a symbolic link in its place, or in place of its folder?"""
     target = tmp_path / "root-only"
+    target.mkdir()
     path = tmp_path / "grade-journal.jsonl"
-    path.symlink_to(target)
-    with pytest.raises(OSError):
+    path.symlink_to(target / "journal")
+    with pytest.raises(JournalError, match="symbolic link"):
         GradeJournal(path).start("ana", "ps1", ["a"])
-    assert not target.exists()
+    linked = tmp_path / "log"
+    linked.symlink_to(target)
+    with pytest.raises(JournalError, match="symbolic link"):
+        GradeJournal(linked / "grade-journal.jsonl").start("ana", "ps1", ["a"])
+    assert list(target.iterdir()) == []
 
 
 @pytest.mark.parametrize(
