@@ -98,7 +98,7 @@ def check_command_line(config: Config, own: set[str], converter) -> Config:
 
     Args:
         config: the command line's configuration (``GradeApp.config``).
-        own: the names of Atelier's own classes (their options stay Atelier's).
+        own: Atelier's own classes by name (their options stay Atelier's, checked by name).
         converter: an nbgrader ``Autograde`` converter of the course (what the options are for).
     """
     from nbgrader.preprocessors import Execute
@@ -108,7 +108,13 @@ def check_command_line(config: Config, own: set[str], converter) -> Config:
     nbgrader = Config()
     problems = []
     for section, values in config.items():
-        if section in own:
+        if section in own and isinstance(values, dict):
+            traits = own[section].class_traits(config=True)
+            problems += [
+                f"--{section}.{name}: '{section}' has no option '{name}'"
+                for name in values
+                if name not in traits
+            ]
             continue
         if not isinstance(values, dict):
             # An option traitlets did not recognise (``--student``, ``--nonsense=1``).
@@ -212,6 +218,4 @@ def cell_timeout(app_config: Config) -> float:
 
 
 def _refusal(problems: list[str]) -> str:
-    return "these nbgrader options cannot be honoured, so nothing was graded:\n  " + "\n  ".join(
-        problems
-    )
+    return "these options cannot be honoured, so nothing was graded:\n  " + "\n  ".join(problems)

@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from traitlets import Bool, Float, Integer, Unicode
+from traitlets.config import Configurable
 
 from atelier.app import AtelierApp, base_aliases, base_flags
 from atelier.errors import AtelierError
@@ -176,7 +177,7 @@ class GradeApp(AtelierApp):
             config=self.config,
             extra_hidden=self._hidden_from_settings(),
             shards=self.shards,
-            own_classes={c.__name__ for c in [*type(self).mro(), *self.classes]},
+            own_classes=[*type(self).mro(), *self.classes],
         )
 
     def _hidden_from_settings(self) -> list[str]:
@@ -220,7 +221,7 @@ def grade_assignments(
     extra_hidden: list[str] = (),
     log_level: int = logging.WARNING,
     shards: int = 0,
-    own_classes: set[str] = frozenset(),
+    own_classes=(),
 ) -> list:
     """Autograde ``assignments`` in ``course_root``; return one :class:`Outcome` per submission.
 
@@ -243,7 +244,7 @@ def grade_assignments(
         extra_hidden: more paths to hide from submissions.
         log_level: nbgrader's log level.
         shards: grading processes (0: one per core, at most ``workers``).
-        own_classes: names of classes whose options are the caller's, not nbgrader's.
+        own_classes: classes whose options are the caller's, not nbgrader's.
     """
     from traitlets.config import Config
 
@@ -253,7 +254,11 @@ def grade_assignments(
     if shards == 0:
         shards = min(cores, workers)
     config = Config(config or {})
-    own = {"GradeApp", "AtelierApp", "Application", "SandboxLimits", "SandboxOptions", *own_classes}
+    own = {
+        cls.__name__: cls
+        for cls in (GradeApp, *GradeApp.mro(), *GradeApp.classes, *own_classes)
+        if isinstance(cls, type) and issubclass(cls, Configurable)
+    }
     nbgrader_config, submitted = _plan(course_root, assignments, students, config, own, log_level)
     options = {
         "dask_address": dask_address,

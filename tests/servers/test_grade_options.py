@@ -136,10 +136,12 @@ def test_unknown_and_unsupported_command_line_options_are_refused_by_name(four):
         "--nonsense=1",  # not an option at all
         "--GenerateFeedback.force=True",  # a class autograding does not use
         "--CourseDirectory.root=/elsewhere",  # the course is --course-dir's
+        "--SandboxLimits.cell_timout=3",  # a typo in one of Atelier's own
     ]
     run = grade(course, *cli)
     assert run.returncode != 0
-    for option in ("--Foo.bar", "--Execute.timout", "--nonsense", "--GenerateFeedback.force"):
+    named = ["--Foo.bar", "--Execute.timout", "--nonsense", "--GenerateFeedback.force"]
+    for option in [*named, "--SandboxLimits.cell_timout"]:
         assert option in run.stderr, (option, run.stderr)
     assert "--CourseDirectory.root" in run.stderr and "--course-dir" in run.stderr
     execute = ["--Execute.interrupt_on_timeout=False", "--ExecutePreprocessor.kernel_name=ir"]
