@@ -219,14 +219,26 @@ def submission_digest(submitted: Path, source: Path) -> str:
 
 
 def file_digest(path: str) -> str | None:
-    """The sha256 of a file's bytes, or ``None`` if it cannot be read."""
+    """The sha256 of a regular file's bytes, or ``None`` if it is not one or cannot be read.
+
+    Autograded folders are writable by the course's grader account: a link or a pipe put in a
+    notebook's place is never followed or waited on (it is simply not the notebook written).
+    """
+    import stat
+
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        except OSError:
+            return None
     return digest.hexdigest()
 
 

@@ -7,6 +7,7 @@ submission, whose autograded copy is still the one written then.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from traitlets.config import Config
@@ -100,3 +101,19 @@ def test_the_journal_is_never_followed_through_a_link(tmp_path):
 def test_cell_limit_is_nbgraders_timeout(config, expected):
     """Is the per-cell limit nbgrader's Execute.timeout, with None, 0 or less meaning none?"""
     assert cell_timeout(Config(config)) == expected
+
+
+def test_a_link_or_pipe_in_a_notebooks_place_is_not_done_and_not_waited_on(tmp_path):
+    """Is a link or a FIFO in an autograded notebook's place not followed, and regraded?"""
+    path = tmp_path / "grade-journal.jsonl"
+    dest = _graded(tmp_path, GradeJournal(path))
+    a, b = os.path.join(dest, "a.ipynb"), os.path.join(dest, "b.ipynb")
+    copy = tmp_path / "copy.ipynb"
+    copy.write_bytes(Path(a).read_bytes())
+    os.remove(a)
+    os.symlink(copy, a)
+    os.remove(b)
+    os.mkfifo(b)
+    journal = GradeJournal(path)
+    assert journal.done("ana", "ps1", "d1", ["a"], dest) is None
+    assert journal.done("ana", "ps1", "d1", ["b"], dest) is None
