@@ -16,9 +16,17 @@ nbgrader's own scoring gives a test cell 0 points. A submission whose records lo
 test cell scored 0.
 
 Order of work: submissions are sanitized and sent to the pool one by one; finished runs are written
-back as they come. A journal (``log/grade-journal.jsonl`` in the course) records each finished
-submission with a digest of its files, so an interrupted run resumes and a re-run skips what is
-done.
+back as they come. A journal (``log/grade-journal.jsonl`` in the course, :class:`GradeJournal`)
+records when a submission's grading starts (before anything of it is deleted) and when it is
+complete (after its gradebook entries and autograded notebooks are written), with a digest of the
+submitted files and of each autograded notebook. A submission is skipped only when its last record
+says complete for these same files and its autograded notebooks are still those it wrote: an
+interrupted run (even ``kill -9``) resumes, and a deleted or altered autograded notebook is graded
+again. With a notebook filter (``CourseDirectory.notebook_id``) only the chosen notebooks' files are
+deleted and regraded.
+
+A notebook whose kernel is not Python is refused (an error for that submission naming the file):
+the sandbox runs Python only.
 """
 
 from __future__ import annotations
@@ -42,13 +50,21 @@ from nbgrader.utils import find_all_files, rmtree
 from traitlets import Any as AnyTrait
 from traitlets import Bool, List
 
-from atelier.grading import safefs
+from atelier.errors import AtelierError
 
-# : Bumped when a change to the engine can change grades: journal entries of older engines are
-# redone.
-ENGINE_VERSION = "1"
+#: Bumped when a change to the engine can change grades: journal entries of older engines are
+#: redone.
+ENGINE_VERSION = "2"
 #: Files next to a notebook larger than this are not copied into the sandbox.
 MAX_SIDE_FILE_BYTES = 50 * 1024 * 1024
+
+
+class JournalError(AtelierError):
+    """The grading journal cannot be opened safely: the message names the path and the fix."""
+
+
+class KernelRefused(Exception):
+    """A notebook's kernel is not Python: the submission is an error, never run as Python."""
 
 
 @dataclass
@@ -202,46 +218,146 @@ def submission_digest(submitted: Path, source: Path) -> str:
     return digest.hexdigest()
 
 
+def file_digest(path: str) -> str | None:
+    """The sha256 of a regular file's bytes, or ``None`` if it is not one or cannot be read.
+
+    Autograded folders are writable by the course's grader account: a link or a pipe put in a
+    notebook's place is never followed or waited on (it is simply not the notebook written).
+    """
+    import stat
+
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        except OSError:
+            return None
+    return digest.hexdigest()
+
+
 class GradeJournal:
-    """Append-only record of finished submissions, so interrupted runs resume and re-runs skip."""
+    """Append-only record of grading runs, notebook by notebook, so an interrupted run resumes.
+
+    Two kinds of line, each written in one ``write`` call (lines never interleave between
+    processes) and synced: ``start`` (the notebooks of a submission about to be graded again: from
+    then on they are not done) and ``done`` (written after the gradebook entries and the autograded
+    notebooks are complete, with the digest of the submission and of each autograded notebook).
+    The last line about a notebook wins. A line cut by a crash, or in an older engine's format, is
+    ignored: that submission is graded again.
+
+    The journal is opened without following a symbolic link: its folder is writable by the
+    course's grader account and ``atelier grade`` runs as root.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.entries: dict[tuple[str, str], dict] = {}
+        #: (student, assignment, notebook id) -> the ``done`` line, or ``None`` once started.
+        self.notebooks: dict[tuple[str, str, str], dict | None] = {}
+        text = ""
+        with contextlib.suppress(FileNotFoundError):
+            fd = self._open(os.O_RDONLY)
+            with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        for line in text.splitlines():
+            try:
+                self._apply(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+
+    def _apply(self, entry: dict) -> None:
+        key = (entry["student"], entry["assignment"])
+        if entry.get("event") == "start":
+            for notebook in entry["notebooks"]:
+                self.notebooks[(*key, str(notebook))] = None
+        elif entry.get("event") == "done" and entry.get("engine") == ENGINE_VERSION:
+            for notebook in entry["outputs"]:
+                self.notebooks[(*key, str(notebook))] = entry
+
+    def done(self, student: str, assignment: str, digest: str, notebooks, dest: str):
+        """The ``done`` line if these notebooks are graded and their outputs intact, else None.
+
+        Each of ``notebooks`` must have been graded from this exact submission (``digest``) and
+        its autograded copy in ``dest`` must be the one written then.
+        """
+        found = None
+        for notebook in notebooks:
+            entry = self.notebooks.get((student, assignment, notebook))
+            if entry is None or entry.get("digest") != digest:
+                return None
+            written = entry["outputs"][notebook]
+            path = os.path.join(dest, f"{notebook}.ipynb")
+            if written is not None and file_digest(path) != written:
+                return None  # deleted, cut short or changed since: grade it again
+            if found is None or entry.get("status") != "graded":
+                found = entry
+        return found
+
+    def start(self, student: str, assignment: str, notebooks) -> None:
+        """Record that these notebooks are being graded again (before any file of them goes)."""
+        self._write(
+            {
+                "event": "start",
+                "student": student,
+                "assignment": assignment,
+                "notebooks": sorted(notebooks),
+            }
+        )
+
+    def record(self, outcome: Outcome, digest: str, outputs: dict) -> None:
+        """Record a complete grading: ``outputs`` maps notebook ids to their autograded digest."""
+        self._write(
+            {
+                "event": "done",
+                "engine": ENGINE_VERSION,
+                "student": outcome.student,
+                "assignment": outcome.assignment,
+                "digest": digest,
+                "status": outcome.status,
+                "reason": outcome.reason,
+                "outputs": outputs,
+            }
+        )
+
+    def _open(self, flags: int) -> int:
+        """Open the journal; neither its folder nor the file itself may be a symbolic link."""
         try:
-            with safefs.opened_dir(path.parent.parent, [path.parent.name]) as folder:
-                text = safefs.read_at(folder, path.name, path).decode("utf-8", "replace")
+            folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except FileNotFoundError:
-            text = ""
-        if text:
-            for line in text.splitlines():
-                try:
-                    entry = json.loads(line)
-                    self.entries[(entry["student"], entry["assignment"])] = entry
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut by a crash: that submission is simply redone
+            raise
+        except OSError as error:
+            raise JournalError(
+                f"{self.path.parent}: not a plain folder ({error.strerror}); the grading journal "
+                "is never opened through a symbolic link: replace it with a folder"
+            ) from None
+        try:
+            return os.open(self.path.name, flags | os.O_NOFOLLOW, 0o660, dir_fd=folder)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise JournalError(
+                f"{self.path}: cannot be opened ({error.strerror}); the grading journal is never "
+                "opened through a symbolic link: move it away"
+            ) from None
+        finally:
+            os.close(folder)
 
-    def done(self, student: str, assignment: str, digest: str) -> dict | None:
-        """The journal entry if this exact submission was already graded, else ``None``."""
-        entry = self.entries.get((student, assignment))
-        return entry if entry and entry.get("digest") == digest else None
-
-    def record(self, outcome: Outcome, digest: str) -> None:
-        """Append one finished submission (one ``write`` call, so lines never interleave)."""
-        entry = {
-            "student": outcome.student,
-            "assignment": outcome.assignment,
-            "digest": digest,
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        }
+    def _write(self, entry: dict) -> None:
+        entry["at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The course's log folder is the grader account's: no link in it is followed.
-        with safefs.opened_dir(self.path.parent.parent, [self.path.parent.name]) as folder:
-            line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
-            safefs.append_at(folder, self.path.name, line, self.path, sync=True)
-        self.entries[(outcome.student, outcome.assignment)] = entry
+        fd = self._open(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._apply(entry)
 
 
 @dataclass
@@ -252,6 +368,8 @@ class _Pending:
     notebooks: list[str]
     digest: str
     futures: dict = field(default_factory=dict)
+    #: Every notebook the filter matched, including those nbgrader then skips.
+    all_notebooks: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
     #: The sanitized notebooks, by the path nbgrader wrote them to, parsed once.
     sanitized: dict = field(default_factory=dict)
@@ -267,10 +385,10 @@ def fast_gradebook():
     commits the course row; and, in ``CheckCellMetadata``, ``jsonschema.validate`` checks the schema
     itself before each cell. Meanwhile: one engine per URL, tables created once per engine, the
     table list read once and the course row checked once per engine (rows are never removed), one
-    validator per schema. SQLite gradebooks use WAL with ``synchronous=NORMAL`` (commits stay
-    atomic; WAL is also what :mod:`atelier.grading.course` sets for every cohort), and are
-    checkpointed at the end. The queries that read and write grades, and their order, are
-    nbgrader's.
+    validator per schema. SQLite gradebooks in WAL mode (switched once by ``atelier grade`` before
+    its grading processes start, and by :mod:`atelier.grading.course` for every cohort) are written
+    with ``synchronous=NORMAL`` (commits stay atomic), and are checkpointed at the end. The
+    queries that read and write grades, and their order, are nbgrader's.
     """
     import jsonschema
     import nbgrader.api
@@ -299,9 +417,12 @@ def fast_gradebook():
 
                 @event.listens_for(engine, "connect")
                 def _pragmas(connection, record):
+                    # The journal mode is switched once, before grading processes start
+                    # (atelier.grading.course.use_wal): switching it here raced between them.
                     cursor = connection.cursor()
-                    cursor.execute("PRAGMA journal_mode=WAL")
-                    cursor.execute("PRAGMA synchronous=NORMAL")
+                    mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+                    if str(mode).lower() == "wal":
+                        cursor.execute("PRAGMA synchronous=NORMAL")
                     cursor.close()
 
             # Gradebook.close() disposes its engine; the shared one keeps its connection (closing
@@ -420,10 +541,16 @@ class SandboxedAutograde(Autograde):
             steps = list(self.sanitize_preprocessors)
         else:
             # Execution is the only step replaced: the sandboxed run takes its place.
+            from traitlets.utils.importstring import import_item
+
             execute_enabled = Execute(parent=self).enabled
             steps = [
-                (ApplySandboxRun if execute_enabled else None) if step is Execute else step
+                import_item(step) if isinstance(step, str) else step
                 for step in self.autograde_preprocessors
+            ]
+            steps = [
+                (ApplySandboxRun if execute_enabled else None) if step is Execute else step
+                for step in steps
             ]
             steps = [step for step in steps if step is not None]
         for step in steps:
@@ -462,9 +589,43 @@ class SandboxedAutograde(Autograde):
         return match.groupdict()
 
     def _handle_failure(self, student: str, assignment: str) -> None:
+        self._remove_outputs(student, assignment)
+
+    def _remove_outputs(self, student: str, assignment: str) -> None:
+        """Delete what this run regrades, as nbgrader does, and nothing else.
+
+        That is the submission's autograded folder, or with a notebook filter only the chosen
+        notebooks' autograded copies.
+        """
         dest = os.path.normpath(self._format_dest(assignment, student))
-        if os.path.exists(dest):
-            rmtree(dest)
+        if self.coursedir.notebook_id == "*":
+            if os.path.exists(dest):
+                rmtree(dest)
+            return
+        for notebook in self.notebooks:
+            path = os.path.join(dest, os.path.basename(notebook))
+            if os.path.lexists(path):
+                os.remove(path)
+
+    def _refuse_other_kernels(self, nb: NotebookNode, notebook_filename: str) -> None:
+        """Refuse a notebook whose kernel is not Python: the sandbox would run it as Python."""
+        spec = nb.metadata.get("kernelspec") or {}
+        if not isinstance(spec, dict):
+            spec = {}
+        name, language = str(spec.get("name") or ""), str(spec.get("language") or "")
+        python = language.lower() == "python" if language else name.lower().startswith("python")
+        if not spec or python:
+            return
+        if getattr(self, "_kernel_forced", None) is None:
+            # --Execute.kernel_name=python3 asks nbgrader to run every notebook as Python.
+            self._kernel_forced = bool(Execute(parent=self).kernel_name)
+        if self._kernel_forced:
+            return
+        where = os.path.relpath(notebook_filename, self.coursedir.root)
+        raise KernelRefused(
+            f"{where}: its kernel is '{name}' ({language or 'language not given'}), not Python; "
+            "atelier grade runs Python notebooks only (grade it with nbgrader autograde)"
+        )
 
     def convert_notebooks(self) -> None:
         """Grade every matched submission: sanitize, send to the pool, write back results."""
@@ -485,8 +646,9 @@ class SandboxedAutograde(Autograde):
             )
             digest = submission_digest(Path(assignment_dir), source)
             dest = self._format_dest(assignment, student)
-            entry = self.journal.done(student, assignment, digest)
-            if entry and os.path.isdir(dest) and not (self.regrade or self.force):
+            wanted = [Path(n).stem for n in self.assignments[assignment_dir]]
+            entry = self.journal.done(student, assignment, digest, wanted, dest)
+            if entry and not (self.regrade or self.force):
                 self.outcomes.append(
                     Outcome(student, assignment, "skipped", f"already {entry['status']}")
                 )
@@ -498,6 +660,7 @@ class SandboxedAutograde(Autograde):
                     assignment,
                     sorted(self.assignments[assignment_dir]),
                     digest,
+                    all_notebooks=sorted(self.assignments[assignment_dir]),
                 )
             )
         if self.on_start:
@@ -533,8 +696,9 @@ class SandboxedAutograde(Autograde):
         """Sanitize one submission with nbgrader's steps and send its notebooks to the pool."""
         self.notebooks = item.notebooks
         dest = self._format_dest(item.assignment, item.student)
-        if os.path.exists(dest):
-            rmtree(dest)
+        # Recorded first: from here on, until its "done" line, this submission is not graded.
+        self.journal.start(item.student, item.assignment, [Path(n).stem for n in item.notebooks])
+        self._remove_outputs(item.student, item.assignment)
         self.coursedir.student_id = item.student
         self.run_pre_convert_hook()
         self.init_assignment(item.assignment, item.student)
@@ -551,6 +715,7 @@ class SandboxedAutograde(Autograde):
             # What nbgrader just wrote (validated by it): the autograde phase reads this copy
             # instead of parsing and validating the file again.
             nb = nbformat.convert(nbformat.reader.reads(self._last_written), 4)
+            self._refuse_other_kernels(nb, notebook_filename)
             built = os.path.abspath(os.path.join(dest, os.path.basename(notebook_filename)))
             item.sanitized[built] = nb
             notebook_id = os.path.splitext(os.path.basename(notebook_filename))[0]
@@ -613,8 +778,9 @@ class SandboxedAutograde(Autograde):
             "Autograding %s for %s failed:\n%s",
             item.assignment,
             item.student,
-            traceback.format_exc(),
+            str(error) if isinstance(error, KernelRefused) else traceback.format_exc(),
         )
+        self.notebooks = item.notebooks
         self._handle_failure(item.student, item.assignment)
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         # Not journaled: a submission that could not be processed is tried again by the next run.
@@ -623,7 +789,16 @@ class SandboxedAutograde(Autograde):
 
     def _finish(self, item: _Pending, outcome: Outcome, journal: bool = True) -> None:
         if journal:
-            self.journal.record(outcome, item.digest)
+            dest = self._format_dest(item.assignment, item.student)
+            outputs = {
+                Path(n).stem: file_digest(os.path.join(dest, os.path.basename(n)))
+                for n in item.notebooks
+            }
+            # Matched by the filter but not in the gradebook (nbgrader skips those): nothing to
+            # write, nothing to check next time.
+            for notebook in item.all_notebooks:
+                outputs.setdefault(Path(notebook).stem, None)
+            self.journal.record(outcome, item.digest, outputs)
         self.outcomes.append(outcome)
         if self.on_progress:
             self.on_progress(outcome)

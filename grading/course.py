@@ -658,11 +658,7 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
                 raise safefs.refusal(course.root / name, what)
     with course.gradebook():
         pass
-    con = sqlite3.connect(course.gradebook_path, timeout=BUSY_TIMEOUT)
-    try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
+    use_wal(course.gradebook_path)
     if os.geteuid() == 0:
         with safefs.opened_dir(course.root) as root:
             for name in names:
@@ -678,6 +674,38 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
                     os.fchmod(fd, 0o660)
                 finally:
                     os.close(fd)
+
+
+def use_wal(path: Path, timeout: float = BUSY_TIMEOUT) -> None:
+    """Switch the SQLite database at ``path`` to WAL, once, from one process.
+
+    Changing the journal mode needs the database to itself: two processes switching a gradebook
+    that nbgrader made (rollback journal) at the same moment deadlock, and SQLite answers one of
+    them "database is locked" at once, without waiting for its busy timeout. So the switch is made
+    by one process before any other starts (``atelier grade`` does it before its grading processes
+    fork; they never issue it), and is retried here while someone else (formgrader reading) holds
+    the file. Already WAL: nothing to do, and no lock is taken.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    con = sqlite3.connect(path, timeout=timeout)
+    try:
+        while True:
+            try:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    return
+                con.execute("PRAGMA journal_mode=WAL").fetchone()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise GradingError(
+                        f"{path}: could not switch the gradebook to WAL ({error}); "
+                        "stop what holds it (formgrader, another atelier grade) and try again"
+                    ) from None
+                time.sleep(0.05)
+    finally:
+        con.close()
 
 
 @contextmanager

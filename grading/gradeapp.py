@@ -18,12 +18,14 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from traitlets import Bool, Float, Integer, Unicode
+from traitlets.config import Configurable
 
 from atelier.app import AtelierApp, base_aliases, base_flags
 from atelier.errors import AtelierError
@@ -41,6 +43,12 @@ aliases = {
     "cell-timeout": "SandboxLimits.cell_timeout",
     "notebook-timeout": "SandboxLimits.notebook_timeout",
     "memory-mb": "SandboxLimits.memory_mb",
+    # nbgrader autograde's own aliases, with nbgrader's meaning (atelier.grading.grade_options).
+    "student": "CourseDirectory.student_id",
+    "assignment": "CourseDirectory.assignment_id",
+    "notebook": "CourseDirectory.notebook_id",
+    "db": "CourseDirectory.db_url",
+    "course": "CourseDirectory.course_id",
 }
 flags = {
     **base_flags,
@@ -51,6 +59,18 @@ flags = {
         "Development only.",
     ),
     "no-progress": ({"GradeApp": {"progress": False}}, "No progress bar (for logs)."),
+    # nbgrader autograde's own flags, with nbgrader's meaning.
+    "f": ({"GradeApp": {"force": True}}, "Same as --force (nbgrader's -f)."),
+    "no-execute": (
+        {"Execute": {"enabled": False}, "ClearOutput": {"enabled": False}},
+        "Don't execute notebooks and clear output when autograding (as nbgrader).",
+    ),
+    "create": (
+        {"Autograde": {"create_student": True}},
+        "nbgrader's deprecated --create: trainees missing from the gradebook are added (default).",
+    ),
+    "debug": ({"Application": {"log_level": "DEBUG"}}, "Log level DEBUG."),
+    "quiet": ({"Application": {"log_level": "CRITICAL"}}, "Log level CRITICAL."),
 }
 
 
@@ -113,6 +133,16 @@ class GradeApp(AtelierApp):
 
     def run(self):
         """Grade, then print the table; exit 1 if any submission could not be processed."""
+        named = self.config.get("CourseDirectory", {}).get("assignment_id")
+        if named is not None:
+            # nbgrader's --assignment: the same as naming it after the options.
+            named = str(named.get_value(Unicode()) if hasattr(named, "get_value") else named)
+            if self.extra_args and self.extra_args != [named]:
+                raise AtelierError(
+                    f"--assignment={named} and {' '.join(self.extra_args)}: name the assignment "
+                    "once"
+                )
+            self.extra_args = [named]
         if not self.extra_args:
             raise AtelierError(
                 "give the assignment to grade (W-L) or a workbook id W for all its language "
@@ -147,6 +177,7 @@ class GradeApp(AtelierApp):
             config=self.config,
             extra_hidden=self._hidden_from_settings(),
             shards=self.shards,
+            own_classes=[*type(self).mro(), *self.classes],
         )
 
     def _hidden_from_settings(self) -> list[str]:
@@ -190,6 +221,7 @@ def grade_assignments(
     extra_hidden: list[str] = (),
     log_level: int = logging.WARNING,
     shards: int = 0,
+    own_classes=(),
 ) -> list:
     """Autograde ``assignments`` in ``course_root``; return one :class:`Outcome` per submission.
 
@@ -206,31 +238,35 @@ def grade_assignments(
         workers: local sandboxes at once, in all (0: one per core).
         force: grade again what the journal says is done.
         progress: show a progress bar on stderr.
-        config: traitlets config (``SandboxLimits``, ``SandboxOptions``, nbgrader classes).
+        config: traitlets config (``SandboxLimits``, ``SandboxOptions``, nbgrader classes), as the
+            command line gives it: each nbgrader option is honoured or refused
+            (:mod:`atelier.grading.grade_options`), before anything is graded.
         extra_hidden: more paths to hide from submissions.
         log_level: nbgrader's log level.
         shards: grading processes (0: one per core, at most ``workers``).
+        own_classes: classes whose options are the caller's, not nbgrader's.
     """
+    from traitlets.config import Config
+
     course_root = Path(course_root).resolve()
     cores = os.cpu_count() or 1
     workers = workers or cores
     if shards == 0:
         shards = min(cores, workers)
+    config = Config(config or {})
+    own = {
+        cls.__name__: cls
+        for cls in (GradeApp, *GradeApp.mro(), *GradeApp.classes, *own_classes)
+        if isinstance(cls, type) and issubclass(cls, Configurable)
+    }
+    nbgrader_config, submitted = _plan(course_root, assignments, students, config, own, log_level)
     options = {
         "dask_address": dask_address,
         "force": force,
         "config": config,
+        "nbgrader_config": nbgrader_config,
         "extra_hidden": list(extra_hidden),
         "log_level": log_level,
-    }
-    wanted = set(students)
-    submitted = {
-        assignment: sorted(
-            path.parent.name
-            for path in (course_root / "submitted").glob(f"*/{assignment}")
-            if path.is_dir() and (not wanted or path.parent.name in wanted)
-        )
-        for assignment in assignments
     }
     pairs = [(a, student) for a in assignments for student in submitted[a]]
     shards = min(shards, len(pairs))
@@ -245,7 +281,6 @@ def grade_assignments(
             outcomes += _grade_share(
                 course_root, [(assignment, list(students))], workers=1, progress=False, **options
             )
-    _register_students(course_root, sorted({student for _, student in pairs}))
     shares = []
     for index in range(shards):
         units: dict[str, list[str]] = {}
@@ -262,8 +297,72 @@ def grade(course_root: Path, assignment: str, **options) -> list:
     return grade_assignments(course_root, [assignment], **options)
 
 
-def _nbgrader_app(course_root: Path, assignment: str, log_level: int):
-    """The ``autograde`` app, configured as ``nbgrader autograde`` configures it."""
+def _plan(course_root: Path, assignments, students, config, own, log_level):
+    """Check the options and prepare the gradebook; return nbgrader's options and the submissions.
+
+    Runs in the command, before any grading process starts: an option that cannot be honoured
+    stops the run before anything is graded; the gradebook gets the trainees about to be graded
+    and is switched to WAL here, once (grading processes never switch it: see
+    :func:`atelier.grading.course.use_wal`). The submissions of each assignment are those nbgrader
+    itself would grade (``--student``, ``CourseDirectory.student_id_exclude``, ``--notebook``),
+    limited to ``students`` if given.
+    """
+    from nbgrader.converters.autograde import Autograde
+    from nbgrader.converters.base import NbGraderException
+
+    from atelier.grading import grade_options
+
+    _load_before_fork()
+    wanted = set(students)
+    nbgrader_config = None
+    submitted: dict[str, list[str]] = {}
+    app = None
+    for assignment in assignments:
+        if nbgrader_config is None:
+            bare = _nbgrader_app(course_root, assignment, log_level)
+            nbgrader_config = grade_options.check_command_line(
+                config, own, Autograde(coursedir=bare.coursedir, parent=bare)
+            )
+        app = _nbgrader_app(course_root, assignment, log_level, nbgrader_config)
+        converter = Autograde(coursedir=app.coursedir, parent=app)
+        grade_options.check_execute(
+            app.config, nbgrader_config, str(course_root / "nbgrader_config.py")
+        )
+        grade_options.check_steps(converter)
+        exclude = set(filter(None, app.coursedir.student_id_exclude.split(",")))
+        try:
+            converter.init_notebooks()
+        except NbGraderException:
+            submitted[assignment] = []  # graded alone, so that nbgrader's message is the one shown
+            continue
+        found = {
+            _student_of(converter, path)
+            for path, notebooks in converter.assignments.items()
+            if notebooks and os.path.isdir(path)
+        }
+        submitted[assignment] = sorted(
+            s for s in found if s not in exclude and (not wanted or s in wanted)
+        )
+    if app is not None:
+        from atelier.grading.autograde import GradeJournal
+
+        # Refused here, once, if its folder is a link (rather than by every grading process).
+        GradeJournal(Path(app.coursedir.root) / "log" / "grade-journal.jsonl")
+        _prepare_gradebook(app, sorted({s for names in submitted.values() for s in names}))
+    return nbgrader_config, submitted
+
+
+def _student_of(converter, path: str) -> str:
+    regexp = converter._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)", escape=True)
+    return re.match(regexp, path).group("student_id")
+
+
+def _nbgrader_app(course_root: Path, assignment: str, log_level: int, nbgrader_config=None):
+    """The ``autograde`` app, configured as ``nbgrader autograde`` configures it.
+
+    ``nbgrader_config`` (the command line's nbgrader options) goes over the course's
+    configuration files, as options on nbgrader's own command line do.
+    """
     from nbgrader.apps.autogradeapp import AutogradeApp
 
     bindir = str(Path(sys.executable).parent)
@@ -282,6 +381,9 @@ def _nbgrader_app(course_root: Path, assignment: str, log_level: int):
         app.initialize([f"--CourseDirectory.root={course_root}", "--log-level=WARN", assignment])
     finally:
         os.chdir(cwd)
+    if nbgrader_config:
+        app.cli_config.merge(nbgrader_config)
+        app.update_config(nbgrader_config)
     app.log.setLevel(log_level)
     app.coursedir.assignment_id = assignment
     return app
@@ -298,11 +400,11 @@ def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, 
         merged.merge(config)
     limits = SandboxLimits(config=merged)
     if "cell_timeout" not in merged.get("SandboxLimits", {}):
-        # The course's own per-cell timeout for nbgrader (Execute.timeout) applies unless
-        # overridden.
-        timeout = merged.get("Execute", {}).get("timeout")
-        if isinstance(timeout, int | float) and timeout > 0:
-            limits.cell_timeout = float(timeout)
+        # nbgrader's per-cell timeout (Execute.timeout, ExecutePreprocessor.timeout; from the
+        # course's configuration or the command line) applies unless overridden; None means none.
+        from atelier.grading.grade_options import cell_timeout
+
+        limits.cell_timeout = cell_timeout(app.config)
     options = SandboxOptions(config=merged)
     hidden = [str(course_root), *extra_hidden]
     db_url = app.coursedir.db_url
@@ -316,7 +418,7 @@ def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, 
 
 
 def _grade_share(course_root: Path, units, *, workers, dask_address, force, progress, config,
-                 extra_hidden, log_level, report=None) -> list:  # fmt: skip
+                 extra_hidden, log_level, nbgrader_config=None, report=None) -> list:  # fmt: skip
     """Grade ``units`` ((assignment, students) pairs) in turn, with one pool for all of them.
 
     ``students`` empty means everyone. ``report`` is called with each finished outcome.
@@ -331,7 +433,7 @@ def _grade_share(course_root: Path, units, *, workers, dask_address, force, prog
     pool = None
     try:
         for assignment, students in units:
-            app = _nbgrader_app(course_root, assignment, log_level)
+            app = _nbgrader_app(course_root, assignment, log_level, nbgrader_config)
             if pool is None:
                 pool = _make_pool(app, course_root, workers, dask_address, config, extra_hidden)
             outcomes += _grade_assignment(app, assignment, students, pool, force, progress, report)
@@ -530,28 +632,27 @@ def format_table(outcomes) -> str:
     return "\n".join(lines)
 
 
-def _register_students(course_root: Path, students) -> None:
-    """Add the trainees about to be graded to the gradebook, once, before grading processes start.
+def _prepare_gradebook(app, students) -> None:
+    """Add the trainees about to be graded and switch to WAL, once, before grading processes start.
 
     Each grading process adds a missing trainee itself (nbgrader checks, then inserts): two
     processes grading one trainee's different assignments would both insert, and one would fail.
+    Switching the journal mode needs the database to itself: grading processes doing it at once
+    failed with "database is locked".
     """
     from nbgrader.api import Gradebook
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
+    from nbgrader.converters.autograde import Autograde
+    from sqlalchemy.engine import make_url
 
-    from atelier.grading.course import config_folder
+    from atelier.grading.course import ensure_env_on_path, use_wal
 
-    config = Config()
-    folder = config_folder(course_root)  # never a config another account can change
-    if (folder / "nbgrader_config.py").exists():
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
-    if not config.get("Autograde", {}).get("create_student", True):
-        return  # the course only grades trainees registered by release: nothing to add here
-    coursedir = CourseDirectory(config=config)
-    coursedir.root = str(course_root)
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+    ensure_env_on_path()
+    create = Autograde(coursedir=app.coursedir, parent=app).create_student
+    with Gradebook(app.coursedir.db_url, app.coursedir.course_id) as gradebook:
         known = {student.id for student in gradebook.students}
-        for student in sorted(set(students) - known):
+        # The course only grades trainees registered by release when create_student is off.
+        for student in sorted(set(students) - known) if create else ():
             gradebook.add_student(student)
+    url = make_url(app.coursedir.db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        use_wal(Path(url.database))

@@ -31,8 +31,12 @@ WRONG = {**RIGHT, "squares": "def squares(n):\n    return [i * 2 for i in range(
 RAISING = {**RIGHT, "mean": "def mean(values):\n    raise ValueError('not done yet')"}
 
 
-def make_course(root: Path, assignment: str = "ps1", config: str = "") -> Path:
-    """A course at ``root`` with ``assignment`` generated (source, release, gradebook)."""
+def make_course(root: Path, assignment: str = "ps1", config: str = "", notebooks=None) -> Path:
+    """A course at ``root`` with ``assignment`` generated (source, release, gradebook).
+
+    ``notebooks`` maps the assignment's notebook names to fixture files (default: one notebook
+    named as the assignment, from :data:`FIXTURE`).
+    """
     root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\n"
@@ -42,7 +46,8 @@ def make_course(root: Path, assignment: str = "ps1", config: str = "") -> Path:
     )
     source = root / "source" / assignment
     source.mkdir(parents=True, exist_ok=True)
-    shutil.copy(FIXTURE, source / f"{assignment}.ipynb")
+    for name, fixture in (notebooks or {assignment: FIXTURE}).items():
+        shutil.copy(fixture, source / f"{name}.ipynb")
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
     subprocess.run(
         [str(BIN / "nbgrader"), "generate_assignment", assignment, "--force", "--log-level=ERROR"],
@@ -59,9 +64,10 @@ def make_course(root: Path, assignment: str = "ps1", config: str = "") -> Path:
 
 
 def submit(root: Path, student: str, answers: dict, assignment: str = "ps1", transform=None,
-           raw: bytes | None = None, late: bool = False) -> Path:  # fmt: skip
+           raw: bytes | None = None, late: bool = False, notebook: str = "") -> Path:  # fmt: skip
     """Write ``student``'s submission: the released notebook with ``answers`` by grade id."""
-    release = root / "release" / assignment / f"{assignment}.ipynb"
+    notebook = notebook or assignment
+    release = root / "release" / assignment / f"{notebook}.ipynb"
     nb = nbformat.read(release, as_version=4)
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
@@ -72,7 +78,7 @@ def submit(root: Path, student: str, answers: dict, assignment: str = "ps1", tra
         nb = transform(nb) or nb
     folder = root / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{assignment}.ipynb"
+    path = folder / f"{notebook}.ipynb"
     if raw is not None:
         path.write_bytes(raw)
     else:
