@@ -1,12 +1,43 @@
 """The in-sandbox executor: runs one notebook's code cells in a forked, unprivileged process.
 
-Rule: this module runs *inside* the sandbox, in the same process as the trainee's code, so nothing
-it reports is trusted. It only reports, cell by cell, the outputs the trainee's code produced, as
-framed records on a pipe; the grader (outside the sandbox) decides what they are worth and fails
-closed on anything missing, duplicated or malformed. What it does defend, before each test cell: the
-builtins and the testing helpers tests rely on are put back as they were before any trainee code
-ran, tracing hooks are removed, and a test cell that would run next to a background thread the
-trainee started is not run.
+Rule: the tests of a graded cell run in a state the trainee's code could not have altered, their
+verdict is the harness's own, and every guard fails closed when it cannot read what it checks.
+This module runs *inside* the sandbox, in the same process as the trainee's code, so nothing it
+reports is trusted by the grader (:mod:`atelier.grading.autograde` fails closed on anything missing,
+duplicated or malformed); within that process, it keeps the trainee's earlier cells from deciding
+what a test sees or how its result is reported:
+
+- **Test cells bypass IPython.** Answer cells run through ``shell.run_cell`` as in a stock kernel;
+  test cells are compiled by :func:`compile_test` before any trainee code runs (Python's own
+  ``compile``; IPython syntax through a fresh copy of IPython's default transformers) and run by
+  the harness's own ``exec``. Input and AST transformers, custom exception handlers and the
+  shell's cell events, all of which trainee code can install, never touch a test. The verdict
+  (``passed``) is whether the compiled code ran to its end inside the harness's ``try``; a failed
+  test with no error output is given one by the grader.
+- **The state is put back from immutable copies.** :class:`Snapshot` is taken in the fork server,
+  which never runs trainee code, and extended in the child, before the first cell, with the modules
+  the notebook's tests import (imported then). Before each test, :func:`_restore` puts back
+  ``sys.modules`` entries, the import hooks, the namespaces, function defaults and class members of
+  the protected modules, and the shell's classes; signal handlers, the signal mask, ``gc``
+  callbacks and the test's ``__builtins__`` are reset. The copies are tuples and frozensets (a
+  trainee finding them with ``gc`` cannot edit them); the restore calls nothing trainee code could
+  have replaced, and keeps every object it removes alive until the test's record is written, so no
+  finalizer runs in between.
+- **No code of the trainee's runs inside a test except what the test calls.** :func:`_audit_guard`
+  (an audit hook, installed first) refuses new audit hooks, tracing and profiling functions and
+  changes to a function's ``__code__``; signal handlers are reset; a collection runs the trainee's
+  finalizers before the restore; a test is refused while another thread exists
+  (:func:`_single_threaded` reads ``/proc/self/status`` through a descriptor opened before the
+  trainee's code ran, checks it is still that file, and answers "no" when it cannot read it).
+- **The harness keeps its own state out of reach.** :func:`run_notebook` binds what it uses to
+  plain locals before the first cell (a running frame's locals cannot be rebound without a trace
+  function; closures are avoided, since their cells can), keeps the cells in a tuple, and writes
+  records with the C JSON encoder and ``os.write``.
+
+What this does not cover: the trainee's functions that a test calls run in this process, so code
+deliberately written to reach into the harness from there (its frames, to forge records) is only
+detected by the grader when it breaks the records' sequence; ``ctypes`` is out of reach of any
+in-process defence.
 
 Outputs are recorded in nbformat shape, as ``ipykernel`` would send them (``stream`` with ``stdout``
 / ``stderr``, ``execute_result``, ``display_data``, ``error``), so that nbgrader's own scoring

@@ -104,7 +104,7 @@ def test_threads_and_exhausted_descriptors_fail_closed(graded):
 
 def test_stock_nbgrader_agrees_where_it_is_not_fooled(graded, tmp_path):
     """On honest work and the cheats stock nbgrader also scores 0, are the gradebooks the same?"""
-    course, _run, book = graded
+    _course, _run, book = graded
     stock = make_course(tmp_path / "course")
     _submit_all(stock, STOCK_AGREES)
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
