@@ -129,4 +129,3 @@ def test_fixtures_are_submissions_of_ps1():
         ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
         assert {"squares", "test_squares", "mean", "test_mean"} <= ids, path.name
         assert json.loads(path.read_text())["metadata"]["atelier_fixture"] == path.stem
-
