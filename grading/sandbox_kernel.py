@@ -55,8 +55,10 @@ import gc
 import importlib
 import importlib.util
 import io
+import itertools
 import json
 import linecache
+import operator
 import os
 import signal
 import struct
@@ -319,9 +321,10 @@ class Snapshot:
             for cls in type(shell).__mro__
             if cls is not object
         )
+        self.index = _index(self.parts, self.shell_classes)
 
     def extended(self, names) -> tuple:
-        """This snapshot's parts plus those of ``names`` and of protected modules loaded since."""
+        """``(parts, index)`` of this snapshot plus ``names`` and protected modules loaded since."""
         names = frozenset(names)
         extra = (
             frozenset(
@@ -332,9 +335,81 @@ class Snapshot:
             - self.names
         )
         if not extra:
-            return self.parts
+            return self.parts, self.index
         more = _capture(extra)
-        return tuple(a + b for a, b in zip(self.parts, more, strict=True))
+        parts = tuple(a + b for a, b in zip(self.parts, more, strict=True))
+        return parts, _index(parts, self.shell_classes)
+
+
+def _index(parts, shell_classes) -> tuple:
+    """The snapshot flattened for :func:`_unchanged`: parallel tuples, checked by C code alone."""
+    modules, functions, classes = parts
+    namespaces = tuple(namespace for namespace, _saved, _keys in modules)
+    flat = [(namespace, key, value) for namespace, saved, _keys in modules for key, value in saved]
+    proxies, class_flat = [], []
+    for cls, saved, _keys in (*classes, *shell_classes):
+        proxy = type.__dict__["__dict__"].__get__(cls)
+        proxies.append(proxy)
+        class_flat += [(proxy, key, value) for key, value in saved]
+    kw_flat = [
+        (function.__kwdefaults__, key, value)
+        for function, _defaults, kwdefaults in functions
+        if kwdefaults is not None
+        for key, value in kwdefaults
+    ]
+    kw_dicts = tuple(f.__kwdefaults__ for f, _d, kw in functions if kw is not None)
+
+    def columns(rows):
+        return tuple(tuple(column) for column in zip(*rows, strict=True)) if rows else ((), (), ())
+
+    return (
+        namespaces,
+        columns(flat),
+        len(flat),
+        tuple(proxies),
+        columns(class_flat),
+        len(class_flat),
+        tuple(f for f, _d, _kw in functions),
+        tuple(d for _f, d, _kw in functions),
+        tuple(f for f, _d, kw in functions if kw is not None),
+        kw_dicts,
+        columns(kw_flat),
+        len(kw_flat),
+    )
+
+
+def _unchanged(index, tables, tools) -> bool | None:
+    """Whether everything snapshotted is as it was; ``None`` when a key is not a plain string.
+
+    Only C code runs here (``map``, ``all``, identity tests, lookups of exact strings in dicts
+    whose keys are all exact strings), so no trainee code can run, and it is cheap enough for
+    every test cell (a restore is done only when something changed).
+    """
+    (namespaces, (ns_flat, ns_keys, ns_values), ns_total, proxies,
+     (cls_flat, cls_keys, cls_values), cls_total, functions, defaults, kw_functions, kw_dicts,
+     (kw_flat, kw_keys, kw_values), kw_total) = index  # fmt: skip
+    (type_, str_, is_, getitem, map_, all_, repeat_, chain_, len_, sum_, key_error,
+     defaults_of, kwdefaults_of) = tools  # fmt: skip
+    table_dicts = [table for table, _saved, _keys, _values in tables]
+    everything = chain_(table_dicts, namespaces, proxies)
+    if not all_(map_(is_, map_(type_, chain_.from_iterable(everything)), repeat_(str_))):
+        return None
+    try:
+        for table, _saved, keys, values in tables:
+            if not all_(map_(is_, map_(getitem, repeat_(table), keys), values)):
+                return False
+        return (
+            all_(map_(is_, map_(getitem, ns_flat, ns_keys), ns_values))
+            and sum_(map_(len_, namespaces)) == ns_total
+            and all_(map_(is_, map_(getitem, cls_flat, cls_keys), cls_values))
+            and sum_(map_(len_, proxies)) == cls_total
+            and all_(map_(is_, map_(defaults_of, functions), defaults))
+            and all_(map_(is_, map_(kwdefaults_of, kw_functions), kw_dicts))
+            and all_(map_(is_, map_(getitem, kw_flat, kw_keys), kw_values))
+            and sum_(map_(len_, kw_dicts)) == kw_total
+        )
+    except key_error:
+        return False
 
 
 def _capture(names) -> tuple:
@@ -394,7 +469,7 @@ def _restore(parts, shell_classes, tables, graveyard, type_, str_, module_type, 
     """
     modules, functions, classes = parts
     # The tables first: sys.modules (and the entries of sys the import system reads).
-    for table, saved in tables:
+    for table, saved, _keys, _values in tables:
         for key in [*table]:
             if type_(key) is not str_:
                 return False
@@ -644,12 +719,19 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
     cells = tuple(prepared)
     del prepared
     loaded = _import_early(sorted(wanted), os.getcwd()) if wanted else []
-    parts = snapshot.extended(loaded)
+    parts, index = snapshot.extended(loaded)
     shell_classes = snapshot.shell_classes
     sys_state = []
     for key in _SYS_IMPORT_STATE:
         sys_state.append((key, getattr(sys, key)))
-    tables = ((sys.modules, tuple(sys.modules.items())), (vars(sys), tuple(sys_state)))
+    tables = (
+        (sys.modules, tuple(sys.modules.items()), tuple(sys.modules), tuple(sys.modules.values())),
+        (vars(sys), tuple(sys_state), _SYS_IMPORT_STATE, tuple(v for _k, v in sys_state)),
+    )
+    checks = (type, str, operator.is_, operator.getitem, map, all, itertools.repeat,
+              itertools.chain, len, sum, KeyError, operator.attrgetter("__defaults__"),
+              operator.attrgetter("__kwdefaults__"))  # fmt: skip
+    unchanged = _unchanged
     import_lists = ((sys.meta_path, tuple(sys.meta_path)), (sys.path_hooks, tuple(sys.path_hooks)))
     saved_handlers = []
     for signum in signal.valid_signals():
@@ -701,9 +783,13 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
                 callbacks[:] = pristine_callbacks
                 # Then the restore, and from there on nothing of the trainee's is called or freed
                 # until the test itself runs.
-                if not restore(parts, shell_classes, tables, graveyard, type_, str_,
-                               module_type, type_setattr, type_delattr, class_dict,
-                               missing):  # fmt: skip
+                same = unchanged(index, tables, checks)
+                if same is None or (
+                    not same
+                    and not restore(parts, shell_classes, tables, graveyard, type_, str_,
+                                    module_type, type_setattr, type_delattr, class_dict,
+                                    missing)
+                ):  # fmt: skip
                     refused = "a module table held a name that is not a string"
                 for key in [*namespace]:
                     if type_(key) is not str_:

@@ -10,7 +10,14 @@ import types
 import pytest
 
 from atelier.grading import sandbox_kernel
-from atelier.grading.sandbox_kernel import _capture, _restore, _single_threaded, compile_test
+from atelier.grading.sandbox_kernel import (
+    _capture,
+    _index,
+    _restore,
+    _single_threaded,
+    _unchanged,
+    compile_test,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -43,7 +50,7 @@ def test_restore_puts_back_names_and_keeps_what_it_removes_alive():
         original.__defaults__ = (1e9,)
         sys.modules[module.__name__] = types.ModuleType("fake")
         graveyard = []
-        tables = ((sys.modules, ((module.__name__, module),)),)
+        tables = ((sys.modules, ((module.__name__, module),), (module.__name__,), (module,)),)
         done = _restore(parts, (), tables, graveyard, type, str, types.ModuleType,
                         type.__setattr__, type.__delattr__, type.__dict__["__dict__"].__get__,
                         object())  # fmt: skip
@@ -69,7 +76,7 @@ def test_restore_refuses_a_name_that_is_not_a_string():
 
     parts = _capture([])
     table = {Shadow(): 2}
-    done = _restore(parts, (), ((table, ()),), [], type, str, types.ModuleType,
+    done = _restore(parts, (), ((table, (), (), ()),), [], type, str, types.ModuleType,
                     type.__setattr__, type.__delattr__, type.__dict__["__dict__"].__get__,
                     object())  # fmt: skip
     assert not done
@@ -109,3 +116,32 @@ def test_tests_are_compiled_apart_from_the_shell():
     assert error is None and last is not None
     _, _, _, error = compile_test("def broken(:\n", "<t3>")
     assert isinstance(error, SyntaxError)
+
+
+def test_the_quick_check_sees_any_change_and_any_key_that_is_not_a_string():
+    """Does the per-test check (C code only) notice a patch, a new name and a shadowing key?"""
+    import itertools
+    import operator
+
+    module = types.ModuleType("atelier_guard_quick")
+    exec("def check(value, tolerance=0.0):\n    return value\n", vars(module))
+    sys.modules[module.__name__] = module
+    try:
+        parts = _capture([module.__name__])
+        index = _index(parts, ())
+        tables = ((sys.modules, (), (module.__name__,), (module,)),)
+        checks = (type, str, operator.is_, operator.getitem, map, all, itertools.repeat,
+                  itertools.chain, len, sum, KeyError, operator.attrgetter("__defaults__"),
+                  operator.attrgetter("__kwdefaults__"))  # fmt: skip
+        assert _unchanged(index, tables, checks) is True
+        module.check.__defaults__ = (1e9,)
+        assert _unchanged(index, tables, checks) is False
+        module.check.__defaults__ = parts[1][0][1]
+        module.extra = 1
+        assert _unchanged(index, tables, checks) is False
+        del module.extra
+        assert _unchanged(index, tables, checks) is True
+        vars(module)[("not", "a", "string")] = 1
+        assert _unchanged(index, tables, checks) is None
+    finally:
+        sys.modules.pop(module.__name__, None)
