@@ -701,6 +701,7 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
     pristine_callbacks = tuple(callbacks)
     exec_, eval_, repr_, type_, str_, int_ = exec, eval, repr, type, str, int
     emit, restore, attach = _emit, _restore, _attach
+    alarm_signal, set_mask, on_alarm = signal.SIGALRM, signal.SIG_SETMASK, _on_alarm
     magic, len_, missing, sys_module = FRAME_MAGIC, len, _MISSING, sys
     module_type, type_setattr, type_delattr = types.ModuleType, type.__setattr__, type.__delattr__
     class_dict = type.__dict__["__dict__"].__get__
@@ -719,7 +720,7 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
     cells = tuple(prepared)
     del prepared
     loaded = _import_early(sorted(wanted), os.getcwd()) if wanted else []
-    parts, index = snapshot.extended(loaded)
+    parts, quick = snapshot.extended(loaded)
     shell_classes = snapshot.shell_classes
     sys_state = []
     for key in _SYS_IMPORT_STATE:
@@ -765,9 +766,9 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
                 # detach the shell's recorders and streams, count the cell, set the builtins the
                 # test's globals use.
                 count = shell.execution_count
-                execution_count = count + 1 if type_(count) is int_ else 1
+                execution_count = count if type_(count) is int_ else 1
                 graveyard.append(count)
-                shell.execution_count = execution_count
+                shell.execution_count = execution_count + 1
                 shell.recorder = None
                 shell.displayhook.recorder = None
                 shell.display_pub.recorder = None
@@ -778,12 +779,20 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
                 for target, saved in import_lists:
                     graveyard.append(target[:])
                     target[:] = saved
+                # No more code of the trainee's may start on its own: signal handlers back as
+                # they were (a signal the trainee's processes keep sending now ends this one),
+                # then the collector's callbacks, then its finalizers, run now.
+                for signum, handler in handlers:
+                    if getsignal(signum) is not handler:
+                        graveyard.append(set_signal(signum, handler))
+                graveyard.append(set_signal(alarm_signal, on_alarm))
+                sigmask(set_mask, mask)
                 callbacks[:] = pristine_callbacks
                 collect()  # finalizers of the trainee's garbage run now, before the restore
                 callbacks[:] = pristine_callbacks
                 # Then the restore, and from there on nothing of the trainee's is called or freed
                 # until the test itself runs.
-                same = unchanged(index, tables, checks)
+                same = unchanged(quick, tables, checks)
                 if same is None or (
                     not same
                     and not restore(parts, shell_classes, tables, graveyard, type_, str_,
@@ -794,14 +803,11 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
                 for key in [*namespace]:
                     if type_(key) is not str_:
                         refused = "the notebook's namespace held a name that is not a string"
-                for signum, handler in handlers:
-                    if getsignal(signum) is not handler:
-                        graveyard.append(set_signal(signum, handler))
-                graveyard.append(set_signal(signal.SIGALRM, _on_alarm))
-                sigmask(signal.SIG_SETMASK, mask)
-            except base_exception:
+            except base_exception as caught:
                 execution_count = None
                 refused = "the state tests rely on could not be put back"
+                refused += f" ({type_(caught).__name__})"
+                caught = None
             if refused is None and not _single_threaded(probe_fd, probe_identity, fstat, pread,
                                                         thread_count):  # fmt: skip
                 refused = (
