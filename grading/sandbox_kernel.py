@@ -34,10 +34,10 @@ what a test sees or how its result is reported:
   function; closures are avoided, since their cells can), keeps the cells in a tuple, and writes
   records with the C JSON encoder and ``os.write``.
 
-What this does not cover: the trainee's functions that a test calls run in this process, so code
-deliberately written to reach into the harness from there (its frames, to forge records) is only
-detected by the grader when it breaks the records' sequence; ``ctypes`` is out of reach of any
-in-process defence.
+What this does not cover: the trainee's code runs in this process, so code written on purpose to
+read the harness's frames (the run's secret, the result descriptor) and forge the records of every
+later cell is not prevented here (the grader catches only records out of sequence); functions a
+test calls can do anything during that call; ``ctypes`` is out of reach of any in-process defence.
 
 Outputs are recorded in nbformat shape, as ``ipykernel`` would send them (``stream`` with ``stdout``
 / ``stderr``, ``execute_result``, ``display_data``, ``error``), so that nbgrader's own scoring
@@ -643,11 +643,16 @@ def _import_early(names, workdir: str) -> list[str]:
             loaded.append(name)
             continue
         try:
+            # The top-level package first: finding ``helper.sub`` would import ``helper``.
+            spec = importlib.util.find_spec(name.partition(".")[0])
+            origin = getattr(spec, "origin", None) or ""
+            if not origin or origin.startswith(workdir + os.sep):
+                continue
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError, AttributeError):
             continue
         origin = getattr(spec, "origin", None) or ""
-        if spec is None or origin.startswith(workdir + os.sep) or not origin:
+        if not origin or origin.startswith(workdir + os.sep):
             continue
         with contextlib.suppress(Exception):
             importlib.import_module(name)

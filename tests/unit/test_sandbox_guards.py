@@ -145,3 +145,17 @@ def test_the_quick_check_sees_any_change_and_any_key_that_is_not_a_string():
         assert _unchanged(index, tables, checks) is None
     finally:
         sys.modules.pop(module.__name__, None)
+
+
+def test_what_tests_import_is_imported_early_but_never_from_the_submission(tmp_path, monkeypatch):
+    """Are the tests' imports loaded before any trainee code, but never the submission's files?"""
+    from atelier.grading.sandbox_kernel import _import_early
+
+    package = tmp_path / "atelier_helper_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    (package / "sub.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = _import_early(["atelier_helper_probe.sub", "json.decoder"], str(tmp_path))
+    assert "json.decoder" in loaded and "json" in loaded
+    assert "atelier_helper_probe" not in sys.modules and not (tmp_path / "ran").exists()
