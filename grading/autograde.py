@@ -12,8 +12,10 @@ has stopped.
 
 Fail closed: a code cell with no valid record of having run (the process died, exited early, was
 killed, or its records are malformed, duplicated or out of order) gets an error output, so
-nbgrader's own scoring gives a test cell 0 points. A submission whose records look forged has every
-test cell scored 0.
+nbgrader's own scoring gives a test cell 0 points. A test cell passes only if the sandbox's harness
+saw its code run to the end (``passed`` in its record): one that did not, and showed no error (its
+error swallowed, its outputs dropped), gets a ``TestFailed`` error output, so it scores 0 too. A
+submission whose records look forged has every test cell scored 0.
 
 Order of work: submissions are sanitized and sent to the pool one by one; finished runs are written
 back as they come. A journal (``log/grade-journal.jsonl`` in the course) records each finished
