@@ -10,9 +10,12 @@ magic, prints, a display). All are graded by one ``atelier grade`` run (real san
 namespaces and limits, as root).
 
 Each cheat must score 0 on both tests; the honest notebook full marks. Where stock nbgrader is not
-fooled either, its scores must be the same (``STOCK_AGREES``); the other cheats fool stock
-nbgrader too (they run in its kernel as in ours), so Atelier's honest 0 stands and they are left
-out of that comparison.
+fooled either, its scores must be the same (``STOCK_AGREES``). The others are left out of that
+comparison, and Atelier's honest 0 stands: stock nbgrader gives full marks for the test the cheat
+aims at in ``ast-transformers``, ``audit-hook``, ``cell-events``, ``finalizer``, ``import-hook``,
+``input-transformers``, ``meta-path`` and ``settrace`` (they run in its kernel as in ours); its
+kernel breaks on ``stdout-forge`` (the forged frames go to its own sockets); and ``fd-thread``
+and ``signal-handler`` (no descriptors left, a process signalling without end) are not run on it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ CASES = sorted(path.stem for path in CHEATS.glob("*.ipynb") if path.stem != "hon
 #: Cheats stock nbgrader also scores 0: Atelier must agree with it on these (and on honest work).
 #: ``custom-exc``: ipykernel reports the swallowed error as a failed execution. ``recorder`` and
 #: ``gc-job`` reach for Atelier's own machinery, which a stock kernel does not have.
-STOCK_AGREES = ["honest", "custom-exc", "recorder", "gc-job"]
+STOCK_AGREES = [
+    "honest", "atexit-exit", "custom-exc", "excepthook", "gc-job", "recorder", "sys-modules",
+]  # fmt: skip
 
 
 def _submit_all(course: Path, names) -> None:
