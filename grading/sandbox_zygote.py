@@ -97,6 +97,8 @@ def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
     """In the forked child: confine this process, then run the notebook. Never returns."""
     from atelier.grading.sandbox_kernel import run_notebook
 
+    # Bound now: the trainee's code may replace os._exit, and must not keep this process going.
+    exit_now = os._exit
     try:
         os.setsid()
         null = os.open("/dev/null", os.O_RDWR)
@@ -121,8 +123,8 @@ def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
             sys.path.insert(0, "")
         run_notebook(shell, snapshot, job, out_fd)
     except BaseException:
-        os._exit(70)
-    os._exit(0)
+        exit_now(70)
+    exit_now(0)
 
 
 def _kill_account(conf: dict, child: int) -> None:
