@@ -8,8 +8,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from atelier.grading.autograde import (
     ApplySandboxRun,
-    GradeJournal,
-    Outcome,
     cells_to_run,
     validate_records,
 )
@@ -108,17 +106,6 @@ def test_output_beyond_the_budget_is_dropped_with_a_marker():
     outputs = recorder.finish()
     assert len(outputs[0]["text"]) == 100
     assert "400 more characters" in outputs[-1]["text"]
-
-
-def test_journal_skips_only_the_same_submission(tmp_path):
-    """Does the journal recognise a finished submission only while its files are unchanged?"""
-    journal = GradeJournal(tmp_path / "journal.jsonl")
-    journal.record(Outcome("ana", "ps1"), "digest-1")
-    (tmp_path / "journal.jsonl").open("a").write('{"cut by a crash')
-    again = GradeJournal(tmp_path / "journal.jsonl")
-    assert again.done("ana", "ps1", "digest-1")["status"] == "graded"
-    assert again.done("ana", "ps1", "digest-2") is None
-    assert again.done("ben", "ps1", "digest-1") is None
 
 
 @pytest.mark.parametrize("record", [{"passed": False}, {"passed": True, "status": "error"}, {}])
