@@ -137,6 +137,9 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     c.AtelierSpawner.state_dir = str(paths["state_dir"])
     c.AtelierSpawner.workbooks_repo = hub["workbooks_repo"]
     c.AtelierSpawner.insecure_demo = insecure_demo
+    limits = hub["limits"]
+    c.AtelierSpawner.limits = dict(limits) if limits["enabled"] and not insecure_demo else {}
+    c.AtelierSpawner.shared_paths = [settings["grading"]["exchange_root"]]
 
     auth = hub["authenticator"]
     klass = authenticator_class(auth["class"])

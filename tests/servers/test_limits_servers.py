@@ -1,0 +1,269 @@
+"""Limits on every trainee's server, tried for real from a trainee's kernel (issue 15 item 5).
+
+A trainee's session wrote 5 GB to home, 3 GB to ``/tmp`` and 1 GB to ``/dev/shm`` in 16 s and could
+start 96,000 processes. A hub of this module's own runs with small limits so each attack is quick:
+the kernel (a child of the trainee's server, so inside every limit of the server) writes, forks
+and allocates until something stops it, and says how far it got. Each test fails on a hub
+without limits, where the same code runs to its end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import running_hub
+from test_hub import run_in_kernel, server_pid, xsrf_headers
+
+pytestmark = pytest.mark.server
+
+LIMITS = {
+    "enabled": True,
+    "memory_mb": 512,
+    "all_servers_memory_mb": 0,
+    "processes": 96,
+    "cpu": 1.0,
+    "file_size_mb": 16,
+    "tmp_mb": 8,
+    "shm_mb": 8,
+    "home_quota_mb": 20,
+    "home_files": 600,
+    "quota_every": 1,
+    "cleanup_minutes": 1,
+}
+ROSTER = """username,full name,email,institution,country,language,role,cohort
+tara,Tara Mensah,tara@example.org,U,K,en,trainee,x
+theo,Theo Dlamini,theo@example.org,U,K,fr,trainee,x
+"""
+
+#: Writes 1 MiB files into each folder until an error (at most 48), then removes them.
+FILL = """
+import errno, os
+for place in {places!r}:
+    written, error = 0, None
+    try:
+        for i in range(48):
+            with open(os.path.join(place, f"fill-{{i}}"), "wb") as handle:
+                handle.write(b"x" * (1 << 20))
+            written += 1
+    except OSError as e:
+        error = errno.errorcode.get(e.errno)
+    for i in range(written + 1):
+        try:
+            os.unlink(os.path.join(place, f"fill-{{i}}"))
+        except OSError:
+            pass
+    print("FILL", place, written, error)
+"""
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with running_hub({"hub": {"limits": LIMITS}}, roster=ROSTER) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def tara(hub):
+    session = hub.login("tara")
+    hub.start_server(session, "tara")
+    return session
+
+
+def _fills(out: str) -> dict:
+    found = {}
+    for line in out.splitlines():
+        if line.startswith("FILL "):
+            _, place, written, error = line.split()
+            found[place] = (int(written), error)
+    return found
+
+
+def test_tmp_var_tmp_run_lock_and_dev_shm_are_small_and_private(hub, tara):
+    """Does writing without end to /tmp, /var/tmp, /run/lock or /dev/shm stop at 8 MiB?"""
+    places = ["/tmp", "/var/tmp", "/run/lock", "/dev/shm"]
+    out = run_in_kernel(hub, tara, "tara", FILL.format(places=places))
+    fills = _fills(out)
+    assert set(fills) == set(places), out
+    for place, (written, error) in fills.items():
+        assert written <= LIMITS["tmp_mb"] and error == "ENOSPC", (place, out)
+    # Private: what Tara puts in /tmp is neither on the machine's /tmp nor anyone else's.
+    marker = f"tara-{uuid.uuid4().hex}"
+    run_in_kernel(hub, tara, "tara", f"open('/tmp/{marker}', 'w').write('mine')")
+    assert not Path("/tmp", marker).exists()
+
+
+def test_a_fork_bomb_stops_at_the_process_cap(hub, tara):
+    """Does a kernel forking without end stop near 96 processes, its server still answering?"""
+    code = """
+import errno, os, signal, time
+children, error = [], None
+try:
+    for i in range(1000):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        children.append(pid)
+except OSError as e:
+    error = errno.errorcode.get(e.errno)
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print("FORKED", len(children), error)
+"""
+    out = run_in_kernel(hub, tara, "tara", code)
+    forked, error = out.split("FORKED", 1)[1].split()[:2]
+    assert int(forked) < LIMITS["processes"] and error == "EAGAIN", out
+    assert hub.api(tara, "GET", "/users/tara").json()["servers"][""]["ready"]
+
+
+def test_a_file_larger_than_the_cap_cannot_be_written_anywhere(hub, tara):
+    """Do a big file in home, a sparse file past the cap and one in /tmp all fail with EFBIG?"""
+    code = """
+import errno, os
+def attempt(name, action):
+    try:
+        action()
+        print("FILE", name, "WROTE")
+    except OSError as e:
+        print("FILE", name, errno.errorcode.get(e.errno))
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
+def big(path):
+    with open(path, "wb") as handle:
+        for _ in range(24):
+            handle.write(b"x" * (1 << 20))
+def sparse(path):
+    with open(path, "wb") as handle:
+        handle.seek(64 << 20)
+        handle.write(b"x")
+def truncated(path):
+    with open(path, "wb") as handle:
+        handle.truncate(64 << 20)
+attempt("big.bin", lambda: big("big.bin"))
+attempt("sparse.bin", lambda: sparse("sparse.bin"))
+attempt("truncated.bin", lambda: truncated("truncated.bin"))
+attempt("/tmp/big.bin", lambda: big("/tmp/big.bin"))
+"""
+    out = run_in_kernel(hub, tara, "tara", code)
+    results = dict(line.split()[1:] for line in out.splitlines() if line.startswith("FILE "))
+    assert results == {
+        "big.bin": "EFBIG",
+        "sparse.bin": "EFBIG",
+        "truncated.bin": "EFBIG",
+        # /tmp is smaller than the file cap: the tmpfs stops it first.
+        "/tmp/big.bin": "ENOSPC",
+    }, out
+
+
+def test_a_trainee_cannot_lift_the_limits(hub, tara):
+    """Can the trainee raise the file cap, leave the control groups, or write their limits?"""
+    account = hub.account("tara")
+    code = f"""
+import ctypes, os, resource
+tries = {{}}
+def unshare():
+    if ctypes.CDLL(None, use_errno=True).unshare(0x20000) != 0:
+        raise OSError(ctypes.get_errno(), "unshare")
+def attempt(name, action):
+    try:
+        action()
+        tries[name] = "DONE"
+    except (OSError, ValueError) as e:
+        tries[name] = type(e).__name__
+attempt("rlimit", lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (-1, -1)))
+attempt("leave", lambda: open("/sys/fs/cgroup/pids/cgroup.procs", "w").write(str(os.getpid())))
+attempt("raise", lambda: open("/sys/fs/cgroup/pids/atelier/{account}/pids.max", "w").write("max"))
+attempt("unshare", unshare)
+print("TRIES", tries)
+print("CGROUP", open("/proc/self/cgroup").read().replace(chr(10), " "))
+"""
+    out = run_in_kernel(hub, tara, "tara", code)
+    tries = out.split("TRIES", 1)[1].split("\n", 1)[0]
+    assert "DONE" not in tries, out
+    for controller in ("memory", "pids", "cpu"):
+        assert f":{controller}:/atelier/{account}" in out.replace(",cpuacct", ""), out
+
+
+def _kernel_survives(hub, session, username: str, code: str, timeout: float = 60) -> str:
+    """Run ``code``; what happened: its output, or "dead" if the kernel died while running it."""
+    import websocket
+
+    base = f"{hub.url}/user/{username}"
+    headers = xsrf_headers(session, f"/user/{username}/")
+    kernel = session.post(f"{base}/api/kernels", json={"name": "python3"}, headers=headers)
+    kernel_id = kernel.json()["id"]
+    cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{hub.port}/user/{username}/api/kernels/{kernel_id}/channels",
+        cookie=cookies,
+        timeout=timeout,
+    )
+    msg_id = uuid.uuid4().hex
+    header = {"msg_id": msg_id, "msg_type": "execute_request", "username": "", "version": "5.3"}
+    content = {"code": code, "silent": False, "store_history": False}
+    ws.send(
+        json.dumps(
+            {
+                "header": {**header, "session": uuid.uuid4().hex},
+                "parent_header": {},
+                "metadata": {},
+                "content": content,
+                "channel": "shell",
+            }
+        )
+    )
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            state = msg.get("content", {}).get("execution_state")
+            if msg["msg_type"] == "status" and state in ("restarting", "dead"):
+                return "dead"
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "status" and state == "idle":
+                return "".join(out)
+        return "timeout"
+    finally:
+        ws.close()
+        session.delete(f"{base}/api/kernels/{kernel_id}", headers=headers)
+
+
+def test_a_memory_hog_is_killed_and_its_server_lives_on(hub, tara):
+    """Is a kernel filling 1.5 GiB killed at the 512 MiB cap, alone, with the server still up?"""
+    pid = server_pid(hub, "tara")
+    code = "blob = bytearray(1536 << 20)\nprint('ALLOCATED', len(blob))"
+    assert _kernel_survives(hub, tara, "tara", code) == "dead"
+    assert server_pid(hub, "tara") == pid
+    oom = Path(f"/sys/fs/cgroup/memory/atelier/{hub.account('tara')}/memory.oom_control")
+    assert int(oom.read_text().split("oom_kill ")[1].split()[0]) >= 1
+    # The server still serves a new kernel.
+    assert run_in_kernel(hub, tara, "tara", "print(6 * 7)").strip() == "42"
+
+
+def test_a_stopped_server_leaves_no_process_behind(hub):
+    """After Stop, is every process of the server's control group gone (kernels, orphans)?"""
+    session = hub.login("theo")
+    hub.start_server(session, "theo")
+    code = "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)"
+    run_in_kernel(hub, session, "theo", code)
+    uid = pwd.getpwnam(hub.account("theo")).pw_uid
+    assert hub.server_processes("theo")
+    hub.api(session, "DELETE", "/users/theo/server")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and hub.server_processes("theo"):
+        time.sleep(0.2)
+    left = [p for p in hub.server_processes("theo") if os.stat(f"/proc/{p}").st_uid == uid]
+    assert not left
