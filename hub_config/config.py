@@ -28,6 +28,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from atelier.hub_config import quota
 from atelier.hub_config.accounts import AccountPolicy, load_people
 from atelier.hub_config.database import hub_db_url
 from atelier.hub_config.roster import cohorts_of
@@ -172,6 +173,12 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
                 "services": ["idle-culler"],
             }
         )
+    watchdog = None if insecure_demo else quota.service_spec(settings, [sys.executable])
+    if watchdog:
+        # Homes over quota stop their server; every hub page tells the trainee why and what to do.
+        services.append(watchdog[0])
+        roles.append(watchdog[1])
+    c.JupyterHub.template_vars = {"announcement": quota.Announcement(paths["state_dir"])}
     if paths["api_token"].exists():
         # `atelier roster import` pushes people and cohort groups to the running hub with this
         # token (written by `atelier start`, mode 600, root only).

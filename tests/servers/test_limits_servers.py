@@ -9,9 +9,11 @@ without limits, where the same code runs to its end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import re
 import time
 import uuid
 from pathlib import Path
@@ -39,6 +41,8 @@ LIMITS = {
 ROSTER = """username,full name,email,institution,country,language,role,cohort
 tara,Tara Mensah,tara@example.org,U,K,en,trainee,x
 theo,Theo Dlamini,theo@example.org,U,K,fr,trainee,x
+tess,Tess Ouedraogo,tess@example.org,U,K,en,trainee,x
+tomi,Tomi Adeyemi,tomi@example.org,U,K,fr,trainee,x
 """
 
 #: Writes 1 MiB files into each folder until an error (at most 48), then removes them.
@@ -267,3 +271,103 @@ def test_a_stopped_server_leaves_no_process_behind(hub):
         time.sleep(0.2)
     left = [p for p in hub.server_processes("theo") if os.stat(f"/proc/{p}").st_uid == uid]
     assert not left
+
+
+def _attack(hub, session, username: str, code: str) -> None:
+    """Run ``code`` in a kernel of ``username``; the watchdog may stop the server meanwhile."""
+    import websocket
+
+    with contextlib.suppress(websocket.WebSocketException, ConnectionError, OSError):
+        run_in_kernel(hub, session, username, code)
+
+
+def _running(hub, session, username: str) -> bool:
+    answer = hub.api(session, "GET", f"/users/{username}")
+    return bool(answer.json().get("servers", {}).get(""))
+
+
+def _wait_stopped(hub, session, username: str, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _running(hub, session, username):
+            return True
+        time.sleep(0.25)
+    return False
+
+
+#: A folder name a trainee chose, shown back on the hub's page: it must stay text.
+FOLDER = "<img src=x onerror=alert(1)>"
+
+
+def test_a_home_over_quota_stops_the_server_tells_why_and_deletes_nothing(hub):
+    """Is a server whose home passes 20 MiB stopped, the trainee told why, every file kept?
+
+    Then the cleanup the message promises: started again, the server runs while usage does not
+    grow, is stopped again if it grows, and stays up once the home is back under quota.
+    """
+    session = hub.login("tess")
+    hub.start_server(session, "tess")
+    write = f"""
+import os
+os.makedirs({FOLDER!r}, exist_ok=True)
+for i in range({{count}}):
+    with open(os.path.join({FOLDER!r}, f"part-{{{{i}}}}-{{tag}}"), "wb") as handle:
+        handle.write(os.urandom(8 << 20))
+"""
+    _attack(hub, session, "tess", write.format(count=4, tag="a"))
+    assert _wait_stopped(hub, session, "tess"), "the server over quota kept running"
+    folder = Path(pwd.getpwnam(hub.account("tess")).pw_dir) / FOLDER
+    kept = sorted(folder.iterdir())
+    assert sum(p.stat().st_size for p in kept) > LIMITS["home_quota_mb"] << 20
+    page = session.get(f"{hub.url}/hub/home", timeout=30).text
+    notice = page[page.find("announcement") :][:2000]
+    assert "Your server was stopped" in notice and "Nothing was deleted" in notice, notice
+    # The trainee's folder name is shown as text, with its size.
+    assert re.search(r"&lt;img src=x onerror=alert\(1\)&gt; \(\d+\.\d MiB\)", notice), notice
+    assert FOLDER not in page
+    # Started again to clean up: it runs, but writing more stops it again.
+    hub.start_server(session, "tess")
+    time.sleep(3)
+    assert _running(hub, session, "tess"), "the cleanup start was stopped at once"
+    _attack(hub, session, "tess", write.format(count=1, tag="b"))
+    assert _wait_stopped(hub, session, "tess"), "growing during cleanup was not stopped"
+    assert set(kept) <= set(folder.iterdir()), "a file was deleted"
+    # Started again, files removed: back under quota, it keeps running and the message goes.
+    hub.start_server(session, "tess")
+    code = f"import os, shutil\nshutil.rmtree({FOLDER!r})"
+    run_in_kernel(hub, session, "tess", code)
+    time.sleep(3)
+    assert _running(hub, session, "tess")
+    assert "Your server was stopped" not in session.get(f"{hub.url}/hub/home", timeout=30).text
+
+
+def test_links_and_sparse_files_are_not_counted_twice_but_empty_files_are(hub):
+    """Are hard links counted once, sparse files by blocks, links not followed; empty files?
+
+    12 MiB of blocks seen 41 times, a 15 MiB sparse file and links to / stay under 20 MiB; then
+    700 empty files (no blocks, only inodes) pass the 600 entries and stop the server, with the
+    message in Tomi's language, French.
+    """
+    session = hub.login("tomi")
+    hub.start_server(session, "tomi")
+    code = """
+import os
+with open("shared.bin", "wb") as handle:
+    handle.write(os.urandom(12 << 20))
+for i in range(40):
+    os.link("shared.bin", f"link-{i}.bin")
+with open("sparse.bin", "wb") as handle:
+    handle.seek(15 << 20)
+    handle.write(b"x")
+os.symlink("/", "root-link")
+os.symlink("/usr", "usr-link")
+os.symlink("loop", "loop")
+"""
+    run_in_kernel(hub, session, "tomi", code)
+    time.sleep(4)
+    assert _running(hub, session, "tomi"), "12 MiB of real blocks were counted as more than 20"
+    _attack(hub, session, "tomi", "for i in range(700):\n    open(f'e{i}', 'w').close()")
+    assert _wait_stopped(hub, session, "tomi"), "700 empty files did not count"
+    page = session.get(f"{hub.url}/hub/home", timeout=30).content.decode("utf-8")
+    notice = page[page.find("announcement") :][:2000]
+    assert "Votre serveur a été arrêté" in notice and "Rien n'a été supprimé" in notice, notice
