@@ -140,7 +140,12 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     c.AtelierSpawner.insecure_demo = insecure_demo
     limits = hub["limits"]
     c.AtelierSpawner.limits = dict(limits) if limits["enabled"] and not insecure_demo else {}
-    c.AtelierSpawner.shared_paths = [settings["grading"]["exchange_root"]]
+    # Kept visible if under /tmp (a test hub's), as /home and /srv are elsewhere: a private /tmp
+    # must not change what a server sees of homes (other trainees' answer "permission denied").
+    c.AtelierSpawner.shared_paths = [
+        settings["accounts"]["home_root"],
+        settings["grading"]["exchange_root"],
+    ]
 
     auth = hub["authenticator"]
     klass = authenticator_class(auth["class"])

@@ -112,23 +112,31 @@ def prepare_cgroups(account: str, limits: ServerLimits, root: Path = CGROUP_ROOT
 
 
 def end_processes(account: str, root: Path = CGROUP_ROOT) -> int:
-    """Kill every process left in ``account``'s groups (a stopped server's leftovers); how many."""
+    """Kill every process left in ``account``'s groups, then remove the groups; how many killed.
+
+    Called when a server stops: a process started in a session of its own or a fork bomb's last
+    copies go with it. The next start makes the groups again (:func:`prepare_cgroups`), so
+    accounts that come and go leave no groups behind.
+    """
+    import time
+
     killed = 0
-    for controller in ("pids", "memory"):
-        procs = root / controller / CGROUP_PARENT / account / "cgroup.procs"
-        for _ in range(3):  # a fork bomb's last copies may fork once more while we kill
-            try:
-                pids = [int(x) for x in procs.read_text().split()]
-            except (OSError, ValueError):
-                break
-            if not pids:
-                break
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-        if killed:
+    groups = [root / c / CGROUP_PARENT / account for c in ("pids", "memory", "cpu")]
+    for _ in range(20):  # a fork bomb's last copies may fork once more while we kill
+        pids = set()
+        for group in groups:
+            with contextlib.suppress(OSError, ValueError):
+                pids.update(int(x) for x in (group / "cgroup.procs").read_text().split())
+        if not pids:
             break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.05)
+    for group in groups:
+        with contextlib.suppress(OSError):
+            group.rmdir()
     return killed
 
 

@@ -236,7 +236,7 @@ class AtelierSpawner(LocalProcessSpawner):
         if self.limits and not self.insecure_demo and os.geteuid() == 0:
             from atelier.hub_config.limits import end_processes
 
-            end_processes(self.unix_name)
+            await asyncio.to_thread(end_processes, self.unix_name)
 
     async def start(self):
         """Start the server, then return as soon as its port accepts connections."""

@@ -371,3 +371,23 @@ os.symlink("loop", "loop")
     page = session.get(f"{hub.url}/hub/home", timeout=30).content.decode("utf-8")
     notice = page[page.find("announcement") :][:2000]
     assert "Votre serveur a été arrêté" in notice and "Rien n'a été supprimé" in notice, notice
+
+
+def test_servers_started_as_new_processes_get_the_same_limits(tmp_path_factory):
+    """When the template is unavailable and a server starts as a new process, is it limited too?"""
+    config_d = tmp_path_factory.mktemp("config_d")
+    config_d.chmod(0o755)
+    (config_d / "10-no-template.py").write_text("c.AtelierSpawner.use_server_template = False\n")
+    settings = {"hub": {"limits": LIMITS, "config_d": str(config_d)}}
+    with running_hub(settings, roster=ROSTER) as other:
+        session = other.login("tara")
+        other.start_server(session, "tara")
+        code = FILL.format(places=["/tmp", "/dev/shm"]) + (
+            "import resource\nprint('FSIZE', resource.getrlimit(resource.RLIMIT_FSIZE)[1])\n"
+            "print('CGROUP', open('/proc/self/cgroup').read().replace(chr(10), ' '))"
+        )
+        out = run_in_kernel(other, session, "tara", code)
+        assert "Forking" not in other.log_path.read_text(), "the server came from the template"
+    assert _fills(out) == {"/tmp": (8, "ENOSPC"), "/dev/shm": (8, "ENOSPC")}, out
+    assert f"FSIZE {LIMITS['file_size_mb'] << 20}" in out
+    assert f"pids:/atelier/{other.account('tara')}" in out
