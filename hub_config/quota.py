@@ -6,7 +6,8 @@ change. The machine's root filesystem has no quota support, so a hub-managed ser
 ``hub.limits.quota_every`` seconds: blocks actually used (a sparse file costs what it stores, a
 file with many hard links counts once) and the number of entries (empty files cost inodes), read
 with ``fstatat`` from folder descriptors opened with ``O_NOFOLLOW`` (:func:`measure`), never
-opening a file and never leaving the home's filesystem.
+opening a file and never leaving the home's filesystem. The trainee's submission folders in the
+exchange (``inbound/<account>``, theirs to write) count towards the same quota.
 
 When a home is over ``home_quota_mb`` or ``home_files``, the service writes a notice
 (``<state_dir>/quota/<user>.json``: usage, limits, the largest folders) and stops the server
@@ -51,21 +52,22 @@ CLEANUP_SLACK_FILES = 100
 
 MESSAGES = {
     "en": (
-        "<strong>Your server was stopped: your home folder uses {used} of its {quota} "
-        "({files} files and folders, at most {max_files}).</strong> Nothing was deleted. "
+        "<strong>Your server was stopped: your home folder and submissions use {used} of the "
+        "{quota} allowed ({files} files and folders, at most {max_files}).</strong> "
+        "Nothing was deleted. "
         "To free space, start your server again: for {minutes} min you can delete files, or "
         "download them and then delete them. If your home is still over the limit after that, "
         "or grows, the server stops again. Largest items: {largest}. "
         "Your facilitator can help."
     ),
     "fr": (
-        "<strong>Votre serveur a été arrêté : votre dossier personnel occupe {used} sur les "
-        "{quota} permis ({files} fichiers et dossiers, au plus {max_files}).</strong> Rien n'a "
-        "été supprimé. Pour libérer de la place, redémarrez votre serveur : pendant {minutes} "
-        "min vous pouvez supprimer des fichiers, ou les télécharger puis les supprimer. Si "
-        "votre dossier dépasse encore la limite ensuite, ou s'il grossit, le serveur s'arrête de "
-        "nouveau. Les plus lourds : {largest}. Votre formateur ou formatrice peut vous "
-        "aider."
+        "<strong>Votre serveur a été arrêté : votre dossier personnel et vos dépôts occupent "
+        "{used} sur les {quota} permis ({files} fichiers et dossiers, au plus {max_files})."
+        "</strong> Rien n'a été supprimé. Pour libérer de la place, redémarrez votre "
+        "serveur : pendant {minutes} min vous pouvez supprimer des fichiers, ou les télécharger "
+        "puis les supprimer. Si vos fichiers dépassent encore la limite ensuite, ou s'ils "
+        "grossissent, le serveur s'arrête de nouveau. Les plus lourds : {largest}. Votre "
+        "formateur ou formatrice peut vous aider."
     ),
 }
 
@@ -211,6 +213,7 @@ class Watchdog:
     quota_mb: int
     max_files: int
     cleanup_minutes: float
+    exchange_root: str = ""
     languages: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -233,6 +236,31 @@ class Watchdog:
                 found.append((user["name"], when))
         return found
 
+    def measure_account(self, account: str) -> Usage:
+        """The account's home plus its submission folders (``inbound/<account>`` of each course).
+
+        A trainee owns their inbound folders and can write there what they like: disk space as
+        much as their home is, so it counts towards the same quota.
+        """
+        usage = measure(pwd.getpwnam(account).pw_dir, self.max_files)
+        exchange = Path(self.exchange_root) if self.exchange_root else None
+        for course in sorted(exchange.iterdir()) if exchange and exchange.is_dir() else ():
+            inbound = course / "inbound" / account
+            try:
+                if not stat.S_ISDIR(os.lstat(inbound).st_mode):
+                    continue
+                more = measure(str(inbound), self.max_files)
+            except OSError:
+                continue
+            usage.bytes += more.bytes
+            usage.files += more.files
+            usage.complete = usage.complete and more.complete
+            label = f"submissions ({course.name})"
+            usage.largest = sorted(
+                [*usage.largest, (label, more.bytes)], key=lambda item: -item[1]
+            )[:LARGEST]
+        return usage
+
     def over(self, usage: Usage) -> bool:
         """Whether ``usage`` is past the quota or the entry count."""
         too_big = self.quota_mb and usage.bytes > self.quota_mb * MIB
@@ -241,8 +269,7 @@ class Watchdog:
     def check(self, username: str, started: float) -> str:
         """Check one running server; what was done: ``ok``, ``cleaning``, ``stopped``."""
         try:
-            home = pwd.getpwnam(f"{self.prefix}{username}").pw_dir
-            usage = measure(home, self.max_files)
+            usage = self.measure_account(f"{self.prefix}{username}")
         except (KeyError, OSError) as error:
             log.warning("atelier-quota: %s's home not measured: %s", username, error)
             return "ok"
@@ -314,6 +341,7 @@ def service_spec(settings, command_prefix: list[str]) -> tuple[dict, dict] | Non
         "quota_mb": limits["home_quota_mb"],
         "max_files": limits["home_files"],
         "cleanup_minutes": limits["cleanup_minutes"],
+        "exchange_root": str(settings["grading"]["exchange_root"]),
         "every": limits["quota_every"],
     }
     service = {

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import running_hub
+from conftest import FIXTURES, running_hub
 from test_hub import run_in_kernel, server_pid, xsrf_headers
 
 pytestmark = pytest.mark.server
@@ -371,6 +371,28 @@ os.symlink("loop", "loop")
     page = session.get(f"{hub.url}/hub/home", timeout=30).content.decode("utf-8")
     notice = page[page.find("announcement") :][:2000]
     assert "Votre serveur a été arrêté" in notice and "Rien n'a été supprimé" in notice, notice
+
+
+def test_submissions_count_towards_the_quota(hub):
+    """Is a trainee filling their own exchange folder (not their home) stopped all the same?"""
+    session = hub.login("theo")
+    hub.start_server(session, "theo")
+    account = hub.account("theo")
+    # A release gives every trainee of the cohort a submission folder of their own.
+    hub.atelier("release", str(FIXTURES / "grading" / "01-quiz"), "--cohort=x")
+    inbound = Path(hub.settings["grading"]["exchange_root"], "x", "inbound", account)
+    assert inbound.is_dir(), "Theo has no submission folder to write to"
+    code = f"""
+import os
+for i in range(2):
+    with open(os.path.join({str(inbound)!r}, f"dump-{{i}}"), "wb") as handle:
+        handle.write(os.urandom(12 << 20))
+"""
+    _attack(hub, session, "theo", code)
+    assert _wait_stopped(hub, session, "theo"), "24 MiB in the exchange went uncounted"
+    assert len(list(inbound.glob("dump-*"))) == 2, "a file was deleted"
+    page = session.get(f"{hub.url}/hub/home", timeout=30).content.decode("utf-8")
+    assert "submissions (x)" in page[page.find("announcement") :][:2000]
 
 
 def test_servers_started_as_new_processes_get_the_same_limits(tmp_path_factory):
