@@ -120,8 +120,10 @@ class AtelierSpawner(LocalProcessSpawner):
         try:
             cgroups = prepare_cgroups(self.unix_name, limits)
         except OSError as error:
-            self.log.error("atelier: control groups of %s not set: %s", self.unix_name, error)
-            cgroups = []
+            # Refused rather than started without its memory and process caps.
+            raise RuntimeError(
+                f"the control groups of {self.unix_name} could not be set up: {error}"
+            ) from error
         if not cgroups and not AtelierSpawner._warned_cgroups:
             AtelierSpawner._warned_cgroups = True
             self.log.warning(
