@@ -151,6 +151,7 @@ class GradeApp(AtelierApp):
             )
         root = self.resolve_course_root()
         self.assignments = expand_assignments(root, self.extra_args)
+        self._sandbox_settings()
         umask = contextlib.nullcontext()
         if self.cohort:
             from atelier.grading.course import course_umask
@@ -179,6 +180,12 @@ class GradeApp(AtelierApp):
             shards=self.shards,
             own_classes=[*type(self).mro(), *self.classes],
         )
+
+    def _sandbox_settings(self) -> None:
+        """The sandbox's space from ``grading.sandbox_scratch_mb``, unless the command sets it."""
+        limits = self.config.SandboxLimits
+        if "scratch_mb" not in limits and self.settings.get_path("grading.sandbox_scratch_mb"):
+            limits.scratch_mb = self.settings.get_path("grading.sandbox_scratch_mb")
 
     def _hidden_from_settings(self) -> list[str]:
         return [

@@ -5,8 +5,9 @@ unprivileged account of its own (``atelier-sbx<N>``, created on first use), a fo
 (:mod:`atelier.grading. sandbox_zygote`) running in new network, mount and PID namespaces with the
 libraries pre-imported, and a private job folder per notebook holding only that submission's files.
 Limits (:class:`SandboxLimits`) cap memory, processes, CPU time, file size, wall time per cell and
-per notebook, and output. Slots are claimed with a lock file, so any number of graders and Dask
-workers on one machine never share an account.
+per notebook, output, and the space a job may write (a tmpfs private to the fork server's mount
+namespace: the machine's disk is never written by a submission). Slots are claimed with a lock
+file, so any number of graders and Dask workers on one machine never share an account.
 
 :meth:`Sandbox.execute` returns an :class:`Execution`: the cell records the child reported and the
 supervisor's verdict; it is :mod:`atelier.grading.autograde` that turns them into outputs, failing
@@ -88,6 +89,12 @@ class SandboxLimits(Configurable):
         1_000_000, help="Characters of output kept per notebook; the rest is replaced by a marker."
     ).tag(config=True)
     file_size_mb = Integer(64, help="Largest file a submission may write, in MiB.").tag(config=True)
+    scratch_mb = Integer(
+        256,
+        help="Size in MiB of the tmpfs holding a sandbox's job folder, /tmp, /var/tmp and "
+        "/dev/shm: everything a submission (and its files) may write. Past it, writes fail; the "
+        "disk is never written.",
+    ).tag(config=True)
     open_files = Integer(256, help="Most files a submission's process may hold open.").tag(
         config=True
     )
@@ -238,12 +245,11 @@ class Sandbox:
             self.slot, self._lock_fd = _lock_slot(self.options.account_prefix)
             account = ensure_account(f"{self.options.account_prefix}{self.slot}")
             uid, gid, user = account.pw_uid, account.pw_gid, account.pw_name
-            # Job folders left by a killed grader: this slot is ours now, so they are stale.
+            # Job folders left by a grader of an earlier version: this slot is ours now.
             for stale in Path("/var/tmp").glob(f"atelier-{user}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            # /var/tmp, not /tmp: /tmp is what the sandbox sees *instead of* the host's /tmp.
-            self.workbase = tempfile.mkdtemp(prefix=f"atelier-{user}-", dir="/var/tmp")
-            os.chmod(self.workbase, 0o711)
+            # Job folders live on a tmpfs that exists only in the fork server's mount namespace
+            # (sandbox_zygote.confine_filesystem): nothing on the host to make or clean up.
         else:
             uid, gid, user = os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name
             self.workbase = tempfile.mkdtemp(prefix="atelier-sandbox-")
@@ -255,6 +261,7 @@ class Sandbox:
             "gid": gid,
             "env": env,
             "workbase": self.workbase,
+            "scratch_mb": self.limits.scratch_mb,
             "hidden": self.hidden,
             "preload": list(self.options.preload),
         }
@@ -332,32 +339,26 @@ class Sandbox:
             self.close()
             self.start()
         job = secrets.token_hex(8)
-        workdir = os.path.join(self.workbase, job)
-        os.mkdir(workdir, 0o700)
+        nonce = secrets.token_hex(16)
+        # The fork server makes the job folder and writes the files (on the slot's tmpfs).
+        files = files or {}
+        request = {
+            "job": job,
+            "cells": cells,
+            "limits": self.limits.as_dict(),
+            "nonce": nonce,
+            "files": [[relpath, len(content)] for relpath, content in files.items()],
+        }
+        blob = b"".join(files.values())
         try:
-            for relpath, content in (files or {}).items():
-                target = os.path.normpath(os.path.join(workdir, relpath))
-                if not target.startswith(workdir + os.sep):
-                    continue
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "wb") as handle:
-                    handle.write(content)
-            for root, dirs, names in os.walk(workdir):
-                for name in dirs + names:
-                    os.lchown(os.path.join(root, name), self.uid, self.gid)
-            os.chown(workdir, self.uid, self.gid)
-            nonce = secrets.token_hex(16)
-            request = {"job": job, "cells": cells, "limits": self.limits.as_dict(), "nonce": nonce}
-            try:
-                self.process.stdin.write(encode_frame(request))
-                self.process.stdin.flush()
-                verdict = self._read_record()
-                raw = self._read_record(raw=True)
-            except (OSError, SandboxError) as error:
-                self.close()
-                return Execution(nonce=nonce, killed_for=f"sandbox failure: {error}", exit_code=-1)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            self.process.stdin.write(encode_frame(request))
+            self.process.stdin.write(FRAME_HEADER.pack(FRAME_MAGIC, len(blob)) + blob)
+            self.process.stdin.flush()
+            verdict = self._read_record()
+            raw = self._read_record(raw=True)
+        except (OSError, SandboxError) as error:
+            self.close()
+            return Execution(nonce=nonce, killed_for=f"sandbox failure: {error}", exit_code=-1)
         records, well_formed = decode_frames(raw)
         return Execution(
             records=records,
