@@ -10,6 +10,14 @@ skipped as already graded.
 On one machine the work is shared by grading processes forked from the command once nbgrader is
 loaded (one per core by default): each grades its share of the (assignment, trainee) pairs with its
 own sandboxes and reports each outcome, as a JSON line, on a pipe to the command.
+
+Run as root on a course another account owns (a cohort's course belongs to its grader account
+``<prefix>grader-C``; ``--course-dir`` a folder of another account), a grading process starts its
+sandbox slots (which need root) and then gives up root for good, becoming that account
+(:func:`become`): nbgrader's own file work in the course (copying ``submitted/`` to
+``autograded/``, writing and deleting autograded files, the gradebook) is done with that account's
+rights, so a link it planted there can reach only what it could reach itself. The sandbox fork
+servers stay root and make each job's folder from the bytes the grading process sends.
 """
 
 from __future__ import annotations
@@ -151,6 +159,7 @@ class GradeApp(AtelierApp):
             )
         root = self.resolve_course_root()
         self.assignments = expand_assignments(root, self.extra_args)
+        self.run_as = grading_account(root, self._cohort_account())
         umask = contextlib.nullcontext()
         if self.cohort:
             from atelier.grading.course import course_umask
@@ -178,7 +187,15 @@ class GradeApp(AtelierApp):
             extra_hidden=self._hidden_from_settings(),
             shards=self.shards,
             own_classes=[*type(self).mro(), *self.classes],
+            run_as=self.run_as,
         )
+
+    def _cohort_account(self) -> str:
+        if not self.cohort:
+            return ""
+        from atelier.grading.course import Course
+
+        return Course.from_settings(self.settings, self.cohort).grader_account
 
     def _hidden_from_settings(self) -> list[str]:
         return [
@@ -186,6 +203,60 @@ class GradeApp(AtelierApp):
             for key in ("hub.state_dir", "grading.courses_root", "grading.exchange_root")
             if self.settings.get_path(key)
         ]
+
+
+def grading_account(course_root: Path, cohort_account: str = ""):
+    """The account grading processes become (a ``pwd`` entry), or ``None`` to stay as they are.
+
+    Only root changes account. A cohort's course is graded as its grader account
+    (``cohort_account``), which owns it and can write all of it; any other course as the owner of
+    its folder, unless that is root (a course only root can change is graded as root, as before).
+    """
+    import pwd
+
+    if os.geteuid() != 0:
+        return None
+    if cohort_account:
+        try:
+            return pwd.getpwnam(cohort_account)
+        except KeyError:
+            pass  # a course made by hand, with no grader account: its folder's owner decides
+    owner = os.stat(course_root).st_uid
+    if owner == 0:
+        return None
+    try:
+        return pwd.getpwuid(owner)
+    except KeyError:
+        raise AtelierError(
+            f"{course_root} belongs to uid {owner}, which has no account on this machine; "
+            "root grades a course only as the account that owns it: chown it to an account"
+        ) from None
+
+
+def become(entry) -> None:
+    """Give up root for good in this process: become ``entry``'s account, with its groups.
+
+    Called in a grading process once its sandbox slots are running (their fork servers stay
+    root; this process keeps only pipes to them). Real, effective and saved ids all change, so
+    there is no way back; the process is kept undumpable, so that the account's other processes
+    cannot trace it or open its descriptors.
+    """
+    import ctypes
+
+    uid, gid = entry.pw_uid, entry.pw_gid
+    os.setgroups(os.getgrouplist(entry.pw_name, gid))
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:
+        # Not an AtelierError: nothing may catch this and grade on as root.
+        raise RuntimeError(f"could not give up root for {entry.pw_name}")
+    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    os.environ.update({"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name})
+    os.chdir("/")
 
 
 def expand_assignments(course_root: Path, specs: list[str]) -> list[str]:
@@ -222,6 +293,7 @@ def grade_assignments(
     log_level: int = logging.WARNING,
     shards: int = 0,
     own_classes=(),
+    run_as=None,
 ) -> list:
     """Autograde ``assignments`` in ``course_root``; return one :class:`Outcome` per submission.
 
@@ -245,6 +317,9 @@ def grade_assignments(
         log_level: nbgrader's log level.
         shards: grading processes (0: one per core, at most ``workers``).
         own_classes: classes whose options are the caller's, not nbgrader's.
+        run_as: the account (a ``pwd`` entry, see :func:`grading_account`) grading processes
+            become once their sandboxes run; then grading always happens in forked processes,
+            never in this one.
     """
     from traitlets.config import Config
 
@@ -270,7 +345,11 @@ def grade_assignments(
     }
     pairs = [(a, student) for a in assignments for student in submitted[a]]
     shards = min(shards, len(pairs))
-    if dask_address or shards <= 1:
+    if run_as is not None and pairs:
+        # This process stays root (it reads the outcomes); the grading is done in forks.
+        options["run_as"] = run_as
+        shards = 1 if dask_address else max(1, shards)
+    elif dask_address or shards <= 1:
         units = [(a, list(students)) for a in assignments]
         return _grade_share(course_root, units, workers=workers, progress=progress, **options)
     outcomes = []
@@ -279,7 +358,11 @@ def grade_assignments(
             # Nothing to deal out: graded here, so that nbgrader's "nothing to grade" is the
             # message.
             outcomes += _grade_share(
-                course_root, [(assignment, list(students))], workers=1, progress=False, **options
+                course_root,
+                [(assignment, list(students))],
+                workers=1,
+                progress=False,
+                **{k: v for k, v in options.items() if k != "run_as"},
             )
     shares = []
     for index in range(shards):
@@ -418,12 +501,19 @@ def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, 
 
 
 def _grade_share(course_root: Path, units, *, workers, dask_address, force, progress, config,
-                 extra_hidden, log_level, nbgrader_config=None, report=None) -> list:  # fmt: skip
+                 extra_hidden, log_level, nbgrader_config=None, report=None, run_as=None,
+                 errors_as_outcomes=False) -> list:  # fmt: skip
     """Grade ``units`` ((assignment, students) pairs) in turn, with one pool for all of them.
 
-    ``students`` empty means everyone. ``report`` is called with each finished outcome.
+    ``students`` empty means everyone. ``report`` is called with each finished outcome. With
+    ``run_as`` (in a forked grading process only) this process becomes that account as soon as
+    the pool's sandboxes run, before nbgrader touches the course. With ``errors_as_outcomes``, an
+    assignment that cannot be graded makes an error outcome for each of its students instead of
+    stopping the others.
     """
     import warnings
+
+    from atelier.grading.autograde import Outcome
 
     # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings that say nothing to
     # users.
@@ -433,10 +523,19 @@ def _grade_share(course_root: Path, units, *, workers, dask_address, force, prog
     pool = None
     try:
         for assignment, students in units:
-            app = _nbgrader_app(course_root, assignment, log_level, nbgrader_config)
-            if pool is None:
-                pool = _make_pool(app, course_root, workers, dask_address, config, extra_hidden)
-            outcomes += _grade_assignment(app, assignment, students, pool, force, progress, report)
+            try:
+                app = _nbgrader_app(course_root, assignment, log_level, nbgrader_config)
+                if pool is None:
+                    pool = _make_pool(app, course_root, workers, dask_address, config, extra_hidden)
+                    if run_as is not None:
+                        become(run_as)
+                outcomes += _grade_assignment(
+                    app, assignment, students, pool, force, progress, report
+                )
+            except AtelierError as error:
+                if not errors_as_outcomes:
+                    raise
+                outcomes += [Outcome(s, assignment, "error", str(error)[:200]) for s in students]
     finally:
         if pool is not None:
             pool.close()
@@ -497,7 +596,35 @@ def _grade_assignment(app, assignment, students, pool, force, progress, report) 
         converter.elapsed = time.monotonic() - started
         if bar is not None:
             bar.close()
+    if students:
+        _report_unseen(converter, assignment, students, on_progress)
     return converter.outcomes
+
+
+def _report_unseen(converter, assignment: str, students, on_progress) -> None:
+    """An error for each of ``students`` whose submission this process found no notebook in.
+
+    The command found one (as root): a folder this process cannot read, once it has become the
+    course's account, is one it must not grade (a link to a folder that account may not read).
+    """
+    import pwd
+
+    from atelier.grading.autograde import Outcome
+
+    seen = {outcome.student for outcome in converter.outcomes}
+    account = pwd.getpwuid(os.geteuid()).pw_name
+    for student in sorted(set(students) - seen):
+        folder = converter._format_source(assignment, student)
+        folder = os.path.relpath(folder, converter.coursedir.root)
+        outcome = Outcome(
+            student,
+            assignment,
+            "error",
+            f"{folder}: no notebook {account}, the account grading this course, can read (a "
+            "link to a folder it may not read?)",
+        )
+        converter.outcomes.append(outcome)
+        on_progress(outcome)
 
 
 def _load_before_fork() -> None:
@@ -546,18 +673,14 @@ def _grade_in_forks(course_root: Path, shares, workers: int, progress: bool, opt
                         channel.write(json.dumps(outcome.__dict__) + "\n")
                         channel.flush()
 
-                    for assignment, students in share:
-                        try:
-                            done = _grade_share(course_root, [(assignment, students)],
-                                                workers=workers, progress=False, report=report,
-                                                **options)  # fmt: skip
-                        except AtelierError as error:
-                            done = [
-                                Outcome(s, assignment, "error", str(error)[:200]) for s in students
-                            ]
-                        for outcome in done:  # those not graded now (skipped as already done)
-                            if id(outcome) not in reported:
-                                report(outcome)
+                    # One pool for the whole share: once it runs, the process may have given
+                    # up root (``run_as``) and could not start another.
+                    done = _grade_share(course_root, share, workers=workers, progress=False,
+                                        report=report, errors_as_outcomes=True,
+                                        **options)  # fmt: skip
+                    for outcome in done:  # those not graded now (skipped as already done)
+                        if id(outcome) not in reported:
+                            report(outcome)
                 status = 0
             except BaseException:
                 traceback.print_exc()

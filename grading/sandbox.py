@@ -15,6 +15,7 @@ closed.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -330,34 +331,34 @@ class Sandbox:
         """
         if self.process is None or self.process.poll() is not None:
             self.close()
-            self.start()
-        job = secrets.token_hex(8)
-        workdir = os.path.join(self.workbase, job)
-        os.mkdir(workdir, 0o700)
-        try:
-            for relpath, content in (files or {}).items():
-                target = os.path.normpath(os.path.join(workdir, relpath))
-                if not target.startswith(workdir + os.sep):
-                    continue
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "wb") as handle:
-                    handle.write(content)
-            for root, dirs, names in os.walk(workdir):
-                for name in dirs + names:
-                    os.lchown(os.path.join(root, name), self.uid, self.gid)
-            os.chown(workdir, self.uid, self.gid)
-            nonce = secrets.token_hex(16)
-            request = {"job": job, "cells": cells, "limits": self.limits.as_dict(), "nonce": nonce}
             try:
-                self.process.stdin.write(encode_frame(request))
-                self.process.stdin.flush()
-                verdict = self._read_record()
-                raw = self._read_record(raw=True)
-            except (OSError, SandboxError) as error:
-                self.close()
-                return Execution(nonce=nonce, killed_for=f"sandbox failure: {error}", exit_code=-1)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+                self.start()
+            except SandboxError as error:  # e.g. this grading process has given up root
+                return Execution(killed_for=f"sandbox failure: {error}", exit_code=-1)
+        job = secrets.token_hex(8)
+        # The fork server (root in the slot's namespaces) makes the job folder from these bytes:
+        # this process may have given up root (it runs as the course's grader account), and the
+        # folder must end up the slot account's alone.
+        sent = {
+            relpath: base64.b64encode(content).decode("ascii")
+            for relpath, content in (files or {}).items()
+        }
+        nonce = secrets.token_hex(16)
+        request = {
+            "job": job,
+            "cells": cells,
+            "limits": self.limits.as_dict(),
+            "nonce": nonce,
+            "files": sent,
+        }
+        try:
+            self.process.stdin.write(encode_frame(request))
+            self.process.stdin.flush()
+            verdict = self._read_record()
+            raw = self._read_record(raw=True)
+        except (OSError, SandboxError) as error:
+            self.close()
+            return Execution(nonce=nonce, killed_for=f"sandbox failure: {error}", exit_code=-1)
         records, well_formed = decode_frames(raw)
         return Execution(
             records=records,

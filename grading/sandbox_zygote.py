@@ -19,13 +19,16 @@ followed by one frame holding the child's raw result bytes.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import errno
 import json
 import os
+import re
 import resource
 import select
+import shutil
 import signal
 import sys
 import time
@@ -123,6 +126,63 @@ def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
     except BaseException:
         os._exit(70)
     os._exit(0)
+
+
+def _job_folder(conf: dict, job: dict) -> str:
+    """Make the job's private folder from the files sent with it; return its path.
+
+    Made here, by the fork server (root in the slot's namespaces when isolated), not by the
+    grader: the grading process may run as the course's grader account, and the folder and its
+    files must belong to the slot's account alone. Nothing is followed: each name is created
+    fresh (``O_EXCL``, ``O_NOFOLLOW``) below a folder made for this job.
+    """
+    name = str(job["job"])
+    if not re.fullmatch(r"[0-9a-f]{16}", name):
+        raise ValueError(f"bad job name {name!r}")
+    base = "/tmp" if conf["isolate"] else conf["workbase"]
+    owner = (conf["uid"], conf["gid"]) if conf["isolate"] else None
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    base_fd = os.open(base, flags)
+    try:
+        os.mkdir(name, 0o700, dir_fd=base_fd)
+        top = os.open(name, flags, dir_fd=base_fd)
+    finally:
+        os.close(base_fd)
+    opened = {(): top}
+    try:
+        for relpath, encoded in (job.get("files") or {}).items():
+            parts = tuple(str(relpath).split("/"))
+            if any(part in ("", ".", "..") for part in parts):
+                continue  # never outside the job folder
+            for depth in range(1, len(parts)):
+                if parts[:depth] not in opened:
+                    parent = opened[parts[: depth - 1]]
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(parts[depth - 1], 0o700, dir_fd=parent)
+                    opened[parts[:depth]] = os.open(parts[depth - 1], flags, dir_fd=parent)
+                    if owner:
+                        os.fchown(opened[parts[:depth]], *owner)
+            fd = os.open(
+                parts[-1],
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                0o600,
+                dir_fd=opened[parts[:-1]],
+            )
+            try:
+                if owner:
+                    os.fchown(fd, *owner)
+                data = base64.b64decode(encoded)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+        if owner:
+            os.fchown(top, *owner)
+    finally:
+        for fd in opened.values():
+            os.close(fd)
+    return os.path.join(base, name)
 
 
 def _kill_account(conf: dict, child: int) -> None:
@@ -308,14 +368,21 @@ def main() -> None:
         job = read_frame(stdin)
         if job is None:
             break
-        if not conf["isolate"]:
-            job = dict(job, job=os.path.join(conf["workbase"], job["job"]))
+        workdir = None
         try:
+            workdir = _job_folder(conf, job)
+            job.pop("files", None)
+            if not conf["isolate"]:
+                job = dict(job, job=workdir)
             verdict, raw = supervise(conf, job, shell, snapshot)
-        except OSError as error:
-            if error.errno == errno.EINTR:
+        except (OSError, ValueError) as error:
+            if isinstance(error, OSError) and error.errno == errno.EINTR:
                 continue
             verdict, raw = {"killed_for": f"sandbox error: {error}", "exit_code": -1}, b""
+        finally:
+            if workdir is not None:
+                # Every process of the slot's account is gone (supervise killed them).
+                shutil.rmtree(workdir, ignore_errors=True)
         stdout.write(encode_frame(verdict))
         stdout.write(FRAME_HEADER.pack(FRAME_MAGIC, len(raw)) + raw)
         stdout.flush()
