@@ -188,14 +188,16 @@ def graded():
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def no_secret_in_course(graded) -> None:
-    """No root-only byte in the autograded folders, the gradebook or anywhere in the course."""
+def no_secret(graded, trainee: str = "") -> None:
+    """No root-only byte in ``trainee``'s autograded folder (all, if not given) or the gradebook."""
     course = graded["course"]
-    leaked = [
-        str(path)
-        for path in course.root.rglob("*")
-        if path.is_file() and not path.is_symlink() and SECRET.encode() in path.read_bytes()
-    ]
+    where = [p for p in course.root.glob("gradebook.db*") if p.is_file() and not p.is_symlink()]
+    folder = course.root / "autograded" / (graded["hub"].prefix + trainee if trainee else "")
+    if trainee:
+        where += [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+    else:
+        where = [p for p in course.root.rglob("*") if p.is_file() and not p.is_symlink()]
+    leaked = [str(path) for path in where if SECRET.encode() in path.read_bytes()]
     assert not leaked, f"root-only content copied into the course: {leaked}"
 
 
@@ -215,7 +217,7 @@ def test_the_honest_trainee_is_graded(graded):
 
 def test_link_to_a_root_only_file_in_a_submission_is_not_copied(graded):
     """submitted/<t>/<a>/notes.txt -> root-only file: not in autograded/, sandbox or gradebook."""
-    no_secret_in_course(graded)
+    no_secret(graded, "filelink")
     unchanged(graded, "secret")
     outcome = graded["outcomes"]["filelink"]
     assert outcome["status"] == "error", outcome
@@ -224,7 +226,7 @@ def test_link_to_a_root_only_file_in_a_submission_is_not_copied(graded):
 
 def test_submission_folder_linked_to_a_root_only_folder_is_not_read(graded):
     """submitted/<t>/<a> -> root-only folder with a notebook: nothing of it read or copied."""
-    no_secret_in_course(graded)
+    no_secret(graded, "dirlink")
     unchanged(graded, "secret")
     outcome = graded["outcomes"]["dirlink"]
     assert outcome["status"] == "error", outcome
@@ -234,7 +236,7 @@ def test_submission_folder_linked_to_a_root_only_folder_is_not_read(graded):
 
 def test_notebook_linked_to_a_root_only_notebook_is_not_read(graded):
     """submitted/<t>/<a>/quiz.en.ipynb -> root-only notebook: its content goes nowhere."""
-    no_secret_in_course(graded)
+    no_secret(graded, "nblink")
     outcome = graded["outcomes"]["nblink"]
     assert outcome["status"] == "error", outcome
     assert "quiz.en.ipynb: permission denied" in outcome["reason"], outcome
@@ -254,6 +256,44 @@ def test_trainee_autograded_folder_linked_elsewhere_gets_nothing_written(graded)
     outcome = graded["outcomes"]["studentlink"]
     assert outcome["status"] == "error", outcome
     assert outcome["reason"], outcome
+
+
+def test_nothing_root_only_anywhere_in_the_course(graded):
+    """Not one root-only byte anywhere in the course after grading every attack."""
+    no_secret(graded)
+
+
+def test_autograded_folder_linked_elsewhere_with_a_notebook_filter(graded):
+    """autograded/<t>/<a> -> root-only folder, graded with --notebook: nothing deleted there."""
+    hub, course = graded["hub"], graded["course"]
+    folder = root_folder({"quiz.en.ipynb": "root's notebook\n"})
+    try:
+        before = snapshot(folder)
+        trainee = hub.prefix + "filterlink"
+        released = course.root / "release" / ASSIGNMENT / "quiz.en.ipynb"
+        code = f"""
+import os, shutil
+root = {str(course.root)!r}
+os.makedirs(os.path.join(root, "submitted", {trainee!r}, {ASSIGNMENT!r}))
+shutil.copy({str(released)!r}, os.path.join(root, "submitted", {trainee!r}, {ASSIGNMENT!r}))
+os.makedirs(os.path.join(root, "autograded", {trainee!r}))
+os.symlink({str(folder)!r}, os.path.join(root, "autograded", {trainee!r}, {ASSIGNMENT!r}))
+"""
+        as_grader(course, code)
+        result = hub.atelier(
+            "grade",
+            ASSIGNMENT,
+            "--cohort=x",
+            "--no-progress",
+            "--notebook=quiz.en",
+            f"--students={trainee}",
+            check=False,
+        )
+        assert snapshot(folder) == before, "root deleted or wrote through the link"
+        assert "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert trainee in result.stdout and "error" in result.stdout, result.stdout
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_grading_processes_are_not_root(graded):
