@@ -47,7 +47,6 @@ ATTACKS = {
     "filelink": "submitted/<t>/quiz-en/notes.txt -> a root-only file",
     "dirlink": "submitted/<t>/quiz-en -> a root-only folder (holding a notebook)",
     "nblink": "submitted/<t>/quiz-en/quiz.en.ipynb -> a root-only notebook",
-    "destlink": "autograded/<t>/quiz-en -> a root-only folder",
     "studentlink": "autograded/<t> -> a root-only folder",
 }
 
@@ -133,9 +132,6 @@ for name in {list(ATTACKS)!r}:
     open(os.path.join(folder, "quiz.en.ipynb"), "w").write(text)
 os.symlink({str(secret)!r}, os.path.join(root, "submitted", t("filelink"), {ASSIGNMENT!r},
            "notes.txt"))
-os.makedirs(os.path.join(root, "autograded", t("destlink")))
-os.symlink({str(folders["dest"])!r}, os.path.join(root, "autograded", t("destlink"),
-           {ASSIGNMENT!r}))
 os.symlink({str(folders["student"])!r}, os.path.join(root, "autograded", t("studentlink")))
 """
     as_grader(course, code, text)
@@ -149,7 +145,6 @@ def graded():
 
     folders = {
         "secret": root_folder({"secret.txt": SECRET}),
-        "dest": root_folder({"keep.txt": "root's own\n"}),
         "student": root_folder({}),
     }
     try:
@@ -242,14 +237,6 @@ def test_notebook_linked_to_a_root_only_notebook_is_not_read(graded):
     assert "quiz.en.ipynb: permission denied" in outcome["reason"], outcome
 
 
-def test_autograded_folder_linked_elsewhere_is_not_written_or_deleted(graded):
-    """autograded/<t>/<a> -> root-only folder: its files stay, nothing is written there."""
-    unchanged(graded, "dest")
-    outcome = graded["outcomes"]["destlink"]
-    assert outcome["status"] == "error", outcome
-    assert outcome["reason"], outcome
-
-
 def test_trainee_autograded_folder_linked_elsewhere_gets_nothing_written(graded):
     """autograded/<t> -> root-only folder: root writes nothing there."""
     unchanged(graded, "student")
@@ -263,13 +250,14 @@ def test_nothing_root_only_anywhere_in_the_course(graded):
     no_secret(graded)
 
 
-def test_autograded_folder_linked_elsewhere_with_a_notebook_filter(graded):
-    """autograded/<t>/<a> -> root-only folder, graded with --notebook: nothing deleted there."""
+@pytest.mark.parametrize("options", [[], ["--notebook=quiz.en"]], ids=["whole", "filtered"])
+def test_autograded_folder_linked_elsewhere_is_not_written_or_deleted(graded, options):
+    """autograded/<t>/<a> -> root-only folder (graded whole, or with --notebook): unchanged."""
     hub, course = graded["hub"], graded["course"]
-    folder = root_folder({"quiz.en.ipynb": "root's notebook\n"})
+    folder = root_folder({"quiz.en.ipynb": "root's notebook\n", "keep.txt": "root's own\n"})
     try:
         before = snapshot(folder)
-        trainee = hub.prefix + "filterlink"
+        trainee = hub.prefix + "destlink" + str(len(options))
         released = course.root / "release" / ASSIGNMENT / "quiz.en.ipynb"
         code = f"""
 import os, shutil
@@ -285,8 +273,8 @@ os.symlink({str(folder)!r}, os.path.join(root, "autograded", {trainee!r}, {ASSIG
             ASSIGNMENT,
             "--cohort=x",
             "--no-progress",
-            "--notebook=quiz.en",
             f"--students={trainee}",
+            *options,
             check=False,
         )
         assert snapshot(folder) == before, "root deleted or wrote through the link"
