@@ -334,7 +334,9 @@ def grade_assignments(
         for cls in (GradeApp, *GradeApp.mro(), *GradeApp.classes, *own_classes)
         if isinstance(cls, type) and issubclass(cls, Configurable)
     }
-    nbgrader_config, submitted = _plan(course_root, assignments, students, config, own, log_level)
+    nbgrader_config, submitted = _plan(
+        course_root, assignments, students, config, own, log_level, run_as
+    )
     options = {
         "dask_address": dask_address,
         "force": force,
@@ -380,7 +382,7 @@ def grade(course_root: Path, assignment: str, **options) -> list:
     return grade_assignments(course_root, [assignment], **options)
 
 
-def _plan(course_root: Path, assignments, students, config, own, log_level):
+def _plan(course_root: Path, assignments, students, config, own, log_level, run_as=None):
     """Check the options and prepare the gradebook; return nbgrader's options and the submissions.
 
     Runs in the command, before any grading process starts: an option that cannot be honoured
@@ -388,7 +390,8 @@ def _plan(course_root: Path, assignments, students, config, own, log_level):
     and is switched to WAL here, once (grading processes never switch it: see
     :func:`atelier.grading.course.use_wal`). The submissions of each assignment are those nbgrader
     itself would grade (``--student``, ``CourseDirectory.student_id_exclude``, ``--notebook``),
-    limited to ``students`` if given.
+    limited to ``students`` if given. The gradebook is the course's: with ``run_as`` it is
+    prepared as that account (:func:`_as_account`), never opened by root.
     """
     from nbgrader.converters.autograde import Autograde
     from nbgrader.converters.base import NbGraderException
@@ -431,8 +434,48 @@ def _plan(course_root: Path, assignments, students, config, own, log_level):
 
         # Refused here, once, if its folder is a link (rather than by every grading process).
         GradeJournal(Path(app.coursedir.root) / "log" / "grade-journal.jsonl")
-        _prepare_gradebook(app, sorted({s for names in submitted.values() for s in names}))
+        everyone = sorted({s for names in submitted.values() for s in names})
+        _as_account(run_as, _prepare_gradebook, app, everyone)
     return nbgrader_config, submitted
+
+
+def _as_account(run_as, func, *args) -> None:
+    """``func(*args)`` as ``run_as`` (a ``pwd`` entry) in a forked child, or here if ``None``.
+
+    The child's error comes back as its message (text, never an object root would load).
+    """
+    if run_as is None:
+        func(*args)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(read_fd)
+            become(run_as)
+            try:
+                func(*args)
+                message = ""
+            except AtelierError as error:
+                message = str(error) or type(error).__name__
+            except Exception as error:
+                message = f"{type(error).__name__}: {error}"
+            os.write(write_fd, message.encode("utf-8", "replace")[:4000])
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as channel:
+        message = channel.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or message:
+        raise AtelierError(
+            f"as {run_as.pw_name}: {message or 'stopped without a result'} (preparing the "
+            "gradebook)"
+        )
 
 
 def _student_of(converter, path: str) -> str:

@@ -294,3 +294,40 @@ def test_grading_processes_are_not_root(graded):
     assert written
     assert {path.lstat().st_uid for path in written} == {grader}
     assert os.geteuid() == 0
+
+
+def test_gradebook_linked_to_a_root_only_database_is_not_opened_by_root(graded):
+    """gradebook.db -> root's own SQLite file: left as it was; the run stops, naming the cause."""
+    import sqlite3
+
+    hub, course = graded["hub"], graded["course"]
+    folder = root_folder({})
+    database = folder / "hub.sqlite"
+    with sqlite3.connect(database) as con:
+        con.execute("CREATE TABLE users (name TEXT)")
+        con.execute("INSERT INTO users VALUES ('admin')")
+    con.close()
+    database.chmod(0o600)
+    before = snapshot(folder)
+    saved = course.gradebook_path.with_name("gradebook.saved")
+    code = f"""
+import os
+os.rename({str(course.gradebook_path)!r}, {str(saved)!r})
+os.symlink({str(database)!r}, {str(course.gradebook_path)!r})
+"""
+    as_grader(course, code)
+    try:
+        result = hub.atelier(
+            "grade", ASSIGNMENT, "--cohort=x", "--no-progress", "--force", check=False
+        )
+        assert snapshot(folder) == before, "root opened the database the link points to"
+        assert result.returncode != 0
+        assert "gradebook" in (result.stdout + result.stderr), result
+        assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    finally:
+        as_grader(
+            course,
+            f"import os; os.unlink({str(course.gradebook_path)!r}); "
+            f"os.rename({str(saved)!r}, {str(course.gradebook_path)!r})",
+        )
+        shutil.rmtree(folder, ignore_errors=True)
