@@ -573,7 +573,7 @@ def _grade_share(course_root: Path, units, *, workers, dask_address, force, prog
                     if run_as is not None:
                         become(run_as)
                 outcomes += _grade_assignment(
-                    app, assignment, students, pool, force, progress, report
+                    app, assignment, students, pool, force, progress, report, errors_as_outcomes
                 )
             except AtelierError as error:
                 if not errors_as_outcomes:
@@ -585,8 +585,13 @@ def _grade_share(course_root: Path, units, *, workers, dask_address, force, prog
     return outcomes
 
 
-def _grade_assignment(app, assignment, students, pool, force, progress, report) -> list:
-    """Run the sandboxed converter on one assignment; return its outcomes."""
+def _grade_assignment(app, assignment, students, pool, force, progress, report,
+                      planned=False) -> list:  # fmt: skip
+    """Run the sandboxed converter on one assignment; return its outcomes.
+
+    ``planned``: ``students`` are those the command found submissions of; any not graded here
+    gets an error outcome rather than none.
+    """
     from nbgrader.converters.base import NbGraderException
 
     from atelier.grading.autograde import SandboxedAutograde
@@ -639,7 +644,7 @@ def _grade_assignment(app, assignment, students, pool, force, progress, report) 
         converter.elapsed = time.monotonic() - started
         if bar is not None:
             bar.close()
-    if students:
+    if planned:
         _report_unseen(converter, assignment, students, on_progress)
     return converter.outcomes
 
@@ -647,8 +652,9 @@ def _grade_assignment(app, assignment, students, pool, force, progress, report) 
 def _report_unseen(converter, assignment: str, students, on_progress) -> None:
     """An error for each of ``students`` whose submission this process found no notebook in.
 
-    The command found one (as root): a folder this process cannot read, once it has become the
-    course's account, is one it must not grade (a link to a folder that account may not read).
+    The command found one (as root): gone since, or a folder this process cannot read once it has
+    become the course's account, which it must not grade (a link to a folder that account may not
+    read).
     """
     import pwd
 
@@ -663,8 +669,8 @@ def _report_unseen(converter, assignment: str, students, on_progress) -> None:
             student,
             assignment,
             "error",
-            f"{folder}: no notebook {account}, the account grading this course, can read (a "
-            "link to a folder it may not read?)",
+            f"{folder}: no notebook found there by {account}, the account grading this course "
+            "(removed since, or a link to a folder it may not read?)",
         )
         converter.outcomes.append(outcome)
         on_progress(outcome)

@@ -13,8 +13,10 @@ judges them.
 
 Wire protocol on stdin/stdout: framed JSON (see
 :func:`~atelier.grading.sandbox_kernel.encode_frame`). The configuration is the first record the
-grader sends; one ``ready`` record answers it; then for each job request, one response record
-followed by one frame holding the child's raw result bytes.
+grader sends; one ``ready`` record answers it; then for each job request (which carries the
+submission's files, base64), one response record followed by one frame holding the child's raw
+result bytes. The job's folder is made here from those files (:func:`_job_folder`) and removed
+after the job: the grader may have given up root (it runs as the course's grader account).
 """
 
 from __future__ import annotations
