@@ -515,6 +515,16 @@ def _nbgrader_app(course_root: Path, assignment: str, log_level: int, nbgrader_c
     return app
 
 
+def _isolating(app, config) -> bool:
+    """Whether sandboxes made with this app's and the command line's options isolate."""
+    from traitlets.config import Config
+
+    merged = Config(app.config)
+    if config is not None:
+        merged.merge(config)
+    return SandboxOptions(config=merged).isolate
+
+
 def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, extra_hidden):
     """The execution pool for a course, with the course's limits and hidden paths."""
     from traitlets.config import Config
@@ -569,8 +579,13 @@ def _grade_share(course_root: Path, units, *, workers, dask_address, force, prog
             try:
                 app = _nbgrader_app(course_root, assignment, log_level, nbgrader_config)
                 if pool is None:
+                    # Isolating slots need root to start; without isolation (--no-sandbox) the
+                    # code runs as whoever starts the slot: then root is given up first.
+                    early = run_as is not None and not _isolating(app, config)
+                    if early:
+                        become(run_as)
                     pool = _make_pool(app, course_root, workers, dask_address, config, extra_hidden)
-                    if run_as is not None:
+                    if run_as is not None and not early:
                         become(run_as)
                 outcomes += _grade_assignment(
                     app, assignment, students, pool, force, progress, report, errors_as_outcomes

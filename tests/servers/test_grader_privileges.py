@@ -283,6 +283,37 @@ os.symlink({str(folder)!r}, os.path.join(root, "autograded", {trainee!r}, {ASSIG
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_without_sandbox_submissions_run_as_the_grader_account_not_root(graded):
+    """--no-sandbox on a cohort: the submission's code runs as the grader account, never root."""
+    import pwd
+
+    hub, course = graded["hub"], graded["course"]
+    trainee = hub.prefix + "nosandbox"
+    released = course.root / "release" / ASSIGNMENT / "quiz.en.ipynb"
+    nb = nbformat.read(released, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import os\nprint('uid', os.geteuid())"))
+    folder = course.root / "submitted" / trainee / ASSIGNMENT
+    as_grader(
+        course,
+        f"import os, sys; os.makedirs({str(folder)!r}); "
+        f"open({str(folder / 'quiz.en.ipynb')!r}, 'w').write(sys.stdin.read())",
+        nbformat.writes(nb),
+    )
+    result = hub.atelier(
+        "grade",
+        ASSIGNMENT,
+        "--cohort=x",
+        "--no-progress",
+        "--no-sandbox",
+        f"--students={trainee}",
+        check=False,
+    )
+    autograded = course.root / "autograded" / trainee / ASSIGNMENT / "quiz.en.ipynb"
+    assert autograded.exists(), (result.stdout, result.stderr[-3000:])
+    printed = nbformat.read(autograded, as_version=4).cells[0].outputs[0]["text"]
+    assert printed.split() == ["uid", str(pwd.getpwnam(course.grader_account).pw_uid)], printed
+
+
 def test_grading_processes_are_not_root(graded):
     """Autograded files are the grader account's: the copying and writing were done as it."""
     import pwd
