@@ -3,7 +3,9 @@
 Rule: trainee code never runs with the grader's rights. A :class:`Sandbox` is one slot: an
 unprivileged account of its own (``atelier-sbx<N>``, created on first use), a fork server
 (:mod:`atelier.grading. sandbox_zygote`) running in new network, mount and PID namespaces with the
-libraries pre-imported, and a private job folder per notebook holding only that submission's files.
+libraries pre-imported, and a private job folder per notebook holding only that submission's files
+(made by the fork server from the bytes :meth:`Sandbox.execute` sends: the grader itself may have
+given up root once its slots run, see :func:`atelier.grading.gradeapp.become`).
 Limits (:class:`SandboxLimits`) cap memory, processes, CPU time, file size, wall time per cell and
 per notebook, and output. Slots are claimed with a lock file, so any number of graders and Dask
 workers on one machine never share an account.
