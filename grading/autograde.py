@@ -12,8 +12,10 @@ has stopped.
 
 Fail closed: a code cell with no valid record of having run (the process died, exited early, was
 killed, or its records are malformed, duplicated or out of order) gets an error output, so
-nbgrader's own scoring gives a test cell 0 points. A submission whose records look forged has every
-test cell scored 0.
+nbgrader's own scoring gives a test cell 0 points. A test cell passes only if the sandbox's harness
+saw its code run to the end (``passed`` in its record): one that did not, and showed no error (its
+error swallowed, its outputs dropped), gets a ``TestFailed`` error output, so it scores 0 too. A
+submission whose records look forged has every test cell scored 0.
 
 Order of work: submissions are sanitized and sent to the pool one by one; finished runs are written
 back as they come. A journal (``log/grade-journal.jsonl`` in the course, :class:`GradeJournal`)
@@ -54,7 +56,7 @@ from atelier.errors import AtelierError
 
 #: Bumped when a change to the engine can change grades: journal entries of older engines are
 #: redone.
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 #: Files next to a notebook larger than this are not copied into the sandbox.
 MAX_SIDE_FILE_BYTES = 50 * 1024 * 1024
 
@@ -89,6 +91,31 @@ def not_run_output(reason: str) -> NotebookNode:
         evalue=reason,
         traceback=[f"CellNotRun: {reason}. This cell was not run to completion, so it scores 0."],
     )
+
+
+def failed_test_output(status: str) -> NotebookNode:
+    """The error output given to a test cell whose run did not finish, when it showed none."""
+    reason = {
+        "timeout": "the test ran past its time limit",
+        "refused": "the test was not run",
+    }.get(status, "the test did not run to its end")
+    return NotebookNode(
+        output_type="error",
+        ename="TestFailed",
+        evalue=reason,
+        traceback=[f"TestFailed: {reason}, so it scores 0 (Atelier's grader)."],
+    )
+
+
+def scores_as_failed(outputs: list) -> bool:
+    """Whether nbgrader would give no points for these outputs (its first deciding output)."""
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "error" or (kind == "stream" and output.get("name") == "stderr"):
+            return True
+        if kind == "execute_result":
+            return False
+    return False
 
 
 def describe_stop(execution: dict) -> str:
@@ -176,6 +203,7 @@ class ApplySandboxRun(NbGraderPreprocessor):
         execution = resources.get("atelier", {}).get("execution")
         wanted = cells_to_run(nb)
         expected = [c["index"] for c in wanted]
+        tests = {c["index"] for c in wanted if c["test"]}
         if execution is None:
             records, tampered = {}, "the notebook was not run"
         else:
@@ -198,6 +226,11 @@ class ApplySandboxRun(NbGraderPreprocessor):
                 for key in ("data", "metadata"):
                     if key in output and not isinstance(output[key], dict):
                         output[key] = {}
+            # A test passed only if the grader's own wrapper saw its code finish: a test that
+            # failed without showing an error (its error swallowed) still scores 0.
+            passed = record.get("passed") is True and record.get("status") == "ok"
+            if index in tests and not passed and not scores_as_failed(cell.outputs):
+                cell.outputs.insert(0, failed_test_output(str(record.get("status"))))
             count = record.get("execution_count")
             cell.execution_count = count if isinstance(count, int) else None
         resources.setdefault("atelier", {})["summary"] = summary

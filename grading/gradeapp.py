@@ -160,6 +160,7 @@ class GradeApp(AtelierApp):
         root = self.resolve_course_root()
         self.assignments = expand_assignments(root, self.extra_args)
         self.run_as = grading_account(root, self._cohort_account())
+        self._sandbox_settings()
         umask = contextlib.nullcontext()
         if self.cohort:
             from atelier.grading.course import course_umask
@@ -196,6 +197,12 @@ class GradeApp(AtelierApp):
         from atelier.grading.course import Course
 
         return Course.from_settings(self.settings, self.cohort).grader_account
+
+    def _sandbox_settings(self) -> None:
+        """The sandbox's space from ``grading.sandbox_scratch_mb``, unless the command sets it."""
+        limits = self.config.SandboxLimits
+        if "scratch_mb" not in limits and self.settings.get_path("grading.sandbox_scratch_mb"):
+            limits.scratch_mb = self.settings.get_path("grading.sandbox_scratch_mb")
 
     def _hidden_from_settings(self) -> list[str]:
         return [

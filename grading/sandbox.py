@@ -7,8 +7,9 @@ libraries pre-imported, and a private job folder per notebook holding only that 
 (made by the fork server from the bytes :meth:`Sandbox.execute` sends: the grader itself may have
 given up root once its slots run, see :func:`atelier.grading.gradeapp.become`).
 Limits (:class:`SandboxLimits`) cap memory, processes, CPU time, file size, wall time per cell and
-per notebook, and output. Slots are claimed with a lock file, so any number of graders and Dask
-workers on one machine never share an account.
+per notebook, output, and the space a job may write (a tmpfs private to the fork server's mount
+namespace: the machine's disk is never written by a submission). Slots are claimed with a lock
+file, so any number of graders and Dask workers on one machine never share an account.
 
 :meth:`Sandbox.execute` returns an :class:`Execution`: the cell records the child reported and the
 supervisor's verdict; it is :mod:`atelier.grading.autograde` that turns them into outputs, failing
@@ -17,7 +18,6 @@ closed.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import json
 import os
@@ -91,6 +91,12 @@ class SandboxLimits(Configurable):
         1_000_000, help="Characters of output kept per notebook; the rest is replaced by a marker."
     ).tag(config=True)
     file_size_mb = Integer(64, help="Largest file a submission may write, in MiB.").tag(config=True)
+    scratch_mb = Integer(
+        256,
+        help="Size in MiB of the tmpfs holding a sandbox's job folder, /tmp, /var/tmp and "
+        "/dev/shm: everything a submission (and its files) may write. Past it, writes fail; the "
+        "disk is never written.",
+    ).tag(config=True)
     open_files = Integer(256, help="Most files a submission's process may hold open.").tag(
         config=True
     )
@@ -241,12 +247,11 @@ class Sandbox:
             self.slot, self._lock_fd = _lock_slot(self.options.account_prefix)
             account = ensure_account(f"{self.options.account_prefix}{self.slot}")
             uid, gid, user = account.pw_uid, account.pw_gid, account.pw_name
-            # Job folders left by a killed grader: this slot is ours now, so they are stale.
+            # Job folders left by a grader of an earlier version: this slot is ours now.
             for stale in Path("/var/tmp").glob(f"atelier-{user}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
-            # /var/tmp, not /tmp: /tmp is what the sandbox sees *instead of* the host's /tmp.
-            self.workbase = tempfile.mkdtemp(prefix=f"atelier-{user}-", dir="/var/tmp")
-            os.chmod(self.workbase, 0o711)
+            # Job folders live on a tmpfs that exists only in the fork server's mount namespace
+            # (sandbox_zygote.confine_filesystem): nothing on the host to make or clean up.
         else:
             uid, gid, user = os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name
             self.workbase = tempfile.mkdtemp(prefix="atelier-sandbox-")
@@ -258,6 +263,7 @@ class Sandbox:
             "gid": gid,
             "env": env,
             "workbase": self.workbase,
+            "scratch_mb": self.limits.scratch_mb,
             "hidden": self.hidden,
             "preload": list(self.options.preload),
         }
@@ -338,23 +344,21 @@ class Sandbox:
             except SandboxError as error:  # e.g. this grading process has given up root
                 return Execution(killed_for=f"sandbox failure: {error}", exit_code=-1)
         job = secrets.token_hex(8)
-        # The fork server (root in the slot's namespaces) makes the job folder from these bytes:
-        # this process may have given up root (it runs as the course's grader account), and the
-        # folder must end up the slot account's alone.
-        sent = {
-            relpath: base64.b64encode(content).decode("ascii")
-            for relpath, content in (files or {}).items()
-        }
         nonce = secrets.token_hex(16)
+        # The fork server makes the job folder and writes the files (on the slot's tmpfs): this
+        # process may have given up root (it runs as the course's grader account).
+        files = files or {}
         request = {
             "job": job,
             "cells": cells,
             "limits": self.limits.as_dict(),
             "nonce": nonce,
-            "files": sent,
+            "files": [[relpath, len(content)] for relpath, content in files.items()],
         }
+        blob = b"".join(files.values())
         try:
             self.process.stdin.write(encode_frame(request))
+            self.process.stdin.write(FRAME_HEADER.pack(FRAME_MAGIC, len(blob)) + blob)
             self.process.stdin.flush()
             verdict = self._read_record()
             raw = self._read_record(raw=True)

@@ -3,9 +3,10 @@
 Rule: this process never holds anything worth stealing. It is started by
 :class:`~atelier.grading.sandbox. Sandbox` with a clean environment, in new network, mount and PID
 namespaces (no network at all, a private ``/proc``, the course, homes and hub state hidden under
-empty read-only mounts, ``/tmp`` showing only the sandbox's job folders). It imports IPython and the
-libraries trainees use once, then for each job forks a child that gives up root for the slot's own
-unprivileged account, sets resource limits and runs the notebook
+empty read-only mounts, and one size-capped tmpfs, seen nowhere else, for everything a job may
+write: ``/tmp`` holding its job folder, ``/var/tmp``, ``/run/lock`` and ``/dev/shm``). It
+imports IPython and the libraries trainees use once, then for each job forks a child that gives
+up root for the slot's own unprivileged account, sets resource limits and runs the notebook
 (:mod:`atelier.grading.sandbox_kernel`). The fork server supervises the child from outside: it
 enforces the per-cell and per-notebook wall time and the output byte cap, then kills every process
 of the slot's account, so nothing a submission started outlives it. It reports raw bytes; the grader
@@ -13,62 +14,66 @@ judges them.
 
 Wire protocol on stdin/stdout: framed JSON (see
 :func:`~atelier.grading.sandbox_kernel.encode_frame`). The configuration is the first record the
-grader sends; one ``ready`` record answers it; then for each job request (which carries the
-submission's files, base64), one response record followed by one frame holding the child's raw
-result bytes. The job's folder is made here from those files (:func:`_job_folder`) and removed
-after the job: the grader may have given up root (it runs as the course's grader account).
+grader sends; one ``ready`` record answers it; then for each job, a request record followed by
+one frame holding the submission's files one after another (the request lists their paths and
+sizes), answered by one response record followed by one frame holding the child's raw result
+bytes.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ctypes
 import errno
 import json
 import os
-import re
 import resource
 import select
-import shutil
 import signal
 import sys
 import time
 
 from atelier import forking
 from atelier.grading.sandbox_kernel import FRAME_HEADER, FRAME_MAGIC, encode_frame
+from atelier.mounts import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    SHARED_SCRATCH,
+    mount,
+    tmpfs,
+)
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
 # : Seconds a cell may overrun its limit (the in-process alarm comes first) before the child is
 # killed.
 KILL_GRACE = 2.0
+#: The one scratch folder a job may write outside its job folder, on the slot's tmpfs; it is
+#: also what ``/var/tmp``, ``/run/lock`` and ``/dev/shm`` show, and is emptied after every job.
+SCRATCH = "/tmp/.scratch"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _mount(
-    source: str, target: str, fstype: str | None, flags: int, data: str | None = None
-) -> None:
-    result = _libc.mount(
-        source.encode(),
-        target.encode(),
-        fstype.encode() if fstype else None,
-        ctypes.c_ulong(flags),
-        data.encode() if data else None,
-    )
-    if result != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, f"mount {source} on {target}: {os.strerror(error)}")
+def confine_filesystem(scratch_mb: int, hidden: list[str]) -> None:
+    """One tmpfs of ``scratch_mb`` MiB for everything a job may write; hide ``hidden``.
 
-
-def confine_filesystem(workbase: str, hidden: list[str]) -> None:
-    """Show only job folders in ``/tmp``; hide ``hidden``; private ``/var/tmp`` and ``/dev/shm``."""
-    _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    _mount(workbase, "/tmp", None, MS_BIND)
-    for scratch in ("/var/tmp", "/dev/shm"):
-        if os.path.isdir(scratch):
-            _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    ``/tmp`` is that tmpfs (root's, mode 711: a job finds its own folder, lists nothing); job
+    folders are made in it, and :data:`SCRATCH` in it is what ``/var/tmp``, ``/run/lock`` and
+    ``/dev/shm`` show. The fork server is the first process of its own mount namespace (the
+    grader starts it with ``unshare``), so the tmpfs exists nowhere else and goes with it: a job
+    that writes without end gets ENOSPC, and the machine's disk never sees a byte of it.
+    """
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    tmpfs("/tmp", scratch_mb, mode=0o711)
+    os.mkdir(SCRATCH, 0o1777)
+    os.chmod(SCRATCH, 0o1777)
+    for path in (*SHARED_SCRATCH, "/dev/shm"):
+        if os.path.isdir(path) and not os.path.islink(path):
+            mount(SCRATCH, path, None, MS_BIND)
     done: list[str] = []
     for path in sorted({os.path.realpath(p) for p in hidden if p}):
         if any(path == d or path.startswith(d.rstrip("/") + "/") for d in done):
@@ -76,9 +81,9 @@ def confine_filesystem(workbase: str, hidden: list[str]) -> None:
         if path in ("/", "/tmp") or not os.path.lexists(path):
             continue
         if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=755,size=4k")
+            mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=755,size=4k")
         else:
-            _mount("/dev/null", path, None, MS_BIND)
+            mount("/dev/null", path, None, MS_BIND)
         done.append(path)
 
 
@@ -102,6 +107,8 @@ def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
     """In the forked child: confine this process, then run the notebook. Never returns."""
     from atelier.grading.sandbox_kernel import run_notebook
 
+    # Bound now: the trainee's code may replace os._exit, and must not keep this process going.
+    exit_now = os._exit
     try:
         os.setsid()
         null = os.open("/dev/null", os.O_RDWR)
@@ -109,7 +116,7 @@ def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
             os.dup2(null, fd)
         os.closerange(3, out_fd)
         os.closerange(out_fd + 1, 1 << 16)
-        workdir = os.path.join("/tmp", job["job"])
+        workdir = job["job"]
         os.chdir(workdir)
         if conf["isolate"]:
             os.setgroups([])
@@ -126,65 +133,8 @@ def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
             sys.path.insert(0, "")
         run_notebook(shell, snapshot, job, out_fd)
     except BaseException:
-        os._exit(70)
-    os._exit(0)
-
-
-def _job_folder(conf: dict, job: dict) -> str:
-    """Make the job's private folder from the files sent with it; return its path.
-
-    Made here, by the fork server (root in the slot's namespaces when isolated), not by the
-    grader: the grading process may run as the course's grader account, and the folder and its
-    files must belong to the slot's account alone. Nothing is followed: each name is created
-    fresh (``O_EXCL``, ``O_NOFOLLOW``) below a folder made for this job.
-    """
-    name = str(job["job"])
-    if not re.fullmatch(r"[0-9a-f]{16}", name):
-        raise ValueError(f"bad job name {name!r}")
-    base = "/tmp" if conf["isolate"] else conf["workbase"]
-    owner = (conf["uid"], conf["gid"]) if conf["isolate"] else None
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-    base_fd = os.open(base, flags)
-    try:
-        os.mkdir(name, 0o700, dir_fd=base_fd)
-        top = os.open(name, flags, dir_fd=base_fd)
-    finally:
-        os.close(base_fd)
-    opened = {(): top}
-    try:
-        for relpath, encoded in (job.get("files") or {}).items():
-            parts = tuple(str(relpath).split("/"))
-            if any(part in ("", ".", "..") for part in parts):
-                continue  # never outside the job folder
-            for depth in range(1, len(parts)):
-                if parts[:depth] not in opened:
-                    parent = opened[parts[: depth - 1]]
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(parts[depth - 1], 0o700, dir_fd=parent)
-                    opened[parts[:depth]] = os.open(parts[depth - 1], flags, dir_fd=parent)
-                    if owner:
-                        os.fchown(opened[parts[:depth]], *owner)
-            fd = os.open(
-                parts[-1],
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                0o600,
-                dir_fd=opened[parts[:-1]],
-            )
-            try:
-                if owner:
-                    os.fchown(fd, *owner)
-                data = base64.b64decode(encoded)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-        if owner:
-            os.fchown(top, *owner)
-    finally:
-        for fd in opened.values():
-            os.close(fd)
-    return os.path.join(base, name)
+        exit_now(70)
+    exit_now(0)
 
 
 def _kill_account(conf: dict, child: int) -> None:
@@ -326,8 +276,8 @@ def _read_exact(stream, size: int) -> bytes | None:
     return data
 
 
-def read_frame(stream) -> dict | bytes | None:
-    """Read one framed record from ``stream``; ``None`` at end of stream."""
+def read_frame(stream, raw: bool = False) -> dict | bytes | None:
+    """Read one framed record from ``stream`` (its bytes if ``raw``); ``None`` at end of stream."""
     header = _read_exact(stream, FRAME_HEADER.size)
     if header is None:
         return None
@@ -337,7 +287,61 @@ def read_frame(stream) -> dict | bytes | None:
     body = _read_exact(stream, length)
     if body is None:
         return None
-    return json.loads(body)
+    return body if raw else json.loads(body)
+
+
+def place_files(conf: dict, workdir: str, files: list, blob: bytes) -> str | None:
+    """Make the job folder ``workdir`` with the submission's ``files``; an error message or None.
+
+    ``files`` lists ``[relative path, size]`` in the order of their contents in ``blob``. The fork
+    server writes them itself, on the slot's tmpfs, then gives the folder to the slot's account:
+    no process of that account is alive between jobs, so nothing can change the folder meanwhile.
+    A submission whose files do not fit in the tmpfs is that trainee's error, not the grader's.
+    """
+    os.mkdir(workdir, 0o700)
+    offset = 0
+    try:
+        for relpath, size in files:
+            content = blob[offset : offset + size]
+            offset += size
+            target = os.path.normpath(os.path.join(workdir, relpath))
+            if not target.startswith(workdir + os.sep):
+                continue
+            os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with open(fd, "wb") as handle:
+                handle.write(content)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (
+                f"sandbox error: the submission's files do not fit in the sandbox's "
+                f"{conf.get('scratch_mb')} MiB of space"
+            )
+        return f"sandbox error: could not place the submission's files: {error.strerror}"
+    if conf["isolate"]:
+        for root, dirs, names in os.walk(workdir):
+            for name in dirs + names:
+                os.lchown(os.path.join(root, name), conf["uid"], conf["gid"])
+        os.chown(workdir, conf["uid"], conf["gid"])
+    return None
+
+
+def clear_job(conf: dict, workdir: str) -> None:
+    """Remove the job folder and whatever the job left in the shared scratch folder."""
+    import shutil
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    if not conf["isolate"]:
+        return
+    # Only the job's own entries: the fork server's (IPython's folder) are root's.
+    with os.scandir(SCRATCH) as entries:
+        for entry in entries:
+            if entry.stat(follow_symlinks=False).st_uid == conf["uid"]:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
 
 def main() -> None:
@@ -351,7 +355,7 @@ def main() -> None:
     os.environ.clear()
     os.environ.update(conf["env"])
     if conf["isolate"]:
-        confine_filesystem(conf["workbase"], conf["hidden"])
+        confine_filesystem(conf["scratch_mb"], conf["hidden"])
     else:
         # Without namespaces, job folders are reached through a symlink-free path of their own.
         os.environ["ATELIER_SANDBOX_WORKBASE"] = conf["workbase"]
@@ -368,23 +372,24 @@ def main() -> None:
     stdout.flush()
     while True:
         job = read_frame(stdin)
-        if job is None:
+        blob = read_frame(stdin, raw=True) if job is not None else None
+        if job is None or blob is None:
             break
-        workdir = None
+        base = "/tmp" if conf["isolate"] else conf["workbase"]
+        job = dict(job, job=os.path.join(base, os.path.basename(job["job"])))
         try:
-            workdir = _job_folder(conf, job)
-            job.pop("files", None)
-            if not conf["isolate"]:
-                job = dict(job, job=workdir)
-            verdict, raw = supervise(conf, job, shell, snapshot)
-        except (OSError, ValueError) as error:
-            if isinstance(error, OSError) and error.errno == errno.EINTR:
+            refused = place_files(conf, job["job"], job.pop("files", []), blob)
+            del blob
+            if refused:
+                verdict, raw = {"killed_for": refused, "exit_code": -1}, b""
+            else:
+                verdict, raw = supervise(conf, job, shell, snapshot)
+        except OSError as error:
+            if error.errno == errno.EINTR:
                 continue
             verdict, raw = {"killed_for": f"sandbox error: {error}", "exit_code": -1}, b""
         finally:
-            if workdir is not None:
-                # Every process of the slot's account is gone (supervise killed them).
-                shutil.rmtree(workdir, ignore_errors=True)
+            clear_job(conf, job["job"])
         stdout.write(encode_frame(verdict))
         stdout.write(FRAME_HEADER.pack(FRAME_MAGIC, len(raw)) + raw)
         stdout.flush()

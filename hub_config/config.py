@@ -28,6 +28,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from atelier.hub_config import quota
 from atelier.hub_config.accounts import AccountPolicy, load_people
 from atelier.hub_config.database import hub_db_url
 from atelier.hub_config.roster import cohorts_of, username_problem
@@ -142,6 +143,14 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     c.AtelierSpawner.state_dir = str(paths["state_dir"])
     c.AtelierSpawner.workbooks_repo = hub["workbooks_repo"]
     c.AtelierSpawner.insecure_demo = insecure_demo
+    limits = hub["limits"]
+    c.AtelierSpawner.limits = dict(limits) if limits["enabled"] and not insecure_demo else {}
+    # Kept visible if under /tmp (a test hub's), as /home and /srv are elsewhere: a private /tmp
+    # must not change what a server sees of homes (other trainees' answer "permission denied").
+    c.AtelierSpawner.shared_paths = [
+        settings["accounts"]["home_root"],
+        settings["grading"]["exchange_root"],
+    ]
 
     auth = hub["authenticator"]
     klass = authenticator_class(auth["class"])
@@ -174,6 +183,12 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
                 "services": ["idle-culler"],
             }
         )
+    watchdog = None if insecure_demo else quota.service_spec(settings, [sys.executable])
+    if watchdog:
+        # Homes over quota stop their server; every hub page tells the trainee why and what to do.
+        services.append(watchdog[0])
+        roles.append(watchdog[1])
+    c.JupyterHub.template_vars = {"announcement": quota.Announcement(paths["state_dir"])}
     if paths["api_token"].exists():
         # `atelier roster import` pushes people and cohort groups to the running hub with this
         # token (written by `atelier start`, mode 600, root only).

@@ -48,6 +48,9 @@ TRAINEE_CONFIG_DIR = "/etc/atelier/jupyter"
 EXCHANGE_VOLUME = "atelier-exchange"
 #: Services the chart provides itself (so the single-machine ones are not copied).
 CHART_PROVIDED = {"idle-culler"}
+#: Single-machine services a cluster does not need: the home quota watchdog (a trainee's home is
+#: a volume of the quota's size there).
+NOT_ON_KUBERNETES = {"atelier-quota"}
 
 
 class KubeError(AtelierError):
@@ -146,6 +149,48 @@ def _trainee_files(settings: Mapping) -> dict:
     return files
 
 
+def trainee_pod_limits(settings: Mapping) -> dict:
+    """``hub.limits`` as a trainee pod's: memory and CPU limits, home volume, /tmp, /dev/shm.
+
+    The same limits as one machine (:mod:`atelier.hub_config.limits`), in the chart's terms:
+    memory (``singleuser.memory.limit``) and CPU limits; the home volume's size is the home quota
+    (a volume cannot grow past it, so no watchdog is needed); ``/tmp`` and ``/dev/shm`` are
+    memory-backed ``emptyDir`` volumes of the configured sizes (the kubelet evicts a pod that
+    writes past them); the file-size cap is applied by the server itself at start
+    (``ATELIER_FILE_SIZE_MB``, :func:`atelier.hub_config.singleuser.cap_file_size`: lowering a
+    limit needs no root, and nothing the trainee runs can raise it again). The process cap is the
+    kubelet's ``podPidsLimit`` (node configuration; see ``docs/deploy-kubernetes.md``). With
+    ``hub.limits.enabled`` false, the ``kubernetes`` section's own sizes apply and nothing more.
+    """
+    kube, limits = settings["kubernetes"], settings["hub"]["limits"]
+    if not limits["enabled"]:
+        return {
+            "memory": kube["memory_limit"],
+            "cpu": kube["cpu_limit"],
+            "storage": kube["storage_capacity"],
+            "volumes": [],
+            "volume_mounts": [],
+            "env": {},
+        }
+    scratch = {
+        "atelier-tmp": ("/tmp", limits["tmp_mb"]),
+        "atelier-shm": ("/dev/shm", limits["shm_mb"]),
+    }
+    return {
+        "memory": f"{limits['memory_mb']}Mi",
+        "cpu": limits["cpu"] or kube["cpu_limit"],
+        "storage": (
+            f"{limits['home_quota_mb']}Mi" if limits["home_quota_mb"] else kube["storage_capacity"]
+        ),
+        "volumes": [
+            {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": f"{size}Mi"}}
+            for name, (_, size) in scratch.items()
+        ],
+        "volume_mounts": [{"name": name, "mountPath": path} for name, (path, _) in scratch.items()],
+        "env": {"ATELIER_FILE_SIZE_MB": str(limits["file_size_mb"])},
+    }
+
+
 def render_values(settings: Mapping) -> dict:
     """The chart values of an Atelier installation (static base + settings + roster)."""
     from atelier.hub_config.database import database_url, hub_db_url, is_postgres
@@ -167,7 +212,9 @@ def render_values(settings: Mapping) -> dict:
     for trait, value in hub["authenticator"].get("config", {}).items():
         hub_config.setdefault(auth_class.rsplit(".", 1)[-1], {})[trait] = value
 
-    roles = _by_name([r for r in c.JupyterHub.load_roles if r["name"] not in CHART_PROVIDED])
+    roles = _by_name(
+        [r for r in c.JupyterHub.load_roles if r["name"] not in CHART_PROVIDED | NOT_ON_KUBERNETES]
+    )
     services = {}
     for cohort in c.Atelier.formgraders:
         services[cohort] = {
@@ -180,15 +227,18 @@ def render_values(settings: Mapping) -> dict:
         services["apps"] = {"name": "apps", "display": True, "url": kube["apps_url"]}
 
     culler = hub["culler"]
-    memory = {"guarantee": kube["memory_guarantee"], "limit": kube["memory_limit"]}
+    pod = trainee_pod_limits(settings)
+    memory = {"guarantee": kube["memory_guarantee"], "limit": pod["memory"]}
     storage: dict = {
-        "capacity": kube["storage_capacity"],
+        "capacity": pod["storage"],
         "extraVolumes": [
             {
                 "name": EXCHANGE_VOLUME,
                 "persistentVolumeClaim": {"claimName": kube["exchange_claim"]},
-            }
+            },
+            *pod["volumes"],
         ],
+        "extraVolumeMounts": pod["volume_mounts"],
     }
     if kube["storage_class"]:
         storage["dynamic"] = {"storageClass": kube["storage_class"]}
@@ -211,10 +261,10 @@ def render_values(settings: Mapping) -> dict:
             "image": split_image(kube["singleuser_image"], "singleuser_image"),
             "startTimeout": hub["start_timeout"],
             "memory": memory,
-            "cpu": {"guarantee": kube["cpu_guarantee"], "limit": kube["cpu_limit"]},
+            "cpu": {"guarantee": kube["cpu_guarantee"], "limit": pod["cpu"]},
             "storage": storage,
             "extraFiles": _trainee_files(settings),
-            "extraEnv": {"JUPYTER_CONFIG_PATH": TRAINEE_CONFIG_DIR},
+            "extraEnv": {"JUPYTER_CONFIG_PATH": TRAINEE_CONFIG_DIR, **pod["env"]},
         },
         "cull": {
             "enabled": culler["enabled"],

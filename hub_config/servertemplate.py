@@ -17,8 +17,9 @@ is a copy of the template's memory, readable by the trainee it becomes, so:
   each connection to its abstract Unix socket).
 
 Wire protocol on the Unix socket, per connection: the hub sends one JSON line (``uid``, ``gid``,
-``groups``, ``home``, ``env``, ``argv``; ``uid`` null for the single-account demo), the child
-answers one JSON line, ``{"pid": N}`` once it runs as the trainee in their home, or
+``groups``, ``home``, ``env``, ``argv``, ``confine``: the limits the child applies while still
+root, :func:`atelier.hub_config.limits.confine`; ``uid`` null for the single-account demo), the
+child answers one JSON line, ``{"pid": N}`` once it runs as the trainee in their home, or
 ``{"error": "..."}``.
 
 The template dies with the hub (parent-death signal); servers it forked live on, in sessions of
@@ -46,6 +47,7 @@ from atelier import forking
 #: the server extensions enabled for trainees and what the server loads as it initialises.
 PRELOAD = (
     "atelier.hub_config.delivery",
+    "atelier.hub_config.limits",
     "atelier.hub_config.slowlink",
     "jupyterhub.singleuser.extension",
     "jupyterlab_server.handlers",
@@ -211,6 +213,11 @@ def _become_server(conn: socket.socket, rehome: Rehome | None = None) -> None:
         # The template's stdout is its pipe to the hub; the server logs where the hub logs.
         os.dup2(2, 1)
         uid = request.get("uid")
+        if request.get("confine"):
+            # Limits, a private /tmp and the trainee's control groups, while still root.
+            from atelier.hub_config.limits import confine
+
+            confine(request["confine"])
         if uid is not None:
             os.setgid(request["gid"])
             os.setgroups(request["groups"])

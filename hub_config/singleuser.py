@@ -71,9 +71,27 @@ def import_server_modules() -> None:
     import jupyterlab.labapp  # noqa: F401
 
 
+def cap_file_size(environ=os.environ) -> None:
+    """Lower the file-size limit to ``ATELIER_FILE_SIZE_MB`` MiB, soft and hard, if it is set.
+
+    On Kubernetes nothing runs as root before the server (on one machine the spawner's limits
+    are set by root: :mod:`atelier.hub_config.limits`); a process may always lower its own
+    limits, and nothing it starts (kernels, terminals) can raise the hard one again.
+    """
+    import resource
+
+    size = environ.get("ATELIER_FILE_SIZE_MB")
+    if size:
+        cap = int(size) << 20
+        _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if hard == resource.RLIM_INFINITY or hard > cap:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+
+
 def main() -> None:
     """Prepare the trainee's home, then hand over to ``jupyterhub-singleuser`` in this process."""
     logging.basicConfig(level=logging.INFO, format="[atelier %(levelname)s] %(message)s")
+    cap_file_size()
     failure: list[BaseException] = []
 
     def deliver():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import random_port
-from traitlets import Bool, Float, Unicode, default
+from traitlets import Bool, Dict, Float, List, Unicode, default
 
 
 class AtelierSpawner(LocalProcessSpawner):
@@ -52,8 +52,25 @@ class AtelierSpawner(LocalProcessSpawner):
         "(servertemplate.py). Off, or while the template fails, each server is a new process.",
     ).tag(config=True)
 
+    limits = Dict(
+        {},
+        help="Limits of every trainee's server and what it starts (the hub.limits settings: "
+        "memory, processes, CPU, file size, private /tmp and /dev/shm; see hub_config/limits.py). "
+        "Empty: no limits (the single-account demo only).",
+    ).tag(config=True)
+
+    shared_paths = List(
+        Unicode(),
+        [],
+        help="Folders every server reads besides its home, the workbook repository and its "
+        "Jupyter paths (the exchange): kept visible if they are under /tmp, which a server sees "
+        "as a private tmpfs.",
+    ).tag(config=True)
+
     #: The hub's one template process, shared by every trainee's spawner.
     _template = None
+    #: Whether the hub has said once that this machine has no cgroup v1 controllers.
+    _warned_cgroups = False
 
     @property
     def unix_name(self) -> str:
@@ -69,7 +86,7 @@ class AtelierSpawner(LocalProcessSpawner):
         return person.to_json() if person else {}
 
     def make_preexec_fn(self, name):
-        """Switch to the trainee's account (``name`` is the hub username, without the prefix)."""
+        """Confine, then switch to the trainee's account (``name``: the hub username)."""
         if self.insecure_demo:
             home = self._demo_home()
 
@@ -77,7 +94,48 @@ class AtelierSpawner(LocalProcessSpawner):
                 os.chdir(home)
 
             return preexec
-        return set_user_setuid(self.unix_name)
+        become = set_user_setuid(self.unix_name)
+        confinement = self.confinement()
+        if confinement is None:
+            return become
+        from atelier.hub_config.limits import confine
+
+        def preexec():
+            confine(confinement)
+            become()
+
+        return preexec
+
+    def confinement(self) -> dict | None:
+        """The limits the server's process applies as root before it becomes the trainee.
+
+        Makes or updates the trainee's control groups now (the hub is root); None when this hub
+        sets no limits (the single-account demo, or a hub that is not root).
+        """
+        if self.insecure_demo or not self.limits or os.geteuid() != 0:
+            return None
+        from atelier.hub_config.limits import ServerLimits, prepare_cgroups
+
+        limits = ServerLimits.from_settings(self.limits)
+        try:
+            cgroups = prepare_cgroups(self.unix_name, limits)
+        except OSError as error:
+            # Refused rather than started without its memory and process caps.
+            raise RuntimeError(
+                f"the control groups of {self.unix_name} could not be set up: {error}"
+            ) from error
+        if not cgroups and not AtelierSpawner._warned_cgroups:
+            AtelierSpawner._warned_cgroups = True
+            self.log.warning(
+                "atelier: no cgroup v1 memory/pids/cpu controllers under /sys/fs/cgroup: trainees' "
+                "servers get only file-size and process rlimits and a private /tmp"
+            )
+        env = self.get_env()
+        keep = [env["HOME"], self.workbooks_repo, *self.shared_paths]
+        for name in ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH"):
+            keep += env.get(name, "").split(os.pathsep)
+        keep = [path for path in keep if path]
+        return {"limits": limits.to_json(), "cgroups": cgroups, "keep": keep}
 
     def _demo_home(self) -> str:
         home = Path(self.state_dir) / "demo-homes" / self.user.name
@@ -116,6 +174,7 @@ class AtelierSpawner(LocalProcessSpawner):
             entry = pwd.getpwnam(self.unix_name)
             groups = os.getgrouplist(self.unix_name, entry.pw_gid)
             request.update(uid=entry.pw_uid, gid=entry.pw_gid, groups=groups)
+            request["confine"] = self.confinement()
         return request
 
     @classmethod
@@ -172,6 +231,14 @@ class AtelierSpawner(LocalProcessSpawner):
         if sig == 0 and self.pid and _is_zombie(self.pid):
             return False
         return await super()._signal(sig)
+
+    async def stop(self, now=False):
+        """Stop the server, then end whatever it left in the trainee's control groups."""
+        await super().stop(now=now)
+        if self.limits and not self.insecure_demo and os.geteuid() == 0:
+            from atelier.hub_config.limits import end_processes
+
+            await asyncio.to_thread(end_processes, self.unix_name)
 
     async def start(self):
         """Start the server, then return as soon as its port accepts connections."""

@@ -8,8 +8,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from atelier.grading.autograde import (
     ApplySandboxRun,
-    GradeJournal,
-    Outcome,
     cells_to_run,
     validate_records,
 )
@@ -27,7 +25,7 @@ def _run(indices, stop_after=None, extra=()):
             break
         frames.append({"n": NONCE, "seq": seq, "kind": "start", "index": index})
         frames.append({"n": NONCE, "seq": seq + 1, "kind": "cell", "index": index, "status": "ok",
-                       "execution_count": position + 1, "outputs": []})  # fmt: skip
+                       "execution_count": position + 1, "outputs": [], "passed": True})  # fmt: skip
         seq += 2
     if stop_after is None:
         frames.append({"n": NONCE, "seq": seq, "kind": "end"})
@@ -110,12 +108,23 @@ def test_output_beyond_the_budget_is_dropped_with_a_marker():
     assert "400 more characters" in outputs[-1]["text"]
 
 
-def test_journal_skips_only_the_same_submission(tmp_path):
-    """Does the journal recognise a finished submission only while its files are unchanged?"""
-    journal = GradeJournal(tmp_path / "journal.jsonl")
-    journal.record(Outcome("ana", "ps1"), "digest-1")
-    (tmp_path / "journal.jsonl").open("a").write('{"cut by a crash')
-    again = GradeJournal(tmp_path / "journal.jsonl")
-    assert again.done("ana", "ps1", "digest-1")["status"] == "graded"
-    assert again.done("ana", "ps1", "digest-2") is None
-    assert again.done("ben", "ps1", "digest-1") is None
+@pytest.mark.parametrize("record", [{"passed": False}, {"passed": True, "status": "error"}, {}])
+def test_a_test_that_did_not_finish_scores_zero_even_without_an_error_output(record):
+    """Does a test whose run did not finish (its error swallowed, no output) still score 0?"""
+    from nbgrader.utils import determine_grade
+
+    nb = _notebook()
+    execution = _run([1, 2])
+    cell = next(r for r in execution["records"] if r.get("kind") == "cell" and r["index"] == 2)
+    cell.pop("passed")
+    cell.update(record)
+    nb, _ = ApplySandboxRun().preprocess(nb, {"atelier": {"execution": execution}})
+    assert nb.cells[2].outputs[0]["ename"] == "TestFailed"
+    assert determine_grade(nb.cells[2])[0] == 0
+    assert determine_grade(_passed_copy())[0] == 1
+
+
+def _passed_copy():
+    nb = _notebook()
+    nb, _ = ApplySandboxRun().preprocess(nb, {"atelier": {"execution": _run([1, 2])}})
+    return nb.cells[2]

@@ -44,7 +44,8 @@ def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_pa
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
     assert c.JupyterHub.cookie_secret_file == str(tmp_path / "state" / "jupyterhub_cookie_secret")
     assert c.JupyterHub.concurrent_spawn_limit == 10
-    assert [s["name"] for s in c.JupyterHub.services] == ["idle-culler"]
+    # The home quota watchdog runs beside the culler (hub.limits; hub_config/quota.py).
+    assert [s["name"] for s in c.JupyterHub.services] == ["idle-culler", "atelier-quota"]
     assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
     assert c.JupyterHub.authenticator_class.endswith("ImportPasswordAuthenticator")
 
@@ -261,7 +262,7 @@ def test_the_real_hub_runs_the_public_apps_and_the_dashboard_by_default(tmp_path
         "atelier.hub_config.slowlink",
     ]
     services = {s["name"]: s for s in c.JupyterHub.services}
-    assert set(services) == {"idle-culler", "apps", "dashboard"}
+    assert set(services) == {"idle-culler", "atelier-quota", "apps", "dashboard"}
     public = services["apps"]
     assert "--base-url=/services/apps/" in public["command"]
     assert public["user"] == "atelier-apps"
@@ -288,7 +289,7 @@ def test_the_apps_and_dashboard_services_can_be_turned_off(tmp_path, switches, a
     """Do apps.on_hub / apps.dashboard false leave their service (and role) out of the hub?"""
     c, _ = build_hub_config(hub_settings(tmp_path, **switches))
     names = {s["name"] for s in c.JupyterHub.services}
-    assert names == {"idle-culler", "apps", "dashboard"} - absent
+    assert names == {"idle-culler", "atelier-quota", "apps", "dashboard"} - absent
     roles = {r["name"] for r in c.JupyterHub.load_roles}
     assert ("atelier-dashboard" in roles) == ("dashboard" not in absent)
 

@@ -207,3 +207,51 @@ def test_the_chart_copy_is_pinned_with_its_licence_and_nothing_reads_outside_the
             text = path.read_text("utf-8", errors="replace")
             found += [f"{path.relative_to(REPO)}: {s}" for s in OUTSIDE if s in text]
     assert not found, found
+
+
+def test_trainee_pods_get_the_same_limits_as_one_machine(settings_file):
+    """Do hub.limits become the pod's memory, CPU, home size, /tmp, /dev/shm and file cap?"""
+    text = Path(settings_file).read_text()
+    data = yaml.safe_load(text)
+    data["hub"]["limits"] = {"memory_mb": 700, "cpu": 0.5, "home_quota_mb": 300, "tmp_mb": 40}
+    data["hub"]["limits"].update(shm_mb=8, file_size_mb=50)
+    Path(settings_file).write_text(yaml.safe_dump(data))
+    single = kube.render_values(load_settings(settings_file))["singleuser"]
+    assert single["memory"]["limit"] == "700Mi"
+    assert single["cpu"]["limit"] == 0.5
+    storage = single["storage"]
+    # The home volume is the quota: it cannot grow past it, so no watchdog service is rendered.
+    assert storage["capacity"] == "300Mi"
+    volumes = {v["name"]: v for v in storage["extraVolumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in storage["extraVolumeMounts"]}
+    assert volumes[mounts["/tmp"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "40Mi"}
+    assert volumes[mounts["/dev/shm"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "8Mi"}
+    assert single["extraEnv"]["ATELIER_FILE_SIZE_MB"] == "50"
+    values = kube.render_values(load_settings(settings_file))
+    assert "atelier-quota" not in values["hub"]["loadRoles"]
+    # Limits off: the kubernetes section's own sizes, and nothing more.
+    data["hub"]["limits"] = {"enabled": False}
+    Path(settings_file).write_text(yaml.safe_dump(data))
+    single = kube.render_values(load_settings(settings_file))["singleuser"]
+    assert single["memory"]["limit"] == "1G" and single["storage"]["capacity"] == "2Gi"
+    assert "ATELIER_FILE_SIZE_MB" not in single["extraEnv"]
+
+
+def test_a_pod_server_caps_its_own_file_size_for_good():
+    """Does ATELIER_FILE_SIZE_MB cap the server and its children, beyond their reach to lift?"""
+    code = (
+        "import os, resource, subprocess, sys\n"
+        "from atelier.hub_config.singleuser import cap_file_size\n"
+        "cap_file_size({'ATELIER_FILE_SIZE_MB': '1'})\n"
+        "child = 'import resource; print(resource.getrlimit(resource.RLIMIT_FSIZE))'\n"
+        "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)"
+        ".stdout.strip())\n"
+        "os.setuid(65534) if os.getuid() == 0 else None\n"
+        "try:\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (-1, -1))\n"
+        "    print('LIFTED')\n"
+        "except (ValueError, OSError):\n"
+        "    print('KEPT')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["(1048576, 1048576)", "KEPT"], out.stdout + out.stderr

@@ -1,0 +1,161 @@
+"""The in-sandbox guards, one by one, without a sandbox (the server tier runs the cheats whole)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import types
+
+import pytest
+
+from atelier.grading import sandbox_kernel
+from atelier.grading.sandbox_kernel import (
+    _capture,
+    _index,
+    _restore,
+    _single_threaded,
+    _unchanged,
+    compile_test,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_harness_loop_holds_no_rewritable_closure_cells():
+    """Is every value the loop uses a plain local (a closure's cells can be rewritten from code)?"""
+    code = sandbox_kernel.run_notebook.__code__
+    assert code.co_cellvars == () and code.co_freevars == ()
+
+
+def test_restore_puts_back_names_and_keeps_what_it_removes_alive():
+    """Are a replaced helper, a new name and a changed default put back, nothing freed meanwhile?"""
+    module = types.ModuleType("atelier_guard_probe")
+    exec("def check(value, tolerance=0.0):\n    assert value <= tolerance\n", vars(module))
+    sys.modules[module.__name__] = module
+    try:
+        parts = _capture([module.__name__])
+        original = module.check
+        freed = []
+
+        class Patch:
+            def __call__(self, *args):
+                return None
+
+            def __del__(self):
+                freed.append(True)
+
+        module.check = Patch()
+        module.extra = Patch()
+        original.__defaults__ = (1e9,)
+        sys.modules[module.__name__] = types.ModuleType("fake")
+        graveyard = []
+        tables = ((sys.modules, ((module.__name__, module),), (module.__name__,), (module,)),)
+        done = _restore(parts, (), tables, graveyard, type, str, types.ModuleType,
+                        type.__setattr__, type.__delattr__, type.__dict__["__dict__"].__get__,
+                        object())  # fmt: skip
+        assert done
+        assert module.check is original and original.__defaults__ == (0.0,)
+        assert not hasattr(module, "extra") and sys.modules[module.__name__] is module
+        assert freed == []  # the patches' finalizers have not run yet
+        del graveyard
+        assert freed == [True, True]
+    finally:
+        sys.modules.pop(module.__name__, None)
+
+
+def test_restore_refuses_a_name_that_is_not_a_string():
+    """Is a key that could shadow a name by its own __eq__ refused rather than looked up?"""
+
+    class Shadow:
+        def __hash__(self):
+            return hash("check")
+
+        def __eq__(self, other):
+            return True
+
+    parts = _capture([])
+    table = {Shadow(): 2}
+    done = _restore(parts, (), ((table, (), (), ()),), [], type, str, types.ModuleType,
+                    type.__setattr__, type.__delattr__, type.__dict__["__dict__"].__get__,
+                    object())  # fmt: skip
+    assert not done
+
+
+def test_thread_count_fails_closed_on_a_replaced_descriptor(tmp_path):
+    """Does the thread guard answer "not single-threaded" when its descriptor is another file?"""
+    import _thread
+
+    fd = os.open("/proc/self/status", os.O_RDONLY)
+    info = os.fstat(fd)
+    identity = (info.st_dev, info.st_ino)
+    try:
+        args = (os.fstat, os.pread, _thread._count)
+        assert _single_threaded(fd, identity, *args) is (_thread._count() == 0)
+        fake = tmp_path / "status"
+        fake.write_text("Threads:\t1\n")
+        other = os.open(fake, os.O_RDONLY)
+        os.dup2(other, fd)
+        os.close(other)
+        assert _single_threaded(fd, identity, *args) is False
+        os.close(fd)
+        assert _single_threaded(fd, identity, *args) is False
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def test_tests_are_compiled_apart_from_the_shell():
+    """Is a test compiled by Python (magics through IPython's defaults), its last value apart?"""
+    body, last, imports, error = compile_test("import numpy.testing as npt\nx = 2\nx * 3", "<t>")
+    assert error is None and imports == ("numpy.testing",)
+    namespace: dict = {}
+    exec(body, namespace)
+    assert eval(last, namespace) == 6
+    body, last, _, error = compile_test("%time y = 1\ny", "<t2>")
+    assert error is None and last is not None
+    _, _, _, error = compile_test("def broken(:\n", "<t3>")
+    assert isinstance(error, SyntaxError)
+
+
+def test_the_quick_check_sees_any_change_and_any_key_that_is_not_a_string():
+    """Does the per-test check (C code only) notice a patch, a new name and a shadowing key?"""
+    import itertools
+    import operator
+
+    module = types.ModuleType("atelier_guard_quick")
+    exec("def check(value, tolerance=0.0):\n    return value\n", vars(module))
+    sys.modules[module.__name__] = module
+    try:
+        parts = _capture([module.__name__])
+        index = _index(parts, ())
+        tables = ((sys.modules, (), (module.__name__,), (module,)),)
+        checks = (type, str, operator.is_, operator.getitem, map, all, itertools.repeat,
+                  itertools.chain, len, sum, KeyError, operator.attrgetter("__defaults__"),
+                  operator.attrgetter("__kwdefaults__"))  # fmt: skip
+        assert _unchanged(index, tables, checks) is True
+        module.check.__defaults__ = (1e9,)
+        assert _unchanged(index, tables, checks) is False
+        module.check.__defaults__ = parts[1][0][1]
+        module.extra = 1
+        assert _unchanged(index, tables, checks) is False
+        del module.extra
+        assert _unchanged(index, tables, checks) is True
+        vars(module)[("not", "a", "string")] = 1
+        assert _unchanged(index, tables, checks) is None
+    finally:
+        sys.modules.pop(module.__name__, None)
+
+
+def test_what_tests_import_is_imported_early_but_never_from_the_submission(tmp_path, monkeypatch):
+    """Are the tests' imports loaded before any trainee code, but never the submission's files?"""
+    from atelier.grading.sandbox_kernel import _import_early
+
+    package = tmp_path / "atelier_helper_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    (package / "sub.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = _import_early(["atelier_helper_probe.sub", "json.decoder"], str(tmp_path))
+    assert "json.decoder" in loaded and "json" in loaded
+    assert "atelier_helper_probe" not in sys.modules and not (tmp_path / "ran").exists()
