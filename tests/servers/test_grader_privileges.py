@@ -157,6 +157,7 @@ def graded():
             notebook.chmod(0o600)
             plant(course, hub.prefix, folders)
             before = {name: snapshot(folder) for name, folder in folders.items()}
+            top = {path.name for path in course.root.iterdir()}
             outcomes_file = hub.root / "outcomes.json"
             result = hub.atelier(
                 "grade",
@@ -177,6 +178,7 @@ def graded():
                 "outcomes": outcomes,
                 "folders": folders,
                 "before": before,
+                "top": top,
             }
     finally:
         for folder in folders.values():
@@ -323,6 +325,8 @@ def test_grading_processes_are_not_root(graded):
     written = list((course.root / "autograded").glob(f"*honest/{ASSIGNMENT}/*"))
     assert written
     assert {path.lstat().st_uid for path in written} == {grader}
+    # Its home is the course: nothing of its own (caches, settings) is left there.
+    assert {path.name for path in course.root.iterdir()} - graded["top"] <= {"autograded"}
     assert os.geteuid() == 0
 
 
