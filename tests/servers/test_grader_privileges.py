@@ -285,6 +285,31 @@ os.symlink({str(folder)!r}, os.path.join(root, "autograded", {trainee!r}, {ASSIG
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_link_in_the_assignment_source_is_not_copied_to_trainees(graded):
+    """source/<a>/extra.csv -> root-only file: not copied into any autograded folder or sandbox."""
+    hub, course = graded["hub"], graded["course"]
+    trainee = hub.prefix + "sourcelink"
+    released = course.root / "release" / ASSIGNMENT / "quiz.en.ipynb"
+    link = course.root / "source" / ASSIGNMENT / "extra.csv"
+    folder = course.root / "submitted" / trainee / ASSIGNMENT
+    code = f"""
+import os, shutil
+os.makedirs({str(folder)!r})
+shutil.copy({str(released)!r}, {str(folder)!r})
+os.symlink({str(graded["folders"]["secret"] / "secret.txt")!r}, {str(link)!r})
+"""
+    as_grader(course, code)
+    try:
+        result = hub.atelier(
+            "grade", ASSIGNMENT, "--cohort=x", "--no-progress", f"--students={trainee}", check=False
+        )
+    finally:
+        as_grader(course, f"import os; os.unlink({str(link)!r})")
+    no_secret(graded, "sourcelink")
+    line = next((row for row in result.stdout.splitlines() if row.startswith(trainee)), "")
+    assert "error" in line and "extra.csv: permission denied" in line, result.stdout
+
+
 def test_without_sandbox_submissions_run_as_the_grader_account_not_root(graded):
     """--no-sandbox on a cohort: the submission's code runs as the grader account, never root."""
     import pwd
