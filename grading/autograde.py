@@ -238,17 +238,41 @@ class ApplySandboxRun(NbGraderPreprocessor):
 
 
 def submission_digest(submitted: Path, source: Path) -> str:
-    """A digest of a submission's files and of the assignment's source: what a grade depends on."""
+    """A digest of a submission's files and of the assignment's source: what a grade depends on.
+
+    Nothing is followed or waited on (these folders are the grader account's): a link counts by
+    the path it holds, anything but a folder or a regular file by its name.
+    """
     digest = hashlib.sha256(ENGINE_VERSION.encode())
     for root in (submitted, source):
         if not root.is_dir():
             continue
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(root)).encode() + b"\0")
-            with open(path, "rb") as handle:
-                for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                    digest.update(block)
+        found = []
+        for folder, _, names in os.walk(root):
+            found += [os.path.join(folder, name) for name in names]
+        for path in sorted(found, key=Path):  # as before: journals of older runs still match
+            digest.update(os.path.relpath(path, root).encode() + b"\0")
+            _digest_file(digest, path)
     return digest.hexdigest()
+
+
+def _digest_file(digest, path: str) -> None:
+    """Add a regular file's bytes to ``digest``; a link adds the path it holds, others a mark."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        if not os.path.islink(path):
+            raise
+        digest.update(b"\0link:" + os.readlink(path).encode() + b"\0")
+        return
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            digest.update(b"\0not a regular file\0")
+            return
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
 
 
 def file_digest(path: str) -> str | None:
@@ -677,7 +701,14 @@ class SandboxedAutograde(Autograde):
             source = Path(
                 self.coursedir.format_path(self.coursedir.source_directory, ".", assignment)
             )
-            digest = submission_digest(Path(assignment_dir), source)
+            try:
+                digest = submission_digest(Path(assignment_dir), source)
+            except OSError as error:
+                outcome = Outcome(student, assignment, "error", self._describe(error))
+                self.outcomes.append(outcome)
+                if self.on_progress:
+                    self.on_progress(outcome)
+                continue
             dest = self._format_dest(assignment, student)
             wanted = [Path(n).stem for n in self.assignments[assignment_dir]]
             entry = self.journal.done(student, assignment, digest, wanted, dest)
@@ -807,18 +838,47 @@ class SandboxedAutograde(Autograde):
         self._finish(item, outcome)
 
     def _fail(self, item: _Pending, error: Exception) -> None:
+        import shutil
+
+        # A refused kernel or a file this account may not use is said in one line; anything else
+        # comes with its traceback.
+        said = isinstance(error, (KernelRefused, OSError, shutil.Error))
         self.log.error(
             "Autograding %s for %s failed:\n%s",
             item.assignment,
             item.student,
-            str(error) if isinstance(error, KernelRefused) else traceback.format_exc(),
+            self._describe(error) if said else traceback.format_exc(),
         )
         self.notebooks = item.notebooks
-        self._handle_failure(item.student, item.assignment)
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        with contextlib.suppress(OSError):  # what stopped it may stop this too
+            self._handle_failure(item.student, item.assignment)
+        message = self._describe(error)
         # Not journaled: a submission that could not be processed is tried again by the next run.
         outcome = Outcome(item.student, item.assignment, "error", message[:200])
         self._finish(item, outcome, journal=False)
+
+    def _describe(self, error: Exception) -> str:
+        """One line for the report: a file this process may not read or write is named."""
+        import pwd
+        import shutil
+
+        where = None
+        if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+            first = error.args[0][0] if error.args[0] else None
+            where, why = (first[0], str(first[2])) if first else (None, str(error))
+        elif isinstance(error, OSError) and error.filename:
+            where, why = error.filename, error.strerror or str(error)
+        if where is None or not isinstance(error, (OSError, shutil.Error)):
+            text = str(error).strip()
+            return (text.splitlines()[0] if text else type(error).__name__)[:200]
+        where = os.path.relpath(str(where), self.coursedir.root)
+        if "Permission denied" in why or "Operation not permitted" in why:
+            account = pwd.getpwuid(os.geteuid()).pw_name
+            why = (
+                f"permission denied to {account}, the account grading this course (a link to "
+                "something it may not use?)"
+            )
+        return f"{where}: {why}"[:300]
 
     def _finish(self, item: _Pending, outcome: Outcome, journal: bool = True) -> None:
         if journal:

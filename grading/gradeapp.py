@@ -10,6 +10,14 @@ skipped as already graded.
 On one machine the work is shared by grading processes forked from the command once nbgrader is
 loaded (one per core by default): each grades its share of the (assignment, trainee) pairs with its
 own sandboxes and reports each outcome, as a JSON line, on a pipe to the command.
+
+Run as root on a course another account owns (a cohort's course belongs to its grader account
+``<prefix>grader-C``; ``--course-dir`` a folder of another account), a grading process starts its
+sandbox slots (which need root) and then gives up root for good, becoming that account
+(:func:`become`): nbgrader's own file work in the course (copying ``submitted/`` to
+``autograded/``, writing and deleting autograded files, the gradebook) is done with that account's
+rights, so a link it planted there can reach only what it could reach itself. The sandbox fork
+servers stay root and make each job's folder from the bytes the grading process sends.
 """
 
 from __future__ import annotations
@@ -151,6 +159,7 @@ class GradeApp(AtelierApp):
             )
         root = self.resolve_course_root()
         self.assignments = expand_assignments(root, self.extra_args)
+        self.run_as = grading_account(root, self._cohort_account())
         self._sandbox_settings()
         umask = contextlib.nullcontext()
         if self.cohort:
@@ -179,7 +188,15 @@ class GradeApp(AtelierApp):
             extra_hidden=self._hidden_from_settings(),
             shards=self.shards,
             own_classes=[*type(self).mro(), *self.classes],
+            run_as=self.run_as,
         )
+
+    def _cohort_account(self) -> str:
+        if not self.cohort:
+            return ""
+        from atelier.grading.course import Course
+
+        return Course.from_settings(self.settings, self.cohort).grader_account
 
     def _sandbox_settings(self) -> None:
         """The sandbox's space from ``grading.sandbox_scratch_mb``, unless the command sets it."""
@@ -193,6 +210,60 @@ class GradeApp(AtelierApp):
             for key in ("hub.state_dir", "grading.courses_root", "grading.exchange_root")
             if self.settings.get_path(key)
         ]
+
+
+def grading_account(course_root: Path, cohort_account: str = ""):
+    """The account grading processes become (a ``pwd`` entry), or ``None`` to stay as they are.
+
+    Only root changes account. A cohort's course is graded as its grader account
+    (``cohort_account``), which owns it and can write all of it; any other course as the owner of
+    its folder, unless that is root (a course only root can change is graded as root, as before).
+    """
+    import pwd
+
+    if os.geteuid() != 0:
+        return None
+    if cohort_account:
+        try:
+            return pwd.getpwnam(cohort_account)
+        except KeyError:
+            pass  # a course made by hand, with no grader account: its folder's owner decides
+    owner = os.stat(course_root).st_uid
+    if owner == 0:
+        return None
+    try:
+        return pwd.getpwuid(owner)
+    except KeyError:
+        raise AtelierError(
+            f"{course_root} belongs to uid {owner}, which has no account on this machine; "
+            "root grades a course only as the account that owns it: chown it to an account"
+        ) from None
+
+
+def become(entry) -> None:
+    """Give up root for good in this process: become ``entry``'s account, with its groups.
+
+    Called in a grading process once its sandbox slots are running (their fork servers stay
+    root; this process keeps only pipes to them). Real, effective and saved ids all change, so
+    there is no way back; the process is kept undumpable, so that the account's other processes
+    cannot trace it or open its descriptors.
+    """
+    import ctypes
+
+    uid, gid = entry.pw_uid, entry.pw_gid
+    os.setgroups(os.getgrouplist(entry.pw_name, gid))
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:
+        # Not an AtelierError: nothing may catch this and grade on as root.
+        raise RuntimeError(f"could not give up root for {entry.pw_name}")
+    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    os.environ.update({"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name})
+    os.chdir("/")
 
 
 def expand_assignments(course_root: Path, specs: list[str]) -> list[str]:
@@ -229,6 +300,7 @@ def grade_assignments(
     log_level: int = logging.WARNING,
     shards: int = 0,
     own_classes=(),
+    run_as=None,
 ) -> list:
     """Autograde ``assignments`` in ``course_root``; return one :class:`Outcome` per submission.
 
@@ -252,6 +324,9 @@ def grade_assignments(
         log_level: nbgrader's log level.
         shards: grading processes (0: one per core, at most ``workers``).
         own_classes: classes whose options are the caller's, not nbgrader's.
+        run_as: the account (a ``pwd`` entry, see :func:`grading_account`) grading processes
+            become once their sandboxes run; then grading always happens in forked processes,
+            never in this one.
     """
     from traitlets.config import Config
 
@@ -266,7 +341,9 @@ def grade_assignments(
         for cls in (GradeApp, *GradeApp.mro(), *GradeApp.classes, *own_classes)
         if isinstance(cls, type) and issubclass(cls, Configurable)
     }
-    nbgrader_config, submitted = _plan(course_root, assignments, students, config, own, log_level)
+    nbgrader_config, submitted = _plan(
+        course_root, assignments, students, config, own, log_level, run_as
+    )
     options = {
         "dask_address": dask_address,
         "force": force,
@@ -277,7 +354,11 @@ def grade_assignments(
     }
     pairs = [(a, student) for a in assignments for student in submitted[a]]
     shards = min(shards, len(pairs))
-    if dask_address or shards <= 1:
+    if run_as is not None and pairs:
+        # This process stays root (it reads the outcomes); the grading is done in forks.
+        options["run_as"] = run_as
+        shards = 1 if dask_address else max(1, shards)
+    elif dask_address or shards <= 1:
         units = [(a, list(students)) for a in assignments]
         return _grade_share(course_root, units, workers=workers, progress=progress, **options)
     outcomes = []
@@ -286,7 +367,11 @@ def grade_assignments(
             # Nothing to deal out: graded here, so that nbgrader's "nothing to grade" is the
             # message.
             outcomes += _grade_share(
-                course_root, [(assignment, list(students))], workers=1, progress=False, **options
+                course_root,
+                [(assignment, list(students))],
+                workers=1,
+                progress=False,
+                **{k: v for k, v in options.items() if k != "run_as"},
             )
     shares = []
     for index in range(shards):
@@ -304,7 +389,7 @@ def grade(course_root: Path, assignment: str, **options) -> list:
     return grade_assignments(course_root, [assignment], **options)
 
 
-def _plan(course_root: Path, assignments, students, config, own, log_level):
+def _plan(course_root: Path, assignments, students, config, own, log_level, run_as=None):
     """Check the options and prepare the gradebook; return nbgrader's options and the submissions.
 
     Runs in the command, before any grading process starts: an option that cannot be honoured
@@ -312,7 +397,8 @@ def _plan(course_root: Path, assignments, students, config, own, log_level):
     and is switched to WAL here, once (grading processes never switch it: see
     :func:`atelier.grading.course.use_wal`). The submissions of each assignment are those nbgrader
     itself would grade (``--student``, ``CourseDirectory.student_id_exclude``, ``--notebook``),
-    limited to ``students`` if given.
+    limited to ``students`` if given. The gradebook is the course's: with ``run_as`` it is
+    prepared as that account (:func:`_as_account`), never opened by root.
     """
     from nbgrader.converters.autograde import Autograde
     from nbgrader.converters.base import NbGraderException
@@ -355,8 +441,48 @@ def _plan(course_root: Path, assignments, students, config, own, log_level):
 
         # Refused here, once, if its folder is a link (rather than by every grading process).
         GradeJournal(Path(app.coursedir.root) / "log" / "grade-journal.jsonl")
-        _prepare_gradebook(app, sorted({s for names in submitted.values() for s in names}))
+        everyone = sorted({s for names in submitted.values() for s in names})
+        _as_account(run_as, _prepare_gradebook, app, everyone)
     return nbgrader_config, submitted
+
+
+def _as_account(run_as, func, *args) -> None:
+    """``func(*args)`` as ``run_as`` (a ``pwd`` entry) in a forked child, or here if ``None``.
+
+    The child's error comes back as its message (text, never an object root would load).
+    """
+    if run_as is None:
+        func(*args)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(read_fd)
+            become(run_as)
+            try:
+                func(*args)
+                message = ""
+            except AtelierError as error:
+                message = str(error) or type(error).__name__
+            except Exception as error:
+                message = f"{type(error).__name__}: {error}"
+            os.write(write_fd, message.encode("utf-8", "replace")[:4000])
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as channel:
+        message = channel.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or message:
+        raise AtelierError(
+            f"as {run_as.pw_name}: {message or 'stopped without a result'} (preparing the "
+            "gradebook)"
+        )
 
 
 def _student_of(converter, path: str) -> str:
@@ -396,6 +522,16 @@ def _nbgrader_app(course_root: Path, assignment: str, log_level: int, nbgrader_c
     return app
 
 
+def _isolating(app, config) -> bool:
+    """Whether sandboxes made with this app's and the command line's options isolate."""
+    from traitlets.config import Config
+
+    merged = Config(app.config)
+    if config is not None:
+        merged.merge(config)
+    return SandboxOptions(config=merged).isolate
+
+
 def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, extra_hidden):
     """The execution pool for a course, with the course's limits and hidden paths."""
     from traitlets.config import Config
@@ -425,12 +561,19 @@ def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, 
 
 
 def _grade_share(course_root: Path, units, *, workers, dask_address, force, progress, config,
-                 extra_hidden, log_level, nbgrader_config=None, report=None) -> list:  # fmt: skip
+                 extra_hidden, log_level, nbgrader_config=None, report=None, run_as=None,
+                 errors_as_outcomes=False) -> list:  # fmt: skip
     """Grade ``units`` ((assignment, students) pairs) in turn, with one pool for all of them.
 
-    ``students`` empty means everyone. ``report`` is called with each finished outcome.
+    ``students`` empty means everyone. ``report`` is called with each finished outcome. With
+    ``run_as`` (in a forked grading process only) this process becomes that account as soon as
+    the pool's sandboxes run, before nbgrader touches the course. With ``errors_as_outcomes``, an
+    assignment that cannot be graded makes an error outcome for each of its students instead of
+    stopping the others.
     """
     import warnings
+
+    from atelier.grading.autograde import Outcome
 
     # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings that say nothing to
     # users.
@@ -440,18 +583,37 @@ def _grade_share(course_root: Path, units, *, workers, dask_address, force, prog
     pool = None
     try:
         for assignment, students in units:
-            app = _nbgrader_app(course_root, assignment, log_level, nbgrader_config)
-            if pool is None:
-                pool = _make_pool(app, course_root, workers, dask_address, config, extra_hidden)
-            outcomes += _grade_assignment(app, assignment, students, pool, force, progress, report)
+            try:
+                app = _nbgrader_app(course_root, assignment, log_level, nbgrader_config)
+                if pool is None:
+                    # Isolating slots need root to start; without isolation (--no-sandbox) the
+                    # code runs as whoever starts the slot: then root is given up first.
+                    early = run_as is not None and not _isolating(app, config)
+                    if early:
+                        become(run_as)
+                    pool = _make_pool(app, course_root, workers, dask_address, config, extra_hidden)
+                    if run_as is not None and not early:
+                        become(run_as)
+                outcomes += _grade_assignment(
+                    app, assignment, students, pool, force, progress, report, errors_as_outcomes
+                )
+            except AtelierError as error:
+                if not errors_as_outcomes:
+                    raise
+                outcomes += [Outcome(s, assignment, "error", str(error)[:200]) for s in students]
     finally:
         if pool is not None:
             pool.close()
     return outcomes
 
 
-def _grade_assignment(app, assignment, students, pool, force, progress, report) -> list:
-    """Run the sandboxed converter on one assignment; return its outcomes."""
+def _grade_assignment(app, assignment, students, pool, force, progress, report,
+                      planned=False) -> list:  # fmt: skip
+    """Run the sandboxed converter on one assignment; return its outcomes.
+
+    ``planned``: ``students`` are those the command found submissions of; any not graded here
+    gets an error outcome rather than none.
+    """
     from nbgrader.converters.base import NbGraderException
 
     from atelier.grading.autograde import SandboxedAutograde
@@ -504,7 +666,36 @@ def _grade_assignment(app, assignment, students, pool, force, progress, report) 
         converter.elapsed = time.monotonic() - started
         if bar is not None:
             bar.close()
+    if planned:
+        _report_unseen(converter, assignment, students, on_progress)
     return converter.outcomes
+
+
+def _report_unseen(converter, assignment: str, students, on_progress) -> None:
+    """An error for each of ``students`` whose submission this process found no notebook in.
+
+    The command found one (as root): gone since, or a folder this process cannot read once it has
+    become the course's account, which it must not grade (a link to a folder that account may not
+    read).
+    """
+    import pwd
+
+    from atelier.grading.autograde import Outcome
+
+    seen = {outcome.student for outcome in converter.outcomes}
+    account = pwd.getpwuid(os.geteuid()).pw_name
+    for student in sorted(set(students) - seen):
+        folder = converter._format_source(assignment, student)
+        folder = os.path.relpath(folder, converter.coursedir.root)
+        outcome = Outcome(
+            student,
+            assignment,
+            "error",
+            f"{folder}: no notebook found there by {account}, the account grading this course "
+            "(removed since, or a link to a folder it may not read?)",
+        )
+        converter.outcomes.append(outcome)
+        on_progress(outcome)
 
 
 def _load_before_fork() -> None:
@@ -553,18 +744,14 @@ def _grade_in_forks(course_root: Path, shares, workers: int, progress: bool, opt
                         channel.write(json.dumps(outcome.__dict__) + "\n")
                         channel.flush()
 
-                    for assignment, students in share:
-                        try:
-                            done = _grade_share(course_root, [(assignment, students)],
-                                                workers=workers, progress=False, report=report,
-                                                **options)  # fmt: skip
-                        except AtelierError as error:
-                            done = [
-                                Outcome(s, assignment, "error", str(error)[:200]) for s in students
-                            ]
-                        for outcome in done:  # those not graded now (skipped as already done)
-                            if id(outcome) not in reported:
-                                report(outcome)
+                    # One pool for the whole share: once it runs, the process may have given
+                    # up root (``run_as``) and could not start another.
+                    done = _grade_share(course_root, share, workers=workers, progress=False,
+                                        report=report, errors_as_outcomes=True,
+                                        **options)  # fmt: skip
+                    for outcome in done:  # those not graded now (skipped as already done)
+                        if id(outcome) not in reported:
+                            report(outcome)
                 status = 0
             except BaseException:
                 traceback.print_exc()

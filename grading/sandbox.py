@@ -3,7 +3,9 @@
 Rule: trainee code never runs with the grader's rights. A :class:`Sandbox` is one slot: an
 unprivileged account of its own (``atelier-sbx<N>``, created on first use), a fork server
 (:mod:`atelier.grading. sandbox_zygote`) running in new network, mount and PID namespaces with the
-libraries pre-imported, and a private job folder per notebook holding only that submission's files.
+libraries pre-imported, and a private job folder per notebook holding only that submission's files
+(made by the fork server from the bytes :meth:`Sandbox.execute` sends: the grader itself may have
+given up root once its slots run, see :func:`atelier.grading.gradeapp.become`).
 Limits (:class:`SandboxLimits`) cap memory, processes, CPU time, file size, wall time per cell and
 per notebook, output, and the space a job may write (a tmpfs private to the fork server's mount
 namespace: the machine's disk is never written by a submission). Slots are claimed with a lock
@@ -337,10 +339,14 @@ class Sandbox:
         """
         if self.process is None or self.process.poll() is not None:
             self.close()
-            self.start()
+            try:
+                self.start()
+            except SandboxError as error:  # e.g. this grading process has given up root
+                return Execution(killed_for=f"sandbox failure: {error}", exit_code=-1)
         job = secrets.token_hex(8)
         nonce = secrets.token_hex(16)
-        # The fork server makes the job folder and writes the files (on the slot's tmpfs).
+        # The fork server makes the job folder and writes the files (on the slot's tmpfs): this
+        # process may have given up root (it runs as the course's grader account).
         files = files or {}
         request = {
             "job": job,
