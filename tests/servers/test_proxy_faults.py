@@ -146,7 +146,9 @@ def test_a_killed_proxy_is_replaced_and_the_site_answers_within_seconds(hub, pia
     print(f"back after {took:.1f} s")
     assert proxy_pid(hub) != old
     assert_pias_work_is_intact(hub, pia)
-    assert f"configurable-http-proxy (pid {old}) stopped (killed by signal 9)" in hub_log(hub)
+    # "(killed by signal 9)" follows only when this `atelier start` started that proxy itself: one
+    # that took over a running proxy (an earlier test restarts it) cannot know how it ended.
+    assert f"configurable-http-proxy (pid {old}) stopped" in hub_log(hub)
 
 
 def test_the_proxy_killed_twice_in_a_row_comes_back_too(hub, pia):
