@@ -495,28 +495,18 @@ def _restore(parts, shell_classes, tables, graveyard, type_, str_, module_type, 
             function.__defaults__ = defaults
         if kwdefaults is not None or function.__kwdefaults__ is not None:
             function.__kwdefaults__ = None if kwdefaults is None else {k: v for k, v in kwdefaults}
-    for cls, saved, keys in classes:
-        current = class_dict(cls)
-        for key, value in saved:
-            old = current.get(key, missing)
-            if old is not value:
-                graveyard.append(old)
-                type_setattr(cls, key, value)
-        for key in [*current]:
-            if key not in keys:
-                graveyard.append(current[key])
-                type_delattr(cls, key)
-    for cls, saved, keys in shell_classes:
-        current = class_dict(cls)
-        for key, value in saved:
-            old = current.get(key, missing)
-            if old is not value:
-                graveyard.append(old)
-                type_setattr(cls, key, value)
-        for key in [*current]:
-            if key not in keys:
-                graveyard.append(current[key])
-                type_delattr(cls, key)
+    for group in (classes, shell_classes):
+        for cls, saved, keys in group:
+            current = class_dict(cls)
+            for key, value in saved:
+                old = current.get(key, missing)
+                if old is not value:
+                    graveyard.append(old)
+                    type_setattr(cls, key, value)
+            for key in [*current]:
+                if key not in keys:
+                    graveyard.append(current[key])
+                    type_delattr(cls, key)
     return True
 
 
