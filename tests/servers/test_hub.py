@@ -37,13 +37,21 @@ def xsrf_headers(session, path: str) -> dict:
 
 def run_in_kernel(hub, session, username: str, code: str) -> str:
     """Start a kernel in ``username``'s server through its REST API, run ``code``, return stdout."""
-    import websocket
-
     base = f"{hub.url}/user/{username}"
     headers = xsrf_headers(session, f"/user/{username}/")
     kernel = session.post(f"{base}/api/kernels", json={"name": "python3"}, headers=headers)
     assert kernel.status_code == 201, kernel.text
     kernel_id = kernel.json()["id"]
+    try:
+        return execute_in_kernel(hub, session, username, kernel_id, code)
+    finally:
+        session.delete(f"{base}/api/kernels/{kernel_id}", headers=headers)
+
+
+def execute_in_kernel(hub, session, username: str, kernel_id: str, code: str) -> str:
+    """Run ``code`` in a kernel of ``username``'s through the proxy (a websocket); its stdout."""
+    import websocket
+
     cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     ws = websocket.create_connection(
         f"ws://127.0.0.1:{hub.port}/user/{username}/api/kernels/{kernel_id}/channels",
@@ -82,7 +90,6 @@ def run_in_kernel(hub, session, username: str, code: str) -> str:
                 return "".join(out)
     finally:
         ws.close()
-        session.delete(f"{base}/api/kernels/{kernel_id}", headers=headers)
 
 
 def server_pid(hub, username: str) -> int | None:

@@ -10,16 +10,14 @@ the variations.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import time
-import uuid
 
 import pytest
 import requests
-from test_hub import server_pid, xsrf_headers
+from test_hub import execute_in_kernel, server_pid, xsrf_headers
 
 pytestmark = pytest.mark.server
 
@@ -33,34 +31,7 @@ BACK_WITHIN = 10.0
 
 def execute(hub, session, kernel_id: str, code: str) -> str:
     """Run ``code`` in Pia's kernel ``kernel_id`` through the proxy (a websocket); its stdout."""
-    import websocket
-
-    cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    ws = websocket.create_connection(
-        f"ws://127.0.0.1:{hub.port}/user/pia/api/kernels/{kernel_id}/channels",
-        cookie=cookies,
-        timeout=60,
-    )
-    try:
-        msg_id = uuid.uuid4().hex
-        header = {"msg_id": msg_id, "msg_type": "execute_request", "username": "",
-                  "session": uuid.uuid4().hex, "version": "5.3"}  # fmt: skip
-        content = {"code": code, "silent": False, "store_history": False}
-        ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {},
-                            "content": content, "channel": "shell"}))  # fmt: skip
-        out = []
-        while True:
-            msg = json.loads(ws.recv())
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                out.append(msg["content"]["ename"])
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out)
-    finally:
-        ws.close()
+    return execute_in_kernel(hub, session, "pia", kernel_id, code)
 
 
 @pytest.fixture(scope="module")
