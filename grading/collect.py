@@ -37,7 +37,6 @@ import contextlib
 import json
 import os
 import stat
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -407,39 +406,29 @@ def copy_submission(course: Course, candidate: Candidate, assignment: str, uid: 
         os.close(submitted)
     try:
         safefs.recover_swaps_at(student)
-        staged = f".{assignment}.tmp-{uuid.uuid4().hex[:8]}"
-        os.mkdir(staged, 0o700, dir_fd=student)
-        try:
-            target = os.open(staged, safefs.DIR_FLAGS, dir_fd=student)
+        with safefs.replacing_dir_at(student, assignment, shown / assignment) as target:
+            walk = Walk(candidate, uid, limits)
+            walk.expected = candidate.checked
+            top = walk.open_top()
             try:
-                walk = Walk(candidate, uid, limits)
-                walk.expected = candidate.checked
-                top = walk.open_top()
-                try:
-                    walk.tree(top, target)
-                finally:
-                    os.close(top)
-                if walk.expected is not None:
-                    for gone in sorted(set(walk.expected) - set(walk.found)):
-                        raise walk.refuse(gone, "was removed after collect checked it")
-                # A change made after the check is part of what was received.
-                candidate.received = max(candidate.received, walk.newest)
-                candidate.files, candidate.size = walk.files, walk.size
-                with contextlib.suppress(FileNotFoundError):
-                    os.rename("timestamp.txt", "client_timestamp.txt",
-                              src_dir_fd=target, dst_dir_fd=target)  # fmt: skip
-                safefs.write_at(target, "timestamp.txt", receipt_text(candidate.received), 0o660,
-                                "timestamp.txt")  # fmt: skip
-                record = json.dumps(candidate.record(assignment), indent=1, sort_keys=True)
-                safefs.write_at(target, RECEIPT_FILE, record, 0o660, RECEIPT_FILE)
-                # The copy belongs to the course: the grader group reads and writes it.
-                os.fchmod(target, 0o2770)
+                walk.tree(top, target)
             finally:
-                os.close(target)
-            safefs.swap_at(student, staged, assignment)
-        except BaseException:
-            safefs.remove_tree_at(student, staged)
-            raise
+                os.close(top)
+            if walk.expected is not None:
+                for gone in sorted(set(walk.expected) - set(walk.found)):
+                    raise walk.refuse(gone, "was removed after collect checked it")
+            # A change made after the check is part of what was received.
+            candidate.received = max(candidate.received, walk.newest)
+            candidate.files, candidate.size = walk.files, walk.size
+            with contextlib.suppress(FileNotFoundError):
+                os.rename("timestamp.txt", "client_timestamp.txt",
+                          src_dir_fd=target, dst_dir_fd=target)  # fmt: skip
+            safefs.write_at(target, "timestamp.txt", receipt_text(candidate.received), 0o660,
+                            "timestamp.txt")  # fmt: skip
+            record = json.dumps(candidate.record(assignment), indent=1, sort_keys=True)
+            safefs.write_at(target, RECEIPT_FILE, record, 0o660, RECEIPT_FILE)
+            # The copy belongs to the course: the grader group reads and writes it.
+            os.fchmod(target, 0o2770)
     finally:
         os.close(student)
 

@@ -9,7 +9,6 @@ idempotent, so running it again repairs a half-done release and only replaces wh
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,24 +117,14 @@ def copy_sources(release: Release) -> None:
     with safefs.opened_dir(course.root, ["source"], _owners(course)) as source:
         for lang in release.languages:
             aid = assignment_id(release.workbook, lang)
-            staged = f".{aid}.tmp-{uuid.uuid4().hex[:8]}"
-            os.mkdir(staged, 0o700, dir_fd=source)
-            try:
-                target = safefs.open_dir_at(source, staged, course.source / staged)
-                try:
-                    name = notebook_name(release.workbook, lang)
-                    data = release.notebooks[lang].read_bytes()
-                    safefs.write_at(target, name, data, 0o660, course.source / aid / name)
-                    for side in SIDE_FOLDERS:
-                        if (release.workbook_dir / side).is_dir():
-                            _copy_side_folder(release.workbook_dir / side, target, side)
-                    os.fchmod(target, 0o2770)
-                finally:
-                    os.close(target)
-                safefs.swap_at(source, staged, aid)
-            except BaseException:
-                safefs.remove_tree_at(source, staged)
-                raise
+            with safefs.replacing_dir_at(source, aid, course.source / aid) as target:
+                name = notebook_name(release.workbook, lang)
+                data = release.notebooks[lang].read_bytes()
+                safefs.write_at(target, name, data, 0o660, course.source / aid / name)
+                for side in SIDE_FOLDERS:
+                    if (release.workbook_dir / side).is_dir():
+                        _copy_side_folder(release.workbook_dir / side, target, side)
+                os.fchmod(target, 0o2770)
             release.progress(f"  source    {aid}")
 
 
@@ -224,23 +213,13 @@ def publish(release: Release) -> None:
     owners = _owners(course)
     with safefs.opened_dir(course.exchange, ["outbound"]) as outbound:
         for aid in release.assignments:
-            staged = f".{aid}.tmp-{uuid.uuid4().hex[:8]}"
-            os.mkdir(staged, 0o700, dir_fd=outbound)
-            try:
-                target = safefs.open_dir_at(outbound, staged, course.outbound / staged)
-                try:
-                    with safefs.opened_dir(course.root, ["release", aid], owners) as src:
-                        safefs.copy_tree_at(
-                            src, target, course.release / aid, owners, (0o644, 0o755),
-                            grader_uid, grader_gid,
-                        )  # fmt: skip
-                    safefs._set_owner_mode(target, 0o755, grader_uid, grader_gid)
-                finally:
-                    os.close(target)
-                safefs.swap_at(outbound, staged, aid)
-            except BaseException:
-                safefs.remove_tree_at(outbound, staged)
-                raise
+            with safefs.replacing_dir_at(outbound, aid, course.outbound / aid) as target:
+                with safefs.opened_dir(course.root, ["release", aid], owners) as src:
+                    safefs.copy_tree_at(
+                        src, target, course.release / aid, owners, (0o644, 0o755),
+                        grader_uid, grader_gid,
+                    )  # fmt: skip
+                safefs._set_owner_mode(target, 0o755, grader_uid, grader_gid)
             release.progress(f"  released  {aid} -> {course.outbound / aid}")
 
 

@@ -309,6 +309,28 @@ def swap_at(dir_fd: int, staged: str, final: str) -> None:
         remove_tree_at(dir_fd, old)
 
 
+@contextmanager
+def replacing_dir_at(dir_fd: int, final: str, shown: Path | str):
+    """An open new private folder that replaces folder ``final`` of ``dir_fd`` when the block ends.
+
+    The folder is made beside ``final`` under a ``.tmp-`` name (which :func:`recover_swaps_at`
+    drops after a crash) and swapped in (:func:`swap_at`) only if the block succeeds; otherwise it
+    is removed and ``final`` is left as it was: nothing is ever half-written.
+    """
+    staged = f".{final}.tmp-{secrets.token_hex(4)}"
+    os.mkdir(staged, 0o700, dir_fd=dir_fd)
+    try:
+        target = open_dir_at(dir_fd, staged, shown)
+        try:
+            yield target
+        finally:
+            os.close(target)
+        swap_at(dir_fd, staged, final)
+    except BaseException:
+        remove_tree_at(dir_fd, staged)
+        raise
+
+
 def recover_swaps_at(dir_fd: int) -> None:
     """After a crash: drop staged folders, put back an old one that lost its successor."""
     for name in entries(dir_fd):
