@@ -111,3 +111,16 @@ def scores(root: Path, assignment: str = "ps1", course_id: str = "testcourse") -
             grades["late"] = submission.total_seconds_late
             result[submission.student.id] = grades
     return result
+
+
+def stock_autograde(course: Path, *args: str, assignment: str = "ps1"):
+    """Stock ``nbgrader autograde`` of ``assignment`` in ``course`` (the reference scores)."""
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    return subprocess.run(
+        [str(BIN / "nbgrader"), "autograde", assignment, "--log-level=ERROR", *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -21,14 +21,13 @@ and ``signal-handler`` (no descriptors left, a process signalling without end) a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from autograde_course import make_course, scores, submit
+from autograde_course import make_course, scores, stock_autograde, submit
 
 pytestmark = pytest.mark.server
 
@@ -112,15 +111,7 @@ def test_stock_nbgrader_agrees_where_it_is_not_fooled(graded, tmp_path):
     _course, _run, book = graded
     stock = make_course(tmp_path / "course")
     _submit_all(stock, STOCK_AGREES)
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
-    run = subprocess.run(
-        [str(BIN / "nbgrader"), "autograde", "ps1", "--log-level=ERROR"],
-        cwd=stock,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = stock_autograde(stock)
     assert run.returncode == 0, run.stderr
     expected = scores(stock)
     assert {name: book[name] for name in STOCK_AGREES} == expected

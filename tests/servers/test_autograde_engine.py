@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from autograde_course import RAISING, RIGHT, WRONG, make_course, scores, submit
+from autograde_course import RAISING, RIGHT, WRONG, make_course, scores, stock_autograde, submit
 
 pytestmark = pytest.mark.server
 
@@ -63,15 +63,7 @@ def graded_by_atelier(cohort, tmp_path_factory) -> Path:
 def test_same_gradebook_entries_as_stock_nbgrader(cohort, graded_by_atelier, tmp_path):
     """Does every trainee get the same scores, comments, review flags and lateness as with stock?"""
     stock = copy_course(cohort, tmp_path / "course")
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
-    run = subprocess.run(
-        [str(BIN / "nbgrader"), "autograde", "ps1", "--log-level=ERROR"],
-        cwd=stock,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run = stock_autograde(stock)
     assert run.returncode == 0, run.stderr
     expected = scores(stock)
     assert scores(graded_by_atelier) == expected

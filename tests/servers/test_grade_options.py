@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from autograde_course import FIXTURE, RIGHT, WRONG, make_course, scores, submit
+from autograde_course import FIXTURE, RIGHT, WRONG, make_course, scores, stock_autograde, submit
 
 pytestmark = pytest.mark.server
 
@@ -43,18 +43,6 @@ def grade(course: Path, *args: str, assignments=("ps1",)) -> subprocess.Complete
     command = [str(BIN / "atelier"), "grade", "--course-dir", str(course), *assignments]
     return subprocess.run(
         [*command, "--no-progress", *args], capture_output=True, text=True, timeout=300
-    )
-
-
-def stock(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
-    return subprocess.run(
-        [str(BIN / "nbgrader"), "autograde", "ps1", "--log-level=ERROR", *args],
-        cwd=course,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
 
 
@@ -93,7 +81,7 @@ def test_nbgrader_options_give_the_same_scores_as_stock_nbgrader(four):
     ours, theirs = four("ours"), four("stock")
     run = grade(ours, *options)
     assert run.returncode == 0, run.stderr
-    done = stock(theirs, *options)
+    done = stock_autograde(theirs, *options)
     assert done.returncode == 0, done.stderr
     assert scores(ours) == scores(theirs)
     # The course says 5 s (ben's answer would pass): the command line's 2 s applied.
