@@ -397,18 +397,17 @@ def _plan(course_root: Path, assignments, students, config, own, log_level, run_
     and is switched to WAL here, once (grading processes never switch it: see
     :func:`atelier.grading.course.use_wal`). The submissions of each assignment are those nbgrader
     itself would grade (``--student``, ``CourseDirectory.student_id_exclude``, ``--notebook``),
-    limited to ``students`` if given. The gradebook is the course's: with ``run_as`` it is
-    prepared as that account (:func:`_as_account`), never opened by root.
+    limited to ``students`` if given. With ``run_as`` the course's folders are listed and its
+    gradebook prepared as that account (:func:`_as_account`): root only reads the names it
+    reports, never the course (where that account may have planted links).
     """
     from nbgrader.converters.autograde import Autograde
-    from nbgrader.converters.base import NbGraderException
 
     from atelier.grading import grade_options
 
     _load_before_fork()
-    wanted = set(students)
     nbgrader_config = None
-    submitted: dict[str, list[str]] = {}
+    converters = []
     app = None
     for assignment in assignments:
         if nbgrader_config is None:
@@ -422,38 +421,67 @@ def _plan(course_root: Path, assignments, students, config, own, log_level, run_
             app.config, nbgrader_config, str(course_root / "nbgrader_config.py")
         )
         grade_options.check_steps(converter)
-        exclude = set(filter(None, app.coursedir.student_id_exclude.split(",")))
+        converters.append((assignment, converter))
+    if app is None:
+        return nbgrader_config, {}
+    from atelier.grading.autograde import GradeJournal
+
+    # Refused here, once, if its folder is a link (rather than by every grading process).
+    GradeJournal(Path(app.coursedir.root) / "log" / "grade-journal.jsonl")
+    found = _as_account(run_as, _list_and_prepare, app, converters, sorted(students))
+    if not isinstance(found, dict) or any(
+        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        for names in found.values()
+    ):
+        raise AtelierError(f"as {run_as.pw_name}: an unexpected list of submissions")
+    return nbgrader_config, {a: found.get(a, []) for a in assignments}
+
+
+def _list_and_prepare(app, converters, students) -> dict:
+    """The trainees with a submission of each assignment; the gradebook made ready for them.
+
+    A submission folder this process finds but may not list (a link to a folder the account
+    grading the course may not read) is counted too, so that its trainee gets an error naming it
+    rather than silence.
+    """
+    import glob
+
+    from nbgrader.converters.base import NbGraderException
+
+    wanted = set(students)
+    submitted: dict[str, list[str]] = {}
+    for assignment, converter in converters:
+        exclude = set(filter(None, converter.coursedir.student_id_exclude.split(",")))
         try:
             converter.init_notebooks()
+            paths = {path for path, notebooks in converter.assignments.items() if notebooks}
         except NbGraderException:
-            submitted[assignment] = []  # graded alone, so that nbgrader's message is the one shown
-            continue
-        found = {
-            _student_of(converter, path)
-            for path, notebooks in converter.assignments.items()
-            if notebooks and os.path.isdir(path)
-        }
+            paths = set()  # graded alone, so that nbgrader's message is the one shown
+        pattern = converter._format_source(assignment, converter.coursedir.student_id)
+        for path in glob.glob(pattern):
+            try:
+                os.listdir(path)
+            except PermissionError:
+                paths.add(path)
+            except OSError:
+                pass
+        found = {_student_of(converter, path) for path in paths if os.path.isdir(path)}
         submitted[assignment] = sorted(
             s for s in found if s not in exclude and (not wanted or s in wanted)
         )
-    if app is not None:
-        from atelier.grading.autograde import GradeJournal
-
-        # Refused here, once, if its folder is a link (rather than by every grading process).
-        GradeJournal(Path(app.coursedir.root) / "log" / "grade-journal.jsonl")
-        everyone = sorted({s for names in submitted.values() for s in names})
-        _as_account(run_as, _prepare_gradebook, app, everyone)
-    return nbgrader_config, submitted
+    everyone = sorted({s for names in submitted.values() for s in names})
+    _prepare_gradebook(app, everyone)
+    return submitted
 
 
-def _as_account(run_as, func, *args) -> None:
+def _as_account(run_as, func, *args):
     """``func(*args)`` as ``run_as`` (a ``pwd`` entry) in a forked child, or here if ``None``.
 
-    The child's error comes back as its message (text, never an object root would load).
+    The child's result comes back as JSON, its error as its message (text and plain data, never
+    an object root would load), at most :data:`ACCOUNT_REPLY_LIMIT` bytes.
     """
     if run_as is None:
-        func(*args)
-        return
+        return func(*args)
     sys.stdout.flush()
     sys.stderr.flush()
     read_fd, write_fd = os.pipe()
@@ -464,25 +492,38 @@ def _as_account(run_as, func, *args) -> None:
             os.close(read_fd)
             become(run_as)
             try:
-                func(*args)
-                message = ""
+                reply = {"result": func(*args)}
             except AtelierError as error:
-                message = str(error) or type(error).__name__
+                reply = {"error": str(error) or type(error).__name__}
             except Exception as error:
-                message = f"{type(error).__name__}: {error}"
-            os.write(write_fd, message.encode("utf-8", "replace")[:4000])
+                reply = {"error": f"{type(error).__name__}: {error}"}
+            data = json.dumps(reply).encode("utf-8", "replace")
+            if len(data) > ACCOUNT_REPLY_LIMIT:
+                data = json.dumps({"error": "its reply was too long"}).encode()
+            with os.fdopen(write_fd, "wb") as channel:
+                channel.write(data)
             status = 0
         finally:
             os._exit(status)
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as channel:
-        message = channel.read().decode("utf-8", "replace")
+        data = channel.read(ACCOUNT_REPLY_LIMIT + 1)
     _, status = os.waitpid(pid, 0)
-    if status != 0 or message:
+    try:
+        reply = json.loads(data) if len(data) <= ACCOUNT_REPLY_LIMIT else {}
+    except ValueError:
+        reply = {}
+    if status != 0 or not isinstance(reply, dict) or "result" not in reply:
+        message = reply.get("error") if isinstance(reply, dict) else None
         raise AtelierError(
-            f"as {run_as.pw_name}: {message or 'stopped without a result'} (preparing the "
-            "gradebook)"
+            f"as {run_as.pw_name}: {str(message or 'stopped without a result')[:4000]} (listing "
+            "the submissions and preparing the gradebook)"
         )
+    return reply["result"]
+
+
+#: The most bytes root reads back from a child working as the course's account.
+ACCOUNT_REPLY_LIMIT = 16 << 20
 
 
 def _student_of(converter, path: str) -> str:
@@ -674,9 +715,8 @@ def _grade_assignment(app, assignment, students, pool, force, progress, report,
 def _report_unseen(converter, assignment: str, students, on_progress) -> None:
     """An error for each of ``students`` whose submission this process found no notebook in.
 
-    The command found one (as root): gone since, or a folder this process cannot read once it has
-    become the course's account, which it must not grade (a link to a folder that account may not
-    read).
+    The command found one: gone since, or a folder the course's account may not read (a link to a
+    folder of another account), which it must not grade.
     """
     import pwd
 

@@ -317,9 +317,7 @@ class Snapshot:
         )
         self.parts = _capture(self.names)
         self.shell_classes = tuple(
-            (cls, tuple(vars(cls).items()), frozenset(vars(cls)))
-            for cls in type(shell).__mro__
-            if cls is not object
+            (cls, *_entries(vars(cls))[1:]) for cls in type(shell).__mro__ if cls is not object
         )
         self.index = _index(self.parts, self.shell_classes)
 
@@ -344,20 +342,20 @@ class Snapshot:
 def _index(parts, shell_classes) -> tuple:
     """The snapshot flattened for :func:`_unchanged`: parallel tuples, checked by C code alone."""
     modules, functions, classes = parts
-    namespaces = tuple(namespace for namespace, _saved, _keys in modules)
-    flat = [(namespace, key, value) for namespace, saved, _keys in modules for key, value in saved]
+    namespaces = tuple(module[0] for module in modules)
+    flat = [(module[0], key, value) for module in modules for key, value in module[1]]
     proxies, class_flat = [], []
-    for cls, saved, _keys in (*classes, *shell_classes):
+    for cls, saved, *_keys in (*classes, *shell_classes):
         proxy = type.__dict__["__dict__"].__get__(cls)
         proxies.append(proxy)
         class_flat += [(proxy, key, value) for key, value in saved]
     kw_flat = [
-        (function.__kwdefaults__, key, value)
-        for function, _defaults, kwdefaults in functions
+        (kwdict, key, value)
+        for _function, _defaults, kwdefaults, kwdict in functions
         if kwdefaults is not None
         for key, value in kwdefaults
     ]
-    kw_dicts = tuple(f.__kwdefaults__ for f, _d, kw in functions if kw is not None)
+    kw_dicts = tuple(kwdict for _f, _d, kw, kwdict in functions if kw is not None)
 
     def columns(rows):
         return tuple(tuple(column) for column in zip(*rows, strict=True)) if rows else ((), (), ())
@@ -369,9 +367,9 @@ def _index(parts, shell_classes) -> tuple:
         tuple(proxies),
         columns(class_flat),
         len(class_flat),
-        tuple(f for f, _d, _kw in functions),
-        tuple(d for _f, d, _kw in functions),
-        tuple(f for f, _d, kw in functions if kw is not None),
+        tuple(f for f, _d, _kw, _kd in functions),
+        tuple(d for _f, d, _kw, _kd in functions),
+        tuple(f for f, _d, kw, _kd in functions if kw is not None),
         kw_dicts,
         columns(kw_flat),
         len(kw_flat),
@@ -391,7 +389,7 @@ def _unchanged(index, tables, tools) -> bool | None:
     (type_, str_, is_, getitem, map_, all_, repeat_, chain_, len_, sum_, key_error,
      defaults_of, kwdefaults_of) = tools  # fmt: skip
     table_dicts = [table for table, _saved, _keys, _values in tables]
-    everything = chain_(table_dicts, namespaces, proxies)
+    everything = chain_(table_dicts, namespaces, proxies, kw_dicts)
     if not all_(map_(is_, map_(type_, chain_.from_iterable(everything)), repeat_(str_))):
         return None
     try:
@@ -421,7 +419,7 @@ def _capture(names) -> tuple:
         if type(module) is not types.ModuleType:
             continue
         namespace = vars(module)
-        modules.append((namespace, tuple(namespace.items()), frozenset(namespace)))
+        modules.append(_entries(namespace))
         for value in namespace.values():
             if id(value) in seen:
                 continue
@@ -435,7 +433,7 @@ def _capture(names) -> tuple:
                 and not value.__flags__ & _IMMUTABLETYPE
             ):
                 cls_namespace = vars(value)
-                classes.append((value, tuple(cls_namespace.items()), frozenset(cls_namespace)))
+                classes.append((value, *_entries(cls_namespace)[1:]))
                 for member in cls_namespace.values():
                     if isinstance(member, types.FunctionType) and id(member) not in seen:
                         seen.add(id(member))
@@ -443,12 +441,26 @@ def _capture(names) -> tuple:
     return tuple(modules), tuple(functions), tuple(classes)
 
 
+def _entries(mapping) -> tuple:
+    """``(mapping, items, key set, keys, values)``: a namespace's copy, in the forms checks use."""
+    items = tuple(mapping.items())
+    return (
+        mapping,
+        items,
+        frozenset(mapping),
+        tuple(key for key, _value in items),
+        tuple(value for _key, value in items),
+    )
+
+
 def _function_state(function: types.FunctionType) -> tuple:
+    """``(function, defaults, keyword defaults' items, the keyword defaults' dict)``."""
     kwdefaults = function.__kwdefaults__
     return (
         function,
         function.__defaults__,
         None if kwdefaults is None else tuple(kwdefaults.items()),
+        kwdefaults,
     )
 
 
@@ -456,55 +468,104 @@ _HEAPTYPE, _IMMUTABLETYPE = 1 << 9, 1 << 8
 _MISSING = object()
 
 
-def _restore(parts, shell_classes, tables, graveyard, type_, str_, module_type, type_setattr,
+def _restore(parts, shell_classes, tables, graveyard, index, checks, module_type, type_setattr,
              type_delattr, class_dict, missing) -> bool:  # fmt: skip
     """Put back every snapshotted namespace entry, function default and class member.
 
     This runs right after the trainee's code, so it calls nothing that code could have replaced:
-    only syntax, methods of built-in types and the pristine functions it is given. Every value it
-    takes out goes into ``graveyard`` (kept alive until the test has run), so that no trainee
-    object's finalizer can run in the middle and patch something back. Returns False when a
-    namespace holds a key that is not a plain string (which could shadow a name by its own
-    ``__eq__``): the caller fails closed.
+    only syntax, methods of built-in types and the pristine functions it is given (``checks``,
+    as for :func:`_unchanged`). Each table, namespace and class is first compared with its copy
+    by C code alone (identity of every saved value, and its size) and is rewritten only when it
+    differs: a submission that changed one module's global pays for that module, not for all of
+    numpy. Every value it takes out goes into ``graveyard`` (kept alive until the test has run),
+    so that no trainee object's finalizer can run in the middle and patch something back.
+    Returns False when a namespace holds a key that is not a plain string (which could shadow a
+    name by its own ``__eq__``): the caller fails closed.
     """
+    (type_, str_, is_, getitem, map_, all_, repeat_, chain_, len_, _sum, key_error,
+     defaults_of, kwdefaults_of) = checks  # fmt: skip
     modules, functions, classes = parts
-    # The tables first: sys.modules (and the entries of sys the import system reads).
-    for table, saved, _keys, _values in tables:
-        for key in [*table]:
-            if type_(key) is not str_:
-                return False
+    kw_functions, kw_dicts, (kw_flat, kw_keys, kw_values) = index[8], index[9], index[10]
+    # No lookup below may meet a key that is not an exact string.
+    everything = chain_(
+        (table for table, _s, _k, _v in tables),
+        (module[0] for module in modules),
+        map_(class_dict, (group[0] for group in chain_(classes, shell_classes))),
+        kw_dicts,
+    )
+    if not all_(map_(is_, map_(type_, chain_.from_iterable(everything)), repeat_(str_))):
+        return False
+    # The tables first: sys.modules (and the entries of sys the import system reads). Entries
+    # added since stay (modules imported later).
+    for table, saved, keys, values in tables:
+        try:
+            if all_(map_(is_, map_(getitem, repeat_(table), keys), values)):
+                continue
+        except key_error:
+            pass
         graveyard.append(table.copy())
         for key, value in saved:
             if table.get(key, missing) is not value:
                 table[key] = value
-    for namespace, saved, keys in modules:
-        for key in [*namespace]:
-            if type_(key) is not str_:
-                return False
+    for namespace, saved, keyset, keys, values in modules:
+        try:
+            if len_(namespace) == len_(keys) and all_(
+                map_(is_, map_(getitem, repeat_(namespace), keys), values)
+            ):
+                continue
+        except key_error:
+            pass
         graveyard.append(namespace.copy())
         for key, value in saved:
             if namespace.get(key, missing) is not value:
                 namespace[key] = value
         # A name added since (``numpy.testing.cheat``) goes; submodules loaded since stay.
         for key in [*namespace]:
-            if key not in keys and type_(namespace[key]) is not module_type:
+            if key not in keyset and type_(namespace[key]) is not module_type:
                 del namespace[key]
-    for function, defaults, kwdefaults in functions:
-        graveyard.append((function.__defaults__, function.__kwdefaults__))
-        if function.__defaults__ is not defaults:
-            function.__defaults__ = defaults
-        if kwdefaults is not None or function.__kwdefaults__ is not None:
-            function.__kwdefaults__ = None if kwdefaults is None else {k: v for k, v in kwdefaults}
+    if not all_(map_(is_, map_(defaults_of, index[6]), index[7])):
+        for function, defaults, _kwdefaults, _kwdict in functions:
+            if function.__defaults__ is not defaults:
+                graveyard.append(function.__defaults__)
+                function.__defaults__ = defaults
+    try:
+        kw_intact = all_(map_(is_, map_(kwdefaults_of, kw_functions), kw_dicts)) and all_(
+            map_(is_, map_(getitem, kw_flat, kw_keys), kw_values)
+        )
+    except key_error:
+        kw_intact = False
+    if not kw_intact or _sum(map_(len_, kw_dicts)) != len_(kw_keys):
+        # The saved dict objects themselves go back, refilled from the copies (the trainee may
+        # have changed them in place): so the next check finds them identical again.
+        for function, _defaults, kwdefaults, kwdict in functions:
+            current = function.__kwdefaults__
+            graveyard.append(current)
+            if kwdict is None:
+                if current is not None:
+                    function.__kwdefaults__ = None
+                continue
+            graveyard.append(kwdict.copy())
+            kwdict.clear()
+            kwdict.update(kwdefaults)
+            if current is not kwdict:
+                function.__kwdefaults__ = kwdict
     for group in (classes, shell_classes):
-        for cls, saved, keys in group:
+        for cls, saved, keyset, keys, values in group:
             current = class_dict(cls)
+            try:
+                if len_(current) == len_(keys) and all_(
+                    map_(is_, map_(getitem, repeat_(current), keys), values)
+                ):
+                    continue
+            except key_error:
+                pass
             for key, value in saved:
                 old = current.get(key, missing)
                 if old is not value:
                     graveyard.append(old)
                     type_setattr(cls, key, value)
             for key in [*current]:
-                if key not in keys:
+                if key not in keyset:
                     graveyard.append(current[key])
                     type_delattr(cls, key)
     return True
@@ -790,7 +851,7 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
                 same = unchanged(quick, tables, checks)
                 if same is None or (
                     not same
-                    and not restore(parts, shell_classes, tables, graveyard, type_, str_,
+                    and not restore(parts, shell_classes, tables, graveyard, quick, checks,
                                     module_type, type_setattr, type_delattr, class_dict,
                                     missing)
                 ):  # fmt: skip

@@ -390,3 +390,37 @@ os.symlink({str(database)!r}, {str(course.gradebook_path)!r})
             f"os.rename({str(saved)!r}, {str(course.gradebook_path)!r})",
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_root_lists_no_folder_the_grader_account_linked_to(graded):
+    """Is nothing of a root-only folder listed when submitted/ is a link to it?
+
+    Root's command only reads the names the grader account reports (it lists the course as that
+    account), so a link cannot make it reveal what a root-only folder holds.
+    """
+    hub, course = graded["hub"], graded["course"]
+    hidden = hub.prefix + "hidden" + uuid.uuid4().hex[:8]
+    folder = root_folder({})
+    (folder / hidden / ASSIGNMENT).mkdir(parents=True)
+    released = course.root / "release" / ASSIGNMENT / "quiz.en.ipynb"
+    shutil.copy(released, folder / hidden / ASSIGNMENT / "quiz.en.ipynb")
+    submitted = course.root / "submitted"
+    saved = course.root / "submitted.saved"
+    as_grader(
+        course,
+        f"import os; os.rename({str(submitted)!r}, {str(saved)!r}); "
+        f"os.symlink({str(folder)!r}, {str(submitted)!r})",
+    )
+    try:
+        before = snapshot(folder)
+        result = hub.atelier("grade", ASSIGNMENT, "--cohort=x", "--no-progress", check=False)
+        assert hidden not in result.stdout + result.stderr, result.stdout
+        assert "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert snapshot(folder) == before
+    finally:
+        as_grader(
+            course,
+            f"import os; os.unlink({str(submitted)!r}); "
+            f"os.rename({str(saved)!r}, {str(submitted)!r})",
+        )
+        shutil.rmtree(folder, ignore_errors=True)

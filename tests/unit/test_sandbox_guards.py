@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import operator
 import os
 import sys
 import types
@@ -20,6 +22,18 @@ from atelier.grading.sandbox_kernel import (
 )
 
 pytestmark = pytest.mark.unit
+
+#: The pristine tools the harness binds before trainee code runs (see ``run_notebook``).
+CHECKS = (type, str, operator.is_, operator.getitem, map, all, itertools.repeat, itertools.chain,
+          len, sum, KeyError, operator.attrgetter("__defaults__"),
+          operator.attrgetter("__kwdefaults__"))  # fmt: skip
+
+
+def restore(parts, tables, graveyard) -> bool:
+    """``_restore`` as the harness calls it, with no shell classes."""
+    return _restore(parts, (), tables, graveyard, _index(parts, ()), CHECKS, types.ModuleType,
+                    type.__setattr__, type.__delattr__, type.__dict__["__dict__"].__get__,
+                    object())  # fmt: skip
 
 
 def test_the_harness_loop_holds_no_rewritable_closure_cells():
@@ -51,15 +65,102 @@ def test_restore_puts_back_names_and_keeps_what_it_removes_alive():
         sys.modules[module.__name__] = types.ModuleType("fake")
         graveyard = []
         tables = ((sys.modules, ((module.__name__, module),), (module.__name__,), (module,)),)
-        done = _restore(parts, (), tables, graveyard, type, str, types.ModuleType,
-                        type.__setattr__, type.__delattr__, type.__dict__["__dict__"].__get__,
-                        object())  # fmt: skip
+        done = restore(parts, tables, graveyard)
         assert done
         assert module.check is original and original.__defaults__ == (0.0,)
         assert not hasattr(module, "extra") and sys.modules[module.__name__] is module
         assert freed == []  # the patches' finalizers have not run yet
         del graveyard
         assert freed == [True, True]
+    finally:
+        sys.modules.pop(module.__name__, None)
+
+
+def test_after_a_restore_the_quick_check_finds_everything_as_it_was():
+    """Are changed keyword defaults, class members and globals put back as the same objects?
+
+    So that the next test cell's check passes without another restore.
+    """
+    module = types.ModuleType("atelier_guard_again")
+    exec(
+        "def check(value, *, tolerance=0.0):\n    return value\n"
+        "class Marker:\n    def judge(self):\n        return True\n"
+        "LANGUAGE = 'en'\n",
+        vars(module),
+    )
+    sys.modules[module.__name__] = module
+    try:
+        parts = _capture([module.__name__])
+        index = _index(parts, ())
+        tables = ((sys.modules, ((module.__name__, module),), (module.__name__,), (module,)),)
+        kwdict, judge = module.check.__kwdefaults__, module.Marker.judge
+        module.check.__kwdefaults__["tolerance"] = 1e9
+        module.Marker.judge = lambda self: False
+        module.LANGUAGE = "fr"
+        assert _unchanged(index, tables, CHECKS) is False
+        graveyard = []
+        assert restore(parts, tables, graveyard)
+        assert module.check.__kwdefaults__ is kwdict and kwdict == {"tolerance": 0.0}
+        assert module.Marker.judge is judge and module.LANGUAGE == "en"
+        assert _unchanged(index, tables, CHECKS) is True
+        # A second restore finds nothing to do: nothing more is taken out.
+        again = []
+        assert restore(parts, tables, again)
+        assert [value for value in again if value is not kwdict] == []
+    finally:
+        sys.modules.pop(module.__name__, None)
+
+
+def test_restore_leaves_untouched_namespaces_alone():
+    """Is only the module that changed rewritten (not every protected module's namespace)?"""
+    first, second = types.ModuleType("atelier_guard_one"), types.ModuleType("atelier_guard_two")
+    for module in (first, second):
+        exec("VALUE = 1\n", vars(module))
+        sys.modules[module.__name__] = module
+    try:
+        parts = _capture([first.__name__, second.__name__])
+        first.VALUE = 2
+        graveyard = []
+        assert restore(parts, (), graveyard)
+        assert first.VALUE == 1 and second.VALUE == 1
+        copies = [entry for entry in graveyard if isinstance(entry, dict)]
+        assert [copy.get("__name__") for copy in copies] == [first.__name__]
+    finally:
+        sys.modules.pop(first.__name__, None)
+        sys.modules.pop(second.__name__, None)
+
+
+def test_a_keyword_default_dict_with_a_shadowing_key_is_refused_before_any_lookup():
+    """Does a non-string key in a function's keyword defaults make the checks fail closed?
+
+    Its ``__eq__`` is never called.
+    """
+    called = []
+
+    class Shadow:
+        armed = False
+
+        def __hash__(self):
+            return hash("tolerance")
+
+        def __eq__(self, other):
+            # Unequal while being added (so it is a key of its own), then equal to everything.
+            called.append(self.armed)
+            return self.armed
+
+    module = types.ModuleType("atelier_guard_kw")
+    exec("def check(value, *, tolerance=0.0):\n    return value\n", vars(module))
+    sys.modules[module.__name__] = module
+    try:
+        parts = _capture([module.__name__])
+        index = _index(parts, ())
+        shadow = Shadow()
+        module.check.__kwdefaults__[shadow] = 1
+        assert len(module.check.__kwdefaults__) == 2
+        shadow.armed = True
+        assert _unchanged(index, (), CHECKS) is None
+        assert restore(parts, (), []) is False
+        assert True not in called
     finally:
         sys.modules.pop(module.__name__, None)
 
@@ -76,9 +177,7 @@ def test_restore_refuses_a_name_that_is_not_a_string():
 
     parts = _capture([])
     table = {Shadow(): 2}
-    done = _restore(parts, (), ((table, (), (), ()),), [], type, str, types.ModuleType,
-                    type.__setattr__, type.__delattr__, type.__dict__["__dict__"].__get__,
-                    object())  # fmt: skip
+    done = restore(parts, ((table, (), (), ()),), [])
     assert not done
 
 
@@ -120,9 +219,6 @@ def test_tests_are_compiled_apart_from_the_shell():
 
 def test_the_quick_check_sees_any_change_and_any_key_that_is_not_a_string():
     """Does the per-test check (C code only) notice a patch, a new name and a shadowing key?"""
-    import itertools
-    import operator
-
     module = types.ModuleType("atelier_guard_quick")
     exec("def check(value, tolerance=0.0):\n    return value\n", vars(module))
     sys.modules[module.__name__] = module
@@ -130,9 +226,7 @@ def test_the_quick_check_sees_any_change_and_any_key_that_is_not_a_string():
         parts = _capture([module.__name__])
         index = _index(parts, ())
         tables = ((sys.modules, (), (module.__name__,), (module,)),)
-        checks = (type, str, operator.is_, operator.getitem, map, all, itertools.repeat,
-                  itertools.chain, len, sum, KeyError, operator.attrgetter("__defaults__"),
-                  operator.attrgetter("__kwdefaults__"))  # fmt: skip
+        checks = CHECKS
         assert _unchanged(index, tables, checks) is True
         module.check.__defaults__ = (1e9,)
         assert _unchanged(index, tables, checks) is False
