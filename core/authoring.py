@@ -114,10 +114,6 @@ def _has_strings(source: str) -> bool:
         return True
 
 
-def _strip_code_marker(source: str) -> str:
-    return source[len(CODE_MARKER) + 1 :] if source.startswith(CODE_MARKER) else source
-
-
 def translate_notebook(source: nbformat.NotebookNode, existing, to: str) -> nbformat.NotebookNode:
     """Return the ``to`` version of ``source``, keeping what ``existing`` (or None) translated."""
     src_lang = wb.metadata(source).get("language", "en")

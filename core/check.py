@@ -44,8 +44,8 @@ from atelier import forking
 from atelier import workbook as wb
 from atelier.workbook import Problem
 
-# : Markers nbgrader uses; a solution or hidden test outside its cell type would leak or break
-# release.
+#: Markers nbgrader uses; a solution or hidden test outside its cell type would leak or break
+#: release.
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 #: Markdown images ``![alt](src)``, links ``[text](target)`` and HTML ``<img>`` tags.

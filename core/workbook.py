@@ -284,11 +284,6 @@ def is_test(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 
-def is_graded(cell) -> bool:
-    """Whether this cell carries points (autograded test, or manually graded answer)."""
-    return bool(nbgrader(cell).get("grade"))
-
-
 def is_aligned(cell) -> bool:
     """Whether a cell must be the same in every language: code and nbgrader cells."""
     return cell.cell_type == "code" or bool(nbgrader(cell))
@@ -349,14 +344,6 @@ _FSTRING_TOKENS = {
     for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
     if hasattr(tokenize, name)
 }
-
-
-def cell_number(nb, cell_id: str) -> int | None:
-    """The 1-based number of the cell with id ``cell_id``."""
-    for i, cell in enumerate(nb.cells, 1):
-        if cell.get("id") == cell_id:
-            return i
-    return None
 
 
 def alignment_problems(source_nb, source_path: Path, other_nb, other_path: Path) -> list[Problem]:

@@ -40,7 +40,6 @@ on the trainee's server), so that ownership on disk and the student id can be co
 from __future__ import annotations
 
 import contextlib
-import grp
 import json
 import os
 import pwd
@@ -69,9 +68,6 @@ TRUSTED_CONFIG = ".config"
 #: A workbook id, as used in assignment names (``<workbook>-<lang>``).
 WORKBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 LANGUAGES = ("en", "fr")
-
-#: ``runuser`` runs a command as another account; it lives in /usr/sbin, often not on PATH.
-RUNUSER = "/usr/sbin/runuser"
 
 #: Seconds a writer waits for the SQLite gradebook lock before giving up: two facilitators saving
 #: grades at once wait for each other instead of failing with "database is locked".
@@ -727,14 +723,6 @@ def account_ids(account: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def group_id(name: str) -> int:
-    """The gid of a Unix group, or a :class:`GradingError` naming it."""
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        raise GradingError(f"no Unix group named '{name}' on this machine") from None
-
-
 # --- who is in the cohort ---------------------------------------------------------------------
 
 
@@ -785,24 +773,3 @@ def nbgrader_api(course: Course):
     ensure_env_on_path()
     config = course.nbgrader_config()
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-
-
-def autograde_with_nbgrader(course: Course, assignment: str) -> None:
-    """Autograde every collected submission of ``assignment`` with stock ``nbgrader autograde``.
-
-    A stand-in until ``atelier grade`` (the sandboxed engine) is available: trainee code runs as the
-    course's grader account, never as root, in the course directory.
-    """
-    import subprocess
-    import sys
-
-    command = [str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment]
-    command += ["--force", "--log-level=WARN"]
-    if os.geteuid() == 0:
-        command = [RUNUSER, "-u", course.grader_account, "--", *command]
-    env = dict(os.environ, HOME=str(course.root))
-    done = subprocess.run(command, cwd=course.root, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise GradingError(
-            f"nbgrader autograde {assignment} failed in {course.root}:\n{done.stderr[-2000:]}"
-        )

@@ -1,11 +1,12 @@
 """The hardened exchange, trainee side: nbgrader's exchange classes with identity-checked folders.
 
-Rule: a trainee reaches only their own folders. Stock nbgrader puts every submission in one world-
-writable ``inbound/`` and every feedback file in one ``feedback/``, protected by unguessable names
-(nbgrader issues #483, #978, #1097, #1104, #1225). Here each trainee has an ``inbound/<account>/``
-folder they own (group: the course's grader account, mode 2770) and a ``feedback/<account>/`` folder
-they may only read (owner: grader, group: the trainee's own group, mode 2750). Both parents are mode
-0711, so nobody can list who else is there. Unix permissions enforce this, not folder names.
+Rule: a trainee reaches only their own folders. Stock nbgrader puts every submission in one
+world-writable ``inbound/`` and every feedback file in one ``feedback/``, protected by unguessable
+names (nbgrader issues #483, #978, #1097, #1104, #1225). Here each trainee has an
+``inbound/<account>/`` folder they own (group: the course's grader account, mode 2770) and a
+``feedback/<account>/`` folder they may only read (owner: grader, group: the trainee's own group,
+mode 2750). Both parents are mode 0711, so nobody can list who else is there. Unix permissions
+enforce this, not folder names.
 
 These classes are set through ``ExchangeFactory`` in the trainees' nbgrader config (see
 :func:`atelier.grading.hubconfig.trainee_nbgrader_config`), so the JupyterLab assignment list,

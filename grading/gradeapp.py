@@ -330,6 +330,11 @@ def grade_assignments(
     """
     from traitlets.config import Config
 
+    if dask_address:
+        # Before any work: say at once when the opt-in Dask extra is missing.
+        from atelier.grading.pool import require_distributed
+
+        require_distributed()
     course_root = Path(course_root).resolve()
     cores = os.cpu_count() or 1
     workers = workers or cores

@@ -18,8 +18,10 @@ import atexit
 import concurrent.futures
 import os
 import queue
+import sys
 import threading
 
+from atelier.errors import AtelierError
 from atelier.grading.sandbox import Sandbox, SandboxLimits, SandboxOptions
 
 
@@ -118,6 +120,21 @@ _worker_state = threading.local()
 _worker_sandboxes: list[Sandbox] = []
 
 
+def require_distributed():
+    """Dask's ``distributed`` module, or an error saying how to install the ``dask`` extra."""
+    try:
+        import distributed
+    except ImportError:
+        # An opt-in feature: its package is an extra, so a default install does not carry it.
+        raise AtelierError(
+            "atelier grade --dask needs Dask's `distributed` package, which is not installed in "
+            f"{sys.prefix}: install Atelier's dask extra there, for example "
+            f'`{sys.executable} -m pip install ".[dask]"` in the Atelier checkout '
+            "(see docs/grading.md)."
+        ) from None
+    return distributed
+
+
 def _close_worker_sandboxes() -> None:
     for sandbox in _worker_sandboxes:
         sandbox.close()
@@ -144,9 +161,7 @@ class DaskPool(ExecutionPool):
     """Runs on the workers of the Dask cluster at ``address`` (``tcp://host:port``)."""
 
     def __init__(self, address: str, limits: SandboxLimits, options: SandboxOptions, hidden=()):
-        from distributed import Client
-
-        self.client = Client(address, set_as_default=False)
+        self.client = require_distributed().Client(address, set_as_default=False)
         self.workers = max(1, sum(self.client.nthreads().values()))
         option_values = {n: getattr(options, n) for n in options.trait_names(config=True)}
         self._args = (limits.as_dict(), option_values, list(hidden))

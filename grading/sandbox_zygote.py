@@ -48,8 +48,8 @@ from atelier.mounts import (
 )
 
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
-# : Seconds a cell may overrun its limit (the in-process alarm comes first) before the child is
-# killed.
+#: Seconds a cell may overrun its limit (the in-process alarm comes first) before the child is
+#: killed.
 KILL_GRACE = 2.0
 #: The one scratch folder a job may write outside its job folder, on the slot's tmpfs; it is
 #: also what ``/var/tmp``, ``/run/lock`` and ``/dev/shm`` show, and is emptied after every job.

@@ -1,9 +1,8 @@
 """Accounts: the roster store in the state directory, Unix accounts, and import passwords.
 
 The rule: the state directory holds the truth about people (``roster.json``, mode 600) and the
-hashes
-of their passwords (``passwords.json``, mode 600); every write goes to a temporary file renamed into
-place, so a crash never leaves half a file. Each person gets a Unix account named
+hashes of their passwords (``passwords.json``, mode 600); every write goes to a temporary file
+renamed into place, so a crash never leaves half a file. Each person gets a Unix account named
 ``<prefix><username>`` with a private home (mode 700). An import checks every account it would
 create before creating any, and removes the ones it created if a later step fails.
 

@@ -1,10 +1,10 @@
 """Login without an external identity provider: the passwords issued by ``atelier roster import``.
 
 The rule: a password is printed once, at import, for the facilitator to hand out, and only its
-salted
-scrypt hash is kept (``passwords.json`` in the state directory, mode 600). The file is read at each
-login, so people imported while the hub runs can log in at once. Usernames are normalised exactly as
-the roster normalises them, and anything longer than a username can be is refused before hashing.
+salted scrypt hash is kept (``passwords.json`` in the state directory, mode 600). The file is read
+at each login, so people imported while the hub runs can log in at once. Usernames are normalised
+exactly as the roster normalises them, and anything longer than a username can be is refused before
+hashing.
 """
 
 from __future__ import annotations

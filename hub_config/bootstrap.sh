@@ -41,11 +41,9 @@ if [ ! -x "$PREFIX/env/bin/python" ]; then
 fi
 chmod 755 "$PREFIX"
 "$PREFIX/env/bin/python" -m pip install -q --upgrade pip wheel setuptools
-if [ "${ATELIER_EDITABLE:-0}" = 1 ]; then
-  "$PREFIX/env/bin/python" -m pip install -q -e "$REPO"
-else
-  "$PREFIX/env/bin/python" -m pip install -q --upgrade "$REPO"
-fi
+# Never editable: services import the installed copy, not the checkout; contributors re-install
+# changed code with tests/dev.sh (docs/contributing.md).
+"$PREFIX/env/bin/python" -m pip install -q --upgrade "$REPO"
 
 # Everything else (the proxy from npm, the state directory, JupyterLab's settings, the workbook
 # repository) is a list of idempotent steps in Python.

@@ -9,11 +9,11 @@ appends to what an earlier layer left, except where it says so):
    spawn limits, the authenticator, the idle culler.
 3. :func:`apply_roster` — people, cohorts (hub groups) and facilitator roles from the roster store.
 4. :func:`apply_plugins` — other rooms (``atelier.grading.hubconfig.apply(c, settings)`` if
-present), then the facilitators' dashboard and the public apps services (settings
-``apps.dashboard``, ``apps.on_hub``), then slowlink (:data:`PLUGINS`);
-   a plugin that adds roles or services extends ``c.JupyterHub.load_roles``/``services``.
+   present), then the facilitators' dashboard and the public apps services (settings
+   ``apps.dashboard``, ``apps.on_hub``), then slowlink (:data:`PLUGINS`); a plugin that adds roles
+   or services extends ``c.JupyterHub.load_roles``/``services``.
 5. ``jupyterhub_config.d/*.py`` — the admin's escape hatch, loaded by ``jupyterhub_config.py``
-itself.
+   itself.
 
 Each function takes a fresh or partly built ``traitlets.config.Config`` and is unit-tested on one.
 """
@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from atelier.hub_config import quota
-from atelier.hub_config.accounts import AccountPolicy, load_people
+from atelier.hub_config.accounts import load_people
 from atelier.hub_config.database import hub_db_url
 from atelier.hub_config.roster import cohorts_of, username_problem
 
@@ -299,11 +299,6 @@ def wait_for_managed_services(c) -> None:
         services.append(spec)
     if services:
         c.JupyterHub.services = services
-
-
-def account_policy(settings: Mapping) -> AccountPolicy:
-    """The account naming policy of the settings."""
-    return AccountPolicy.from_settings(settings)
 
 
 def load_hub_settings(environ: Mapping[str, str] = os.environ):

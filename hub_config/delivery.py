@@ -3,12 +3,10 @@
 The rule: the trainee's copy is theirs. The admin side (:func:`publish_workbooks`, run by
 ``atelier install``) commits the workbooks to a world-readable bare repository with one branch per
 language (``en``, ``fr``), each holding that language's notebooks and every shared file; a new
-commit is
-made only when content changed. The trainee side (:func:`deliver_workbooks`, run as the trainee just
-before their server starts) clones that branch into ``~/workbooks`` on first start and later merges
-new
-commits with nbgitpuller's rules: the trainee's edits always win, files they deleted come back, new
-material arrives. Nothing here ever calls the internet.
+commit is made only when content changed. The trainee side (:func:`deliver_workbooks`, run as the
+trainee just before their server starts) clones that branch into ``~/workbooks`` on first start and
+later merges new commits with nbgitpuller's rules: the trainee's edits always win, files they
+deleted come back, new material arrives. Nothing here ever calls the internet.
 """
 
 from __future__ import annotations
@@ -159,9 +157,8 @@ def deliver_workbooks(repo: str | Path, language: str, target: str | Path) -> No
     """Bring ``target`` up to date with the ``language`` branch of ``repo``, keeping trainee edits.
 
     Runs as the trainee. nbgitpuller's merge: on first start a clone; later, the trainee's changes
-    are
-    committed locally, upstream changes merged with the trainee's side winning conflicts, and files
-    the trainee deleted restored.
+    are committed locally, upstream changes merged with the trainee's side winning conflicts, and
+    files the trainee deleted restored.
     """
     from nbgitpuller.pull import GitPuller
 
@@ -186,8 +183,8 @@ def set_lab_language(language: str, home: str | Path) -> Path | None:
     """Make JupyterLab speak ``language`` for this trainee, unless they already chose a language.
 
     Writes the user setting of ``@jupyterlab/translation-extension:plugin`` (the only way
-    JupyterLab's
-    interface language is chosen) when it does not exist yet. Returns the path written, or None.
+    JupyterLab's interface language is chosen) when it does not exist yet. Returns the path written,
+    or None.
     """
     locale = LAB_LOCALES.get(language)
     if locale is None:

@@ -1,19 +1,14 @@
 """Defer ``rfc3987_syntax``'s grammar compilation until an IRI is actually validated.
 
 The rule: behaviour unchanged, cost moved. ``jsonschema`` imports ``rfc3987_syntax`` at import time
-to
-offer the ``iri`` format check, and that package compiles its Lark grammars when imported: ~1.3 s
-of CPU
-in every Jupyter process (the hub, each trainee's server, the culler), although nothing in a hub
-ever
-validates an IRI (jsonschema #1428, jupyter_server #1559). This module, loaded by a ``.pth`` file
-that
-``atelier install`` writes into the prefix's ``site-packages``, gives ``import rfc3987_syntax`` a
-module
-whose contents load on first use: ``is_valid_syntax`` is a stand-in that loads the real module and
-calls
-the real function, and any other attribute loads it too. Licences stay clean (nothing GPL installed;
-nothing copied), and the real package still does the checking whenever it is needed.
+to offer the ``iri`` format check, and that package compiles its Lark grammars when imported: ~1.3 s
+of CPU in every Jupyter process (the hub, each trainee's server, the culler), although nothing in a
+hub ever validates an IRI (jsonschema #1428, jupyter_server #1559). This module, loaded by a
+``.pth`` file that ``atelier install`` writes into the prefix's ``site-packages``, gives
+``import rfc3987_syntax`` a module whose contents load on first use: ``is_valid_syntax`` is a
+stand-in that loads the real module and calls the real function, and any other attribute loads it
+too. Licences stay clean (nothing GPL installed; nothing copied), and the real package still does
+the checking whenever it is needed.
 
 Set ``ATELIER_NO_IMPORT_FIX=1`` to turn it off (the benchmark does, to measure stock JupyterHub).
 """

@@ -1,9 +1,8 @@
 """``atelier install``: an ordered list of idempotent steps that make this machine serve a hub.
 
 The rule (as in The Littlest JupyterHub): each ``ensure_*`` step checks before it changes anything,
-so
-running the installer again repairs what is missing and changes nothing that is already right. The
-order matters only where written: the state directory before anything that writes into it.
+so running the installer again repairs what is missing and changes nothing that is already right.
+The order matters only where written: the state directory before anything that writes into it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 1. invariants  2. validated settings  3. roster (people, cohorts, roles)  4. room plugins
 5. ``jupyterhub_config.d/*.py`` from the ``hub.config_d`` setting, in name order (the admin's
-escape hatch).
+   escape hatch).
 
 ``atelier start`` runs ``jupyterhub -f`` on this file with ``ATELIER_SETTINGS`` naming the settings
 file.

@@ -1,13 +1,11 @@
 """``atelier roster``: import the people of a cohort from a CSV file, list who is on the hub.
 
 The rule of ``import``: all or nothing. The whole file is validated first (every problem reported
-with
-its line number); then every Unix account is checked, then created; only then are the roster store
-and
-the password hashes replaced. If any step fails, the accounts this run created are removed again.
-New people get a password printed once here, for the facilitator to hand out; only its hash is kept.
-A running hub is then brought up to date (:mod:`atelier.hub_config.runninghub`): people and groups
-through its REST API, or a safe restart when a cohort is new.
+with its line number); then every Unix account is checked, then created; only then are the roster
+store and the password hashes replaced. If any step fails, the accounts this run created are removed
+again. New people get a password printed once here, for the facilitator to hand out; only its hash
+is kept. A running hub is then brought up to date (:mod:`atelier.hub_config.runninghub`): people and
+groups through its REST API, or a safe restart when a cohort is new.
 """
 
 from __future__ import annotations

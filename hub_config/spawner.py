@@ -3,12 +3,10 @@
 The rule: a hub user ``alice`` runs as the Unix account ``<prefix>alice`` (created by ``atelier
 roster import``), never as root and never as anyone else. The server starts through
 ``atelier.hub_config.singleuser``, which delivers the workbooks and sets the interface language as
-the
-trainee. Readiness: the stock hub discovers a started server by polling it over HTTP with a growing
-back-off (0.2 s, 0.4 s, 0.8 s, ...), which wastes up to a few seconds per start; this spawner
-instead
-watches the port every few milliseconds and returns as soon as it accepts connections, so the hub's
-first check succeeds.
+the trainee. Readiness: the stock hub discovers a started server by polling it over HTTP with a
+growing back-off (0.2 s, 0.4 s, 0.8 s, ...), which wastes up to a few seconds per start; this
+spawner instead watches the port every few milliseconds and returns as soon as it accepts
+connections, so the hub's first check succeeds.
 """
 
 from __future__ import annotations

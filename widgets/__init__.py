@@ -1,15 +1,12 @@
 """What trainees interact with: assessment widgets and workbook tools, on ipywidgets 8.
 
 Rule: every label is translatable, every control has an accessible label, layouts fit a 360 px
-    screen,
-and an answer given through a widget with an id persists beside the notebook (``.atelier-
-answers.json``)
-so that it survives restarts, travels with an nbgrader submission and can be graded by test cells.
-See ``docs/widgets.md`` for the catalogue.
+screen, and an answer given through a widget with an id persists beside the notebook
+(``.atelier-answers.json``) so that it survives restarts, travels with an nbgrader submission and
+can be graded by test cells. See ``docs/widgets.md`` for the catalogue.
 
 Names are imported lazily so that ``import atelier.widgets.grading`` in an autograde test cell does
-not
-pay for every tool.
+not pay for every tool.
 """
 
 from __future__ import annotations

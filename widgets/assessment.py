@@ -2,14 +2,11 @@
 
 Rule: a widget is *formative* when the author gives it its key (``correct=``): it then says at once
 whether the answer is right, and shows the author's per-option feedback, which names the
-misconception
-behind each wrong answer. A widget is *graded* when it has no key in the notebook: it only records
-the
-answer (with its id, in the answers file); the key lives in a hidden nbgrader test cell that calls
-:mod:`atelier.widgets.grading`, so the released notebook never contains it. Per-option feedback
-reveals
-which answers are wrong: give it to graded items only in the hidden test cell (``feedback=`` of the
-grading helpers), never to the widget.
+misconception behind each wrong answer. A widget is *graded* when it has no key in the notebook: it
+only records the answer (with its id, in the answers file); the key lives in a hidden nbgrader test
+cell that calls :mod:`atelier.widgets.grading`, so the released notebook never contains it.
+Per-option feedback reveals which answers are wrong: give it to graded items only in the hidden test
+cell (``feedback=`` of the grading helpers), never to the widget.
 """
 
 from __future__ import annotations
@@ -322,8 +319,7 @@ class Ordering(AtelierWidget):
     """Put items in order with "move up" and "move down" buttons (no dragging: phone and keyboard).
 
     ``value`` is the list of item keys in the trainee's order, or ``None`` until the trainee moves
-    an
-    item or confirms the order shown.
+    an item or confirms the order shown.
 
     Args:
         widget_id: the id under which the answer is saved and graded.
@@ -414,8 +410,7 @@ class Matching(AtelierWidget):
     """Sort cards into categories (a card sort), one labelled drop-down list per card.
 
     ``value`` maps each sorted card's key to its category key (cards not yet sorted are absent), or
-    is
-    ``None`` when no card is sorted.
+    is ``None`` when no card is sorted.
 
     Args:
         widget_id: the id under which the answer is saved and graded.

@@ -1,11 +1,10 @@
 """Data and cost of a live online session: data per participant, cost, affordability.
 
 Rule: figures come from ``data/zoom_bandwidth.json`` (two dated vintages, each cited) and targets
-    from
-``data/a4ai.json``; the arithmetic is pure functions (:func:`estimate`, :func:`affordability`) that
-the
-widget and the workbooks call alike. Every participant is counted as sending and receiving at the
-chosen setting (the planning upper bound); MB are 10^6 bytes: MB per hour = kbps x 3600 / 8 / 1000.
+from ``data/a4ai.json``; the arithmetic is pure functions (:func:`estimate`, :func:`affordability`)
+that the widget and the workbooks call alike. Every participant is counted as sending and receiving
+at the chosen setting (the planning upper bound); MB are 10^6 bytes:
+MB per hour = kbps x 3600 / 8 / 1000.
 """
 
 from __future__ import annotations

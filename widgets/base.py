@@ -1,13 +1,11 @@
 """The base of every Atelier widget: an id, a JSON value that persists, a language, a status line.
 
 Rule (after ipywidgets' ``interaction.py``): a widget is a ``VBox`` whose children are private
-controls;
-its public state is the ``value`` trait (plain JSON: what is saved and graded). The flow is one-way:
-a control event sets ``value``; one ``@observe("value")`` redraws the controls from it, shows
-feedback
-and saves it. So ``widget.value = ...`` in a test does exactly what a trainee's click does.
-Texts come from the catalogues (:mod:`atelier.widgets.i18n`); author content (questions, options,
-feedback) is trusted HTML; anything a trainee typed is escaped before it is shown as HTML.
+controls; its public state is the ``value`` trait (plain JSON: what is saved and graded). The flow
+is one-way: a control event sets ``value``; one ``@observe("value")`` redraws the controls from it,
+shows feedback and saves it. So ``widget.value = ...`` in a test does exactly what a trainee's click
+does. Texts come from the catalogues (:mod:`atelier.widgets.i18n`); author content (questions,
+options, feedback) is trusted HTML; anything a trainee typed is escaped before it is shown as HTML.
 """
 
 from __future__ import annotations
@@ -81,10 +79,8 @@ class AtelierWidget(widgets.VBox):
     """A widget whose ``value`` persists beside the notebook when it has an id.
 
     Subclasses set ``kind``, build their controls in ``_build()`` (returning the children shown
-    between
-    the prompt and the status line), redraw controls from ``value`` in ``_show(value)``, and may
-    turn a
-    value into feedback HTML in ``_feedback(value)``.
+    between the prompt and the status line), redraw controls from ``value`` in ``_show(value)``, and
+    may turn a value into feedback HTML in ``_feedback(value)``.
 
     Args:
         widget_id: the id under which the answer is saved and graded; ``None`` means not saved.

@@ -2,8 +2,7 @@
 
 Rule: for each dimension the trainee rates where their institution is now and where it needs to be
 (0 to 3); the gap is the difference, never below 0. The map shows gaps as bars and a table, and
-lists
-priorities, largest gap first (ties in the Handbook's order).
+lists priorities, largest gap first (ties in the Handbook's order).
 """
 
 from __future__ import annotations

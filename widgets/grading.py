@@ -2,19 +2,16 @@
 
 Rule: the key is never in the released notebook. The author writes it in a hidden test cell
 (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``, which ``nbgrader generate_assignment``
-strips)
-and checks the saved answer there::
+strips) and checks the saved answer there::
 
     from atelier.widgets.grading import check_choice
     check_choice("w5-q1", "b", feedback={"a": "Averages hide the spread: ..."})
 
 Each ``check_*`` raises ``AssertionError`` with a message the trainee sees in nbgrader's feedback
 (a missing answer is wrong, never an error of the grader); each ``score_*`` returns the points
-earned
-(nbgrader reads a number as the cell's partial credit when it is the cell's last expression).
+earned (nbgrader reads a number as the cell's partial credit when it is the cell's last expression).
 Answers are read from the answers file of the working directory, which is the autograded
-submission's
-folder when ``nbgrader autograde`` runs the test cells.
+submission's folder when ``nbgrader autograde`` runs the test cells.
 """
 
 from __future__ import annotations

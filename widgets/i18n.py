@@ -1,9 +1,9 @@
 """Every label, message and feedback text the widgets show, in one JSON catalogue per language.
 
 Rule: no user-visible word is written in code. Code names a key (``"choice.correct"``); the
-    catalogue of the
-current language (``locales/<code>.json``) gives the words, with ``{name}`` placeholders filled by
-:func:`translate`. Every catalogue has the same keys and no empty value (a unit test checks it).
+catalogue of the current language (``locales/<code>.json``) gives the words, with ``{name}``
+placeholders filled by :func:`translate`. Every catalogue has the same keys and no empty value (a
+unit test checks it).
 
 The language follows the workbook, in this order: a widget's own ``language=`` argument, then
 :func:`set_language` (what a workbook's first cell calls), then the ``ATELIER_LANGUAGE`` environment

@@ -1,9 +1,9 @@
 """A reflection journal: one text box per prompt, saved as the trainee writes, graded by hand.
 
 Rule: ``value`` maps each prompt's key to the text written (empty answers are absent). The journal
-    shows
-a word count per prompt; if the author sets ``min_words`` it says how many words are still expected.
-Reflections are read by a facilitator (nbgrader manual grading); nothing is marked automatically.
+shows a word count per prompt; if the author sets ``min_words`` it says how many words are still
+expected. Reflections are read by a facilitator (nbgrader manual grading); nothing is marked
+automatically.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 
 Rule: for each category the reviewer picks an OSCQR rating (sufficiently present, minor, moderate or
 major revision, not applicable) and may note what to change. The action plan lists every category
-that
-needs revision, most severe first (ties in OSCQR's order), with the note; it is formative, never a
-score.
+that needs revision, most severe first (ties in OSCQR's order), with the note; it is formative,
+never a score.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """A weekly home-learning schedule balancer, after the SCIENCE model of active learning at home.
 
 Rule: ``value`` maps each day (``mon`` ... ``sun``) to minutes of learning, play, exercise and
-    reflection.
+reflection.
 The balancer checks what a schedule can show of the model: learning and play in balance each day
 (S: scheduling), exercise every day (E: exercising daily), reflection during the week (C: carrying
-out
-reflection), and, if the facilitator sets one, a daily learning ceiling. It sets no targets of its
-own.
+out reflection), and, if the facilitator sets one, a daily learning ceiling. It sets no targets of
+its own.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """Self-assessment on the UNESCO ICT CFT matrix (6 aspects x 3 levels), with a radar chart.
 
 Rule: the trainee rates each of the 18 cells from 0 (not yet) to 3 (can help others); ``value`` maps
-    the
-rated cells (``"3.KD"``) to their rating. The radar has one axis per aspect and one polygon per
-level;
-the table under it carries the same numbers for screen readers. In a public app, create it without
-an
-id: nothing is stored, the answers stay in the visitor's page.
+the rated cells (``"3.KD"``) to their rating. The radar has one axis per aspect and one polygon per
+level; the table under it carries the same numbers for screen readers. In a public app, create it
+without an id: nothing is stored, the answers stay in the visitor's page.
 """
 
 from __future__ import annotations

@@ -2,20 +2,16 @@
 
 Rule: the file ``.atelier-answers.json`` in the notebook's folder (the kernel's working directory in
 JupyterLab, Voila, papermill and nbgrader autograde alike) holds the latest answer of every widget
-that has
-an id. Every save is a read-merge-write under an exclusive lock on the folder, written to a
-temporary file,
-flushed to disk and renamed over the old file, so that a crash leaves either the old or the new
-file, never
-half of one. The format is documented in ``docs/widgets.md``::
+that has an id. Every save is a read-merge-write under an exclusive lock on the folder, written to a
+temporary file, flushed to disk and renamed over the old file, so that a crash leaves either the old
+or the new file, never half of one. The format is documented in ``docs/widgets.md``::
 
     {"format": "atelier-answers", "version": 1,
      "answers": {"q1": {"value": ["b"], "kind": "choice", "saved": "2026-11-28T10:30:00Z",
                         "notebook": "planner.ipynb", "attempts": 2}}}
 
 nbgrader's ``submit`` copies the file with the assignment (it is not in ``CourseDirectory.ignore``)
-and
-``autograde`` copies it into the autograded folder, where test cells read it with
+and ``autograde`` copies it into the autograded folder, where test cells read it with
 :mod:`atelier.widgets.grading`.
 """
 

@@ -1,9 +1,8 @@
 """Charts as plain SVG text for an ``HTML`` widget: light on phones, no JavaScript, no library.
 
 Rule: every chart is an ``<svg role="img">`` with a ``<title>`` and an ``aria-label``, scales to the
-    screen
-width (``viewBox``, no fixed width), and is always shown next to a text table with the same numbers,
-which is what a screen reader reads.
+screen width (``viewBox``, no fixed width), and is always shown next to a text table with the same
+numbers, which is what a screen reader reads.
 """
 
 from __future__ import annotations

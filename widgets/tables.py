@@ -60,8 +60,7 @@ def _matrix_from_core(core: dict, ours: dict) -> dict:
     """Reshape the core's ``core/ictcft.json`` (a list of cells) into this room's table shape.
 
     Level codes follow the order of the core's ``levels`` (KA, KD, KC); names come from the core, so
-    a
-    correction made there reaches the self-assessment too.
+    a correction made there reaches the self-assessment too.
     """
     codes = dict(zip(core["levels"], ours["levels"], strict=True))
     cells: dict[str, dict[str, str]] = {}

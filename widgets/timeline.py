@@ -3,8 +3,7 @@
 Rule: a plan is an ordered list of segments ``{"activity": ..., "minutes": ...}``. Activities are
 interactive (poll, chat, questions, breakout, exercise) or not (talk, demonstration, video); a break
 resets the count. Any run of non-interactive minutes longer than the limit (the facilitator's
-choice,
-10 by default) is a warning, located by its start and end minute (:func:`quiet_stretches`).
+choice, 10 by default) is a warning, located by its start and end minute (:func:`quiet_stretches`).
 """
 
 from __future__ import annotations

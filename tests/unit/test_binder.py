@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -19,6 +20,14 @@ def pip_requirements(environment: dict) -> list[str]:
         if isinstance(entry, dict) and "pip" in entry:
             return entry["pip"]
     raise AssertionError("environment.yml has no pip: list")
+
+
+def test_environment_files_are_generated_from_pyproject():
+    """Are environment.yml and binder/environment.yml what `.ci/environment_yml.py` writes now?"""
+    command = [sys.executable, str(REPO / ".ci" / "environment_yml.py"), "--check"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    # The script's message names each stale file and the command that regenerates it.
+    assert done.returncode == 0, done.stderr
 
 
 def test_binder_environment_is_the_root_one():
