@@ -21,7 +21,8 @@ def kernel_pools(kernel_manager) -> dict:
 
     The dict itself: removing a failed task from a pool's list drops it from Voila's pool.
     """
-    return getattr(kernel_manager, "_pools", None) or {}
+    pools = getattr(kernel_manager, "_pools", None)
+    return {} if pools is None else pools
 
 
 def pooling(kernel_manager) -> bool:
