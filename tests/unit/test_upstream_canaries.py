@@ -442,3 +442,59 @@ def test_check_kernels_come_from_the_registered_fork_provisioner(tmp_path):
         f"the {NAME!r} provisioner entry point",
         f"jupyter_client made a {type(provisioner).__name__} from the check's kernelspec",
     )
+
+
+# -- private hooks Atelier overrides or reads without patching them --------------------------------
+
+
+def test_traitlets_still_loads_config_files_through_the_hook_the_guarded_apps_override():
+    """Does ``Application.load_config_file`` still go through ``_load_config_files(path, log)``?"""
+    from traitlets.config import Application
+
+    hook = "without_foreign_config (grading/course.py)"
+    found = set(inspect.signature(Application._load_config_files).parameters)
+    canary(
+        {"basefilename", "path", "log"} <= found,
+        hook,
+        f"Application._load_config_files's parameters are now {sorted(found)}",
+    )
+    canary(
+        "self._load_config_files(" in source(Application.load_config_file),
+        hook,
+        "Application.load_config_file no longer calls _load_config_files",
+    )
+
+
+def test_jupyterhub_still_polls_local_servers_through_signal():
+    """Does JupyterHub's local spawner still poll a server with ``_signal(0)``?"""
+    from jupyterhub.spawner import LocalProcessSpawner
+
+    hook = "AtelierSpawner._signal (hub_config/spawner.py)"
+    found = list(inspect.signature(LocalProcessSpawner._signal).parameters)
+    canary(found == ["self", "sig"], hook, f"LocalProcessSpawner._signal now takes {found}")
+    canary(
+        "self._signal(0)" in source(LocalProcessSpawner.poll),
+        hook,
+        "LocalProcessSpawner.poll no longer asks _signal(0)",
+    )
+
+
+def test_ipywidgets_still_registers_every_open_widget_where_the_sandbox_reads_it():
+    """Does ipywidgets keep every open widget in ``widget._instances`` (the sandbox's warm-up)?"""
+    import ipywidgets
+    from ipywidgets.widgets import widget as widget_module
+
+    hook = "the sandbox's widget warm-up (grading/sandbox_kernel.py)"
+    slider = ipywidgets.IntSlider()
+    model_id = slider.model_id
+    canary(
+        widget_module._instances.get(model_id) is slider,
+        hook,
+        "ipywidgets no longer registers open widgets in ipywidgets.widgets.widget._instances",
+    )
+    slider.close()
+    canary(
+        model_id not in widget_module._instances,
+        hook,
+        "closing a widget no longer removes it from _instances",
+    )
