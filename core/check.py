@@ -35,7 +35,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -552,27 +551,6 @@ def _kernel_argv(fork_server=None) -> list[str]:
 
 def _kernel_manager_class():
     from jupyter_client.manager import AsyncKernelManager
-    from jupyter_client.provisioning import LocalProvisioner
-
-    class ForkProvisioner(LocalProvisioner):
-        """Kernels forked by the template on request, with no stand-in process in between."""
-
-        fork_server = None
-
-        async def launch_kernel(self, cmd, **kwargs):
-            from atelier.forkclient import ForkedKernel, request_kernel
-
-            conn, pid = await asyncio.to_thread(
-                request_kernel,
-                self.fork_server.socket_path,
-                self.parent.connection_file,
-                str(kwargs.get("cwd") or os.getcwd()),
-                kwargs.get("env") or os.environ,
-            )
-            self.process = ForkedKernel(conn, pid)
-            self.pid = self.pgid = pid  # the kernel leads its own session
-            self.cwd = kwargs.get("cwd")
-            return self.connection_info
 
     class OfflineKernelManager(AsyncKernelManager):
         """A kernel manager whose kernels start inside an empty network namespace."""
@@ -585,16 +563,24 @@ def _kernel_manager_class():
                 for arg in _kernel_argv(self.fork_server)
             ]
 
-        async def _async_pre_start_kernel(self, **kw):
-            if self.fork_server is not None and self.provisioner is None:
-                self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
-                self.provisioner = ForkProvisioner(
-                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
-                )
-                self.provisioner.fork_server = self.fork_server
-            return await super()._async_pre_start_kernel(**kw)
-
     return OfflineKernelManager
+
+
+def _forked_kernelspecs(ipc_dir: str, fork_server):
+    """A kernelspec manager whose ``python3`` kernels ``fork_server`` forks.
+
+    Its kernelspec names :class:`atelier.forkprovisioner.ForkProvisioner` (jupyter_client's
+    provisioner entry point), which asks the fork server for each kernel.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from atelier.forkprovisioner import write_kernelspec
+
+    folder = Path(ipc_dir) / "forked"
+    kernels = folder / "kernels"
+    if not (kernels / "python3" / "kernel.json").exists():
+        write_kernelspec(folder, fork_server.socket_path, _kernel_argv(fork_server))
+    return KernelSpecManager(kernel_dirs=[str(kernels)], ensure_native_kernel=False)
 
 
 @dataclass
@@ -646,6 +632,8 @@ async def _execute(
     async with limit:
         if fork_server is not None and not await fork_server.ready:
             km.fork_server = None  # no template: start this kernel the ordinary way, still offline
+        if km.fork_server is not None:
+            km.kernel_spec_manager = _forked_kernelspecs(ipc_dir, km.fork_server)
         try:
             async with client.async_setup_kernel(
                 env=env, cwd=str(run.path.parent), cleanup_kc=True
@@ -847,11 +835,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-#: Voila's own entry point, without jsonschema's IRI grammars (~1.3 s of CPU at every start,
+#: Voila's own entry point, with jsonschema's IRI grammars deferred (~1.3 s of CPU at every start,
 #: jsonschema #1428): nothing Voila validates uses IRI formats.
 VOILA_MAIN = (
-    "import sys; sys.modules['rfc3987_syntax'] = None; sys.argv[0] = 'voila'; "
-    "from voila.app import main; main()"
+    "import sys; from atelier.upstream import rfc3987_syntax; rfc3987_syntax.install(); "
+    "sys.argv[0] = 'voila'; from voila.app import main; main()"
 )
 
 #: What an error looks like in a page Voila rendered with tracebacks shown.

@@ -15,16 +15,17 @@ import copy
 import io
 import json
 import re
-import sys
 import tokenize
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from atelier.upstream import rfc3987_syntax
+
 # jsonschema's optional IRI format checker compiles dozens of grammars at import (~1.3 s of CPU,
-# jsonschema #1428); workbook metadata uses no IRI formats, so keep that module out of this process.
-sys.modules.setdefault("rfc3987_syntax", None)
+# jsonschema #1428); workbook metadata uses no IRI formats, so defer them until one is checked.
+rfc3987_syntax.install()
 
 import nbformat  # noqa: E402
 

@@ -53,6 +53,8 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, List
 
 from atelier.errors import AtelierError
+from atelier.upstream import nbconvert as upstream_nbconvert
+from atelier.upstream.nbgrader import fast_gradebook
 
 #: Bumped when a change to the engine can change grades: journal entries of older engines are
 #: redone.
@@ -432,127 +434,6 @@ class _Pending:
     sanitized: dict = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def fast_gradebook():
-    """Make nbgrader's own gradebook and metadata steps cheap to repeat, without changing them.
-
-    nbgrader opens a new ``Gradebook`` in each step of each notebook (nine per submission): each
-    makes a new SQLAlchemy engine (so every statement is compiled again: SQLAlchemy caches compiled
-    statements per engine), checks the schema of every table, lists the tables and queries and
-    commits the course row; and, in ``CheckCellMetadata``, ``jsonschema.validate`` checks the schema
-    itself before each cell. Meanwhile: one engine per URL, tables created once per engine, the
-    table list read once and the course row checked once per engine (rows are never removed), one
-    validator per schema. SQLite gradebooks in WAL mode (switched once by ``atelier grade`` before
-    its grading processes start, and by :mod:`atelier.grading.course` for every cohort) are written
-    with ``synchronous=NORMAL`` (commits stay atomic), and are checkpointed at the end. The
-    queries that read and write grades, and their order, are nbgrader's.
-    """
-    import jsonschema
-    import nbgrader.api
-    import nbgrader.nbgraderformat.common as nbformat_common
-    from sqlalchemy import event, text
-
-    original_engine = nbgrader.api.create_engine
-    original_create_all = nbgrader.api.Base.metadata.create_all
-    original_inspect = nbgrader.api.inspect
-    original_check_course = nbgrader.api.Gradebook.check_course
-    original_jsonschema = nbformat_common.jsonschema
-    engines: dict = {}
-    created: set = set()
-    tables: dict = {}
-    courses: set = set()
-    validators: dict = {}
-
-    def create_engine(url, **kwargs):
-        key = (str(url), tuple(sorted(kwargs.items())))
-        if key not in engines:
-            if str(url).startswith("sqlite") and "timeout=" not in str(url):
-                # Several grading processes may write at once: wait for the lock, never fail.
-                kwargs = {**kwargs, "connect_args": {"timeout": 60}}
-            engine = original_engine(url, **kwargs)
-            if engine.dialect.name == "sqlite":
-
-                @event.listens_for(engine, "connect")
-                def _pragmas(connection, record):
-                    # The journal mode is switched once, before grading processes start
-                    # (atelier.grading.course.use_wal): switching it here raced between them.
-                    cursor = connection.cursor()
-                    mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-                    if str(mode).lower() == "wal":
-                        cursor.execute("PRAGMA synchronous=NORMAL")
-                    cursor.close()
-
-            # Gradebook.close() disposes its engine; the shared one keeps its connection (closing
-            # the last connection to a WAL database checkpoints it: an fsync per step).
-            engine.dispose = lambda *args, **kwargs: None
-            engines[key] = engine
-        return engines[key]
-
-    def create_all(bind=None, **kwargs):
-        if id(bind) not in created:
-            original_create_all(bind=bind, **kwargs)
-            created.add(id(bind))
-
-    class KnownTables:
-        """``inspect(engine)`` as ``Gradebook()`` uses it: the tables, listed once per engine."""
-
-        def __init__(self, engine):
-            self.engine = engine
-
-        def get_table_names(self):
-            key = id(self.engine)
-            if key not in tables:
-                names = original_inspect(self.engine).get_table_names()
-                if not names:
-                    return names  # a new gradebook: nbgrader creates it, ask again next time
-                tables[key] = names
-            return tables[key]
-
-    def check_course(gradebook, course_id="default_course", **kwargs):
-        # Every ``Gradebook()`` makes sure its course row exists (a query and a commit); once it
-        # does, it stays: the row is never removed.
-        key = (id(gradebook.engine), course_id)
-        if kwargs or key not in courses:
-            course = original_check_course(gradebook, course_id=course_id, **kwargs)
-            courses.add(key)
-            return course
-        return None  # nbgrader's only caller, Gradebook.__init__, ignores the result
-
-    class CachedValidation:
-        """``jsonschema`` as nbgrader's metadata checks use it, with validators built once."""
-
-        def __getattr__(self, name):
-            return getattr(jsonschema, name)
-
-        @staticmethod
-        def validate(instance, schema):
-            key = id(schema)
-            if key not in validators:
-                cls = jsonschema.validators.validator_for(schema)
-                cls.check_schema(schema)
-                validators[key] = (schema, cls(schema))
-            validators[key][1].validate(instance)
-
-    nbgrader.api.create_engine = create_engine
-    nbgrader.api.Base.metadata.create_all = create_all
-    nbgrader.api.inspect = KnownTables
-    nbgrader.api.Gradebook.check_course = check_course
-    nbformat_common.jsonschema = CachedValidation()
-    try:
-        yield
-    finally:
-        nbgrader.api.create_engine = original_engine
-        nbgrader.api.Base.metadata.create_all = original_create_all
-        nbgrader.api.inspect = original_inspect
-        nbgrader.api.Gradebook.check_course = original_check_course
-        nbformat_common.jsonschema = original_jsonschema
-        for engine in engines.values():
-            if engine.dialect.name == "sqlite":
-                with contextlib.suppress(Exception), engine.connect() as connection:
-                    connection.execute(text("PRAGMA wal_checkpoint(FULL)"))
-            type(engine).dispose(engine)
-
-
 class SandboxedAutograde(Autograde):
     """nbgrader's ``Autograde`` converter, with submissions run in parallel in sandboxes.
 
@@ -590,10 +471,10 @@ class SandboxedAutograde(Autograde):
             made = self._phase_steps = {}
         if phase not in made:
             made[phase] = self._make_steps()
-        self.exporter._preprocessors = list(made[phase])
+        upstream_nbconvert.set_preprocessors(self.exporter, made[phase])
 
     def _make_steps(self) -> list:
-        self.exporter._preprocessors = []
+        upstream_nbconvert.set_preprocessors(self.exporter, [])
         if self._sanitizing:
             steps = list(self.sanitize_preprocessors)
         else:
@@ -612,7 +493,7 @@ class SandboxedAutograde(Autograde):
             steps = [step for step in steps if step is not None]
         for step in steps:
             self.exporter.register_preprocessor(step)
-        return list(self.exporter._preprocessors)
+        return upstream_nbconvert.preprocessors(self.exporter)
 
     def init_single_notebook_resources(self, notebook_filename):
         """Nbgrader's resources, plus this notebook's sandboxed run during the autograde phase."""

@@ -21,6 +21,9 @@ import sys
 import time
 import traceback
 
+from atelier.upstream import ipykernel as upstream_ipykernel
+from atelier.upstream import ipython as upstream_ipython
+
 #: What a visitor reads when something failed, in each language an app is written in.
 MESSAGES = {
     "en": "Sorry, this did not work. Check what you entered and try again, or reload the page.",
@@ -74,7 +77,7 @@ def hide_tracebacks(language: str = "en", shell=None) -> None:
     if shell is None or getattr(shell, "_atelier_hidden", False):
         return
     sentence = message(language)
-    show = shell._showtraceback
+    show = upstream_ipython.showtraceback(shell)
 
     def _showtraceback(etype, evalue, stb):
         # The structured traceback (stb) is ANSI text of the same exception: log the exception
@@ -88,7 +91,7 @@ def hide_tracebacks(language: str = "en", shell=None) -> None:
             log_exception(etype, evalue, None)
         show(_PublicError, sentence, [sentence])
 
-    shell._showtraceback = _showtraceback
+    upstream_ipython.set_showtraceback(shell, _showtraceback)
     shell._atelier_hidden = True
     stderr_to_log()
 
@@ -100,7 +103,7 @@ def stderr_to_log() -> None:
     to every connected browser; a warning or a library's message there names files. The
     descriptor it saved (``_original_stdstream_copy``) is the log: put it back on 2.
     """
-    copy = getattr(sys.stderr, "_original_stdstream_copy", None)
+    copy = upstream_ipykernel.saved_stream_fd(sys.stderr)
     if copy is not None:
         os.dup2(copy, 2)
     sys.stderr = sys.__stderr__

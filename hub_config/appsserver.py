@@ -26,6 +26,8 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from atelier import pages
+from atelier.upstream import tornado as upstream_tornado
+from atelier.upstream import voila as upstream_voila
 
 
 class KernelLimitReached(Exception):
@@ -73,7 +75,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
 
     def ready_in_pool(self, notebook: str) -> bool:
         """Whether a preheated kernel for ``notebook`` is up or starting (drops failed ones)."""
-        pool = getattr(self, "_pools", {}).get(notebook)
+        pool = upstream_voila.kernel_pools(self).get(notebook)
         if not pool:
             return False
         for task in list(pool):
@@ -84,7 +86,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     def pooled_kernels(self, notebook: str) -> set[str]:
         """Ids of the started kernels waiting in ``notebook``'s pool."""
         ids = set()
-        for task in getattr(self, "_pools", {}).get(notebook, []):
+        for task in upstream_voila.kernel_pools(self).get(notebook, []):
             if task.done() and not task.cancelled() and task.exception() is None:
                 ids.add(task.result()["kernel_id"])
         return ids
@@ -99,9 +101,9 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     def refill_pools(self) -> None:
         """Start preheated kernels for pools that a full server left short (preheating only)."""
         fill = getattr(self, "fill_if_needed", None)
-        if fill is None or getattr(self, "_pools", None) is None:
+        if fill is None or not upstream_voila.pooling(self):
             return
-        for notebook in list(self._pools):
+        for notebook in list(upstream_voila.kernel_pools(self)):
             self.ready_in_pool(notebook)  # drop pool entries that failed for lack of room
             if self.has_room():
                 fill(delay=0, notebook_name=notebook)
@@ -129,7 +131,7 @@ class AppPageHandler(TornadoVoilaHandler):
                 self.write(html)
                 self.flush()
         except KernelLimitReached:
-            if self._headers_written:
+            if upstream_tornado.headers_written(self):
                 raise
             self.clear()
             return self.write_busy(getattr(km, "busy_retry_after", 10))
@@ -186,7 +188,7 @@ class AppsStatusHandler(JupyterHandler):
         """Answer with the kernels alive, the bound, and per app the preheated pages ready."""
         km = self.kernel_manager
         pools = {}
-        for notebook, pool in getattr(km, "_pools", {}).items():
+        for notebook, pool in upstream_voila.kernel_pools(km).items():
             ready = 0
             for task in pool:
                 if task.done() and not task.cancelled() and task.exception() is None:

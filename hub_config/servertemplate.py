@@ -42,6 +42,7 @@ import threading
 import time
 
 from atelier import forking
+from atelier.upstream import traitlets as upstream_traitlets
 
 #: Modules a trainee's server imports while it starts (beyond ``singleuser.import_server_modules``):
 #: the server extensions enabled for trainees and what the server loads as it initialises.
@@ -156,7 +157,7 @@ class Rehome:
                     found.traits.append((trait, default))
             # traitlets copies each class's immutable defaults into a per-class cache, which is
             # what new instances actually get.
-            cached = klass.__dict__.get("_static_immutable_initial_values", {})
+            cached = upstream_traitlets.immutable_initial_values(klass)
             found.globals.extend((cached, k) for k, v in cached.items() if found._under_home(v))
         for name, module in list(sys.modules.items()):
             if name in ("os", "posix") or module is None:

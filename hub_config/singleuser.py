@@ -54,13 +54,9 @@ def skip_yarn_config() -> None:
     Node.js is absent (an empty yarn configuration, hence the default registry). Call it before
     ``jupyterlab`` is imported.
     """
-    from jupyterlab import commands
+    from atelier.upstream import jupyterlab
 
-    def no_yarn_config(logger):
-        logger.debug("atelier: yarn configuration not read (trainee servers never build)")
-        return {"yarn config": {}, "npm config": {}}
-
-    commands._yarn_config = no_yarn_config
+    jupyterlab.skip_yarn_config()
 
 
 def import_server_modules() -> None:

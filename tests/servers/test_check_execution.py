@@ -130,3 +130,39 @@ def test_atelier_check_exits_non_zero_on_errors():
         "crashing-cell.en.ipynb: cell 3: raises ZeroDivisionError: division by zero — fix"
         in result.stdout
     )
+
+
+async def test_check_kernels_are_forked_by_the_template_through_the_provisioner(monkeypatch):
+    """Is each of the check's own kernels a child of the fork server, with no stand-in between?"""
+    import tempfile
+
+    import nbformat
+
+    from atelier.forkserver import ForkServer
+
+    provisioners = []
+    make_manager = check._kernel_manager_class
+
+    def recording_manager():
+        class Recording(make_manager()):
+            async def start_kernel(self, **kwargs):
+                await super().start_kernel(**kwargs)
+                provisioners.append(type(self.provisioner).__name__)
+
+        return Recording
+
+    monkeypatch.setattr(check, "_kernel_manager_class", recording_manager)
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("import os\nprint(os.getppid())"))
+    with tempfile.TemporaryDirectory(prefix="atelier-check-") as ipc_dir:
+        path = Path(ipc_dir) / "probe.ipynb"
+        nbformat.write(nb, path)
+        run = check.Run(path, "source", nb)
+        with ForkServer(ipc_dir, check._network_isolation()) as server:
+            await check.execute_all([run], check.CheckOptions(cell_timeout=20), ipc_dir, server)
+            template = server.process.pid
+    outputs = nb.cells[0].get("outputs", [])
+    assert run.failure is None and outputs, (run.failure, outputs)
+    assert int(outputs[0]["text"]) == template, "the kernel was not forked by the template"
+    # A stand-in process (forkclient.py) would be started by jupyter_client's LocalProvisioner.
+    assert provisioners == ["ForkProvisioner"]
