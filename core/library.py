@@ -8,7 +8,8 @@ around each workbook and the index are Jinja2 templates (``templates/library-*.h
 :mod:`atelier.pages`): titles and summaries are escaped.
 
 Each notebook goes through :data:`PAGE_STEPS`, an ordered list of small functions; the whole
-library is built in a temporary folder and renamed into place, so a reader never sees half of it.
+library is built in a temporary folder and renamed into place
+(:func:`atelier.files.replacing_folder`), so a reader never sees half of it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import html
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from atelier import pages
 from atelier.errors import AtelierError
+from atelier.files import replacing_folder
 
 #: Page chrome in each language the library speaks.
 WORDS = {
@@ -239,9 +240,7 @@ def build_library(workbooks_dir: str | Path, out_dir: str | Path, log=None) -> l
     if not workbooks_dir.is_dir():
         raise AtelierError(f"{workbooks_dir}: workbooks folder not found; give --workbooks")
     sources = find_pages(workbooks_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with replacing_folder(out_dir) as building:
         css = stylesheet()
         (building / "library.css").write_text(css, "utf-8")
         css_gzip = len(gzip.compress(css.encode()))
@@ -266,13 +265,6 @@ def build_library(workbooks_dir: str | Path, out_dir: str | Path, log=None) -> l
         (building / "index.html").write_text(index_page(pages), "utf-8")
         report = [{**asdict(p), "slow_link_seconds": round(p.slow_link_seconds, 2)} for p in pages]
         (building / "sizes.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-        building.chmod(0o755)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        building.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
     return pages
 
 

@@ -21,12 +21,12 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
 from atelier.errors import AtelierError
+from atelier.files import atomic_open
 
 SECRET_FILE = "certificates.secret"
 REGISTER_FILE = "certificates.jsonl"
@@ -196,13 +196,10 @@ def write_pdf(certificate: Certificate, path: str | Path, titles: dict | None = 
     words = WORDS.get(certificate.language, WORDS["en"])
     titles = titles or {}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     regular, bold = _font()
     width, height = landscape(A4)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
-        pdf = canvas.Canvas(tmp, pagesize=(width, height), invariant=1)
+    with atomic_open(path, mode=0o644, fsync=False) as handle:
+        pdf = canvas.Canvas(handle, pagesize=(width, height), invariant=1)
         pdf.setTitle(f"{words['title']} — {certificate.full_name or certificate.username}")
         pdf.setAuthor("Atelier")
         pdf.setSubject(f"{words['code']} {certificate.code}")
@@ -230,11 +227,6 @@ def write_pdf(certificate: Certificate, path: str | Path, titles: dict | None = 
         pdf.drawString(90, 57, f"{words['verify']} {certificate.code}")
         pdf.showPage()
         pdf.save()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from atelier.grading.course import Course, GradingError, atomic_write, ensure, jupyter_path
+from atelier.files import atomic_write
+from atelier.grading.course import Course, GradingError, ensure, jupyter_path
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
 TRAINEE_SERVER_EXTENSIONS_OFF = (

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from atelier.files import atomic_write
+
 log = logging.getLogger("atelier.quota")
 
 #: The hub service (and role) of the watchdog.
@@ -180,9 +182,7 @@ class Notices:
     def write(self, username: str, notice: dict) -> None:
         """Replace ``username``'s notice at once (a page never reads half of one)."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = self._path(username).with_suffix(".tmp")
-        temporary.write_text(json.dumps(notice), "utf-8")
-        os.replace(temporary, self._path(username))
+        atomic_write(self._path(username), json.dumps(notice), fsync=False)
 
     def clear(self, username: str) -> None:
         """Remove ``username``'s notice (their home is under quota again)."""
