@@ -30,7 +30,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import string
 import subprocess
@@ -43,17 +42,13 @@ from pathlib import Path
 import requests
 import yaml
 
+from atelier.ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = Path(os.environ.get("ATELIER_PREFIX", "/opt/atelier"))
 ENV_BIN = PREFIX / "env" / "bin"
 PROXY = PREFIX / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 SAMPLE_CODE = "value = 1\nvalue + 1\nimport json, math\nprint(math.sqrt(value))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 180) -> None:
