@@ -23,27 +23,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from atelier import pages
+from atelier import languages, pages
 from atelier.errors import AtelierError
 from atelier.files import replacing_folder
 
-#: Page chrome in each language the library speaks.
-WORDS = {
-    "en": {
-        "library": "Atelier library",
-        "intro": "Every workbook, readable offline. Open one:",
-        "index": "All workbooks",
-        "other": "Lire en français",
-        "language": "English",
-    },
-    "fr": {
-        "library": "Bibliothèque Atelier",
-        "intro": "Tous les cahiers, lisibles hors ligne. Ouvrez-en un :",
-        "index": "Tous les cahiers",
-        "other": "Read in English",
-        "language": "Français",
-    },
-}
 #: A slow mobile link, to turn sizes into waiting times in the report (bits per second).
 SLOW_LINK_BPS = 256_000
 #: Folders of a workbook copied beside its pages (images it shows, data it offers to download).
@@ -138,7 +121,7 @@ def make_offline(fragment: str, page: Page) -> str:
 
 def wrap_page(fragment: str, page: Page) -> str:
     """A whole HTML page around the fragment: language, title, shared stylesheet, navigation."""
-    words = WORDS.get(page.language, WORDS["en"])
+    words = languages.words("atelier", "library", page.language)
     up = "../" * page.path.count("/")
     nav = [{"href": f"{up}index.html", "label": words["index"], "lang": ""}]
     for lang, href in sorted(page.other_languages.items()):
@@ -206,14 +189,15 @@ def render_page(source: Path, page: Page) -> str:
 
 def index_page(pages_: list[Page]) -> str:
     """The library's front page: each language's workbooks, with their size on a slow link."""
+    words = {lang: languages.words("atelier", "library", lang) for lang in languages.LANGUAGES}
     sections = [
-        {"lang": lang, "words": words, "pages": [p for p in pages_ if p.language == lang]}
-        for lang, words in WORDS.items()
+        {"lang": lang, "words": words[lang], "pages": [p for p in pages_ if p.language == lang]}
+        for lang in languages.LANGUAGES
     ]
     return pages.render(
         "atelier",
         "library-index.html.j2",
-        words=WORDS,
+        words=words,
         sections=[section for section in sections if section["pages"]],
     )
 

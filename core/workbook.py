@@ -31,9 +31,9 @@ import nbformat  # noqa: E402
 from atelier.errors import AtelierError  # noqa: E402
 from atelier.files import atomic_write  # noqa: E402
 
-LANGUAGES = ("en", "fr")
 SCHEMA_VERSION = 1
-#: ``<id>.<lang>.ipynb``: the id is kebab-case, the language one of :data:`LANGUAGES`.
+#: ``<id>.<lang>.ipynb``: the id is kebab-case, the language one of
+#: :data:`atelier.languages.LANGUAGES`.
 NOTEBOOK_NAME = re.compile(r"^(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[a-z]{2})\.ipynb$")
 #: ``<nn>-<id>``: a two-digit order prefix, then the workbook id.
 FOLDER_NAME = re.compile(r"^(?P<order>[0-9]{2})-(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)$")

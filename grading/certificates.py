@@ -25,33 +25,12 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
+from atelier import languages
 from atelier.errors import AtelierError
 from atelier.files import atomic_open
 
 SECRET_FILE = "certificates.secret"
 REGISTER_FILE = "certificates.jsonl"
-
-#: The certificate's words in each language a trainee may have.
-WORDS = {
-    "en": {
-        "title": "Certificate of completion",
-        "intro": "This certifies that",
-        "completed": "has completed the workbooks of the Atelier cohort",
-        "workbooks": "Workbooks:",
-        "date": "Date of issue:",
-        "code": "Verification code:",
-        "verify": "Anyone can check it with: atelier certificates verify",
-    },
-    "fr": {
-        "title": "Attestation de réussite",
-        "intro": "Nous attestons que",
-        "completed": "a terminé les cahiers de la cohorte Atelier",
-        "workbooks": "Cahiers :",
-        "date": "Date de délivrance :",
-        "code": "Code de vérification :",
-        "verify": "Chacun peut le vérifier avec : atelier certificates verify",
-    },
-}
 
 
 class CertificateError(AtelierError):
@@ -193,7 +172,7 @@ def write_pdf(certificate: Certificate, path: str | Path, titles: dict | None = 
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen import canvas
 
-    words = WORDS.get(certificate.language, WORDS["en"])
+    words = languages.words("atelier.grading", "certificate", certificate.language)
     titles = titles or {}
     path = Path(path)
     regular, bold = _font()
@@ -271,7 +250,9 @@ def issue(
                 cohort=course.cohort,
                 username=trainee.username,
                 full_name=trainee.full_name,
-                language=trainee.language if trainee.language in WORDS else "en",
+                language=trainee.language
+                if trainee.language in languages.LANGUAGES
+                else languages.LANGUAGES[0],
                 issued=today,
                 workbooks=tuple(workbooks),
             )

@@ -57,6 +57,7 @@ from traitlets.config import Config
 
 from atelier.errors import AtelierError
 from atelier.grading import safefs
+from atelier.languages import LANGUAGES
 
 #: A cohort id is also a course id, a hub service name and part of a Unix account name.
 COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
@@ -67,7 +68,6 @@ MAX_ACCOUNT = 32
 TRUSTED_CONFIG = ".config"
 #: A workbook id, as used in assignment names (``<workbook>-<lang>``).
 WORKBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-LANGUAGES = ("en", "fr")
 
 #: ``runuser`` runs a command as another account; it lives in /usr/sbin, often not on PATH.
 RUNUSER = "/usr/sbin/runuser"
