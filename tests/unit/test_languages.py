@@ -9,7 +9,7 @@ import pytest
 
 from atelier import languages
 
-ROOMS = ("atelier", "atelier.grading", "atelier.widgets")
+ROOMS = ("atelier", "atelier.grading", "atelier.hub_config", "atelier.widgets")
 
 
 def test_the_workbook_schema_names_the_same_languages():
