@@ -17,9 +17,7 @@ Atelier's idle kernels are culled and its pool refilled; stock Voila keeps every
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,31 +27,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import requests
 import yaml
 
+from atelier.ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The tests' harness (tests/harness.py): kernels are counted as the apps tests count them.
+sys.path.insert(0, str(REPO / "tests"))
+from harness import kernel_processes  # noqa: E402
 
 
 def kernels_of(proc: subprocess.Popen) -> int:
     """How many ipykernel processes ``proc`` has started and not yet stopped."""
-    try:
-        children = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return 0
-    count = 0
-    for child in children:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            count += "ipykernel_launcher" in " ".join(child.cmdline())
-    return count
+    return len(kernel_processes(proc.pid))
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:

@@ -23,37 +23,34 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
-import json
 import os
 import pwd
 import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import string
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import requests
 import yaml
 
+from atelier.ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
+# The tests' harness (tests/harness.py): the benchmarks clean up and measure as the tests do.
+sys.path.insert(0, str(REPO / "tests"))
+from harness import execute_in_kernel, remove_accounts  # noqa: E402
+
 PREFIX = Path(os.environ.get("ATELIER_PREFIX", "/opt/atelier"))
 ENV_BIN = PREFIX / "env" / "bin"
 PROXY = PREFIX / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
 SAMPLE_CODE = "value = 1\nvalue + 1\nimport json, math\nprint(math.sqrt(value))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 180) -> None:
@@ -142,33 +139,12 @@ class BenchHub:
 
 
 def run_in_kernel(hub: BenchHub, session, username: str, code: str) -> None:
-    import websocket
-
     base = f"{hub.url}/user/{username}"
     headers = {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{username}/") or ""}
     kernel = session.post(f"{base}/api/kernels", json={"name": "python3"}, headers=headers)
     kernel.raise_for_status()
     kernel_id = kernel.json()["id"]
-    cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    ws = websocket.create_connection(
-        f"ws{hub.url[4:]}/user/{username}/api/kernels/{kernel_id}/channels",
-        cookie=cookies,
-        timeout=120,
-    )
-    msg_id = uuid.uuid4().hex
-    header = {"msg_id": msg_id, "msg_type": "execute_request", "username": "",
-              "session": uuid.uuid4().hex, "version": "5.3"}  # fmt: skip
-    ws.send(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
-                        "content": {"code": code, "silent": False}}))  # fmt: skip
-    while True:
-        msg = json.loads(ws.recv())
-        if (
-            msg.get("parent_header", {}).get("msg_id") == msg_id
-            and msg["msg_type"] == "status"
-            and msg["content"]["execution_state"] == "idle"
-        ):
-            break
-    ws.close()
+    execute_in_kernel(hub, session, username, kernel_id, code, timeout=120)
 
 
 def account_memory(account: str) -> tuple[float, float]:
@@ -334,23 +310,8 @@ def stop_hub(hub: BenchHub) -> None:
 
 
 def cleanup(prefix: str, root: Path) -> None:
-    ours = {e.pw_uid: e.pw_name for e in pwd.getpwall() if e.pw_name.startswith(prefix)}
-    for _ in range(50):
-        left = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    if entry.stat().st_uid in ours:
-                        left.append(int(entry.name))
-        if not left:
-            break
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
-    for name in ours.values():
-        subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
-        subprocess.run(["groupdel", name], capture_output=True, check=False)
+    """Remove the run's accounts (as the tests' hub teardown does) and its folder."""
+    remove_accounts(prefix)
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_hub  # the hubs are started as in the hub benchmark
+from harness import Meter  # tests/harness.py, put on sys.path by bench_hub
 
 REPO = bench_hub.REPO
 ENV_BIN = bench_hub.ENV_BIN
@@ -51,28 +52,6 @@ SLOW_LINK = {
 WORKBOOK = "workbooks/sample/sample.en.ipynb"
 APP = "planner/planner.en.ipynb"
 GOALS = {"lab_first": 2_000_000, "lab_repeat": 200_000, "app_first": 1_500_000}
-
-
-class Meter:
-    """Bytes and requests fetched over the (emulated) network by one page."""
-
-    def __init__(self, context, page, throttle: bool = True):
-        self.cdp = context.new_cdp_session(page)
-        self.cdp.send("Network.enable")
-        if throttle:
-            self.cdp.send("Network.emulateNetworkConditions", SLOW_LINK)
-        self.reset()
-        self.cdp.on("Network.loadingFinished", self._finished)
-
-    def reset(self) -> None:
-        """Start counting from zero."""
-        self.bytes = 0
-        self.requests = 0
-
-    def _finished(self, event) -> None:
-        if event["encodedDataLength"] > 0:
-            self.bytes += event["encodedDataLength"]
-            self.requests += 1
 
 
 def run_first_cell(page, url: str, timeout: float = 600) -> float:
@@ -116,7 +95,7 @@ def measure_lab(browser, hub: bench_hub.BenchHub, username: str) -> dict:
     )
     page = context.new_page()
     page.set_default_timeout(600_000)
-    meter = Meter(context, page)
+    meter = Meter(context, page, SLOW_LINK)
     url = f"{hub.url}/user/{username}/lab/tree/{WORKBOOK}"
     result = {}
     for visit in ("first", "repeat"):
@@ -140,7 +119,7 @@ def measure_app(browser, url: str) -> dict:
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(600_000)
-    meter = Meter(context, page)
+    meter = Meter(context, page, SLOW_LINK)
     started = time.monotonic()
     page.goto(url)
     box = page.locator(".widget-text input")

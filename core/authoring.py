@@ -22,6 +22,7 @@ from traitlets import Unicode
 
 from atelier import workbook as wb
 from atelier.app import AtelierApp, base_aliases
+from atelier.languages import LANGUAGES
 from atelier.workbook import WorkbookError
 
 CODE_MARKER = "# TRANSLATE: translate the strings and comments of this cell, then delete this line"
@@ -67,9 +68,9 @@ def new_workbook(
             "hyphens), "
             "e.g. low-bandwidth-planner"
         )
-    if lang not in wb.LANGUAGES:
+    if lang not in LANGUAGES:
         raise WorkbookError(
-            f"'{lang}': not a workbook language — use one of {', '.join(wb.LANGUAGES)}"
+            f"'{lang}': not a workbook language — use one of {', '.join(LANGUAGES)}"
         )
     root.mkdir(parents=True, exist_ok=True)
     if find_folder(root, workbook_id):
@@ -167,10 +168,8 @@ def translate_notebook(source: nbformat.NotebookNode, existing, to: str) -> nbfo
 
 def translate_workbook(root: Path, workbook_id: str, to: str, source_lang: str = "") -> Path:
     """Create or update the ``to`` version of a workbook; return its path."""
-    if to not in wb.LANGUAGES:
-        raise WorkbookError(
-            f"'{to}': not a workbook language — use one of {', '.join(wb.LANGUAGES)}"
-        )
+    if to not in LANGUAGES:
+        raise WorkbookError(f"'{to}': not a workbook language — use one of {', '.join(LANGUAGES)}")
     folder = find_folder(root, workbook_id)
     if folder is None:
         raise WorkbookError(

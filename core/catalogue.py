@@ -12,41 +12,10 @@ from pathlib import Path
 
 import nbformat
 
+from atelier import languages
 from atelier import workbook as wb
 from atelier.app import AtelierApp
 from atelier.workbook import Problem
-
-#: The few words of the landing page, per language.
-WORDS = {
-    "en": {
-        "title": "Atelier workbooks",
-        "intro": "Hands-on workbooks for teaching with ICT. Each one takes 45 to 90 minutes "
-        "and works on a slow link. Open a workbook, run its cells from top to bottom, and do "
-        "the exercises.",
-        "duration": "Duration",
-        "minutes": "{teaching} min reading + {exercises} min exercises",
-        "competencies": "ICT CFT competencies",
-        "dimensions": "Handbook dimensions",
-        "app": "Also published as a public app.",
-        "other": "Not yet translated: opens the {lang} version.",
-        "language": {"en": "English", "fr": "French"},
-        "empty": "No workbook yet.",
-    },
-    "fr": {
-        "title": "Cahiers d'exercices Atelier",
-        "intro": "Des cahiers pratiques pour enseigner avec les TIC. Chacun prend de 45 à 90 "
-        "minutes et fonctionne sur une connexion lente. Ouvrez un cahier, exécutez ses cellules "
-        "de haut en bas et faites les exercices.",
-        "duration": "Durée",
-        "minutes": "{teaching} min de lecture + {exercises} min d'exercices",
-        "competencies": "Compétences du référentiel TIC (ICT CFT)",
-        "dimensions": "Dimensions du Guide",
-        "app": "Aussi publié comme application publique.",
-        "other": "Pas encore traduit : ouvre la version en {lang}.",
-        "language": {"en": "anglais", "fr": "français"},
-        "empty": "Aucun cahier pour le moment.",
-    },
-}
 
 
 def catalogue_path(root: Path, lang: str) -> Path:
@@ -71,7 +40,7 @@ def _entries(root: Path) -> list[tuple[Path, dict[str, tuple[Path, dict]]]]:
 
 def build_catalogue(root: Path, lang: str) -> nbformat.NotebookNode:
     """The landing notebook of ``lang`` for the workbooks under ``root``."""
-    words = WORDS[lang]
+    words = languages.words("atelier", "catalogue", lang)
     cells = [
         nbformat.v4.new_markdown_cell(
             f"# {words['title']}\n\n{words['intro']}", id="catalogue-intro"
@@ -82,8 +51,8 @@ def build_catalogue(root: Path, lang: str) -> nbformat.NotebookNode:
         shown = (
             lang
             if lang in versions
-            else wb.LANGUAGES[0]
-            if wb.LANGUAGES[0] in versions
+            else languages.LANGUAGES[0]
+            if languages.LANGUAGES[0] in versions
             else sorted(versions)[0]
         )
         path, meta = versions[shown]
@@ -107,7 +76,7 @@ def build_catalogue(root: Path, lang: str) -> nbformat.NotebookNode:
         if meta.get("app"):
             lines.append(f"- {words['app']}")
         if shown != lang:
-            lines.append(f"- {words['other'].format(lang=words['language'].get(shown, shown))}")
+            lines.append(f"- {words['other'].format(lang=words.get(f'language.{shown}', shown))}")
         cells.append(
             nbformat.v4.new_markdown_cell(
                 "\n".join(lines), id=f"workbook-{meta.get('id', folder.name)}"
@@ -124,7 +93,7 @@ def build_catalogue(root: Path, lang: str) -> nbformat.NotebookNode:
 def write_catalogue(root: Path) -> list[Path]:
     """Write every language's landing notebook under ``root``; return the paths written."""
     written = []
-    for lang in wb.LANGUAGES:
+    for lang in languages.LANGUAGES:
         path = catalogue_path(root, lang)
         wb.write_notebook(build_catalogue(root, lang), path)
         written.append(path)
@@ -134,7 +103,7 @@ def write_catalogue(root: Path) -> list[Path]:
 def catalogue_problems(root: Path) -> list[Problem]:
     """A problem for each landing notebook that is missing or differs from the metadata."""
     problems = []
-    for lang in wb.LANGUAGES:
+    for lang in languages.LANGUAGES:
         path = catalogue_path(root, lang)
         expected = build_catalogue(root, lang)
         fix = f"run `atelier catalogue {root}` and commit the result"

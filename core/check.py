@@ -41,6 +41,7 @@ from pathlib import Path
 
 from atelier import forking
 from atelier import workbook as wb
+from atelier.languages import LANGUAGES
 from atelier.workbook import Problem
 
 #: Markers nbgrader uses; a solution or hidden test outside its cell type would leak or break
@@ -429,7 +430,7 @@ def check_languages(folder: Path, notebooks: dict, options: CheckOptions) -> lis
                 code="layout",
             )
         )
-    for lang in wb.LANGUAGES:
+    for lang in LANGUAGES:
         if lang not in notebooks:
             problems.append(
                 Problem(

@@ -8,7 +8,8 @@ around each workbook and the index are Jinja2 templates (``templates/library-*.h
 :mod:`atelier.pages`): titles and summaries are escaped.
 
 Each notebook goes through :data:`PAGE_STEPS`, an ordered list of small functions; the whole
-library is built in a temporary folder and renamed into place, so a reader never sees half of it.
+library is built in a temporary folder and renamed into place
+(:func:`atelier.files.replacing_folder`), so a reader never sees half of it.
 """
 
 from __future__ import annotations
@@ -18,31 +19,14 @@ import html
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from atelier import pages
+from atelier import languages, pages
 from atelier.errors import AtelierError
+from atelier.files import replacing_folder
 
-#: Page chrome in each language the library speaks.
-WORDS = {
-    "en": {
-        "library": "Atelier library",
-        "intro": "Every workbook, readable offline. Open one:",
-        "index": "All workbooks",
-        "other": "Lire en français",
-        "language": "English",
-    },
-    "fr": {
-        "library": "Bibliothèque Atelier",
-        "intro": "Tous les cahiers, lisibles hors ligne. Ouvrez-en un :",
-        "index": "Tous les cahiers",
-        "other": "Read in English",
-        "language": "Français",
-    },
-}
 #: A slow mobile link, to turn sizes into waiting times in the report (bits per second).
 SLOW_LINK_BPS = 256_000
 #: Folders of a workbook copied beside its pages (images it shows, data it offers to download).
@@ -137,7 +121,7 @@ def make_offline(fragment: str, page: Page) -> str:
 
 def wrap_page(fragment: str, page: Page) -> str:
     """A whole HTML page around the fragment: language, title, shared stylesheet, navigation."""
-    words = WORDS.get(page.language, WORDS["en"])
+    words = languages.words("atelier", "library", page.language)
     up = "../" * page.path.count("/")
     nav = [{"href": f"{up}index.html", "label": words["index"], "lang": ""}]
     for lang, href in sorted(page.other_languages.items()):
@@ -205,14 +189,15 @@ def render_page(source: Path, page: Page) -> str:
 
 def index_page(pages_: list[Page]) -> str:
     """The library's front page: each language's workbooks, with their size on a slow link."""
+    words = {lang: languages.words("atelier", "library", lang) for lang in languages.LANGUAGES}
     sections = [
-        {"lang": lang, "words": words, "pages": [p for p in pages_ if p.language == lang]}
-        for lang, words in WORDS.items()
+        {"lang": lang, "words": words[lang], "pages": [p for p in pages_ if p.language == lang]}
+        for lang in languages.LANGUAGES
     ]
     return pages.render(
         "atelier",
         "library-index.html.j2",
-        words=WORDS,
+        words=words,
         sections=[section for section in sections if section["pages"]],
     )
 
@@ -239,9 +224,7 @@ def build_library(workbooks_dir: str | Path, out_dir: str | Path, log=None) -> l
     if not workbooks_dir.is_dir():
         raise AtelierError(f"{workbooks_dir}: workbooks folder not found; give --workbooks")
     sources = find_pages(workbooks_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with replacing_folder(out_dir) as building:
         css = stylesheet()
         (building / "library.css").write_text(css, "utf-8")
         css_gzip = len(gzip.compress(css.encode()))
@@ -266,13 +249,6 @@ def build_library(workbooks_dir: str | Path, out_dir: str | Path, log=None) -> l
         (building / "index.html").write_text(index_page(pages), "utf-8")
         report = [{**asdict(p), "slow_link_seconds": round(p.slow_link_seconds, 2)} for p in pages]
         (building / "sizes.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-        building.chmod(0o755)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        building.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
     return pages
 
 

@@ -30,10 +30,11 @@ rfc3987_syntax.install()
 import nbformat  # noqa: E402
 
 from atelier.errors import AtelierError  # noqa: E402
+from atelier.files import atomic_write  # noqa: E402
 
-LANGUAGES = ("en", "fr")
 SCHEMA_VERSION = 1
-#: ``<id>.<lang>.ipynb``: the id is kebab-case, the language one of :data:`LANGUAGES`.
+#: ``<id>.<lang>.ipynb``: the id is kebab-case, the language one of
+#: :data:`atelier.languages.LANGUAGES`.
 NOTEBOOK_NAME = re.compile(r"^(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[a-z]{2})\.ipynb$")
 #: ``<nn>-<id>``: a two-digit order prefix, then the workbook id.
 FOLDER_NAME = re.compile(r"^(?P<order>[0-9]{2})-(?P<id>[a-z0-9]+(?:-[a-z0-9]+)*)$")
@@ -99,12 +100,9 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
 
 def write_notebook(nb: nbformat.NotebookNode, path: str | Path) -> None:
     """Write ``nb`` to ``path`` atomically (temporary file, then rename), never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        nbformat.write(nb, f)
-    tmp.replace(path)
+    text = nbformat.writes(nb)
+    # What nbformat.write adds when it writes to a file: the file ends with a newline.
+    atomic_write(path, text if text.endswith("\n") else text + "\n", fsync=False)
 
 
 def workbook_notebooks(folder: Path) -> dict[str, Path]:

@@ -176,7 +176,7 @@ class GradesExportApp(CohortApp):
 
     def run(self):
         """Write the CSV."""
-        from atelier.grading.course import atomic_write
+        from atelier.files import atomic_write
         from atelier.grading.export import full_csv, gather, moodle_csv
 
         course = self.course()

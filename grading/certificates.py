@@ -21,37 +21,16 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
+from atelier import languages
 from atelier.errors import AtelierError
+from atelier.files import atomic_open
 
 SECRET_FILE = "certificates.secret"
 REGISTER_FILE = "certificates.jsonl"
-
-#: The certificate's words in each language a trainee may have.
-WORDS = {
-    "en": {
-        "title": "Certificate of completion",
-        "intro": "This certifies that",
-        "completed": "has completed the workbooks of the Atelier cohort",
-        "workbooks": "Workbooks:",
-        "date": "Date of issue:",
-        "code": "Verification code:",
-        "verify": "Anyone can check it with: atelier certificates verify",
-    },
-    "fr": {
-        "title": "Attestation de réussite",
-        "intro": "Nous attestons que",
-        "completed": "a terminé les cahiers de la cohorte Atelier",
-        "workbooks": "Cahiers :",
-        "date": "Date de délivrance :",
-        "code": "Code de vérification :",
-        "verify": "Chacun peut le vérifier avec : atelier certificates verify",
-    },
-}
 
 
 class CertificateError(AtelierError):
@@ -193,16 +172,13 @@ def write_pdf(certificate: Certificate, path: str | Path, titles: dict | None = 
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen import canvas
 
-    words = WORDS.get(certificate.language, WORDS["en"])
+    words = languages.words("atelier.grading", "certificate", certificate.language)
     titles = titles or {}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     regular, bold = _font()
     width, height = landscape(A4)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
-        pdf = canvas.Canvas(tmp, pagesize=(width, height), invariant=1)
+    with atomic_open(path, mode=0o644, fsync=False) as handle:
+        pdf = canvas.Canvas(handle, pagesize=(width, height), invariant=1)
         pdf.setTitle(f"{words['title']} — {certificate.full_name or certificate.username}")
         pdf.setAuthor("Atelier")
         pdf.setSubject(f"{words['code']} {certificate.code}")
@@ -230,11 +206,6 @@ def write_pdf(certificate: Certificate, path: str | Path, titles: dict | None = 
         pdf.drawString(90, 57, f"{words['verify']} {certificate.code}")
         pdf.showPage()
         pdf.save()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -279,7 +250,9 @@ def issue(
                 cohort=course.cohort,
                 username=trainee.username,
                 full_name=trainee.full_name,
-                language=trainee.language if trainee.language in WORDS else "en",
+                language=trainee.language
+                if trainee.language in languages.LANGUAGES
+                else languages.LANGUAGES[0],
                 issued=today,
                 workbooks=tuple(workbooks),
             )

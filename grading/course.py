@@ -46,7 +46,6 @@ import pwd
 import re
 import sqlite3
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from traitlets.config import Config
 
 from atelier.errors import AtelierError
 from atelier.grading import safefs
+from atelier.languages import LANGUAGES
 
 #: A cohort id is also a course id, a hub service name and part of a Unix account name.
 COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
@@ -67,7 +67,6 @@ MAX_ACCOUNT = 32
 TRUSTED_CONFIG = ".config"
 #: A workbook id, as used in assignment names (``<workbook>-<lang>``).
 WORKBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-LANGUAGES = ("en", "fr")
 
 #: Seconds a writer waits for the SQLite gradebook lock before giving up: two facilitators saving
 #: grades at once wait for each other instead of failing with "database is locked".
@@ -421,24 +420,6 @@ def _only_ours(path: Path) -> bool:
 
 
 # --- creating a course on disk -----------------------------------------------------------------
-
-
-def atomic_write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def append_record(path: Path, record: dict) -> None:

@@ -32,7 +32,7 @@ from nbgrader.exchange.default import (
 from nbgrader.utils import get_username, notebook_hash
 from traitlets import Integer, Unicode
 
-LANGUAGES = ("en", "fr")
+from atelier.languages import LANGUAGES
 
 
 def trainee_language(environ: os._Environ | dict | None = None) -> str:

@@ -273,7 +273,8 @@ def expand_assignments(course_root: Path, specs: list[str]) -> list[str]:
     generated in the course (``source/W-L/``, as :meth:`Course.assignments_of` finds them). A
     name that is neither is passed on as is, so that nbgrader says what is missing.
     """
-    from atelier.grading.course import LANGUAGES, assignment_id
+    from atelier.grading.course import assignment_id
+    from atelier.languages import LANGUAGES
 
     source = Path(course_root) / "source"
     found: list[str] = []

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from traitlets.config import Config
 
-from atelier.grading.course import Course, GradingError, atomic_write, ensure, jupyter_path
+from atelier.files import atomic_write
+from atelier.grading.course import Course, GradingError, ensure, jupyter_path
+from atelier.ports import free_port
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
 TRAINEE_SERVER_EXTENSIONS_OFF = (
@@ -181,13 +182,6 @@ def cohort_groups_and_roles(course: Course, trainees: list[str], facilitators: l
         "groups": [course.formgrade_group],
     }
     return groups, role
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for formgrader services when no port is configured)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:

@@ -8,6 +8,10 @@ link count) and then acts on the descriptor (read, write, ``fchown``, ``fchmod``
 folder it holds open). A symbolic link, a pipe or device, a wrong owner or a hard-linked file found
 on the way is refused with :class:`UnsafePath`, whose message names the path: the other account
 can make Atelier fail, never make root read, write or change anything else.
+
+Its writes (``write_at``, ``replacing_dir_at``) are atomic too, but they are not
+:mod:`atelier.files`, on purpose: that module writes by path into folders the writer trusts; this
+one is for the folders it must not trust.
 """
 
 from __future__ import annotations

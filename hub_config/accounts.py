@@ -24,34 +24,18 @@ import pwd
 import re
 import secrets
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from atelier.errors import AtelierError
+from atelier.files import atomic_write
 from atelier.hub_config.roster import Person, show
 
 ROSTER_FILE = "roster.json"
 PASSWORDS_FILE = "passwords.json"
 #: Letters that cannot be misread when a facilitator reads a password aloud or copies it by hand.
 PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-
-
-def write_private(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file + rename), readable by its owner."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_json(path: Path, default):
@@ -75,7 +59,8 @@ def load_people(state_dir: str | Path) -> dict[str, Person]:
 def save_people(state_dir: str | Path, people: Mapping[str, Person]) -> None:
     """Replace the roster store with ``people``."""
     data = {"version": 1, "people": {name: people[name].to_json() for name in sorted(people)}}
-    write_private(Path(state_dir) / ROSTER_FILE, json.dumps(data, indent=1, ensure_ascii=False))
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    atomic_write(Path(state_dir) / ROSTER_FILE, text, 0o600)
 
 
 # --- passwords ------------------------------------------------------------------------------------
@@ -112,7 +97,7 @@ def load_password_hashes(state_dir: str | Path) -> dict[str, str]:
 
 def save_password_hashes(state_dir: str | Path, hashes: Mapping[str, str]) -> None:
     """Replace the password hashes."""
-    write_private(Path(state_dir) / PASSWORDS_FILE, json.dumps(dict(sorted(hashes.items()))))
+    atomic_write(Path(state_dir) / PASSWORDS_FILE, json.dumps(dict(sorted(hashes.items()))), 0o600)
 
 
 # --- Unix accounts -------------------------------------------------------------------------------

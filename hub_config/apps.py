@@ -15,12 +15,12 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from traitlets.config import Config
 
 from atelier.errors import AtelierError
+from atelier.files import replacing_folder
 
 #: Atelier's Voila template is under here; put first on ``JUPYTER_PATH`` so Voila finds it by name.
 SHARE_DIR = Path(__file__).resolve().parent / "share" / "jupyter"
@@ -204,34 +204,27 @@ def stage_apps(workbooks_dir: str | os.PathLike, dest: str | os.PathLike) -> lis
     apps = find_apps(root)
     if not apps:
         raise AtelierError(f"{root}: no workbook is marked as an app (metadata.atelier.app: true)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=".apps-", dir=dest.parent))
-    for rel in apps:
-        nb = app_version(nbformat.read(root / rel, as_version=4))
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs = []
-                cell.execution_count = None
-        guard_tracebacks(nb)
-        target = building / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, target)
-        # The app reads its own data and shows its own images; nothing else of its folder comes.
-        for name in ASSET_FOLDERS:
-            source = (root / rel).parent / name
-            if source.is_dir() and not source.is_symlink() and not (target.parent / name).exists():
-                # Links are left behind: root stages these, and must not publish what a link
-                # in the source points to (another account's file, a secret of the machine).
-                shutil.copytree(source, target.parent / name, ignore=_links)
-    building.chmod(0o755)
-    # Set the old copy aside before renaming the new one in: never a mix of the two.
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=".apps-old-", dir=dest.parent))
-        dest.rename(old / "apps")
-    building.rename(dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    # Built beside dest and swapped in whole: never a mix of the old set and the new one.
+    with replacing_folder(dest) as building:
+        for rel in apps:
+            nb = app_version(nbformat.read(root / rel, as_version=4))
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs = []
+                    cell.execution_count = None
+            guard_tracebacks(nb)
+            target = building / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, target)
+            # The app reads its own data and shows its own images; nothing else of its folder
+            # comes.
+            for name in ASSET_FOLDERS:
+                source = (root / rel).parent / name
+                copied = (target.parent / name).exists()
+                if source.is_dir() and not source.is_symlink() and not copied:
+                    # Links are left behind: root stages these, and must not publish what a link
+                    # in the source points to (another account's file, a secret of the machine).
+                    shutil.copytree(source, target.parent / name, ignore=_links)
     return apps
 
 
@@ -395,7 +388,7 @@ def write_service_settings(settings) -> Path:
     """
     import yaml
 
-    from atelier.hub_config.accounts import write_private
+    from atelier.files import atomic_write
 
     path = service_settings_path(settings)
     text = (
@@ -404,7 +397,7 @@ def write_service_settings(settings) -> Path:
         + yaml.safe_dump({"apps": dict(settings["apps"])}, sort_keys=True)
     )
     if not path.is_file() or path.read_text("utf-8") != text:
-        write_private(path, text, 0o644)
+        atomic_write(path, text, 0o644)
     return path
 
 

@@ -21,14 +21,15 @@ import sys
 import time
 import traceback
 
+from atelier import languages
 from atelier.upstream import ipykernel as upstream_ipykernel
 from atelier.upstream import ipython as upstream_ipython
 
-#: What a visitor reads when something failed, in each language an app is written in.
+#: What a visitor reads when something failed, in each language an app is written in (the words
+#: are in ``hub_config/locales/<language>.json``, key ``apps.error``).
 MESSAGES = {
-    "en": "Sorry, this did not work. Check what you entered and try again, or reload the page.",
-    "fr": "Désolé, cela n'a pas fonctionné. Vérifiez ce que vous avez saisi et réessayez, "
-    "ou rechargez la page.",
+    language: languages.words("atelier.hub_config", "apps", language)["error"]
+    for language in languages.LANGUAGES
 }
 #: The exception name the browser is told (the real one is in the log).
 PUBLIC_ENAME = "Error"
@@ -38,7 +39,7 @@ LOG_PREFIX = "atelier-app:"
 
 def message(language: str) -> str:
     """The visitor's sentence in ``language`` (English when the app's language is not known)."""
-    return MESSAGES.get(language, MESSAGES["en"])
+    return MESSAGES.get(language, MESSAGES[languages.LANGUAGES[0]])
 
 
 #: Tracebacks logged in full per kernel and minute; beyond, one short line each (a visitor

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from atelier.errors import AtelierError
+from atelier.files import atomic_open
 
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -160,9 +161,6 @@ def backup(settings: Mapping, settings_file: str | None, target: Path) -> dict:
     from atelier.hub_config.database import database_url
 
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
     prefix = settings["accounts"]["prefix"]
     manifest: dict = {
         "version": VERSION,
@@ -170,23 +168,22 @@ def backup(settings: Mapping, settings_file: str | None, target: Path) -> dict:
         "database": "postgresql" if database_url(settings) else "sqlite",
         "parts": {name: str(path) for name, path in parts(settings).items()},
     }
-    try:
-        with tempfile.TemporaryDirectory() as scratch, tarfile.open(tmp, "w:gz") as tar:
-            writer = _Writer(tar, Path(scratch))
-            if settings_file and Path(settings_file).exists():
-                writer.add_bytes("settings.yaml", Path(settings_file).read_bytes())
-            for name, path in parts(settings).items():
-                only = (lambda entry: entry.startswith(prefix)) if name == "homes" else None
-                writer.add_tree(path, name, only)
-            if database_url(settings):
-                writer.add_bytes("postgres.sql", pg_dump(database_url(settings)))
-            manifest["files"] = writer.sums
-            writer.add_bytes(MANIFEST, json.dumps(manifest, indent=1).encode())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Mode 600 from the start: the archive holds the hub's state (passwords, secrets).
+    with (
+        atomic_open(target, mode=0o600, fsync=False) as archive,
+        tempfile.TemporaryDirectory() as scratch,
+        tarfile.open(fileobj=archive, mode="w:gz") as tar,
+    ):
+        writer = _Writer(tar, Path(scratch))
+        if settings_file and Path(settings_file).exists():
+            writer.add_bytes("settings.yaml", Path(settings_file).read_bytes())
+        for name, path in parts(settings).items():
+            only = (lambda entry: entry.startswith(prefix)) if name == "homes" else None
+            writer.add_tree(path, name, only)
+        if database_url(settings):
+            writer.add_bytes("postgres.sql", pg_dump(database_url(settings)))
+        manifest["files"] = writer.sums
+        writer.add_bytes(MANIFEST, json.dumps(manifest, indent=1).encode())
     return manifest
 
 
@@ -272,11 +269,13 @@ def restore(settings: Mapping, archive: Path, *, force: bool = False) -> dict:
                 os.symlink(member.linkname, dest)
                 continue
             else:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(f".{dest.name}.restore")
-                with tar.extractfile(member) as src, tmp.open("wb") as out:
+                owner = (member.uid, member.gid) if os.geteuid() == 0 else None
+                with (
+                    tar.extractfile(member) as src,
+                    atomic_open(dest, mode=member.mode, owner=owner, fsync=False) as out,
+                ):
                     shutil.copyfileobj(src, out)
-                os.replace(tmp, dest)
+                continue
             if os.geteuid() == 0:
                 os.chown(dest, member.uid, member.gid, follow_symlinks=False)
             os.chmod(dest, member.mode)

@@ -116,9 +116,10 @@ def in_exchange(course, account: str, assignments: list[str]) -> bool:
 
 def cohort_progress(settings, cohort: str) -> CohortProgress:
     """Read the progress of every trainee of ``cohort`` now."""
-    from atelier.grading.course import LANGUAGES, Course, cohort_people
+    from atelier.grading.course import Course, cohort_people
     from atelier.grading.export import gather
     from atelier.hub_config.accounts import load_people
+    from atelier.languages import LANGUAGES
 
     course = Course.from_settings(settings, cohort)
     trainees, _ = cohort_people(settings, cohort)

@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 
 from atelier.errors import AtelierError
+from atelier.languages import LANGUAGES
 
-LANGUAGES = ("en", "fr")
 #: A notebook's language, from its name: ``intro.fr.ipynb``, ``intro_fr.ipynb``, ``fr.ipynb``...
 _NAME_LANGUAGE = re.compile(r"(?:^|[._-])(" + "|".join(LANGUAGES) + r")$")
 #: Files and folders that never belong in a trainee's copy. ``answers/`` holds the prepared answer

@@ -8,15 +8,14 @@ one machine; see ``docs/deploy-kubernetes.md``.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from traitlets import Unicode
 
 from atelier.app import AtelierApp, base_aliases
 from atelier.errors import AtelierError
+from atelier.files import atomic_write
 
 
 class KubeValuesApp(AtelierApp):
@@ -86,11 +85,7 @@ def _write(text: str, output: str, log) -> None:
         sys.stdout.write(text)
         return
     target = Path(output)
-    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, target)
+    atomic_write(target, text, 0o600, fsync=False)
     log.info("wrote %s", target)
 
 

@@ -25,7 +25,6 @@ limits allow (``hub.limits.file_size_mb`` per file, the private ``/tmp`` is not 
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import logging
 import os
@@ -35,6 +34,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from atelier import languages, pages
+from atelier.files import atomic_write
 
 log = logging.getLogger("atelier.quota")
 
@@ -49,27 +51,6 @@ MIB = 1 << 20
 #: Lab itself writes while it starts and runs (settings, workspaces, checkpoints, runtime files).
 CLEANUP_SLACK = 4 * MIB
 CLEANUP_SLACK_FILES = 100
-
-MESSAGES = {
-    "en": (
-        "<strong>Your server was stopped: your home folder and submissions use {used} of the "
-        "{quota} allowed ({files} files and folders, at most {max_files}).</strong> "
-        "Nothing was deleted. "
-        "To free space, start your server again: for {minutes} min you can delete files, or "
-        "download them and then delete them. If your home is still over the limit after that, "
-        "or grows, the server stops again. Largest items: {largest}. "
-        "Your facilitator can help."
-    ),
-    "fr": (
-        "<strong>Votre serveur a été arrêté : votre dossier personnel et vos dépôts occupent "
-        "{used} sur les {quota} permis ({files} fichiers et dossiers, au plus {max_files})."
-        "</strong> Rien n'a été supprimé. Pour libérer de la place, redémarrez votre "
-        "serveur : pendant {minutes} min vous pouvez supprimer des fichiers, ou les télécharger "
-        "puis les supprimer. Si vos fichiers dépassent encore la limite ensuite, ou s'ils "
-        "grossissent, le serveur s'arrête de nouveau. Les plus lourds : {largest}. Votre "
-        "formateur ou formatrice peut vous aider."
-    ),
-}
 
 
 @dataclass
@@ -146,19 +127,28 @@ def _size(nbytes: float, language: str) -> str:
 
 
 def notice_html(notice: dict) -> str:
-    """The message of a notice, in its trainee's language, every value escaped."""
-    language = notice.get("language") if notice.get("language") in MESSAGES else "en"
-    largest = ", ".join(
-        f"{html.escape(name)} ({_size(size, language)})" for name, size in notice["largest"]
-    )
-    return MESSAGES[language].format(
-        used=_size(notice["bytes"], language),
-        quota=_size(notice["quota_mb"] * MIB, language),
-        files=notice["files"],
-        max_files=notice["max_files"] or "∞",
-        minutes=f"{notice['cleanup_minutes']:g}",
-        largest=largest or "—",
-    )
+    """The message of a notice, in its trainee's language, every value escaped.
+
+    The words are ``quota.stopped`` and ``quota.help`` of ``hub_config/locales/<language>.json``
+    (Atelier's own text, kept as written); the values filled into them (sizes, the names of the
+    trainee's largest files) are escaped, and ``templates/quota.html.j2`` sets the first in bold.
+    """
+    language = notice.get("language")
+    language = language if language in languages.LANGUAGES else languages.LANGUAGES[0]
+    words = languages.words("atelier.hub_config", "quota", language)
+    largest = ", ".join(f"{name} ({_size(size, language)})" for name, size in notice["largest"])
+    values = {
+        "used": _size(notice["bytes"], language),
+        "quota": _size(notice["quota_mb"] * MIB, language),
+        "files": notice["files"],
+        "max_files": notice["max_files"] or "∞",
+        "minutes": f"{notice['cleanup_minutes']:g}",
+        "largest": largest or "—",
+    }
+    # Markup.format escapes each value it fills in, never the words around them.
+    stopped = pages.trusted(words["stopped"]).format(**values)
+    help_ = pages.trusted(words["help"]).format(**values)
+    return str(pages.macro("atelier.hub_config", "quota.html.j2", "notice", stopped, help_))
 
 
 class Notices:
@@ -180,9 +170,7 @@ class Notices:
     def write(self, username: str, notice: dict) -> None:
         """Replace ``username``'s notice at once (a page never reads half of one)."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = self._path(username).with_suffix(".tmp")
-        temporary.write_text(json.dumps(notice), "utf-8")
-        os.replace(temporary, self._path(username))
+        atomic_write(self._path(username), json.dumps(notice), fsync=False)
 
     def clear(self, username: str) -> None:
         """Remove ``username``'s notice (their home is under quota again)."""

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from atelier.errors import AtelierError
+from atelier.languages import LANGUAGES
 
 #: Columns every roster must have (header names match case-insensitively; a space counts as `_`).
 REQUIRED_COLUMNS = (
@@ -36,7 +37,6 @@ REQUIRED_COLUMNS = (
 )
 #: Columns that may be left empty on a row.
 OPTIONAL_VALUES = {"institution", "country"}
-LANGUAGES = ("en", "fr")
 ROLES = ("trainee", "facilitator")
 
 #: A normalised username: ASCII letter first, then letters, digits, `-` or `_`. Unix accounts are

@@ -19,6 +19,7 @@ from traitlets import Bool, Unicode
 from atelier import csvcells
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
+from atelier.files import atomic_write
 from atelier.hub_config import accounts
 from atelier.hub_config.roster import cohorts_of, read_roster
 
@@ -104,7 +105,7 @@ class RosterImportApp(AtelierApp):
             writer = csvcells.writer(out)
             writer.writerow(["username", "password"])
             writer.writerows(sorted(issued.items()))
-            accounts.write_private(Path(self.passwords_file), out.getvalue())
+            atomic_write(Path(self.passwords_file), out.getvalue(), 0o600)
             print(f"Passwords also written to {self.passwords_file} (readable by root only).")
 
 

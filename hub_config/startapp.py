@@ -43,8 +43,8 @@ from traitlets import Bool, Integer, Unicode
 
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
+from atelier.files import atomic_write
 from atelier.hub_config import config as layers
-from atelier.hub_config.accounts import write_private
 from atelier.hub_config.installapp import PREFIX, proxy_command
 
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
@@ -256,7 +256,7 @@ class ProxyKeeper:
             time.sleep(0.05)
         self.proc, self.pid = proc, proc.pid
         # Written once the proxy listens: the hub restores the routes when it sees a new pid.
-        write_private(self.paths["proxy_pid"], str(proc.pid))
+        atomic_write(self.paths["proxy_pid"], str(proc.pid), 0o600)
         return ""
 
     def why_not(self, status: int) -> str:
@@ -434,7 +434,7 @@ class StartApp(AtelierApp):
         paths["state_dir"].mkdir(parents=True, exist_ok=True)
         os.chmod(paths["state_dir"], 0o700)
         if not paths["proxy_token"].exists():
-            write_private(paths["proxy_token"], secrets.token_hex(32))
+            atomic_write(paths["proxy_token"], secrets.token_hex(32), 0o600)
         token = paths["proxy_token"].read_text().strip()
         hub = settings["hub"]
         proxy = ProxyKeeper(
@@ -460,7 +460,7 @@ class StartApp(AtelierApp):
             env[layers.ENV_INSECURE_DEMO] = "1"
         api_token = paths["api_token"]
         if not api_token.exists():
-            write_private(api_token, secrets.token_hex(32))
+            atomic_write(api_token, secrets.token_hex(32), 0o600)
         self.log.info("Atelier hub on http://%s:%s/", hub["ip"], hub["port"])
         os.chdir(paths["state_dir"])
         argv = [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)]
@@ -501,7 +501,7 @@ class StartApp(AtelierApp):
         signal.signal(signal.SIGHUP, restart)
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, ignore)
-        write_private(pid_file, str(os.getpid()))
+        atomic_write(pid_file, str(os.getpid()), 0o600)
         try:
             while True:
                 # A hub started without its proxy fails its first route check and exits.

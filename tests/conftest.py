@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import sys
 from pathlib import Path
 
 import pytest
+from harness import process_owners as _process_owners
+from harness import remove_accounts
+
+from atelier.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -35,13 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pytest_addoption(parser):
@@ -106,24 +102,6 @@ def page(browser, tmp_path):
     page.requests_seen = seen
     yield page
     context.close()
-
-
-def kernel_processes(pid: int) -> list:
-    """The ipykernel processes started by the process ``pid`` (a Voila or Jupyter server)."""
-    import psutil
-
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    kernels = []
-    for child in children:
-        try:
-            if "ipykernel_launcher" in " ".join(child.cmdline()):
-                kernels.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return kernels
 
 
 @pytest.fixture(scope="module")
@@ -404,28 +382,14 @@ class Hub:
 
     def teardown(self) -> None:
         """Stop everything this hub started and delete the session's accounts and homes."""
-        import pwd
         import signal
-        import subprocess
-        import time
 
         self.stop()
         proxy_pid = self.state_dir / "proxy.pid"
         if proxy_pid.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(proxy_pid.read_text().strip()), signal.SIGTERM)
-        ours = {e.pw_uid: e.pw_name for e in pwd.getpwall() if e.pw_name.startswith(self.prefix)}
-        for _ in range(50):  # userdel refuses an account that still runs processes
-            left = [pid for pid, owner in _process_owners().items() if owner in ours]
-            if not left:
-                break
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.1)
-        for name in ours.values():
-            subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
-            subprocess.run(["groupdel", name], capture_output=True, check=False)
+        remove_accounts(self.prefix)
 
     # -- HTTP as a browser --
     def login(self, username: str, password: str | None = None):
@@ -471,16 +435,6 @@ class Hub:
 
 class PortTaken(AssertionError):
     """Another program took one of the hub's ports between choosing and binding it."""
-
-
-def _process_owners() -> dict[int, int]:
-    """Map the pid of every process on the machine to its owner's uid."""
-    owners = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                owners[int(entry.name)] = entry.stat().st_uid
-    return owners
 
 
 # --- a throwaway PostgreSQL server ---------------------------------------------------------------

@@ -17,28 +17,22 @@ import json
 import os
 import re
 import unicodedata
-from functools import cache, lru_cache
-from importlib import resources
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
+from atelier import languages
 from atelier.errors import AtelierError
-
-#: Languages with a complete catalogue; the first is the fallback.
-LANGUAGES: tuple[str, ...] = ("en", "fr")
 
 _chosen: str | None = None
 
 
-@cache
 def catalogue(language: str) -> dict[str, str]:
-    """The catalogue of ``language`` (key -> text), read once from ``locales/<language>.json``."""
-    text = (
-        resources.files("atelier.widgets")
-        .joinpath("locales", f"{language}.json")
-        .read_text("utf-8")
-    )
-    return json.loads(text)
+    """The catalogue of ``language`` (key -> text), read once from ``locales/<language>.json``.
+
+    Read by :func:`atelier.languages.catalogue`, as every room's words are.
+    """
+    return languages.catalogue("atelier.widgets", language)
 
 
 def normalise(code: str | None) -> str | None:
@@ -46,7 +40,7 @@ def normalise(code: str | None) -> str | None:
     if not code or not isinstance(code, str):
         return None
     short = code.replace("_", "-").split("-", 1)[0].strip().lower()
-    return short if short in LANGUAGES else None
+    return short if short in languages.LANGUAGES else None
 
 
 def set_language(code: str | None) -> None:
@@ -62,7 +56,8 @@ def set_language(code: str | None) -> None:
     language = normalise(code)
     if language is None:
         raise AtelierError(
-            f"widgets: no catalogue for language {code!r}; choose one of {', '.join(LANGUAGES)}"
+            f"widgets: no catalogue for language {code!r}; choose one of "
+            f"{', '.join(languages.LANGUAGES)}"
         )
     _chosen = language
 
@@ -115,7 +110,7 @@ def get_language(language: str | None = None) -> str:
         or _chosen
         or normalise(os.environ.get("ATELIER_LANGUAGE"))
         or notebook_language()
-        or LANGUAGES[0]
+        or languages.LANGUAGES[0]
     )
 
 
@@ -126,7 +121,7 @@ def translate(key: str, language: str | None = None, /, **fields) -> str:
     catalogue shows up as a visible key rather than a crash in a trainee's notebook.
     """
     language = get_language(language)
-    text = catalogue(language).get(key) or catalogue(LANGUAGES[0]).get(key) or key
+    text = catalogue(language).get(key) or catalogue(languages.LANGUAGES[0]).get(key) or key
     return text.format(**fields) if fields else text
 
 

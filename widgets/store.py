@@ -22,12 +22,12 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from atelier.errors import AtelierError
+from atelier.files import atomic_write
 from atelier.widgets.i18n import kernel_notebook
 
 ANSWERS_FILENAME = ".atelier-answers.json"
@@ -187,23 +187,5 @@ class AnswerStore:
     def _write(self, document: dict) -> None:
         """Write ``document`` atomically: temporary file, fsync, rename, fsync of the folder."""
         text = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-        fd, temporary = tempfile.mkstemp(
-            prefix=f"{ANSWERS_FILENAME}.", suffix=".tmp", dir=self.directory
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            # mkstemp creates 0600; the facilitator's tools (and nbgrader's copies) must read it.
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        directory_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory_fd)
-        finally:
-            os.close(directory_fd)
+        # 0644: the facilitator's tools (and nbgrader's copies) must read it.
+        atomic_write(self.path, text, 0o644, fsync_folder=True)

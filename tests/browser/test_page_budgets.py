@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from harness import Meter
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
@@ -21,26 +22,6 @@ BUDGETS = json.loads((Path(__file__).resolve().parent.parent / "budgets.json").r
 #: How far past its budget a page may grow before the test fails.
 TOLERANCE = 1.10
 APPS_SETTINGS = {"pool_size": 1, "max_kernels": 8, "cull_idle_timeout": 120}
-
-
-class Meter:
-    """Counts the bytes and requests a page fetches over the network (cache hits cost nothing)."""
-
-    def __init__(self, context, page):
-        self.cdp = context.new_cdp_session(page)
-        self.cdp.send("Network.enable")
-        self.reset()
-        self.cdp.on("Network.loadingFinished", self._finished)
-
-    def reset(self) -> None:
-        """Start counting from zero."""
-        self.bytes = 0
-        self.requests = 0
-
-    def _finished(self, event) -> None:
-        if event["encodedDataLength"] > 0:
-            self.bytes += event["encodedDataLength"]
-            self.requests += 1
 
 
 def within_budget(name: str, meter: Meter) -> None:

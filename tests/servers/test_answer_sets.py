@@ -68,9 +68,9 @@ def _submit(course, answer_set: dict) -> str:
 @pytest.fixture(scope="module")
 def graded():
     """One course with every answer set's workbook released, submitted and graded in one run."""
+    from atelier.files import atomic_write
     from atelier.grading.course import (
         Course,
-        atomic_write,
         course_umask,
         ensure_gradebook,
     )

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 import requests
-from conftest import kernel_processes
+from harness import kernel_processes
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.server

@@ -14,10 +14,10 @@ import re
 import stat
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
+from harness import execute_in_kernel
 
 pytestmark = pytest.mark.server
 
@@ -46,50 +46,6 @@ def run_in_kernel(hub, session, username: str, code: str) -> str:
         return execute_in_kernel(hub, session, username, kernel_id, code)
     finally:
         session.delete(f"{base}/api/kernels/{kernel_id}", headers=headers)
-
-
-def execute_in_kernel(hub, session, username: str, kernel_id: str, code: str) -> str:
-    """Run ``code`` in a kernel of ``username``'s through the proxy (a websocket); its stdout."""
-    import websocket
-
-    cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    ws = websocket.create_connection(
-        f"ws://127.0.0.1:{hub.port}/user/{username}/api/kernels/{kernel_id}/channels",
-        cookie=cookies,
-        timeout=60,
-    )
-    try:
-        msg_id = uuid.uuid4().hex
-        ws.send(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "msg_type": "execute_request",
-                        "username": "",
-                        "session": uuid.uuid4().hex,
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "content": {"code": code, "silent": False, "store_history": False},
-                    "channel": "shell",
-                }
-            )
-        )
-        out = []
-        while True:
-            msg = json.loads(ws.recv())
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                out.append(msg["content"]["ename"])
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out)
-    finally:
-        ws.close()
 
 
 def server_pid(hub, username: str) -> int | None:
