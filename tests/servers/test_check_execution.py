@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from atelier import authoring, check
+from atelier.authoring.newapp import check, newapp as authoring
 
 pytestmark = pytest.mark.server
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def cluster_formgrader(postgres):
     """A hub with formgrader x as an external service, and the rendered formgrader pod running."""
-    from atelier.hub_config.kubemanifests import GRADING_SECRET, render_manifests
+    from atelier.hub_config.kubernetes.kubemanifests import GRADING_SECRET, render_manifests
     from atelier.settings import load_settings
 
     root = Path(tempfile.mkdtemp(prefix="atelier-kubefg-"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from atelier import authoring, catalogue, check
+from atelier.authoring.newapp import catalogue, check, newapp as authoring
 from atelier import workbook as wb
 
 pytestmark = pytest.mark.unit
