@@ -8,7 +8,8 @@ Rule: a check is a pipeline of small steps, run in this order and written down h
 2. :data:`FOLDER_CHECKS`, on each workbook folder (languages present, translations aligned, folder
    size).
 3. :data:`ROOT_CHECKS`, on each workbooks root (the catalogue is up to date).
-4. Execution (kernels forked by :mod:`atelier.authoring.forkserver`): every language version runs top to
+4. Execution (kernels forked by :mod:`atelier.authoring.forkserver`): every language version runs
+top to
    bottom in a fresh kernel twice, as the source with solutions and as the student version nbgrader
    releases; many kernels run at once (one per core), each with a per-cell timeout and no network.
 5. Voila: workbooks published as apps are rendered by Voila's own server, and the page must show no

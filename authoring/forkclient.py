@@ -1,4 +1,4 @@
-"""Asking :mod:`atelier.authoring.forkserver` for a kernel: the stand-in command, and the request itself.
+"""Asking :mod:`.forkserver` for a kernel: the stand-in command, and the request itself.
 
 Standard library only.
 

@@ -7,7 +7,8 @@ so every kernel forked from it has no network either.
 
 Three parts:
 
-* :func:`serve` (``python -m atelier.authoring.forkserver SOCKET``) is the template: it imports, then waits on
+* :func:`serve` (``python -m atelier.authoring.forkserver SOCKET``) is the template: it imports,
+then waits on
   a Unix socket. Each request (connection file, working directory, environment) gets a forked
   kernel; when the requester's connection closes, that kernel is killed.
 * ``forkclient.py`` asks for a kernel and holds its connection: either as the tiny command a

@@ -3,7 +3,8 @@
 Rule: the verb only wires things together: it resolves the course (``--cohort`` through
 :class:`atelier.grading.course.Course`, or any nbgrader course with ``--course-dir``), loads that
 course's nbgrader configuration the way ``nbgrader autograde`` does, starts a pool
-(:mod:`atelier.grading.sandbox.pool`) and runs :class:`atelier.grading.autograde.SandboxedAutograde`. It
+(:mod:`atelier.grading.sandbox.pool`) and runs
+:class:`atelier.grading.autograde.SandboxedAutograde`. It
 shows a progress bar with an ETA and ends with a table: graded, failed (with the reason), timed out,
 skipped as already graded.
 

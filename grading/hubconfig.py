@@ -14,7 +14,8 @@ plugin layer. For each cohort ``C`` of the roster (C is also the nbgrader course
 
 For trainees (every single-user server), :func:`ensure_trainee_config` writes three files in
 ``<exchange_root>/.jupyter``, which servers read through ``JUPYTER_CONFIG_PATH``:
-``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange.trainee` and the
+``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange.trainee`
+and the
 exchange root), a server-config drop-in that turns off formgrader and the course list, and a Lab
 page-config drop-in that hides formgrader and the create-assignment tool. They live with the
 installation, not in the shared Python environment. Config functions only set values; file
@@ -199,8 +200,8 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
     """
     import pwd
 
-    from atelier.grading.course import cohort_people
     from atelier.accounts import load_people
+    from atelier.grading.course import cohort_people
 
     if touch_disk is None:
         touch_disk = os.geteuid() == 0

@@ -1,4 +1,4 @@
-"""Atelier's JupyterHub configuration: thin, layered in a fixed order (``hub_config/hub/config.py``).
+"""Atelier's JupyterHub configuration: thin, layered in a fixed order (``hub/config.py``).
 
 1. invariants  2. validated settings  3. roster (people, cohorts, roles)  4. room plugins
 5. ``jupyterhub_config.d/*.py`` from the ``hub.config_d`` setting, in name order (the admin's

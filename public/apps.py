@@ -176,9 +176,7 @@ CELL_ERROR = (
 )
 #: The first cell of every staged app (hidden: sources are stripped and it shows nothing): a
 #: visitor gets a short sentence in the app's language where a traceback would be (appskernel.py).
-GUARD_CELL = (
-    "from atelier.public.appskernel import hide_tracebacks\nhide_tracebacks({language!r})"
-)
+GUARD_CELL = "from atelier.public.appskernel import hide_tracebacks\nhide_tracebacks({language!r})"
 
 
 def guard_tracebacks(nb):

@@ -128,7 +128,9 @@ def make_offline(fragment: str, page: Page) -> str:
         alt = _ALT.search(tag)
         alt = html.unescape(alt.group(1) or alt.group(2) or "") if alt else ""
         label = alt or src
-        return str(pages.macro("atelier.public", "library-parts.html.j2", "link", src, f"[{label}]"))
+        return str(
+            pages.macro("atelier.public", "library-parts.html.j2", "link", src, f"[{label}]")
+        )
 
     fragment = _EXTERNAL_IMG.sub(image_link, fragment)
     fragment = _EXTERNAL_SCRIPT.sub("", fragment)

@@ -683,8 +683,8 @@ def seed_dashboard_cohort(root):
     """
     import yaml
 
-    from atelier.grading.course import Course
     from atelier.accounts import save_people
+    from atelier.grading.course import Course
     from atelier.roster import Person
     from atelier.settings import load_settings
 

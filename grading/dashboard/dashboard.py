@@ -8,7 +8,8 @@ who is in the cohort and every column it has (institution, country, and any extr
 Per trainee and workbook (either language): ``started`` (fetched, submitted or graded),
 ``submitted`` (in the exchange or the gradebook), ``graded`` (every grade given) and the score.
 A trainee's completion is the share of the cohort's workbooks graded. The page itself is a Voila
-notebook (``templates/dashboard.ipynb``) served by :mod:`atelier.grading.dashboard.dashboardapp`, as a
+notebook (``templates/dashboard.ipynb``) served by :mod:`atelier.grading.dashboard.dashboardapp`,
+as a
 hub service that only facilitators may open (:func:`apply`).
 
 What people wrote (names, roster columns and their headers, cohorts) is escaped: every fragment is
@@ -116,9 +117,9 @@ def in_exchange(course, account: str, assignments: list[str]) -> bool:
 
 def cohort_progress(settings, cohort: str) -> CohortProgress:
     """Read the progress of every trainee of ``cohort`` now."""
+    from atelier.accounts import load_people
     from atelier.grading.course import LANGUAGES, Course, cohort_people
     from atelier.grading.export import gather
-    from atelier.accounts import load_people
 
     course = Course.from_settings(settings, cohort)
     trainees, _ = cohort_people(settings, cohort)

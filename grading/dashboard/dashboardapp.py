@@ -1,6 +1,7 @@
 """``atelier dashboard``: the facilitators' dashboard, a Voila page behind the hub's login.
 
-It runs as a hub service (:func:`atelier.grading.dashboard.dashboard.apply`): the hub gives it an OAuth
+It runs as a hub service (:func:`atelier.grading.dashboard.dashboard.apply`): the hub gives it an
+OAuth
 client; every request must carry a hub login with the ``access:services!service=dashboard`` scope
 (JupyterHub's own identity provider checks it), so trainees get 403. The page is one notebook
 (``templates/dashboard.ipynb``): sources stripped, tracebacks hidden (its kernel calls
@@ -94,7 +95,9 @@ class DashboardApp(AtelierApp):
 
         served = Path(tempfile.mkdtemp(prefix="atelier-dashboard-"))
         try:
-            notebook = resources.files("atelier.grading.dashboard").joinpath("templates/dashboard.ipynb")
+            notebook = resources.files("atelier.grading.dashboard").joinpath(
+                "templates/dashboard.ipynb"
+            )
             (served / "dashboard.ipynb").write_text(notebook.read_text("utf-8"), "utf-8")
             os.environ["JUPYTER_PATH"] = jupyter_path_env()
             voila = DashboardVoila(config=self.voila_config(served), log=self.log)

@@ -4,13 +4,18 @@ Rule: identity is the file's owner and the receipt time is the server's; both si
 nbgrader's exchange to one trainee's own folders.
 
 Upgrade alias: before 0.2 the trainee-side classes were ``atelier.grading.exchange.<Class>``, as
-trainees' ``nbgrader_config.py`` and rendered Kubernetes values written by 0.1 still name them;
+trainees' ``nbgrader_config.py`` written by 0.1 names them until the hub's next start;
 they resolve here, lazily (importing the exchange needs nbgrader). Release 0.3 may drop this.
 """
 
 from __future__ import annotations
 
-_TRAINEE_CLASSES = ("AtelierList", "AtelierFetchAssignment", "AtelierSubmit", "AtelierFetchFeedback")
+_TRAINEE_CLASSES = (
+    "AtelierList",
+    "AtelierFetchAssignment",
+    "AtelierSubmit",
+    "AtelierFetchFeedback",
+)
 
 
 def __getattr__(name: str):

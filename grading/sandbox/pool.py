@@ -1,7 +1,8 @@
 """Execution pools: where sandboxed notebook runs happen, on this machine or on a Dask cluster.
 
 Rule: a pool only runs code cells in sandboxes and hands back plain data (an
-:class:`~atelier.grading.sandbox.sandbox.Execution` as a dict); it never sees the gradebook. Both pools
+:class:`~atelier.grading.sandbox.sandbox.Execution` as a dict); it never sees the gradebook. Both
+pools
 offer the same three calls: ``submit(cells, files)`` returns a future, ``finished(futures, block)``
 yields the futures that are done, ``result(future)`` returns the run (a failure of the pool itself
 becomes a run with no records, which the grader scores as not run: fail closed).

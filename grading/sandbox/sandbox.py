@@ -2,7 +2,7 @@
 
 Rule: trainee code never runs with the grader's rights. A :class:`Sandbox` is one slot: an
 unprivileged account of its own (``atelier-sbx<N>``, created on first use), a fork server
-(:mod:`atelier.grading. sandbox_zygote`) running in new network, mount and PID namespaces with the
+(:mod:`atelier.grading.sandbox.zygote`) running in new network, mount and PID namespaces with the
 libraries pre-imported, and a private job folder per notebook holding only that submission's files
 (made by the fork server from the bytes :meth:`Sandbox.execute` sends: the grader itself may have
 given up root once its slots run, see :func:`atelier.grading.gradeapp.become`).

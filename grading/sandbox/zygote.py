@@ -1,7 +1,8 @@
 """The fork server: a pre-warmed interpreter that forks one fresh, confined process per notebook.
 
 Rule: this process never holds anything worth stealing. It is started by
-:class:`~atelier.grading.sandbox.sandbox. Sandbox` with a clean environment, in new network, mount and PID
+:class:`~atelier.grading.sandbox.sandbox.Sandbox` with a clean environment, in new network, mount
+and PID
 namespaces (no network at all, a private ``/proc``, the course, homes and hub state hidden under
 empty read-only mounts, and one size-capped tmpfs, seen nowhere else, for everything a job may
 write: ``/tmp`` holding its job folder, ``/var/tmp``, ``/run/lock`` and ``/dev/shm``). It

@@ -28,9 +28,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from atelier.hub_config.servers import quota
 from atelier.accounts import AccountPolicy, load_people
 from atelier.database import hub_db_url
+from atelier.hub_config.servers import quota
 from atelier.roster import cohorts_of, username_problem
 
 #: Short names of the authenticators Atelier documents; anything else is an import path.

@@ -20,9 +20,9 @@ from traitlets import Unicode
 
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
-from atelier.public import apps
 from atelier.hub_config.servers import importfix
 from atelier.hub_config.servers.delivery import publish_workbooks
+from atelier.public import apps
 
 #: The world-readable prefix holding the hub's Python environment and node packages.
 PREFIX = Path(os.environ.get("ATELIER_PREFIX", "/opt/atelier"))

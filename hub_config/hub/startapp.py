@@ -15,7 +15,8 @@ to the hub, and ``atelier start`` exits with the hub's exit status.
 
 It also keeps the proxy running (:class:`ProxyKeeper`): a proxy that dies is started again within
 a second, and its pid written to ``state_dir/proxy.pid`` once it listens; the hub sees the new pid
-and puts every route back (:class:`atelier.hub_config.hub.proxy.SupervisedProxy`). A proxy that cannot
+and puts every route back (:class:`atelier.hub_config.hub.proxy.SupervisedProxy`). A proxy that
+cannot
 start (its port taken by another program) is retried every few seconds with a message naming the
 port and the program; meanwhile the hub keeps running, and a SIGHUP restart waits for the proxy:
 a hub started without one could not start at all.
@@ -41,10 +42,10 @@ from pathlib import Path
 
 from traitlets import Bool, Integer, Unicode
 
+from atelier.accounts import write_private
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
 from atelier.hub_config.hub import config as layers
-from atelier.accounts import write_private
 from atelier.hub_config.hub.installapp import PREFIX, proxy_command
 
 CONFIG_FILE = Path(__file__).parent.parent / "jupyterhub_config.py"

@@ -65,10 +65,10 @@ def base_values() -> dict:
 
 def single_machine_config(settings: Mapping) -> Config:
     """The hub Config one machine would run with (layers 2-3), plus nbgrader's groups and roles."""
+    from atelier.accounts import load_people
     from atelier.grading.course import Course, GradingError, cohort_people
     from atelier.grading.hubconfig import cohort_groups_and_roles
     from atelier.hub_config.hub import config as layers
-    from atelier.accounts import load_people
 
     c = Config()
     layers.apply_settings(c, settings)
@@ -157,7 +157,8 @@ def trainee_pod_limits(settings: Mapping) -> dict:
     (a volume cannot grow past it, so no watchdog is needed); ``/tmp`` and ``/dev/shm`` are
     memory-backed ``emptyDir`` volumes of the configured sizes (the kubelet evicts a pod that
     writes past them); the file-size cap is applied by the server itself at start
-    (``ATELIER_FILE_SIZE_MB``, :func:`atelier.hub_config.servers.singleuser.cap_file_size`: lowering a
+    (``ATELIER_FILE_SIZE_MB``, :func:`atelier.hub_config.servers.singleuser.cap_file_size`:
+    lowering a
     limit needs no root, and nothing the trainee runs can raise it again). The process cap is the
     kubelet's ``podPidsLimit`` (node configuration; see ``docs/deploy-kubernetes.md``). With
     ``hub.limits.enabled`` false, the ``kubernetes`` section's own sizes apply and nothing more.

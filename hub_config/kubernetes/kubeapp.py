@@ -1,8 +1,10 @@
 """``atelier kube``: Kubernetes deployment helpers, rendered from the one settings file.
 
-``atelier kube values`` renders the Helm values (:mod:`atelier.hub_config.kubernetes.kube`); ``atelier kube
+``atelier kube values`` renders the Helm values (:mod:`atelier.hub_config.kubernetes.kube`);
+``atelier kube
 manifests`` the formgrader and public apps workloads the chart has no place for
-(:mod:`atelier.hub_config.kubernetes.kubemanifests`). Both read the same settings file (and roster store) as
+(:mod:`atelier.hub_config.kubernetes.kubemanifests`). Both read the same settings file (and roster
+store) as
 one machine; see ``docs/deploy-kubernetes.md``.
 """
 

@@ -5,7 +5,8 @@ Unix owners as one machine does. Isolation comes from what is mounted instead: a
 mounts, for each cohort they belong to, the cohort's ``outbound/`` read-only, their own
 ``inbound/<account>/`` read-write and their own ``feedback/<account>/`` read-only, each as a
 ``subPath`` of the one exchange volume. Nobody else's folder exists inside their pod. The rest of
-the hook sets what :mod:`atelier.hub_config.servers.singleuser` does on one machine: the interface language
+the hook sets what :mod:`atelier.hub_config.servers.singleuser` does on one machine: the interface
+language
 and the workbooks (nbgitpuller, one branch per language).
 
 The hub image has Atelier installed; this module reads only the roster store mounted from a Secret
@@ -19,7 +20,8 @@ import shlex
 
 from atelier.accounts import load_people
 
-#: The chart's name for the exchange volume (see :data:`atelier.hub_config.kubernetes.kube.EXCHANGE_VOLUME`).
+#: The chart's name for the exchange volume (see
+#: :data:`atelier.hub_config.kubernetes.kube.EXCHANGE_VOLUME`).
 EXCHANGE_VOLUME = "atelier-exchange"
 
 

@@ -1,6 +1,7 @@
 """Kubernetes manifests of the workloads the chart has no place for: formgraders and public apps.
 
-Rule: like the chart values (:mod:`atelier.hub_config.kubernetes.kube`), these are rendered from the one
+Rule: like the chart values (:mod:`atelier.hub_config.kubernetes.kube`), these are rendered from
+the one
 settings file and the roster store, by the same functions one machine uses, never written by hand.
 ``atelier kube manifests`` writes them as one multi-document YAML file to ``kubectl apply`` in the
 release's namespace, next to ``helm upgrade --install`` with the values.
@@ -36,7 +37,12 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from atelier.hub_config.kubernetes.kube import CLUSTER_SETTINGS, EXCHANGE_VOLUME, KubeError, split_image
+from atelier.hub_config.kubernetes.kube import (
+    CLUSTER_SETTINGS,
+    EXCHANGE_VOLUME,
+    KubeError,
+    split_image,
+)
 from atelier.settings import Settings
 
 #: The chart's Secret holding the generated service tokens (``fullnameOverride: ""``, the default).

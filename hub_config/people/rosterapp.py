@@ -6,7 +6,8 @@ its line number); then every Unix account is checked, then created; only then ar
 and
 the password hashes replaced. If any step fails, the accounts this run created are removed again.
 New people get a password printed once here, for the facilitator to hand out; only its hash is kept.
-A running hub is then brought up to date (:mod:`atelier.hub_config.people.runninghub`): people and groups
+A running hub is then brought up to date (:mod:`atelier.hub_config.people.runninghub`): people and
+groups
 through its REST API, or a safe restart when a cohort is new.
 """
 
@@ -18,10 +19,9 @@ from pathlib import Path
 
 from traitlets import Bool, Unicode
 
-from atelier import csvcells
+from atelier import accounts, csvcells
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
-from atelier import accounts
 from atelier.roster import cohorts_of, read_roster
 
 

@@ -4,7 +4,8 @@ A trainee's server spends most of its start importing Jupyter Server, JupyterLab
 single-user extension and nbgrader's Lab extensions (~1.5 CPU-s here), the same modules for every
 trainee. The template imports them once, as the hub's account, then forks one child per server;
 the child becomes the trainee (group, groups, user) before it reads or writes anything of theirs,
-and runs :func:`atelier.hub_config.servers.singleuser.main` exactly as a freshly started server would.
+and runs :func:`atelier.hub_config.servers.singleuser.main` exactly as a freshly started server
+would.
 
 The rule: the template never holds anything of one trainee that another could find. A forked child
 is a copy of the template's memory, readable by the trainee it becomes, so:
@@ -18,7 +19,8 @@ is a copy of the template's memory, readable by the trainee it becomes, so:
 
 Wire protocol on the Unix socket, per connection: the hub sends one JSON line (``uid``, ``gid``,
 ``groups``, ``home``, ``env``, ``argv``, ``confine``: the limits the child applies while still
-root, :func:`atelier.hub_config.servers.limits.confine`; ``uid`` null for the single-account demo), the
+root, :func:`atelier.hub_config.servers.limits.confine`; ``uid`` null for the single-account demo),
+the
 child answers one JSON line, ``{"pid": N}`` once it runs as the trainee in their home, or
 ``{"error": "..."}``.
 

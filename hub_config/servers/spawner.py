@@ -2,7 +2,8 @@
 
 The rule: a hub user ``alice`` runs as the Unix account ``<prefix>alice`` (created by ``atelier
 roster import``), never as root and never as anyone else. The server starts through
-``atelier.hub_config.servers.singleuser``, which delivers the workbooks and sets the interface language as
+``atelier.hub_config.servers.singleuser``, which delivers the workbooks and sets the interface
+language as
 the
 trainee. Readiness: the stock hub discovers a started server by polling it over HTTP with a growing
 back-off (0.2 s, 0.4 s, 0.8 s, ...), which wastes up to a few seconds per start; this spawner
@@ -55,7 +56,8 @@ class AtelierSpawner(LocalProcessSpawner):
     limits = Dict(
         {},
         help="Limits of every trainee's server and what it starts (the hub.limits settings: "
-        "memory, processes, CPU, file size, private /tmp and /dev/shm; see hub_config/servers/limits.py). "
+        "memory, processes, CPU, file size, private /tmp and /dev/shm; see "
+        "hub_config/servers/limits.py). "
         "Empty: no limits (the single-account demo only).",
     ).tag(config=True)
 
@@ -189,7 +191,10 @@ class AtelierSpawner(LocalProcessSpawner):
 
     async def _start_from_template(self):
         """Fork the server from the hub's template; None when the template cannot."""
-        from atelier.hub_config.servers.servertemplate import START_UP_VARIABLES, TemplateUnavailable
+        from atelier.hub_config.servers.servertemplate import (
+            START_UP_VARIABLES,
+            TemplateUnavailable,
+        )
 
         if not self.use_server_template or self.cmd != self._cmd_default() or self.shell_cmd:
             return None  # a site that set its own command gets exactly that command

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier.authoring.newapp import check, newapp as authoring
+from atelier.authoring.newapp import check
+from atelier.authoring.newapp import newapp as authoring
 
 pytestmark = pytest.mark.server
 

@@ -73,8 +73,8 @@ def test_migration_from_sqlite_keeps_users_groups_and_grades(postgres, tmp_path)
     import yaml
     from jupyterhub import orm
 
-    from atelier.grading.course import Course
     from atelier.database import DatabaseError
+    from atelier.grading.course import Course
     from atelier.hub_config.backup.migrate import migrate_to_postgres
     from atelier.settings import load_settings
 

@@ -170,8 +170,8 @@ def test_hub_config_gives_each_cohort_a_formgrader_only_its_facilitators_reach(t
 
 def test_hub_config_without_disk_skips_courses_not_yet_created(tmp_path):
     """Without touching the disk, are cohorts whose grader account does not exist left out?"""
-    from atelier.grading.hubconfig import apply
     from atelier.accounts import save_people
+    from atelier.grading.hubconfig import apply
     from atelier.roster import Person
     from atelier.settings import load_settings
 

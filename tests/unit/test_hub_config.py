@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
-from atelier.errors import SettingsError
 from atelier import accounts
+from atelier.errors import SettingsError
 from atelier.hub_config.hub import config
 from atelier.hub_config.servers import delivery, importfix
 from atelier.roster import parse_roster

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier.hub_config.kubernetes import kube, kubehub
 from atelier.accounts import save_password_hashes, save_people
+from atelier.hub_config.kubernetes import kube, kubehub
 from atelier.roster import parse_roster
 from atelier.settings import load_settings
 

@@ -19,8 +19,8 @@ from conftest import FIXTURES
 
 from atelier import csvcells, pages
 from atelier.grading.course import Trainee
-from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
 from atelier.grading.dashboard import dashboard
+from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from atelier.authoring.newapp import catalogue, check, newapp as authoring
 from atelier import workbook as wb
+from atelier.authoring.newapp import catalogue, check
+from atelier.authoring.newapp import newapp as authoring
 
 pytestmark = pytest.mark.unit
 
