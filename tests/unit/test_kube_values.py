@@ -200,7 +200,16 @@ def test_the_chart_copy_is_pinned_with_its_licence_and_nothing_reads_outside_the
     assert "4.4.0" in (CHART / "README.md").read_text()
     assert yaml.safe_load((CHART / "values.schema.yaml").read_text())["type"] == "object"
     found = []
-    for room in ("core", "hub_config", "grading", "widgets", "tests", "benchmarks"):
+    for room in (
+        "core",
+        "authoring",
+        "public",
+        "hub_config",
+        "grading",
+        "widgets",
+        "tests",
+        "benchmarks",
+    ):
         for path in (REPO / room).rglob("*"):
             if path.suffix not in (".py", ".sh"):
                 continue
