@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier.authoring.newapp import check
-from atelier.authoring.newapp import newapp as authoring
+from atelier.authoring import check
+from atelier.authoring import newapp as authoring
 
 pytestmark = pytest.mark.server
 

@@ -74,7 +74,7 @@ def test_a_trainee_config_written_before_the_move_loads_the_same_classes():
     for path in paths:
         name = path.rpartition(".")[2]
         assert import_item(path) is getattr(trainee, name), path
-    with pytest.raises(AttributeError):
+    with pytest.raises(ImportError):
         import_item("atelier.grading.exchange.NoSuchClass")
 
 

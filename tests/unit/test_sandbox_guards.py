@@ -11,6 +11,7 @@ import types
 
 import pytest
 
+from atelier.grading.sandbox import kernel as sandbox_kernel
 from atelier.grading.sandbox.kernel import (
     _capture,
     _index,
@@ -19,7 +20,6 @@ from atelier.grading.sandbox.kernel import (
     _unchanged,
     compile_test,
 )
-from atelier.grading.sandbox.sandbox import kernel as sandbox_kernel
 
 pytestmark = pytest.mark.unit
 

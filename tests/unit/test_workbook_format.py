@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 from atelier import workbook as wb
-from atelier.authoring.newapp import catalogue, check
-from atelier.authoring.newapp import newapp as authoring
+from atelier.authoring import catalogue, check
+from atelier.authoring import newapp as authoring
 
 pytestmark = pytest.mark.unit
 
