@@ -44,6 +44,9 @@ chmod 755 "$PREFIX"
 if [ "${ATELIER_EDITABLE:-0}" = 1 ]; then
   "$PREFIX/env/bin/python" -m pip install -q -e "$REPO"
 else
+  # setuptools builds in the checkout's build/ and never empties it: a module that moved since
+  # the last install would be shipped again from there, beside its new place.
+  rm -rf "$REPO/build"
   "$PREFIX/env/bin/python" -m pip install -q --upgrade "$REPO"
 fi
 

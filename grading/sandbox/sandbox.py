@@ -251,7 +251,7 @@ class Sandbox:
             for stale in Path("/var/tmp").glob(f"atelier-{user}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
             # Job folders live on a tmpfs that exists only in the fork server's mount namespace
-            # (sandbox_zygote.confine_filesystem): nothing on the host to make or clean up.
+            # (zygote.confine_filesystem): nothing on the host to make or clean up.
         else:
             uid, gid, user = os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name
             self.workbase = tempfile.mkdtemp(prefix="atelier-sandbox-")
