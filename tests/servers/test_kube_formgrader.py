@@ -41,7 +41,7 @@ def cluster_formgrader(postgres):
     # (A config.d file starts from an empty config: it rebuilds the services with the same layers.)
     (config_d / "50-external-formgrader.py").write_text(
         "from traitlets.config import Config\n"
-        "from atelier.hub_config import config as layers\n"
+        "from atelier.hub_config.hub import config as layers\n"
         "settings = layers.load_hub_settings()\n"
         "full = Config()\n"
         "layers.apply_settings(full, settings)\n"
