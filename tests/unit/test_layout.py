@@ -14,7 +14,6 @@ from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
 from atelier.grading.course import Course
-from atelier.grading.exchange import course as course_exchange
 from atelier.grading.exchange import trainee
 from atelier.settings import load_settings
 
@@ -51,22 +50,6 @@ def test_every_base_module_is_held_to_the_base_contract():
     assert on_disk == listed
 
 
-def test_a_course_config_written_before_the_move_loads_the_same_classes():
-    """Do the classes a course config written by 0.1 names still import, as the moved ones?"""
-    paths = atelier_paths(UPGRADE / "course-nbgrader_config.py")
-    assert "atelier.grading.course_exchange.AtelierCollect" in paths
-    for path in paths:
-        assert import_item(path) is not None, path
-    assert (
-        import_item("atelier.grading.course_exchange.AtelierCollect")
-        is course_exchange.AtelierCollect
-    )
-    assert (
-        import_item("atelier.grading.course_exchange.AtelierReleaseFeedback")
-        is course_exchange.AtelierReleaseFeedback
-    )
-
-
 def test_a_trainee_config_written_before_the_move_loads_the_same_classes():
     """Do the exchange classes the trainees' config written by 0.1 names still import?"""
     paths = atelier_paths(UPGRADE / "trainee-nbgrader_config.py")
@@ -90,3 +73,18 @@ def test_the_course_config_is_written_again_with_the_new_paths(tmp_path):
     assert not [path for path in named if "course_exchange" in path]
     for path in named:
         assert import_item(path) is not None, path
+
+
+def test_the_trainee_config_of_0_1_is_written_again_by_the_hubs_start(tmp_path):
+    """Does the hub's start (ensure_trainee_config) replace the trainees' 0.1 config file?"""
+    from atelier.grading.hubconfig import ensure_trainee_config, trainee_config_files
+
+    settings = load_settings(None, {"grading": {"exchange_root": str(tmp_path / "x")}})
+    root = tmp_path / "jupyter"
+    root.mkdir()
+    old = (UPGRADE / "trainee-nbgrader_config.py").read_text("utf-8")
+    (root / "nbgrader_config.py").write_text(old, "utf-8")
+    ensure_trainee_config(settings, root)
+    text = (root / "nbgrader_config.py").read_text("utf-8")
+    assert text == trainee_config_files(settings)["nbgrader_config.py"]
+    assert "atelier.grading.exchange.trainee.AtelierSubmit" in text
