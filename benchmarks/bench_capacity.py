@@ -87,7 +87,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="atelier-capacity-"))
     root.chmod(0o755)
     try:
-        from atelier.hub_config.delivery import publish_workbooks
+        from atelier.hub_config.servers.delivery import publish_workbooks
 
         publish_workbooks(bh.REPO / "tests" / "fixtures" / "hub_workbooks", root / "workbooks.git")
         usernames = [f"u{i:02d}" for i in range(args.trainees)]

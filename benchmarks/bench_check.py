@@ -80,7 +80,7 @@ def catalogue_set(tmp: Path, copies: int) -> Path:
     """A workbooks folder of ``copies`` copies of the reference workbook, with a catalogue."""
     import nbformat
 
-    from atelier.catalogue import write_catalogue
+    from atelier.authoring.catalogue import write_catalogue
 
     root = tmp / "catalogue"
     source = REPO / "workbooks" / "02-low-bandwidth-planner"

@@ -200,7 +200,7 @@ def main() -> None:
     root.chmod(0o755)
     hubs = []  # stopped at the end whatever happens
     try:
-        from atelier.hub_config.delivery import publish_workbooks
+        from atelier.hub_config.servers.delivery import publish_workbooks
 
         publish_workbooks(REPO / "tests" / "fixtures" / "hub_workbooks", root / "workbooks.git")
         username = "u00"

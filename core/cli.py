@@ -12,19 +12,19 @@ from atelier.app import AtelierApp
 #: verb -> (application import path, one-line help). Kept in the order a newcomer meets them.
 VERBS: dict[str, tuple[str, str]] = {
     "install": (
-        "atelier.hub_config.installapp.InstallApp",
+        "atelier.hub_config.hub.installapp.InstallApp",
         "Install or repair everything the hub needs on this machine (idempotent).",
     ),
     "start": (
-        "atelier.hub_config.startapp.StartApp",
+        "atelier.hub_config.hub.startapp.StartApp",
         "Start the multi-user hub (JupyterHub with configurable-http-proxy).",
     ),
     "roster": (
-        "atelier.hub_config.rosterapp.RosterApp",
+        "atelier.hub_config.people.rosterapp.RosterApp",
         "Manage trainees and facilitators: import a roster CSV, list people.",
     ),
     "apps": (
-        "atelier.hub_config.appsapp.AppsApp",
+        "atelier.public.appsapp.AppsApp",
         "Serve the workbooks marked as apps with Voila, publicly (no login).",
     ),
     "grade": (
@@ -32,7 +32,7 @@ VERBS: dict[str, tuple[str, str]] = {
         "Autograde a cohort's submissions in parallel sandboxes: atelier grade --cohort C W.",
     ),
     "library": (
-        "atelier.libraryapp.LibraryApp",
+        "atelier.public.libraryapp.LibraryApp",
         "The offline library: `atelier library build` renders every workbook to static HTML.",
     ),
     "certificates": (
@@ -56,39 +56,39 @@ VERBS: dict[str, tuple[str, str]] = {
         "Grade reports of a cohort: `atelier grades export --cohort C [--moodle]`.",
     ),
     "dashboard": (
-        "atelier.hub_config.dashboardapp.DashboardApp",
+        "atelier.grading.dashboard.dashboardapp.DashboardApp",
         "The facilitators' dashboard (Voila), run by the hub as a service.",
     ),
     "new": (
-        "atelier.authoring.NewApp",
+        "atelier.authoring.newapp.NewApp",
         "Start a workbook from the template: atelier new ID --lang en.",
     ),
     "translate": (
-        "atelier.authoring.TranslateApp",
+        "atelier.authoring.newapp.TranslateApp",
         "Create or update a language version of a workbook: atelier translate ID --to fr.",
     ),
     "check": (
-        "atelier.checkapp.CheckApp",
+        "atelier.authoring.checkapp.CheckApp",
         "Check workbooks (metadata, execution, nbgrader, translations, apps); exit 1 on error.",
     ),
     "catalogue": (
-        "atelier.catalogue.CatalogueApp",
+        "atelier.authoring.catalogue.CatalogueApp",
         "Regenerate the workbook catalogue (workbooks/index.<lang>.ipynb) from workbook metadata.",
     ),
     "kube": (
-        "atelier.hub_config.kubeapp.KubeApp",
+        "atelier.hub_config.kubernetes.kubeapp.KubeApp",
         "Kubernetes: `atelier kube values` renders Helm values for Zero to JupyterHub 4.x.",
     ),
     "backup": (
-        "atelier.hub_config.backupapp.BackupApp",
+        "atelier.hub_config.backup.backupapp.BackupApp",
         "Back up hub database, gradebooks, exchange, homes and settings (safe while the hub runs).",
     ),
     "restore": (
-        "atelier.hub_config.backupapp.RestoreApp",
+        "atelier.hub_config.backup.backupapp.RestoreApp",
         "Restore a backup made by `atelier backup` onto this machine's (empty) state.",
     ),
     "db": (
-        "atelier.hub_config.backupapp.DbApp",
+        "atelier.hub_config.backup.backupapp.DbApp",
         "Databases: `atelier db migrate-to-postgres` copies the SQLite hub db and gradebooks.",
     ),
 }

@@ -1,9 +1,9 @@
 """What every pre-warmed template process does: import once, freeze, reap, die with its parent.
 
 Atelier forks fresh processes from templates in three places: notebook kernels for ``atelier
-check`` and public apps (:mod:`atelier.forkserver`), trainees' Jupyter servers
-(:mod:`atelier.hub_config.servertemplate`) and the grading sandbox
-(:mod:`atelier.grading.sandbox_zygote`, which uses the preload and freeze steps). Their protocols
+check`` and public apps (:mod:`atelier.authoring.forkserver`), trainees' Jupyter servers
+(:mod:`atelier.hub_config.servers.servertemplate`) and the grading sandbox
+(:mod:`atelier.grading.sandbox.zygote`, which uses the preload and freeze steps). Their protocols
 and trust differ; these steps do not.
 """
 

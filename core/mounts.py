@@ -4,8 +4,8 @@ Rule: whatever an account can write outside its home is a tmpfs of a fixed size 
 the mount namespace of that account's processes, so neither a grading job nor a trainee's server
 can fill the machine's root filesystem through ``/tmp``, ``/var/tmp``, ``/run/lock`` or
 ``/dev/shm``. Two places use it, each as root before giving up its rights: the grading sandbox's
-fork server (:mod:`atelier.grading.sandbox_zygote`, already the first process of its own mount
-namespace) and each trainee's server (:mod:`atelier.hub_config.limits`, which calls
+fork server (:mod:`atelier.grading.sandbox.zygote`, already the first process of its own mount
+namespace) and each trainee's server (:mod:`atelier.hub_config.servers.limits`, which calls
 :func:`new_mount_namespace` in the forked child first).
 
 Mounts are made with the C library (``mount(2)``, ``unshare(2)``): Python 3.11 has neither.

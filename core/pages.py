@@ -8,8 +8,8 @@ someone typed. Links go through the ``url`` filter, which lets only relative add
 ``http``, ``https`` and ``mailto`` through: escaping alone does not stop a ``javascript:`` link.
 
 Each room keeps its templates in its own ``templates/`` folder; :func:`render` finds them by the
-room's package name (``atelier`` for core, ``atelier.hub_config``, ...), with one environment per
-room, built once.
+room's package name (``atelier.public``, ``atelier.grading.dashboard``, ...), with one
+environment per room, built once.
 """
 
 from __future__ import annotations

@@ -181,7 +181,7 @@ class GradesExportApp(CohortApp):
 
         course = self.course()
         trainees, _ = self.people()
-        from atelier.hub_config.database import gradebook_exists
+        from atelier.database import gradebook_exists
 
         if not gradebook_exists(course.db_url):
             raise GradingError(f"cohort {self.cohort} has no gradebook yet: release a workbook")

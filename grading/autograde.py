@@ -6,7 +6,8 @@ grader's process, in nbgrader's order: sanitize (``ClearOutput``, ``DeduplicateI
 ``CheckCellMetadata``), then autograde (``IgnorePattern``, ``ClearMetadataPreprocessor``,
 ``LimitOutput``, ``SaveAutoGrades``, ``AssignLatePenalties``, ``CheckCellMetadata``). Only
 nbgrader's ``Execute`` step is replaced, by :class:`ApplySandboxRun`, which takes the outputs of a
-run made in a sandbox (:mod:`atelier.grading.sandbox`) from a pool (:mod:`atelier.grading.pool`). So
+run made in a sandbox (:mod:`atelier.grading.sandbox.sandbox`) from a pool
+(:mod:`atelier.grading.sandbox.pool`). So
 the gradebook is written only by the grader, one submission at a time, after that submission's code
 has stopped.
 
@@ -437,7 +438,8 @@ class _Pending:
 class SandboxedAutograde(Autograde):
     """nbgrader's ``Autograde`` converter, with submissions run in parallel in sandboxes.
 
-    Set :attr:`pool` (an :class:`~atelier.grading.pool.ExecutionPool`) before :meth:`start`; read
+    Set :attr:`pool` (an :class:`~atelier.grading.sandbox.pool.ExecutionPool`) before
+    :meth:`start`; read
     :attr:`outcomes` after it. ``on_progress`` is called with each finished :class:`Outcome`.
     """
 

@@ -30,7 +30,8 @@ Layout (``C`` is the cohort id, which is also the nbgrader course id)::
 
 Assignments: a workbook ``W`` in language ``L`` is the assignment ``W-L`` (for example
 ``continuity-fr``), holding one notebook ``W.L.ipynb``. Each trainee is shown only the assignments
-of their language (see :mod:`atelier.grading.exchange`); scores of ``W-en`` and ``W-fr`` are the
+of their language (see :mod:`atelier.grading.exchange.trainee`); scores of ``W-en`` and ``W-fr``
+are the
 same workbook in the grade export.
 
 Students: the nbgrader student id is the trainee's Unix account name (what ``nbgrader`` itself uses
@@ -116,7 +117,7 @@ class Course:
     #: (bytes, files, submissions): the bounds of one trainee's submissions of one assignment.
     submission_limits: tuple[int, int, int] = (20_000_000, 200, 20)
     #: ``database.url``: empty for a SQLite gradebook file, else the PostgreSQL database whose
-    #: schema ``gradebook_<cohort>`` holds this gradebook (see :mod:`atelier.hub_config.database`).
+    #: schema ``gradebook_<cohort>`` holds this gradebook (see :mod:`atelier.database`).
     database_url: str = ""
     #: (``grading.identity``, ``grading.exchange_uid``): what proves who submitted, for collect.
     identity: tuple[str, int] = ("owner", 1000)
@@ -208,7 +209,7 @@ class Course:
     @property
     def db_url(self) -> str:
         """SQLAlchemy URL of the gradebook; ``timeout`` is SQLite's busy timeout in seconds."""
-        from atelier.hub_config.database import gradebook_url
+        from atelier.database import gradebook_url
 
         return gradebook_url(self.database_url, self.cohort, self.gradebook_path, BUSY_TIMEOUT)
 
@@ -285,12 +286,12 @@ class Course:
         # The course's own exchange steps go through Atelier's hardened exchange, so the
         # formgrader buttons (release, collect, release feedback) enforce the same rules as the CLI.
         c.ExchangeFactory.release_assignment = (
-            "atelier.grading.course_exchange.AtelierReleaseAssignment"
+            "atelier.grading.exchange.course.AtelierReleaseAssignment"
         )
-        c.ExchangeFactory.collect = "atelier.grading.course_exchange.AtelierCollect"
-        c.ExchangeFactory.list = "atelier.grading.course_exchange.AtelierCourseList"
+        c.ExchangeFactory.collect = "atelier.grading.exchange.course.AtelierCollect"
+        c.ExchangeFactory.list = "atelier.grading.exchange.course.AtelierCourseList"
         c.ExchangeFactory.release_feedback = (
-            "atelier.grading.course_exchange.AtelierReleaseFeedback"
+            "atelier.grading.exchange.course.AtelierReleaseFeedback"
         )
         # Trainee-written HTML is text in formgrader and feedback pages (atelier.grading.sanitize).
         c.HTMLExporter.sanitize_html = True
@@ -520,12 +521,12 @@ def ensure_grader_account(course: Course) -> tuple[int, int]:
     """Create the course's grader Unix account if missing; return its (uid, gid).
 
     The account must be one Atelier created as a grader (its marker, see
-    :func:`atelier.hub_config.accounts.check_marked`): a trainee's account or any other existing
+    :func:`atelier.accounts.check_marked`): a trainee's account or any other existing
     account of that name is refused, never made the owner of the course. An unmarked system
     account that already owns the course folder was made by an Atelier without markers; it is
     marked and kept.
     """
-    from atelier.hub_config.accounts import check_marked, create_system_account
+    from atelier.accounts import check_marked, create_system_account
 
     def legacy(entry) -> bool:
         try:
@@ -613,7 +614,7 @@ def ensure_gradebook(course: Course, uid: int = -1, gid: int = -1) -> None:
     On PostgreSQL the gradebook is the cohort's schema, created here; there is no file to set up.
     """
     if course.database_url:
-        from atelier.hub_config.database import ensure_schema
+        from atelier.database import ensure_schema
 
         ensure_schema(course.db_url)
         with course.gradebook():
@@ -721,9 +722,9 @@ class Trainee:
 def cohort_people(settings, cohort: str) -> tuple[list[Trainee], list[str]]:
     """The (trainees, facilitator usernames) of ``cohort`` from the roster the hub keeps.
 
-    The roster store is owned by :mod:`atelier.hub_config.accounts` (``atelier roster import``).
+    The roster store is owned by :mod:`atelier.accounts` (``atelier roster import``).
     """
-    from atelier.hub_config.accounts import AccountPolicy, load_people
+    from atelier.accounts import AccountPolicy, load_people
 
     people = load_people(settings.get_path("hub.state_dir"))
     policy = AccountPolicy.from_settings(settings)

@@ -3,7 +3,8 @@
 Rule: the verb only wires things together: it resolves the course (``--cohort`` through
 :class:`atelier.grading.course.Course`, or any nbgrader course with ``--course-dir``), loads that
 course's nbgrader configuration the way ``nbgrader autograde`` does, starts a pool
-(:mod:`atelier.grading.pool`) and runs :class:`atelier.grading.autograde.SandboxedAutograde`. It
+(:mod:`atelier.grading.sandbox.pool`) and runs
+:class:`atelier.grading.autograde.SandboxedAutograde`. It
 shows a progress bar with an ETA and ends with a table: graded, failed (with the reason), timed out,
 skipped as already graded.
 
@@ -37,7 +38,7 @@ from traitlets.config import Configurable
 
 from atelier.app import AtelierApp, base_aliases, base_flags
 from atelier.errors import AtelierError
-from atelier.grading.sandbox import SandboxLimits, SandboxOptions
+from atelier.grading.sandbox.sandbox import SandboxLimits, SandboxOptions
 
 aliases = {
     **base_aliases,
@@ -583,7 +584,7 @@ def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, 
     """The execution pool for a course, with the course's limits and hidden paths."""
     from traitlets.config import Config
 
-    from atelier.grading.pool import DaskPool, LocalPool
+    from atelier.grading.sandbox.pool import DaskPool, LocalPool
 
     merged = Config(app.config)
     if config is not None:
@@ -751,7 +752,7 @@ def _load_before_fork() -> None:
     from sqlalchemy.orm import configure_mappers
 
     import atelier.grading.autograde
-    import atelier.grading.pool  # noqa: F401
+    import atelier.grading.sandbox.pool  # noqa: F401
 
     configure_mappers()  # nbgrader's gradebook classes
     nbformat.validate(nbformat.v4.new_notebook())  # compiles nbformat's schema validator

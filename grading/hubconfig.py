@@ -14,7 +14,8 @@ plugin layer. For each cohort ``C`` of the roster (C is also the nbgrader course
 
 For trainees (every single-user server), :func:`ensure_trainee_config` writes three files in
 ``<exchange_root>/.jupyter``, which servers read through ``JUPYTER_CONFIG_PATH``:
-``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange` and the
+``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange.trainee`
+and the
 exchange root), a server-config drop-in that turns off formgrader and the course list, and a Lab
 page-config drop-in that hides formgrader and the create-assignment tool. They live with the
 installation, not in the shared Python environment. Config functions only set values; file
@@ -53,10 +54,10 @@ def trainee_nbgrader_config(settings: Mapping) -> Config:
     c = Config()
     c.Exchange.root = settings["grading"]["exchange_root"]
     c.Exchange.path_includes_course = True
-    c.ExchangeFactory.list = "atelier.grading.exchange.AtelierList"
-    c.ExchangeFactory.fetch_assignment = "atelier.grading.exchange.AtelierFetchAssignment"
-    c.ExchangeFactory.submit = "atelier.grading.exchange.AtelierSubmit"
-    c.ExchangeFactory.fetch_feedback = "atelier.grading.exchange.AtelierFetchFeedback"
+    c.ExchangeFactory.list = "atelier.grading.exchange.trainee.AtelierList"
+    c.ExchangeFactory.fetch_assignment = "atelier.grading.exchange.trainee.AtelierFetchAssignment"
+    c.ExchangeFactory.submit = "atelier.grading.exchange.trainee.AtelierSubmit"
+    c.ExchangeFactory.fetch_feedback = "atelier.grading.exchange.trainee.AtelierFetchFeedback"
     c.AtelierSubmit.max_submissions = settings["grading"]["max_submissions"]
     # nbgrader counts max_dir_size in kilobytes (1000 bytes) and refuses bigger submissions early.
     c.CourseDirectory.max_dir_size = max(1, settings["grading"]["max_submission_bytes"] // 1000)
@@ -114,12 +115,12 @@ def ensure_trainee_config(settings: Mapping, root: str | os.PathLike | None = No
 def formgrader_server_command(course: Course, port: int) -> list[str]:
     """A course's formgrader server: a Jupyter server serving formgrader only.
 
-    It is guarded by :mod:`atelier.grading.formgraderguard` (no kernels, terminals, files or
+    It is guarded by :mod:`atelier.grading.formgrader.guard` (no kernels, terminals, files or
     Lab: a facilitator gets formgrader, not a shell as the grader account). Its config file is
     the course's copy that only root can change (:attr:`Course.trusted_config_file`), and ``-P``
     keeps the course folder (its working directory) off ``sys.path``.
     """
-    from atelier.grading.formgraderguard import server_args
+    from atelier.grading.formgrader.guard import server_args
 
     return [
         sys.executable,
@@ -139,10 +140,10 @@ def formgrader_server_command(course: Course, port: int) -> list[str]:
 def formgrader_command(course: Course, port: int) -> list[str]:
     """The hub-managed formgrader service's command: the server, through a launcher.
 
-    :func:`formgrader_server_command` is started by :mod:`atelier.grading.formgraderlaunch`, so a
+    :func:`formgrader_server_command` is started by :mod:`atelier.grading.formgrader.launch`, so a
     cohort whose server cannot start shows a notice instead of stopping the hub.
     """
-    launcher = [sys.executable, "-P", "-m", "atelier.grading.formgraderlaunch"]
+    launcher = [sys.executable, "-P", "-m", "atelier.grading.formgrader.launch"]
     return [*launcher, course.course_id, str(port), "--", *formgrader_server_command(course, port)]
 
 
@@ -193,8 +194,8 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
     """
     import pwd
 
+    from atelier.accounts import load_people
     from atelier.grading.course import cohort_people
-    from atelier.hub_config.accounts import load_people
 
     if touch_disk is None:
         touch_disk = os.geteuid() == 0

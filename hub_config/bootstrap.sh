@@ -42,7 +42,10 @@ fi
 chmod 755 "$PREFIX"
 "$PREFIX/env/bin/python" -m pip install -q --upgrade pip wheel setuptools
 # Never editable: services import the installed copy, not the checkout; contributors re-install
-# changed code with tests/dev.sh (docs/contributing.md).
+# changed code with tests/dev.sh (docs/contributing.md). setuptools builds in the checkout's build/
+# and never empties it: a module that moved since the last install would be shipped again from
+# there, beside its new place.
+rm -rf "$REPO/build"
 "$PREFIX/env/bin/python" -m pip install -q --upgrade "$REPO"
 
 # Everything else (the proxy from npm, the state directory, JupyterLab's settings, the workbook

@@ -1,4 +1,4 @@
-"""Atelier's JupyterHub configuration: thin, layered in a fixed order (``hub_config/config.py``).
+"""Atelier's JupyterHub configuration: thin, layered in a fixed order (``hub/config.py``).
 
 1. invariants  2. validated settings  3. roster (people, cohorts, roles)  4. room plugins
 5. ``jupyterhub_config.d/*.py`` from the ``hub.config_d`` setting, in name order (the admin's
@@ -11,8 +11,8 @@ file.
 import os
 from pathlib import Path
 
-from atelier.hub_config import config as layers
-from atelier.hub_config.spawner import AtelierSpawner
+from atelier.hub_config.hub import config as layers
+from atelier.hub_config.servers.spawner import AtelierSpawner
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 

@@ -262,7 +262,7 @@ class Hub:
 
     def publish_workbooks(self) -> dict:
         """Publish :attr:`workbooks` again (what ``atelier install --workbooks`` does)."""
-        from atelier.hub_config.delivery import publish_workbooks
+        from atelier.hub_config.servers.delivery import publish_workbooks
 
         return publish_workbooks(self.workbooks, self.settings["hub"]["workbooks_repo"])
 
@@ -276,7 +276,7 @@ class Hub:
 
         if self.settings["apps"].get("on_hub"):
             # What `atelier install` does for the public apps (the rest of it is machine-wide).
-            from atelier.hub_config.apps import ensure_service_account
+            from atelier.public.apps import ensure_service_account
             from atelier.settings import load_settings
 
             ensure_service_account(load_settings(self.settings_path))
@@ -637,9 +637,9 @@ def seed_dashboard_cohort(root):
     """
     import yaml
 
+    from atelier.accounts import save_people
     from atelier.grading.course import Course
-    from atelier.hub_config.accounts import save_people
-    from atelier.hub_config.roster import Person
+    from atelier.roster import Person
     from atelier.settings import load_settings
 
     state = root / "state"

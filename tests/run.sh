@@ -30,6 +30,8 @@ fi
 
 "$PREFIX/env/bin/ruff" check .
 "$PREFIX/env/bin/ruff" format --check .
+# Rooms import one way ([tool.importlinter] in pyproject.toml), checked on the copy just installed.
+"$PREFIX/env/bin/lint-imports"
 
 status=0
 "$PREFIX/env/bin/pytest" tests "$@" || status=$?

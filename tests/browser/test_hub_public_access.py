@@ -19,13 +19,14 @@ import yaml
 from conftest import BIN, FIXTURES, PREFIX, free_port, seed_dashboard_cohort
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from atelier.hub_config import apps
+from atelier.public import apps
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.browser
 
 HUB_CONFIG = """
-from atelier.hub_config import apps, dashboard
+from atelier.public import apps
+from atelier.grading.dashboard import dashboard
 from atelier.settings import load_settings
 
 c = get_config()  # noqa: F821
@@ -126,7 +127,7 @@ def add_hostile_roster_values(state) -> None:
     """
     import dataclasses
 
-    from atelier.hub_config.accounts import load_people, save_people
+    from atelier.accounts import load_people, save_people
 
     people = load_people(state)
     for name, person in people.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import FIXTURES
 
-from atelier.library import build_library
+from atelier.public.library import build_library
 
 pytestmark = pytest.mark.browser
 

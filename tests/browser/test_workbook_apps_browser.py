@@ -29,7 +29,7 @@ SHOWN = (
 
 def test_every_app_workbook_is_served():
     """Are exactly the workbooks marked as apps (00, 02, 07, both languages) the ones served?"""
-    from atelier.hub_config.apps import find_apps
+    from atelier.public.apps import find_apps
 
     assert sorted(p.as_posix() for p in find_apps(WORKBOOKS)) == sorted(APPS)
 

@@ -136,7 +136,7 @@ def test_a_grader_account_atelier_made_is_marked_and_kept(machine):
 
 def test_a_sandbox_account_is_never_an_existing_unmarked_one(machine):
     """Does the sandbox refuse an existing account of a slot's name that it did not create?"""
-    from atelier.grading.sandbox import SandboxError, ensure_account
+    from atelier.grading.sandbox.sandbox import SandboxError, ensure_account
 
     name = f"{machine.prefix}sbx0"
     subprocess.run(
@@ -158,7 +158,7 @@ def test_a_sandbox_account_is_never_an_existing_unmarked_one(machine):
 def test_the_apps_account_is_never_an_existing_unmarked_one(machine):
     """Does the public apps' set-up refuse an existing account of its name it did not create?"""
     from atelier.errors import AtelierError
-    from atelier.hub_config.apps import ensure_service_account
+    from atelier.public.apps import ensure_service_account
 
     name = f"{machine.prefix}web"
     subprocess.run(["useradd", "-M", "--comment", "Atelier trainee", name], check=True)

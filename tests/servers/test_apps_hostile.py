@@ -21,7 +21,7 @@ import requests
 from conftest import FIXTURES
 from websockets.sync.client import connect
 
-from atelier.hub_config.appskernel import LOG_PREFIX, MESSAGES
+from atelier.public.appskernel import LOG_PREFIX, MESSAGES
 
 pytestmark = pytest.mark.server
 

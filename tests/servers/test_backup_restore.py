@@ -95,7 +95,7 @@ def test_users_and_cohorts_come_back(drill):
     """Are the hub's users and cohort groups in the restored database and roster store?"""
     import sqlalchemy
 
-    from atelier.hub_config.database import hub_db_url
+    from atelier.database import hub_db_url
     from atelier.settings import load_settings
 
     _, fresh, _, _ = drill

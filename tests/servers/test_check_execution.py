@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from atelier import authoring, check
+from atelier.authoring import check
+from atelier.authoring import newapp as authoring
 
 pytestmark = pytest.mark.server
 
@@ -138,7 +139,7 @@ async def test_check_kernels_are_forked_by_the_template_through_the_provisioner(
 
     import nbformat
 
-    from atelier.forkserver import ForkServer
+    from atelier.authoring.forkserver import ForkServer
 
     provisioners = []
     make_manager = check._kernel_manager_class

@@ -92,8 +92,8 @@ class Loop:
 @pytest.fixture(scope="module")
 def loop(test_database):
     """A cohort with two trainees and a facilitator, their accounts, settings and roster."""
-    from atelier.hub_config.accounts import AccountPolicy, create_account, save_people
-    from atelier.hub_config.roster import Person
+    from atelier.accounts import AccountPolicy, create_account, save_people
+    from atelier.roster import Person
     from atelier.settings import load_settings
 
     base = Path(tempfile.mkdtemp(prefix="atelier-grading-", dir="/tmp"))

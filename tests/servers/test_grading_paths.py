@@ -104,10 +104,10 @@ class Course:
 @pytest.fixture(scope="module")
 def course():
     """A course on disk (grader account, folders, gradebook) and two trainees' exchange folders."""
+    from atelier.accounts import AccountPolicy, create_account
     from atelier.grading.collect import Limits
     from atelier.grading.course import Course as GradingCourse
     from atelier.grading.course import Trainee, account_ids, ensure
-    from atelier.hub_config.accounts import AccountPolicy, create_account
     from atelier.settings import load_settings
 
     base = Path(tempfile.mkdtemp(prefix="atelier-paths-", dir="/tmp"))

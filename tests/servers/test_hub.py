@@ -52,7 +52,10 @@ def server_pid(hub, username: str) -> int | None:
     """The pid of ``username``'s single-user server process, if one runs."""
     for pid in hub.server_processes(username):
         try:
-            if b"atelier.hub_config.singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if (
+                b"atelier.hub_config.servers.singleuser"
+                in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ):
                 return pid
         except OSError:
             continue

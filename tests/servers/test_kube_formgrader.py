@@ -29,7 +29,7 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def cluster_formgrader(postgres):
     """A hub with formgrader x as an external service, and the rendered formgrader pod running."""
-    from atelier.hub_config.kubemanifests import GRADING_SECRET, render_manifests
+    from atelier.hub_config.kubernetes.kubemanifests import GRADING_SECRET, render_manifests
     from atelier.settings import load_settings
 
     root = Path(tempfile.mkdtemp(prefix="atelier-kubefg-"))
@@ -41,7 +41,7 @@ def cluster_formgrader(postgres):
     # (A config.d file starts from an empty config: it rebuilds the services with the same layers.)
     (config_d / "50-external-formgrader.py").write_text(
         "from traitlets.config import Config\n"
-        "from atelier.hub_config import config as layers\n"
+        "from atelier.hub_config.hub import config as layers\n"
         "settings = layers.load_hub_settings()\n"
         "full = Config()\n"
         "layers.apply_settings(full, settings)\n"

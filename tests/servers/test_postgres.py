@@ -73,9 +73,9 @@ def test_migration_from_sqlite_keeps_users_groups_and_grades(postgres, tmp_path)
     import yaml
     from jupyterhub import orm
 
+    from atelier.database import DatabaseError
     from atelier.grading.course import Course
-    from atelier.hub_config.database import DatabaseError
-    from atelier.hub_config.migrate import migrate_to_postgres
+    from atelier.hub_config.backup.migrate import migrate_to_postgres
     from atelier.settings import load_settings
 
     state = tmp_path / "state"
@@ -123,7 +123,7 @@ def test_migration_from_sqlite_keeps_users_groups_and_grades(postgres, tmp_path)
 def test_backup_and_restore_with_postgres(postgres, tmp_path):
     """With database.url set, does a backup carry a pg_dump that a restore replays?"""
     from atelier.grading.course import Course
-    from atelier.hub_config.backup import backup, restore
+    from atelier.hub_config.backup.backup import backup, restore
     from atelier.settings import load_settings
 
     url = postgres.database()
@@ -144,7 +144,7 @@ def test_backup_and_restore_with_postgres(postgres, tmp_path):
 
     source = settings_in(tmp_path / "a", url)
     course = Course.from_settings(source, "x")
-    from atelier.hub_config.database import ensure_schema
+    from atelier.database import ensure_schema
 
     ensure_schema(course.db_url)
     seed_gradebook(course, {"at-alice": {"alpha-en": "graded"}})

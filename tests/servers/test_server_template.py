@@ -57,7 +57,7 @@ def template_pid(hub) -> int:
         for child in _children(hub_pid):
             try:
                 argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-                ours = b"atelier.hub_config.singleuser" in argv and b"--template" in argv
+                ours = b"atelier.hub_config.servers.singleuser" in argv and b"--template" in argv
                 if ours and Path(f"/proc/{child}").stat().st_uid == 0:
                     return child
             except OSError:
@@ -214,7 +214,7 @@ def _children(pid: int) -> list[int]:
 
 def test_a_server_never_becomes_root():
     """Does the template refuse a request for uid 0, even from the hub's own account?"""
-    from atelier.hub_config.servertemplate import ServerStartError, ServerTemplate
+    from atelier.hub_config.servers.servertemplate import ServerStartError, ServerTemplate
 
     template = ServerTemplate(logging.getLogger("test"))
     try:

@@ -7,7 +7,7 @@ from conftest import FIXTURES
 from traitlets.config import Config
 
 from atelier.errors import AtelierError
-from atelier.hub_config import apps
+from atelier.public import apps
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -118,7 +118,7 @@ def test_the_hub_serves_a_staged_copy_of_the_apps_folder_never_the_folder(tmp_pa
 
 def install_app(settings_path, workbooks, prefix):
     """``atelier install`` with these options (its steps are called one at a time)."""
-    from atelier.hub_config.installapp import InstallApp
+    from atelier.hub_config.hub.installapp import InstallApp
 
     return InstallApp(
         settings_file=str(settings_path), workbooks=str(workbooks), prefix=str(prefix)

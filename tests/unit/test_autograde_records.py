@@ -11,7 +11,7 @@ from atelier.grading.autograde import (
     cells_to_run,
     validate_records,
 )
-from atelier.grading.sandbox_kernel import OutputRecorder, decode_frames, encode_frame
+from atelier.grading.sandbox.kernel import OutputRecorder, decode_frames, encode_frame
 
 pytestmark = pytest.mark.unit
 NONCE = "n0"

@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from atelier.hub_config.backup import BackupError, backup, restore, verify
+from atelier.hub_config.backup.backup import BackupError, backup, restore, verify
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit

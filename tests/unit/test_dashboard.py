@@ -8,7 +8,7 @@ import io
 import pytest
 from conftest import seed_dashboard_cohort
 
-from atelier.hub_config import dashboard
+from atelier.grading.dashboard import dashboard
 
 pytestmark = pytest.mark.unit
 

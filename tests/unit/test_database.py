@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atelier.hub_config.database import (
+from atelier.database import (
     database_of,
     gradebook_exists,
     gradebook_url,

@@ -14,7 +14,7 @@ from traitlets.config import Config
 
 from atelier.grading.collect import Candidate, Limits, choose, receipt_text
 from atelier.grading.course import Course, GradingError, Trainee, split_assignment
-from atelier.grading.exchange import assignment_language, trainee_language
+from atelier.grading.exchange.trainee import assignment_language, trainee_language
 from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
 
 pytestmark = pytest.mark.unit
@@ -161,7 +161,7 @@ def test_hub_config_gives_each_cohort_a_formgrader_only_its_facilitators_reach(t
     assert service["url"] == "http://127.0.0.1:12345"
     assert "--ServerApp.default_url=/formgrader" in service["command"]
     files = trainee_config_files(settings)
-    assert "atelier.grading.exchange.AtelierSubmit" in files["nbgrader_config.py"]
+    assert "atelier.grading.exchange.trainee.AtelierSubmit" in files["nbgrader_config.py"]
     server = json.loads(files["jupyter_server_config.d/zz-atelier-grading.json"])
     assert (
         server["ServerApp"]["jpserver_extensions"]["nbgrader.server_extensions.formgrader"] is False
@@ -170,9 +170,9 @@ def test_hub_config_gives_each_cohort_a_formgrader_only_its_facilitators_reach(t
 
 def test_hub_config_without_disk_skips_courses_not_yet_created(tmp_path):
     """Without touching the disk, are cohorts whose grader account does not exist left out?"""
+    from atelier.accounts import save_people
     from atelier.grading.hubconfig import apply
-    from atelier.hub_config.accounts import save_people
-    from atelier.hub_config.roster import Person
+    from atelier.roster import Person
     from atelier.settings import load_settings
 
     save_people(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
+from atelier import accounts
 from atelier.errors import SettingsError
-from atelier.hub_config import accounts, config, delivery, importfix
-from atelier.hub_config.roster import parse_roster
+from atelier.hub_config.hub import config
+from atelier.hub_config.servers import delivery, importfix
+from atelier.roster import parse_roster
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -44,7 +46,7 @@ def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_pa
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
     assert c.JupyterHub.cookie_secret_file == str(tmp_path / "state" / "jupyterhub_cookie_secret")
     assert c.JupyterHub.concurrent_spawn_limit == 10
-    # The home quota watchdog runs beside the culler (hub.limits; hub_config/quota.py).
+    # The home quota watchdog runs beside the culler (hub.limits; hub_config/servers/quota.py).
     assert [s["name"] for s in c.JupyterHub.services] == ["idle-culler", "atelier-quota"]
     assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
     assert c.JupyterHub.authenticator_class.endswith("ImportPasswordAuthenticator")
@@ -121,7 +123,7 @@ def test_cohorts_become_groups_and_facilitator_roles_are_filtered(settings):
 
 def test_a_person_imported_under_a_name_now_reserved_cannot_log_in(settings, capsys):
     """Is a stored ``grader-x`` (accepted before names were reserved) left out, with a message?"""
-    from atelier.hub_config.roster import Person
+    from atelier.roster import Person
 
     people = parse_roster(ROSTER)
     old = Person("grader-x", "G", "g@example.org", "", "", "en", "trainee", ("x",))
@@ -206,7 +208,7 @@ def test_the_import_fix_defers_rfc3987_syntax_and_keeps_iri_checks(tmp_path):
     import sys
 
     code = (
-        "import atelier.hub_config.importfix, sys, jsonschema;"
+        "import atelier.hub_config.servers.importfix, sys, jsonschema;"
         "assert 'lark' not in sys.modules, 'lark imported';"
         "from jsonschema import FormatChecker;"
         "assert FormatChecker().conforms('http://example.org/é', 'iri');"
@@ -223,7 +225,7 @@ def machine_apps_account_untouched(monkeypatch):
 
     As root, the apps plugin writes that account's settings file; these tests write nothing there.
     """
-    from atelier.hub_config import apps
+    from atelier.public import apps
 
     monkeypatch.setattr(apps, "write_service_settings", lambda settings: None)
 
@@ -257,9 +259,9 @@ def test_the_real_hub_runs_the_public_apps_and_the_dashboard_by_default(tmp_path
     c, applied = build_hub_config(hub_settings(tmp_path))
     assert applied == [
         "atelier.grading.hubconfig",
-        "atelier.hub_config.dashboard",
-        "atelier.hub_config.apps",
-        "atelier.hub_config.slowlink",
+        "atelier.grading.dashboard.dashboard",
+        "atelier.public.apps",
+        "atelier.slowlink",
     ]
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert set(services) == {"idle-culler", "atelier-quota", "apps", "dashboard"}

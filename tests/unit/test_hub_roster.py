@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import FIXTURES
 
-from atelier.hub_config.roster import Person, RosterError, cohorts_of, parse_roster, read_roster
+from atelier.roster import Person, RosterError, cohorts_of, parse_roster, read_roster
 
 pytestmark = pytest.mark.unit
 
@@ -173,8 +173,8 @@ def test_names_of_this_machine_and_settings_are_refused_with_their_line():
     """Are a sandbox, the apps account, an atelier name and a system account refused by line?"""
     import pwd
 
-    from atelier.hub_config.accounts import AccountPolicy, ReservedNames
-    from atelier.hub_config.roster import username_problem
+    from atelier.accounts import AccountPolicy, ReservedNames
+    from atelier.roster import username_problem
 
     system = next(
         e.pw_name

@@ -9,7 +9,7 @@ import time
 
 from conftest import free_port
 
-from atelier.hub_config.startapp import end_leftover_services
+from atelier.hub_config.hub.startapp import end_leftover_services
 
 
 def sleeper(**env) -> subprocess.Popen:

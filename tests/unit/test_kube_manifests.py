@@ -19,7 +19,7 @@ import pytest
 import yaml
 from test_kube_values import CHART, settings_file  # noqa: F401 (a fixture)
 
-from atelier.hub_config import kube, kubemanifests
+from atelier.hub_config.kubernetes import kube, kubemanifests
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit

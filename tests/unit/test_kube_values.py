@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from atelier.hub_config import kube, kubehub
-from atelier.hub_config.accounts import save_password_hashes, save_people
-from atelier.hub_config.roster import parse_roster
+from atelier.accounts import save_password_hashes, save_people
+from atelier.hub_config.kubernetes import kube, kubehub
+from atelier.roster import parse_roster
 from atelier.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -108,7 +108,7 @@ def test_values_carry_the_single_machine_behaviour(settings_file):
         for f in v["singleuser"]["extraFiles"].values()
         if f["mountPath"].endswith("nbgrader_config.py")
     )
-    assert "atelier.grading.exchange.AtelierSubmit" in nbgrader_config
+    assert "atelier.grading.exchange.trainee.AtelierSubmit" in nbgrader_config
     roster_file = hub["extraFiles"]["atelier-roster-json"]
     assert (
         roster_file["mountPath"] == f"{kube.HUB_STATE_DIR}/roster.json"
@@ -200,7 +200,16 @@ def test_the_chart_copy_is_pinned_with_its_licence_and_nothing_reads_outside_the
     assert "4.4.0" in (CHART / "README.md").read_text()
     assert yaml.safe_load((CHART / "values.schema.yaml").read_text())["type"] == "object"
     found = []
-    for room in ("core", "hub_config", "grading", "widgets", "tests", "benchmarks"):
+    for room in (
+        "core",
+        "authoring",
+        "public",
+        "hub_config",
+        "grading",
+        "widgets",
+        "tests",
+        "benchmarks",
+    ):
         for path in (REPO / room).rglob("*"):
             if path.suffix not in (".py", ".sh"):
                 continue
@@ -241,7 +250,7 @@ def test_a_pod_server_caps_its_own_file_size_for_good():
     """Does ATELIER_FILE_SIZE_MB cap the server and its children, beyond their reach to lift?"""
     code = (
         "import os, resource, subprocess, sys\n"
-        "from atelier.hub_config.singleuser import cap_file_size\n"
+        "from atelier.hub_config.servers.singleuser import cap_file_size\n"
         "cap_file_size({'ATELIER_FILE_SIZE_MB': '1'})\n"
         "child = 'import resource; print(resource.getrlimit(resource.RLIMIT_FSIZE))'\n"
         "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)"

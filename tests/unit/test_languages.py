@@ -9,7 +9,29 @@ import pytest
 
 from atelier import languages
 
-ROOMS = ("atelier", "atelier.grading", "atelier.hub_config", "atelier.widgets")
+#: Every (sub-)room with words: each holds a ``locales/`` folder.
+ROOMS = (
+    "atelier.authoring",
+    "atelier.public",
+    "atelier.grading",
+    "atelier.hub_config.servers",
+    "atelier.widgets",
+)
+
+
+def test_every_locales_folder_is_checked():
+    """Is every room that keeps words (a locales/ folder in the package) checked below?"""
+    from pathlib import Path
+
+    import atelier
+
+    root = Path(atelier.__file__).parent
+    found = {
+        ".".join(("atelier", *folder.parent.relative_to(root).parts))
+        for folder in root.rglob("locales")
+        if folder.is_dir()
+    }
+    assert found == set(ROOMS)
 
 
 def test_the_workbook_schema_names_the_same_languages():
@@ -31,9 +53,9 @@ def test_every_room_has_the_same_keys_in_every_language(room):
 
 def test_a_part_s_words_come_without_their_prefix_and_fall_back_to_the_first_language():
     """Does words() give one part's words by name, in English for a language Atelier lacks?"""
-    french = languages.words("atelier", "library", "fr")
+    french = languages.words("atelier.public", "library", "fr")
     assert french["index"] == "Tous les cahiers"
     assert not any(name.startswith(("catalogue.", "library.")) for name in french)
-    assert languages.words("atelier", "library", "xx") == languages.words(
-        "atelier", "library", "en"
+    assert languages.words("atelier.public", "library", "xx") == languages.words(
+        "atelier.public", "library", "en"
     )

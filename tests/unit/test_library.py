@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from conftest import BIN, FIXTURES
 
-from atelier.library import build_library
+from atelier.public.library import build_library
 
 pytestmark = pytest.mark.unit
 

@@ -19,8 +19,8 @@ from conftest import FIXTURES
 
 from atelier import csvcells, pages
 from atelier.grading.course import Trainee
+from atelier.grading.dashboard import dashboard
 from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
-from atelier.hub_config import dashboard
 
 pytestmark = pytest.mark.unit
 
@@ -195,7 +195,7 @@ def test_ordinary_links_are_kept(url):
 
 def test_templates_escape_and_refuse_unknown_names():
     """Does every room's environment escape values, and fail on a misspelt variable?"""
-    env = pages.environment("atelier.hub_config")
+    env = pages.environment("atelier.grading.dashboard")
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
     with pytest.raises(Exception, match="undefined"):
         env.from_string("{{ y }}").render()
@@ -203,7 +203,7 @@ def test_templates_escape_and_refuse_unknown_names():
 
 def test_library_pages_keep_hostile_titles_summaries_and_image_texts_as_text(tmp_path):
     """Do a workbook's title, summary and an image's alt text stay text in the library pages?"""
-    from atelier.library import build_library
+    from atelier.public.library import build_library
 
     source = tmp_path / "workbooks"
     shutil.copytree(FIXTURES / "library", source)
@@ -233,7 +233,7 @@ def test_library_pages_keep_hostile_titles_summaries_and_image_texts_as_text(tmp
 
 def test_staged_apps_start_with_the_traceback_guard(tmp_path):
     """Does every staged app start by hiding tracebacks, in its language (English if unknown)?"""
-    from atelier.hub_config.apps import stage_apps
+    from atelier.public.apps import stage_apps
 
     staged = stage_apps(FIXTURES / "apps", tmp_path / "apps")
     languages = {}
@@ -259,7 +259,7 @@ def test_app_kernels_send_a_sentence_and_log_the_traceback(monkeypatch):
     """Does an app's kernel send its language's sentence, log the trace, and cap the log's size?"""
     import sys
 
-    from atelier.hub_config import appskernel
+    from atelier.public import appskernel
 
     log = io.StringIO()
     monkeypatch.setattr(sys, "__stderr__", log)

@@ -11,8 +11,8 @@ import types
 
 import pytest
 
-from atelier.grading import sandbox_kernel
-from atelier.grading.sandbox_kernel import (
+from atelier.grading.sandbox import kernel as sandbox_kernel
+from atelier.grading.sandbox.kernel import (
     _capture,
     _index,
     _restore,
@@ -243,7 +243,7 @@ def test_the_quick_check_sees_any_change_and_any_key_that_is_not_a_string():
 
 def test_what_tests_import_is_imported_early_but_never_from_the_submission(tmp_path, monkeypatch):
     """Are the tests' imports loaded before any trainee code, but never the submission's files?"""
-    from atelier.grading.sandbox_kernel import _import_early
+    from atelier.grading.sandbox.kernel import _import_early
 
     package = tmp_path / "atelier_helper_probe"
     package.mkdir()

@@ -10,9 +10,9 @@ import time
 import pytest
 from conftest import run_coroutine
 
-from atelier.hub_config import servertemplate
-from atelier.hub_config.servertemplate import ServerTemplate, TemplateUnavailable
-from atelier.hub_config.spawner import _is_zombie
+from atelier.hub_config.servers import servertemplate
+from atelier.hub_config.servers.servertemplate import ServerTemplate, TemplateUnavailable
+from atelier.hub_config.servers.spawner import _is_zombie
 
 
 def test_a_template_that_cannot_start_is_not_retried_at_every_spawn(monkeypatch):
@@ -52,8 +52,8 @@ def test_an_ended_process_nobody_reaped_counts_as_ended():
 REHOME_CHECK = """
 import os, sys
 from atelier import forking
-from atelier.hub_config import servertemplate
-from atelier.hub_config.singleuser import import_server_modules
+from atelier.hub_config.servers import servertemplate
+from atelier.hub_config.servers.singleuser import import_server_modules
 
 import_server_modules()
 forking.preload(servertemplate.PRELOAD)
@@ -98,7 +98,7 @@ def test_a_forked_server_finds_paths_in_its_trainees_home(tmp_path):
     """
     import subprocess
 
-    from atelier.hub_config.servertemplate import TEMPLATE_HOME
+    from atelier.hub_config.servers.servertemplate import TEMPLATE_HOME
 
     home = str(tmp_path / "trainee")
     result = subprocess.run(

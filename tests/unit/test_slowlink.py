@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
-from atelier.hub_config import slowlink
+from atelier import slowlink
 
 pytestmark = pytest.mark.unit
 
@@ -56,7 +56,7 @@ def test_extension_adds_gzip_to_a_running_tornado_application():
 
 def test_voila_is_compressed_and_widget_assets_immutable_under_its_base_url():
     """Do the apps' Voila settings compress and cache the widget manager's hashed files for good?"""
-    from atelier.hub_config.apps import voila_config
+    from atelier.public.apps import voila_config
     from atelier.settings import load_settings
 
     c = voila_config(load_settings(None), base_url="/services/apps/")

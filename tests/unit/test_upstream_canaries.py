@@ -427,7 +427,7 @@ def test_check_kernels_come_from_the_registered_fork_provisioner(tmp_path):
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import KernelProvisionerFactory
 
-    from atelier.forkprovisioner import NAME, ForkProvisioner, write_kernelspec
+    from atelier.authoring.forkprovisioner import NAME, ForkProvisioner, write_kernelspec
 
     kernels = write_kernelspec(tmp_path, "/run/fork.sock", ["python3", "{connection_file}"])
     km = AsyncKernelManager(

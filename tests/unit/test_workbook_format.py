@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from atelier import authoring, catalogue, check
 from atelier import workbook as wb
+from atelier.authoring import catalogue, check
+from atelier.authoring import newapp as authoring
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,566 @@
+"""``atelier start``: start configurable-http-proxy (once) and the multi-user hub.
+
+The rule: the hub runs as root, because it starts each trainee's server as that trainee's own Unix
+account; as any other account it refuses, unless the admin asks for the insecure single-account demo
+(every server then runs as that one account, and a warning says so at every start). The proxy is its
+own long-lived process (pid file in the state directory) so trainees' connections survive a hub
+restart; a running proxy is reused when it was started with the same addresses.
+
+``atelier start`` stays as the hub's parent (pid in ``state_dir/atelier-start.pid``): on SIGHUP it
+stops the hub cleanly (SIGTERM: managed services stop, trainees' servers and the proxy keep
+running) and starts it again with the same command line and environment, so the hub reloads its
+configuration (new cohorts: roles, formgrader services) without anyone losing their work.
+``atelier roster import`` sends that signal when a roster brings a new cohort. SIGTERM is passed on
+to the hub, and ``atelier start`` exits with the hub's exit status.
+
+It also keeps the proxy running (:class:`ProxyKeeper`): a proxy that dies is started again within
+a second, and its pid written to ``state_dir/proxy.pid`` once it listens; the hub sees the new pid
+and puts every route back (:class:`atelier.hub_config.hub.proxy.SupervisedProxy`). A proxy that
+cannot
+start (its port taken by another program) is retried every few seconds with a message naming the
+port and the program; meanwhile the hub keeps running, and a SIGHUP restart waits for the proxy:
+a hub started without one could not start at all.
+
+JupyterHub stops its managed services (idle culler, formgraders, dashboard, public apps) in its
+cleanup, which a hub stopped while still starting skips; they would then hold their ports against
+the next hub. So whenever the hub exits, ``atelier start`` ends what is left of its services
+(:func:`end_leftover_services`); trainees' servers are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from traitlets import Bool, Integer, Unicode
+
+from atelier.accounts import write_private
+from atelier.app import AtelierApp
+from atelier.errors import AtelierError
+from atelier.files import atomic_write
+from atelier.hub_config.hub import config as layers
+from atelier.hub_config.hub.installapp import PREFIX, proxy_command
+
+CONFIG_FILE = Path(__file__).parent.parent / "jupyterhub_config.py"
+
+NOT_ROOT = (
+    "the multi-user hub must run as root: it starts each trainee's server as that trainee's own "
+    "Unix account, which only root can do. Run `sudo atelier start`; or, for a demo on your own "
+    "machine where every trainee shares your account and can read each other's files, "
+    "`atelier start --insecure-demo`."
+)
+DEMO_WARNING = (
+    "WARNING: insecure single-account demo. Every trainee's server runs as {user}; trainees can "
+    "read and change each other's files. Never use this with real trainees."
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone, or not ours to read
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def leftover_services(hub_url: str) -> list[int]:
+    """Pids of the processes of services started by the hub at ``hub_url`` (and their children).
+
+    JupyterHub gives a service's process ``JUPYTERHUB_SERVICE_NAME`` and the hub's API address,
+    which its children inherit; trainees' servers get no service name. Other hubs on the machine
+    have other addresses.
+    """
+    api = hub_url.rstrip("/") + "/"
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        env = _environ(int(entry.name))
+        if env.get("JUPYTERHUB_SERVICE_NAME") and env.get("JUPYTERHUB_API_URL", "").startswith(api):
+            pids.append(int(entry.name))
+    return pids
+
+
+def end_leftover_services(hub_url: str, grace: float = 10.0) -> list[int]:
+    """End the services a stopped hub left running: SIGTERM, then SIGKILL after ``grace`` s."""
+    pids = leftover_services(hub_url)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        return [part for part in raw.split("\0") if part]
+    except OSError:
+        return []
+
+
+#: Seconds between two looks at the proxy while the hub runs (a waitpid: cheap).
+PROXY_POLL = 0.5
+#: Seconds between two attempts to start a proxy that could not start (its port taken, ...).
+PROXY_RETRY = 5.0
+#: Seconds a new proxy may take to listen on both its ports.
+PROXY_START_TIMEOUT = 15.0
+#: Seconds between two repeats of the same "the proxy cannot start" message.
+PROXY_REPEAT = 60.0
+
+
+def listening_inodes(port: int) -> set[str]:
+    """Inodes of the sockets listening on TCP ``port`` (any address), from /proc/net/tcp{,6}."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 is the inode.
+            listening = len(fields) > 9 and fields[3] == "0A"
+            if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets process ``pid`` holds open."""
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def port_holders(port: int) -> list[int]:
+    """Pids of the processes listening on TCP ``port``."""
+    wanted = listening_inodes(port)
+    if not wanted:
+        return []
+    return sorted(
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and socket_inodes(int(entry.name)) & wanted
+    )
+
+
+class ProxyKeeper:
+    """configurable-http-proxy as ``atelier start`` runs it: detached, and started again if it dies.
+
+    ``ports`` maps each port the proxy listens on to the setting that chose it (for messages).
+    """
+
+    def __init__(self, args: list[str], env: dict, paths: dict, ports: dict[int, str], log):
+        self.args, self.env, self.paths, self.ports, self.log = args, env, paths, ports, log
+        self.proc: subprocess.Popen | None = None  # the proxy, when this process started it
+        self.pid = 0
+        self.next_try = 0.0
+        self.reason = ""
+        self.reported = 0.0
+
+    def running(self) -> bool:
+        """Whether the proxy runs (a child is reaped here, so a killed one is never a zombie)."""
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return bool(self.pid) and _alive(self.pid) and _is_proxy(self.pid)
+
+    def adopt(self) -> bool:
+        """Reuse the proxy of the pid file if it runs with these arguments (else stop it)."""
+        pid_file = self.paths["proxy_pid"]
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return False
+        if not (_alive(pid) and _is_proxy(pid)):
+            return False
+        if _cmdline(pid)[-(len(self.args) - 1) :] == self.args[1:]:
+            self.log.info("Reusing configurable-http-proxy (pid %s)", pid)
+            self.pid = pid
+            return True
+        self.log.info("Restarting configurable-http-proxy with new addresses")
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        return False
+
+    def start(self) -> str:
+        """Start a proxy and wait until it listens on its ports: '' once it does, else why not."""
+        if not Path(self.args[0]).exists():
+            return f"{self.args[0]} is missing: run `atelier install` first"
+        with open(self.paths["proxy_log"], "ab") as log:
+            proc = subprocess.Popen(
+                self.args,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.paths["state_dir"],
+            )
+        deadline = time.monotonic() + PROXY_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                return self.why_not(proc.returncode)
+            mine = socket_inodes(proc.pid)
+            listening = {port: listening_inodes(port) for port in self.ports}
+            if all(inodes & mine for inodes in listening.values()):
+                break
+            # configurable-http-proxy logs a port it cannot bind and runs on without it: once it
+            # listens on one port, another port held by someone else will stay so.
+            taken = [port for port, inodes in listening.items() if inodes and not inodes & mine]
+            if taken and any(inodes & mine for inodes in listening.values()):
+                proc.kill()
+                proc.wait()
+                return self.why_not(proc.returncode)
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                return (
+                    f"configurable-http-proxy did not listen on ports "
+                    f"{', '.join(map(str, self.ports))} within {PROXY_START_TIMEOUT:.0f} s "
+                    f"(see {self.paths['proxy_log']})"
+                )
+            time.sleep(0.05)
+        self.proc, self.pid = proc, proc.pid
+        # Written once the proxy listens: the hub restores the routes when it sees a new pid.
+        atomic_write(self.paths["proxy_pid"], str(proc.pid), 0o600)
+        return ""
+
+    def why_not(self, status: int) -> str:
+        """Why a proxy that stopped at once could not start, naming a port's other holder."""
+        for port, setting in self.ports.items():
+            holders = port_holders(port)
+            if holders:
+                program = " ".join(_cmdline(holders[0])) or "another program"
+                return (
+                    f"configurable-http-proxy cannot listen on port {port} ({setting}): "
+                    f"Address already in use, by pid {holders[0]} ({program[:120]}). Stop that "
+                    f"program, or give the hub another port ({setting} in the settings)"
+                )
+        return (
+            f"configurable-http-proxy exited at start (status {status}); "
+            f"see {self.paths['proxy_log']}"
+        )
+
+    def keep(self) -> bool:
+        """Start the proxy again if it died (at most every PROXY_RETRY s); whether it runs."""
+        if self.running():
+            return True
+        now = time.monotonic()
+        if now < self.next_try:
+            return False
+        if self.pid:
+            how = ""
+            if self.proc is not None and self.proc.returncode is not None:
+                code = self.proc.returncode
+                how = f" (killed by signal {-code})" if code < 0 else f" (status {code})"
+            self.log.error("configurable-http-proxy (pid %s) stopped%s", self.pid, how)
+            self.pid, self.proc = 0, None
+        reason = self.start()
+        if not reason:
+            self.log.warning(
+                "Started configurable-http-proxy again (pid %s); the hub restores its routes",
+                self.pid,
+            )
+            self.next_try, self.reason = 0.0, ""
+            return True
+        self.next_try = now + PROXY_RETRY
+        if reason != self.reason or now - self.reported > PROXY_REPEAT:
+            self.log.error("%s. Trying again every %.0f s; the hub runs on", reason, PROXY_RETRY)
+            self.reason, self.reported = reason, now
+        return False
+
+
+def _is_proxy(pid: int) -> bool:
+    return "configurable-http-proxy" in " ".join(_cmdline(pid))
+
+
+def closed_to_others(path: str | os.PathLike) -> tuple[Path, int] | None:
+    """The first folder on the way to ``path`` that other accounts cannot enter, and its mode.
+
+    Other accounts need ``o+x`` on every folder above ``path`` and ``o+rx`` on ``path`` itself;
+    the check stops at the first folder that does not exist yet (Atelier creates the rest).
+    """
+    path = Path(os.path.abspath(path))
+    for folder in [*reversed(path.parents), path]:
+        try:
+            mode = folder.stat().st_mode
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISDIR(mode):
+            return None
+        needed = stat.S_IXOTH | (stat.S_IROTH if folder == path else 0)
+        if mode & needed != needed:
+            return folder, stat.S_IMODE(mode)
+    return None
+
+
+def check_reachable(settings) -> None:
+    """Refuse to start when a folder other accounts read as themselves is closed to them.
+
+    Trainees' servers and the services run as their own accounts (a trainee, a cohort's grader
+    account, the apps account): none of them can read a checkout under /root or in a
+    ``mktemp -d`` folder. Caught here, before the first trainee's server fails to start.
+    """
+    import atelier
+
+    package = Path(atelier.__file__).resolve().parent
+    reinstall = (
+        "install Atelier where every account can read it (`bash hub_config/bootstrap.sh` "
+        "installs a copy into the prefix, without -e)"
+    )
+    wanted = [
+        (settings["hub"]["workbooks_repo"], "hub.workbooks_repo", "trainees' servers"),
+        (settings["grading"]["exchange_root"], "grading.exchange_root", "trainees' servers"),
+        (settings["grading"]["courses_root"], "grading.courses_root", "cohorts' formgraders"),
+        (package, "the atelier package", "trainees' servers and the services"),
+        (sys.prefix, "the hub's Python environment", "trainees' servers and the services"),
+    ]
+    for path, what, who in wanted:
+        closed = closed_to_others(path)
+        if closed is None:
+            continue
+        folder, mode = closed
+        if what.startswith("the "):
+            fix = f"{reinstall}, or let them in: chmod o+rx {folder}"
+        else:
+            fix = f"set {what} to a folder every account can enter, or chmod o+rx {folder}"
+        raise AtelierError(
+            f"{what} ({path}): {who} read it as their own accounts, but {folder} (mode "
+            f"{mode:o}) lets no other account in. Fix: {fix}"
+        )
+
+
+class StartApp(AtelierApp):
+    """Start the multi-user hub (JupyterHub with configurable-http-proxy)."""
+
+    name = "atelier-start"
+    description = __doc__
+    aliases = {
+        **AtelierApp.aliases,
+        "ip": "StartApp.ip",
+        "port": "StartApp.port",
+    }
+    flags = {
+        "insecure-demo": (
+            {"StartApp": {"insecure_demo": True}},
+            "Run without root as a single-account demo: no isolation between trainees.",
+        ),
+    }
+
+    ip = Unicode("", help="Address the hub listens on (default: the hub.ip setting).").tag(
+        config=True
+    )
+    port = Integer(0, help="Port the hub listens on (default: the hub.port setting).").tag(
+        config=True
+    )
+    insecure_demo = Bool(
+        False, help="Allow starting without root, every server running as this one account."
+    ).tag(config=True)
+
+    def overrides(self) -> dict:
+        """The settings given on the command line (``--ip``, ``--port``)."""
+        hub = {}
+        if self.ip:
+            hub["ip"] = self.ip
+        if self.port:
+            hub["port"] = self.port
+        return {"hub": hub} if hub else {}
+
+    def demo_overrides(self) -> dict:
+        """Where a demo keeps its state when the system state directory is not writable."""
+        state = Path(self.settings["hub"]["state_dir"])
+        if os.access(state if state.exists() else state.parent, os.W_OK):
+            return {}
+        home = Path.home() / ".local" / "share" / "atelier"
+        # Nor the site's database: a demo keeps its own SQLite file in its own state directory.
+        return {
+            "hub": {"state_dir": str(home), "config_d": "", "db_url": ""},
+            "database": {"url": ""},
+        }
+
+    def run(self):
+        """Check who we are, prepare the state directory, start the proxy, then become the hub."""
+        from atelier.settings import load_settings
+
+        overrides = self.overrides()
+        if os.geteuid() != 0:
+            if not self.insecure_demo:
+                raise AtelierError(NOT_ROOT)
+            import getpass
+
+            self.log.warning(DEMO_WARNING.format(user=getpass.getuser()))
+            demo = self.demo_overrides()
+            overrides = {**demo, "hub": {**overrides.get("hub", {}), **demo.get("hub", {})}}
+        elif self.insecure_demo:
+            self.log.warning(DEMO_WARNING.format(user="root"))
+        settings = load_settings(self.settings_file, overrides)
+        if os.geteuid() == 0 and not self.insecure_demo:
+            check_reachable(settings)
+        paths = layers.state_paths(settings)
+        paths["state_dir"].mkdir(parents=True, exist_ok=True)
+        os.chmod(paths["state_dir"], 0o700)
+        if not paths["proxy_token"].exists():
+            atomic_write(paths["proxy_token"], secrets.token_hex(32), 0o600)
+        token = paths["proxy_token"].read_text().strip()
+        hub = settings["hub"]
+        proxy = ProxyKeeper(
+            self.proxy_args(settings),
+            {**os.environ, "CONFIGPROXY_AUTH_TOKEN": token},
+            paths,
+            {hub["port"]: "hub.port", hub["proxy_api_port"]: "hub.proxy_api_port"},
+            self.log,
+        )
+        if not proxy.adopt():
+            reason = proxy.start()
+            if reason:
+                raise AtelierError(reason)
+            self.log.info("Started configurable-http-proxy (pid %s)", proxy.pid)
+
+        env = {
+            **os.environ,
+            layers.ENV_SETTINGS: str(Path(self.settings_file).resolve()),
+            layers.ENV_OVERRIDES: json.dumps(overrides),
+            "CONFIGPROXY_AUTH_TOKEN": token,
+        }
+        if self.insecure_demo:
+            env[layers.ENV_INSECURE_DEMO] = "1"
+        api_token = paths["api_token"]
+        if not api_token.exists():
+            atomic_write(api_token, secrets.token_hex(32), 0o600)
+        self.log.info("Atelier hub on http://%s:%s/", hub["ip"], hub["port"])
+        os.chdir(paths["state_dir"])
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        hub_url = f"http://127.0.0.1:{hub['hub_port']}"
+        self.exit(self.supervise(argv, env, paths["supervisor_pid"], hub_url, proxy))
+
+    def supervise(
+        self,
+        argv: list[str],
+        env: dict,
+        pid_file: Path,
+        hub_url: str = "",
+        proxy: ProxyKeeper | None = None,
+    ) -> int:
+        """Run the hub as a child; SIGHUP restarts it, SIGTERM stops it. Returns its exit status.
+
+        While the hub runs, ``proxy`` is kept running. A restart waits until the proxy runs (the
+        old hub serves meanwhile). After each exit of the hub, the services it left running are
+        ended (``hub_url``: the hub's own address, as its services know it).
+        """
+        state = {"restart": False, "stop": False, "hub": None}
+
+        def restart(signum, frame):
+            state["restart"] = True  # acted on by the loop below, once the proxy runs
+
+        def forward(signum, frame):
+            state["stop"] = True
+            if state["hub"] is not None:
+                state["hub"].send_signal(signum)
+
+        def ignore(signum, frame):
+            # Ctrl-C reaches the hub directly (same process group); the hub then exits, and so
+            # does this process.
+            pass
+
+        signal.signal(signal.SIGHUP, restart)
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, ignore)
+        atomic_write(pid_file, str(os.getpid()), 0o600)
+        try:
+            while True:
+                # A hub started without its proxy fails its first route check and exits.
+                while proxy is not None and not proxy.keep():
+                    if state["stop"]:
+                        return 128 + signal.SIGTERM
+                    time.sleep(PROXY_POLL)
+                state["restart"] = False
+                hub = state["hub"] = subprocess.Popen(argv, env=env)
+                status = self._watch(hub, state, proxy)
+                state["hub"] = None
+                if hub_url:
+                    ended = end_leftover_services(hub_url)
+                    if ended:
+                        self.log.info("Ended %d process(es) of services the hub left", len(ended))
+                if not state["restart"] or state["stop"]:
+                    return status if status >= 0 else 128 - status  # killed by signal N: 128+N
+                self.log.info("Restarting the hub to apply new configuration (servers keep on)")
+        finally:
+            pid_file.unlink(missing_ok=True)
+
+    def _watch(self, hub: subprocess.Popen, state: dict, proxy: ProxyKeeper | None) -> int:
+        """Wait for ``hub`` to exit, keeping the proxy running; stop it when a restart is asked."""
+        stopping = waiting = False
+        while True:
+            try:
+                return hub.wait(timeout=PROXY_POLL)
+            except subprocess.TimeoutExpired:
+                pass
+            proxy_runs = proxy is None or proxy.keep()
+            if state["restart"] and not stopping:
+                if proxy_runs:
+                    stopping = True
+                    hub.terminate()  # JupyterHub's clean shutdown; servers keep running
+                elif not waiting:
+                    waiting = True
+                    self.log.error(
+                        "Not restarting the hub yet: the proxy is down and a new hub could not "
+                        "start without it; the hub restarts once the proxy runs again"
+                    )
+
+    def proxy_args(self, settings) -> list[str]:
+        """The proxy's command line for these settings."""
+        hub = settings["hub"]
+        hub_url = f"http://127.0.0.1:{hub['hub_port']}"
+        return [
+            str(proxy_command(Path(os.environ.get("ATELIER_PREFIX", str(PREFIX))))),
+            "--ip",
+            hub["ip"],
+            "--port",
+            str(hub["port"]),
+            "--api-ip",
+            "127.0.0.1",
+            "--api-port",
+            str(hub["proxy_api_port"]),
+            "--default-target",
+            hub_url,
+            "--error-target",
+            f"{hub_url}/hub/error",
+        ]

@@ -1,0 +1,51 @@
+"""Login without an external identity provider: the passwords issued by ``atelier roster import``.
+
+The rule: a password is printed once, at import, for the facilitator to hand out, and only its
+salted scrypt hash is kept (``passwords.json`` in the state directory, mode 600). The file is read
+at each login, so people imported while the hub runs can log in at once. Usernames are normalised
+exactly as the roster normalises them, and anything longer than a username can be is refused before
+hashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from jupyterhub.auth import Authenticator
+from traitlets import Unicode
+
+from atelier.accounts import check_password, load_password_hashes
+from atelier.roster import USERNAME_MAX, normalise_username
+
+
+class ImportPasswordAuthenticator(Authenticator):
+    """Check the username and password against the hashes written by ``atelier roster import``."""
+
+    state_dir = Unicode(
+        "/var/lib/atelier", help="The hub's state directory, holding passwords.json."
+    ).tag(config=True)
+
+    def normalize_username(self, username):
+        """Normalise like the roster does (NFKC, trimmed, lower case)."""
+        return normalise_username(username)
+
+    def check_allowed(self, username, authentication=None):
+        """Everyone with an issued password is allowed, plus the configured allowed users."""
+        if username in self.allowed_users:
+            return True
+        return username in load_password_hashes(self.state_dir)
+
+    async def authenticate(self, handler, data):
+        """Return the username when the password matches its stored hash, else None."""
+        raw = str(data.get("username", ""))[: 4 * USERNAME_MAX + 1]
+        password = str(data.get("password", ""))
+        username = self.normalize_username(raw)
+        if not username or len(username) > USERNAME_MAX or not password or len(password) > 200:
+            return None
+        stored = load_password_hashes(self.state_dir).get(username)
+        if stored is None:
+            return None
+        if await asyncio.to_thread(check_password, password, stored):
+            return username
+        self.log.warning("atelier: failed login for %r", username)
+        return None
