@@ -571,8 +571,8 @@ def _kernel_manager_class():
 def _forked_kernelspecs(ipc_dir: str, fork_server):
     """A kernelspec manager whose ``python3`` kernels ``fork_server`` forks.
 
-    Its kernelspec names :class:`atelier.authoring.forkprovisioner.ForkProvisioner` (jupyter_client's
-    provisioner entry point), which asks the fork server for each kernel.
+    Its kernelspec names :class:`atelier.authoring.forkprovisioner.ForkProvisioner`
+    (jupyter_client's provisioner entry point), which asks the fork server for each kernel.
     """
     from jupyter_client.kernelspec import KernelSpecManager
 

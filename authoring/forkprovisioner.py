@@ -1,4 +1,4 @@
-"""A jupyter_client kernel provisioner whose kernels are forked by :mod:`atelier.authoring.forkserver`.
+"""A jupyter_client kernel provisioner: kernels forked by :mod:`atelier.authoring.forkserver`.
 
 Rule: ``atelier check`` gets its own kernels through jupyter_client's supported extension point, a
 kernel provisioner registered under the ``jupyter_client.kernel_provisioners`` entry point as

@@ -334,7 +334,7 @@ def grade_assignments(
 
     if dask_address:
         # Before any work: say at once when the opt-in Dask extra is missing.
-        from atelier.grading.pool import require_distributed
+        from atelier.grading.sandbox.pool import require_distributed
 
         require_distributed()
     course_root = Path(course_root).resolve()

@@ -191,7 +191,9 @@ def render_page(source: Path, page: Page) -> str:
 
 def index_page(pages_: list[Page]) -> str:
     """The library's front page: each language's workbooks, with their size on a slow link."""
-    words = {lang: languages.words("atelier.public", "library", lang) for lang in languages.LANGUAGES}
+    words = {
+        lang: languages.words("atelier.public", "library", lang) for lang in languages.LANGUAGES
+    }
     sections = [
         {"lang": lang, "words": words[lang], "pages": [p for p in pages_ if p.language == lang]}
         for lang in languages.LANGUAGES

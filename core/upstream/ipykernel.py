@@ -7,7 +7,7 @@ its file descriptor (``_setup_stream_redirects``, for output written by C librar
 subprocesses), it first keeps a duplicate of the original descriptor there, and points descriptor
 2 at a pipe it forwards to every connected browser.
 
-Why: in a public app's kernel (``hub_config/appskernel.py``, ``stderr_to_log``) nothing written to
+Why: in a public app's kernel (``public/appskernel.py``, ``stderr_to_log``) nothing written to
 standard error may reach a visitor (warnings name files): the saved descriptor is the apps
 service's log, so it is put back on 2.
 """

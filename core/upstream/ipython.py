@@ -9,7 +9,7 @@ of a comm message it could not apply, a callback's error and an ``Output`` widge
 all end there. IPython has no public hook that replaces what is sent (``set_custom_exc`` covers
 only cells, not comm messages or callbacks).
 
-Why: in a public app's kernel (``hub_config/appskernel.py``, ``hide_tracebacks``) a visitor must
+Why: in a public app's kernel (``public/appskernel.py``, ``hide_tracebacks``) a visitor must
 read a short sentence, never a traceback naming files; the full traceback goes to the service's log.
 """
 

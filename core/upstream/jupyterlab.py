@@ -11,7 +11,7 @@ Why: ``jupyterlab.labapp`` computes its app version at import, before any config
 and that creates build options which ask Node.js: ~1 s and a Node.js process at every trainee
 server start. The registry is only used to build JupyterLab or install extensions, which a
 trainee's server never does (its extension manager is read-only). The trainee-server room
-(``hub_config/singleuser.py``) applies this before ``jupyterlab.labapp`` is imported.
+(``hub_config/servers/singleuser.py``) applies this before ``jupyterlab.labapp`` is imported.
 """
 
 from __future__ import annotations

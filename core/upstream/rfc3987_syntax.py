@@ -15,9 +15,9 @@ it is needed; nothing is copied from it.
 
 Importing this module installs the finder (:func:`install`): ``atelier install`` writes a ``.pth``
 file into the prefix's ``site-packages`` that imports it in every Python process of the prefix
-(``hub_config/importfix.py``), and ``atelier check`` imports it in its own process and in the
-Voila it starts. Set ``ATELIER_NO_IMPORT_FIX=1`` to turn it off (the benchmarks do, to measure the
-stock tools).
+(``hub_config/servers/importfix.py``), and ``atelier check`` imports it in its own process and in
+the Voila it starts. Set ``ATELIER_NO_IMPORT_FIX=1`` to turn it off (the benchmarks do, to measure
+the stock tools).
 """
 
 from __future__ import annotations

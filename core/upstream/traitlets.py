@@ -7,9 +7,9 @@ filled once when the class is set up (``MetaHasDescriptors.setup_class``) with t
 trait whose default is immutable (a ``Unicode``'s string, an ``Int``'s number); every new instance
 starts from a copy of that dict (``HasTraits.__new__``), not from the trait's ``default_value``.
 
-Why: the hub's server template (``hub_config/servertemplate.py``, ``Rehome``) imports the Jupyter
-server once with a placeholder HOME, then forks one server per trainee. Defaults computed from
-HOME at import (``LabApp.user_settings_dir``, ``workspaces_dir``) must point into the trainee's
+Why: the hub's server template (``hub_config/servers/servertemplate.py``, ``Rehome``) imports the
+Jupyter server once with a placeholder HOME, then forks one server per trainee. Defaults computed
+from HOME at import (``LabApp.user_settings_dir``, ``workspaces_dir``) must point into the trainee's
 home in the forked server, as if it had imported them itself: the template rewrites both the
 trait's ``default_value`` (public) and this cache (private), which is what instances actually get.
 """

@@ -7,7 +7,7 @@ Private thing relied on: the kernel manager ``voila_kernel_manager_factory`` mak
 list of asyncio tasks, each resolving to a dict with ``kernel_id`` and ``task`` (the page render
 running in that kernel). ``fill_if_needed(delay=..., notebook_name=...)`` (public) tops a pool up.
 
-Why: the public apps server (``hub_config/appsserver.py``) bounds the number of kernels, preheated
+Why: the public apps server (``public/appsserver.py``) bounds the number of kernels, preheated
 included. It must know whether a pool has a kernel ready for a visitor, which kernels are pooled
 (to restart their idle clock at hand-over), drop pool entries that failed for lack of room, and
 report pool readiness; Voila offers only ``get_pool_size``, which counts failed entries too.

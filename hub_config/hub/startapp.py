@@ -42,7 +42,6 @@ from pathlib import Path
 
 from traitlets import Bool, Integer, Unicode
 
-from atelier.accounts import write_private
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
 from atelier.files import atomic_write

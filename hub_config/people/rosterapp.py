@@ -19,7 +19,6 @@ from traitlets import Bool, Unicode
 from atelier import accounts, csvcells
 from atelier.app import AtelierApp
 from atelier.errors import AtelierError
-from atelier import accounts
 from atelier.files import atomic_write
 from atelier.roster import cohorts_of, read_roster
 

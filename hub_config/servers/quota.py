@@ -129,9 +129,10 @@ def _size(nbytes: float, language: str) -> str:
 def notice_html(notice: dict) -> str:
     """The message of a notice, in its trainee's language, every value escaped.
 
-    The words are ``quota.stopped`` and ``quota.help`` of ``hub_config/servers/locales/<language>.json``
-    (Atelier's own text, kept as written); the values filled into them (sizes, the names of the
-    trainee's largest files) are escaped, and ``templates/quota.html.j2`` sets the first in bold.
+    The words are ``quota.stopped`` and ``quota.help`` of
+    ``hub_config/servers/locales/<language>.json`` (Atelier's own text, kept as written); the values
+    filled into them (sizes, the names of the trainee's largest files) are escaped, and
+    ``templates/quota.html.j2`` sets the first in bold.
     """
     language = notice.get("language")
     language = language if language in languages.LANGUAGES else languages.LANGUAGES[0]

@@ -14,7 +14,7 @@ from conftest import REPO
 pytestmark = pytest.mark.unit
 
 #: The folders installed as the ``atelier`` package (pyproject.toml's ``package-dir``).
-PACKAGE_ROOMS = ("core", "grading", "hub_config", "widgets")
+PACKAGE_ROOMS = ("core", "widgets", "authoring", "public", "grading", "hub_config")
 #: Run-time dependencies the package never imports, and what needs each.
 USED_WITHOUT_IMPORT = {
     "notebook": "the Notebook 7 interface trainees may open beside JupyterLab (nbgrader needs it)",

@@ -410,8 +410,8 @@ def test_the_import_fix_defers_the_grammars_and_still_checks_iris():
 
 def test_every_way_atelier_fixes_that_import_is_the_patch_module():
     """Do the ``.pth`` line, the check's Voila and the workbook format all use the one patch?"""
-    from atelier import check
-    from atelier.hub_config import importfix
+    from atelier.authoring import check
+    from atelier.hub_config.servers import importfix
 
     assert "atelier.upstream.rfc3987_syntax" in importfix.PTH_LINE
     assert "atelier.upstream import rfc3987_syntax" in check.VOILA_MAIN
@@ -469,7 +469,7 @@ def test_jupyterhub_still_polls_local_servers_through_signal():
     """Does JupyterHub's local spawner still poll a server with ``_signal(0)``?"""
     from jupyterhub.spawner import LocalProcessSpawner
 
-    hook = "AtelierSpawner._signal (hub_config/spawner.py)"
+    hook = "AtelierSpawner._signal (hub_config/servers/spawner.py)"
     found = list(inspect.signature(LocalProcessSpawner._signal).parameters)
     canary(found == ["self", "sig"], hook, f"LocalProcessSpawner._signal now takes {found}")
     canary(
@@ -484,7 +484,7 @@ def test_ipywidgets_still_registers_every_open_widget_where_the_sandbox_reads_it
     import ipywidgets
     from ipywidgets.widgets import widget as widget_module
 
-    hook = "the sandbox's widget warm-up (grading/sandbox_kernel.py)"
+    hook = "the sandbox's widget warm-up (grading/sandbox/kernel.py)"
     slider = ipywidgets.IntSlider()
     model_id = slider.model_id
     canary(
