@@ -139,3 +139,16 @@ def execute_in_kernel(
                 return "".join(out)
     finally:
         ws.close()
+
+
+def run_apart(coroutine):
+    """Run ``coroutine`` in a loop of its own, in a thread of its own.
+
+    The browser tier's Playwright keeps an event loop running in the main thread for the rest of the
+    session, so neither ``asyncio.run`` nor pytest-asyncio can run one there after it.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

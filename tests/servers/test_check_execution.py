@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import run_apart
 
 from atelier.authoring import check
 from atelier.authoring import newapp as authoring
@@ -133,7 +134,7 @@ def test_atelier_check_exits_non_zero_on_errors():
     )
 
 
-async def test_check_kernels_are_forked_by_the_template_through_the_provisioner(monkeypatch):
+def test_check_kernels_are_forked_by_the_template_through_the_provisioner(monkeypatch):
     """Is each of the check's own kernels a child of the fork server, with no stand-in between?"""
     import tempfile
 
@@ -160,7 +161,9 @@ async def test_check_kernels_are_forked_by_the_template_through_the_provisioner(
         nbformat.write(nb, path)
         run = check.Run(path, "source", nb)
         with ForkServer(ipc_dir, check._network_isolation()) as server:
-            await check.execute_all([run], check.CheckOptions(cell_timeout=20), ipc_dir, server)
+            run_apart(
+                check.execute_all([run], check.CheckOptions(cell_timeout=20), ipc_dir, server)
+            )
             template = server.process.pid
     outputs = nb.cells[0].get("outputs", [])
     assert run.failure is None and outputs, (run.failure, outputs)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+from harness import run_apart
 
 pytestmark = pytest.mark.unit
 
@@ -249,8 +250,13 @@ def test_voila_pooling_kernel_managers_keep_their_pools_where_the_apps_server_re
     )
 
 
-async def test_tornado_marks_headers_written_when_a_handler_flushes():
+def test_tornado_marks_headers_written_when_a_handler_flushes():
     """Does ``headers_written`` turn true exactly when a handler has flushed its headers?"""
+    run_apart(tornado_headers_probe())
+
+
+async def tornado_headers_probe():
+    """Serve one request with a handler that records ``headers_written`` around a flush."""
     from tornado import httpclient, httpserver, testing, web
 
     from atelier.upstream.tornado import headers_written
