@@ -11,15 +11,17 @@ import nbformat
 import pytest
 
 from atelier import workbook as wb
-from atelier.authoring import catalogue, check
+from atelier.authoring import catalogue
 from atelier.authoring import newapp as authoring
+from atelier.authoring.check import pipeline
+from atelier.authoring.check.options import CheckOptions
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workbooks"
 REFERENCE = REPO / "workbooks" / "02-low-bandwidth-planner"
-STATIC = check.CheckOptions(execute=False, voila=False)
+STATIC = CheckOptions(execute=False, voila=False)
 
 
 def codes(report) -> set[str]:
@@ -41,26 +43,26 @@ def codes(report) -> set[str]:
         (
             "00-oversize",
             "oversize",
-            check.CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000),
+            CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000),
         ),
         ("stale-catalogue", "stale-catalogue", STATIC),
     ],
 )
 def test_static_fixture_fails_with_its_own_problem(fixture, code, options):
     """Does each failure-mode fixture fail the check with exactly the problem it was made for?"""
-    report = check.check([FIXTURES / fixture], options)
+    report = pipeline.check([FIXTURES / fixture], options)
     assert codes(report) == {code}, report.lines()
 
 
 def test_valid_fixture_and_reference_pass_static_checks():
     """Do the template-made fixture and the reference workbook pass every static check?"""
-    report = check.check([FIXTURES / "00-valid", REFERENCE], STATIC)
+    report = pipeline.check([FIXTURES / "00-valid", REFERENCE], STATIC)
     assert not report.errors, report.lines()
 
 
 def test_problem_lines_name_file_cell_and_fix():
     """Does a problem read `path: cell N: problem — what to do`?"""
-    report = check.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
+    report = pipeline.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
     (line,) = [str(p) for p in report.errors]
     assert line.startswith(
         str(FIXTURES / "00-duplicate-grade-id" / "duplicate-grade-id.en.ipynb") + ": cell 10: "
@@ -73,7 +75,9 @@ def test_problem_lines_name_file_cell_and_fix():
 
 def test_json_report_is_machine_readable():
     """Does the JSON report carry the verdict and each problem's file, cell, code and fix?"""
-    data = json.loads(json.dumps(check.check([FIXTURES / "00-stored-outputs"], STATIC).as_dict()))
+    data = json.loads(
+        json.dumps(pipeline.check([FIXTURES / "00-stored-outputs"], STATIC).as_dict())
+    )
     assert data["ok"] is False and data["errors"] == 1
     problem = next(p for p in data["problems"] if p["severity"] == "error")
     assert problem["code"] == "stored-output" and problem["cell"] == 5 and problem["fix"]
@@ -148,7 +152,7 @@ def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
     assert fr["concept"].source.startswith("<!-- TRANSLATE: the source changed")
     assert fr["concept"].source.endswith("L'idée.")
     assert fr["apply-test"].metadata.nbgrader["points"] == 3
-    report = check.check([root / "00-demo-unit"], STATIC)
+    report = pipeline.check([root / "00-demo-unit"], STATIC)
     assert not report.errors, report.lines()
     assert {p.code for p in report.warnings} == {"untranslated"}
 
@@ -193,7 +197,7 @@ def test_check_steps_run_inside_a_running_event_loop():
         return "done"
 
     async def notebook_cell():
-        return check._run_coroutine(step())
+        return pipeline._run_coroutine(step())
 
     # The "notebook" runs its loop in a thread of its own, whatever loop this test session runs.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as kernel:
