@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from atelier.authoring import newapp as authoring
+from atelier.authoring import newapp
 from atelier.authoring.check import kernels, pipeline
 from atelier.authoring.check.options import CheckOptions
 
@@ -31,7 +31,7 @@ EXECUTION_FIXTURES = {
 def executed(tmp_path_factory):
     """One check run (kernels in parallel) over the execution fixtures and a new workbook."""
     root = tmp_path_factory.mktemp("authoring") / "workbooks"
-    scaffolded = authoring.new_workbook(root, "scaffolded", "en").parent
+    scaffolded = newapp.new_workbook(root, "scaffolded", "en").parent
     paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [
         scaffolded,
         FIXTURES / "00-warning-cell",

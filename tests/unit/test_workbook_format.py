@@ -11,8 +11,7 @@ import nbformat
 import pytest
 
 from atelier import workbook as wb
-from atelier.authoring import catalogue
-from atelier.authoring import newapp as authoring
+from atelier.authoring import catalogue, newapp, translateapp
 from atelier.authoring.check import pipeline
 from atelier.authoring.check.options import CheckOptions
 
@@ -94,7 +93,7 @@ def test_ictcft_table_has_the_18_cells_of_the_framework():
 
 def test_metadata_rejects_a_competency_in_the_wrong_cell(tmp_path):
     """Is a competency name that belongs to another aspect/level reported with the right name?"""
-    nb = authoring.template("en")
+    nb = newapp.template("en")
     nb.metadata.atelier["id"] = "demo"
     nb.metadata.atelier["ictcft"] = [
         {"aspect": 4, "level": "Knowledge Acquisition", "competency": "Infusion"}
@@ -128,9 +127,9 @@ def test_student_version_strips_solutions_and_hidden_tests():
 def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
     """Does translate sync code and grading, keep translated prose, and flag changed prose?"""
     root = tmp_path / "workbooks"
-    en_path = authoring.new_workbook(root, "demo-unit", "en")
+    en_path = newapp.new_workbook(root, "demo-unit", "en")
     assert en_path == root / "00-demo-unit" / "demo-unit.en.ipynb"
-    fr_path = authoring.translate_workbook(root, "demo-unit", "fr")
+    fr_path = translateapp.translate_workbook(root, "demo-unit", "fr")
     fr = wb.read_notebook(fr_path)
     assert all("TRANSLATE" in c.source for c in fr.cells if c.cell_type == "markdown")
     # The translator translates two cells; the author then edits one prose cell and one test's
@@ -146,7 +145,7 @@ def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
     wb.write_notebook(en, en_path)
     fr = {
         c.id: c
-        for c in wb.read_notebook(authoring.translate_workbook(root, "demo-unit", "fr")).cells
+        for c in wb.read_notebook(translateapp.translate_workbook(root, "demo-unit", "fr")).cells
     }
     assert fr["why"].source == "## Pourquoi c'est important\n\nUn cas réel."
     assert fr["concept"].source.startswith("<!-- TRANSLATE: the source changed")
@@ -160,10 +159,10 @@ def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
 def test_new_refuses_bad_ids_and_existing_workbooks(tmp_path):
     """Are a non-kebab-case id and an id already used refused with a message saying what to do?"""
     with pytest.raises(wb.WorkbookError, match="kebab-case"):
-        authoring.new_workbook(tmp_path, "Bad_Id")
-    authoring.new_workbook(tmp_path, "taken")
+        newapp.new_workbook(tmp_path, "Bad_Id")
+    newapp.new_workbook(tmp_path, "taken")
     with pytest.raises(wb.WorkbookError, match="atelier translate taken"):
-        authoring.new_workbook(tmp_path, "taken")
+        newapp.new_workbook(tmp_path, "taken")
 
 
 def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
