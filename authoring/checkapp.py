@@ -53,7 +53,7 @@ class CheckApp(AtelierApp):
 
     def options(self):
         """The check options: settings' ``workbooks`` section, overridden by command-line traits."""
-        from atelier.authoring.check import CheckOptions
+        from atelier.authoring.check.options import CheckOptions
 
         section = self.settings.get("workbooks", {})
         return CheckOptions(
@@ -68,7 +68,7 @@ class CheckApp(AtelierApp):
 
     def run(self):
         """Check the paths given and exit with the verdict."""
-        from atelier.authoring.check import check
+        from atelier.authoring.check.pipeline import check
 
         report = check(self.extra_args or ["workbooks"], self.options())
         data = report.as_dict()

@@ -64,7 +64,7 @@ VERBS: dict[str, tuple[str, str]] = {
         "Start a workbook from the template: atelier new ID --lang en.",
     ),
     "translate": (
-        "atelier.authoring.newapp.TranslateApp",
+        "atelier.authoring.translateapp.TranslateApp",
         "Create or update a language version of a workbook: atelier translate ID --to fr.",
     ),
     "check": (

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from harness import run_apart
 
-from atelier.authoring import check
-from atelier.authoring import newapp as authoring
+from atelier.authoring import newapp
+from atelier.authoring.check import kernels, pipeline
+from atelier.authoring.check.options import CheckOptions
 
 pytestmark = pytest.mark.server
 
@@ -31,12 +32,12 @@ EXECUTION_FIXTURES = {
 def executed(tmp_path_factory):
     """One check run (kernels in parallel) over the execution fixtures and a new workbook."""
     root = tmp_path_factory.mktemp("authoring") / "workbooks"
-    scaffolded = authoring.new_workbook(root, "scaffolded", "en").parent
+    scaffolded = newapp.new_workbook(root, "scaffolded", "en").parent
     paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [
         scaffolded,
         FIXTURES / "00-warning-cell",
     ]
-    report = check.check(paths, check.CheckOptions(cell_timeout=20, voila=False))
+    report = pipeline.check(paths, CheckOptions(cell_timeout=20, voila=False))
     by_folder: dict[str, set[str]] = {}
     for problem in report.errors:
         folder = Path(problem.path).parent.name
@@ -67,7 +68,7 @@ def test_warnings_are_reported_without_failing(executed):
 
 def test_voila_render_error_is_reported():
     """Is a cell that fails only under Voila reported for an app workbook?"""
-    report = check.check([FIXTURES / "00-voila-error"], check.CheckOptions(execute=False))
+    report = pipeline.check([FIXTURES / "00-voila-error"], CheckOptions(execute=False))
     assert {p.code for p in report.errors} == {"voila"}, report.lines()
 
 
@@ -83,7 +84,7 @@ def test_voila_render_cannot_reach_the_network(monkeypatch):
         listener.listen(8)
         listener.setblocking(False)
         monkeypatch.setenv("ATELIER_CHECK_PROBE_PORT", str(listener.getsockname()[1]))
-        report = check.check([FIXTURES / "00-voila-network"], check.CheckOptions(execute=False))
+        report = pipeline.check([FIXTURES / "00-voila-network"], CheckOptions(execute=False))
         reached = []
         while True:
             try:
@@ -143,7 +144,7 @@ def test_check_kernels_are_forked_by_the_template_through_the_provisioner(monkey
     from atelier.authoring.forkserver import ForkServer
 
     provisioners = []
-    make_manager = check._kernel_manager_class
+    make_manager = kernels._kernel_manager_class
 
     def recording_manager():
         class Recording(make_manager()):
@@ -153,17 +154,15 @@ def test_check_kernels_are_forked_by_the_template_through_the_provisioner(monkey
 
         return Recording
 
-    monkeypatch.setattr(check, "_kernel_manager_class", recording_manager)
+    monkeypatch.setattr(kernels, "_kernel_manager_class", recording_manager)
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_code_cell("import os\nprint(os.getppid())"))
     with tempfile.TemporaryDirectory(prefix="atelier-check-") as ipc_dir:
         path = Path(ipc_dir) / "probe.ipynb"
         nbformat.write(nb, path)
-        run = check.Run(path, "source", nb)
-        with ForkServer(ipc_dir, check._network_isolation()) as server:
-            run_apart(
-                check.execute_all([run], check.CheckOptions(cell_timeout=20), ipc_dir, server)
-            )
+        run = kernels.Run(path, "source", nb)
+        with ForkServer(ipc_dir, kernels._network_isolation()) as server:
+            run_apart(kernels.execute_all([run], CheckOptions(cell_timeout=20), ipc_dir, server))
             template = server.process.pid
     outputs = nb.cells[0].get("outputs", [])
     assert run.failure is None and outputs, (run.failure, outputs)

@@ -416,12 +416,12 @@ def test_the_import_fix_defers_the_grammars_and_still_checks_iris():
 
 def test_every_way_atelier_fixes_that_import_is_the_patch_module():
     """Do the ``.pth`` line, the check's Voila and the workbook format all use the one patch?"""
-    from atelier.authoring import check
+    from atelier.authoring.check import voila
     from atelier.hub_config.servers import importfix
 
     assert "atelier.upstream.rfc3987_syntax" in importfix.PTH_LINE
-    assert "atelier.upstream import rfc3987_syntax" in check.VOILA_MAIN
-    assert "sys.modules" not in check.VOILA_MAIN
+    assert "atelier.upstream import rfc3987_syntax" in voila.VOILA_MAIN
+    assert "sys.modules" not in voila.VOILA_MAIN
 
 
 # -- jupyter_client: check's kernels through the provisioner entry point ---------------------------

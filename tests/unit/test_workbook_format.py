@@ -11,15 +11,16 @@ import nbformat
 import pytest
 
 from atelier import workbook as wb
-from atelier.authoring import catalogue, check
-from atelier.authoring import newapp as authoring
+from atelier.authoring import catalogue, newapp, translateapp
+from atelier.authoring.check import pipeline
+from atelier.authoring.check.options import CheckOptions
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workbooks"
 REFERENCE = REPO / "workbooks" / "02-low-bandwidth-planner"
-STATIC = check.CheckOptions(execute=False, voila=False)
+STATIC = CheckOptions(execute=False, voila=False)
 
 
 def codes(report) -> set[str]:
@@ -41,26 +42,26 @@ def codes(report) -> set[str]:
         (
             "00-oversize",
             "oversize",
-            check.CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000),
+            CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000),
         ),
         ("stale-catalogue", "stale-catalogue", STATIC),
     ],
 )
 def test_static_fixture_fails_with_its_own_problem(fixture, code, options):
     """Does each failure-mode fixture fail the check with exactly the problem it was made for?"""
-    report = check.check([FIXTURES / fixture], options)
+    report = pipeline.check([FIXTURES / fixture], options)
     assert codes(report) == {code}, report.lines()
 
 
 def test_valid_fixture_and_reference_pass_static_checks():
     """Do the template-made fixture and the reference workbook pass every static check?"""
-    report = check.check([FIXTURES / "00-valid", REFERENCE], STATIC)
+    report = pipeline.check([FIXTURES / "00-valid", REFERENCE], STATIC)
     assert not report.errors, report.lines()
 
 
 def test_problem_lines_name_file_cell_and_fix():
     """Does a problem read `path: cell N: problem — what to do`?"""
-    report = check.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
+    report = pipeline.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
     (line,) = [str(p) for p in report.errors]
     assert line.startswith(
         str(FIXTURES / "00-duplicate-grade-id" / "duplicate-grade-id.en.ipynb") + ": cell 10: "
@@ -73,7 +74,9 @@ def test_problem_lines_name_file_cell_and_fix():
 
 def test_json_report_is_machine_readable():
     """Does the JSON report carry the verdict and each problem's file, cell, code and fix?"""
-    data = json.loads(json.dumps(check.check([FIXTURES / "00-stored-outputs"], STATIC).as_dict()))
+    data = json.loads(
+        json.dumps(pipeline.check([FIXTURES / "00-stored-outputs"], STATIC).as_dict())
+    )
     assert data["ok"] is False and data["errors"] == 1
     problem = next(p for p in data["problems"] if p["severity"] == "error")
     assert problem["code"] == "stored-output" and problem["cell"] == 5 and problem["fix"]
@@ -90,7 +93,7 @@ def test_ictcft_table_has_the_18_cells_of_the_framework():
 
 def test_metadata_rejects_a_competency_in_the_wrong_cell(tmp_path):
     """Is a competency name that belongs to another aspect/level reported with the right name?"""
-    nb = authoring.template("en")
+    nb = newapp.template("en")
     nb.metadata.atelier["id"] = "demo"
     nb.metadata.atelier["ictcft"] = [
         {"aspect": 4, "level": "Knowledge Acquisition", "competency": "Infusion"}
@@ -124,9 +127,9 @@ def test_student_version_strips_solutions_and_hidden_tests():
 def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
     """Does translate sync code and grading, keep translated prose, and flag changed prose?"""
     root = tmp_path / "workbooks"
-    en_path = authoring.new_workbook(root, "demo-unit", "en")
+    en_path = newapp.new_workbook(root, "demo-unit", "en")
     assert en_path == root / "00-demo-unit" / "demo-unit.en.ipynb"
-    fr_path = authoring.translate_workbook(root, "demo-unit", "fr")
+    fr_path = translateapp.translate_workbook(root, "demo-unit", "fr")
     fr = wb.read_notebook(fr_path)
     assert all("TRANSLATE" in c.source for c in fr.cells if c.cell_type == "markdown")
     # The translator translates two cells; the author then edits one prose cell and one test's
@@ -142,13 +145,13 @@ def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
     wb.write_notebook(en, en_path)
     fr = {
         c.id: c
-        for c in wb.read_notebook(authoring.translate_workbook(root, "demo-unit", "fr")).cells
+        for c in wb.read_notebook(translateapp.translate_workbook(root, "demo-unit", "fr")).cells
     }
     assert fr["why"].source == "## Pourquoi c'est important\n\nUn cas réel."
     assert fr["concept"].source.startswith("<!-- TRANSLATE: the source changed")
     assert fr["concept"].source.endswith("L'idée.")
     assert fr["apply-test"].metadata.nbgrader["points"] == 3
-    report = check.check([root / "00-demo-unit"], STATIC)
+    report = pipeline.check([root / "00-demo-unit"], STATIC)
     assert not report.errors, report.lines()
     assert {p.code for p in report.warnings} == {"untranslated"}
 
@@ -156,10 +159,10 @@ def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
 def test_new_refuses_bad_ids_and_existing_workbooks(tmp_path):
     """Are a non-kebab-case id and an id already used refused with a message saying what to do?"""
     with pytest.raises(wb.WorkbookError, match="kebab-case"):
-        authoring.new_workbook(tmp_path, "Bad_Id")
-    authoring.new_workbook(tmp_path, "taken")
+        newapp.new_workbook(tmp_path, "Bad_Id")
+    newapp.new_workbook(tmp_path, "taken")
     with pytest.raises(wb.WorkbookError, match="atelier translate taken"):
-        authoring.new_workbook(tmp_path, "taken")
+        newapp.new_workbook(tmp_path, "taken")
 
 
 def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
@@ -193,7 +196,7 @@ def test_check_steps_run_inside_a_running_event_loop():
         return "done"
 
     async def notebook_cell():
-        return check._run_coroutine(step())
+        return pipeline._run_coroutine(step())
 
     # The "notebook" runs its loop in a thread of its own, whatever loop this test session runs.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as kernel:
