@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from atelier.grading.autograde import (
+from atelier.grading.autograde.converter import (
     ApplySandboxRun,
     cells_to_run,
     validate_records,

@@ -177,7 +177,7 @@ def test_nbgrader_autograde_still_has_the_private_hooks_sandboxed_autograde_over
     from nbgrader.converters.autograde import Autograde
     from nbgrader.converters.base import BaseConverter
 
-    patch = "SandboxedAutograde (grading/autograde.py)"
+    patch = "SandboxedAutograde (grading/autograde/converter.py)"
     convert = source(Autograde.convert_single_notebook)
     canary(
         "self._sanitizing = True" in convert and "self._sanitizing = False" in convert,
