@@ -54,7 +54,7 @@ def plan(course_root: Path, assignments, students, config, own, log_level, run_a
         converters.append((assignment, converter))
     if app is None:
         return nbgrader_config, {}
-    from atelier.grading.autograde.converter import GradeJournal
+    from atelier.grading.autograde.journal import GradeJournal
 
     # Refused here, once, if its folder is a link (rather than by every grading process).
     GradeJournal(Path(app.coursedir.root) / "log" / "grade-journal.jsonl")

@@ -41,7 +41,7 @@ def grade_in_forks(course_root: Path, shares, workers: int, progress: bool, opti
     import signal
     import traceback
 
-    from atelier.grading.autograde.converter import Outcome
+    from atelier.grading.autograde.outcome import Outcome
 
     load_before_fork()
     sys.stdout.flush()

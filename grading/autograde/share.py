@@ -70,7 +70,7 @@ def grade_share(course_root: Path, units, *, workers, dask_address, force, progr
     """
     import warnings
 
-    from atelier.grading.autograde.converter import Outcome
+    from atelier.grading.autograde.outcome import Outcome
 
     # nbgrader's own gradebook code triggers SQLAlchemy autoflush warnings that say nothing to
     # users.
@@ -176,7 +176,7 @@ def _report_unseen(converter, assignment: str, students, on_progress) -> None:
     """
     import pwd
 
-    from atelier.grading.autograde.converter import Outcome
+    from atelier.grading.autograde.outcome import Outcome
 
     seen = {outcome.student for outcome in converter.outcomes}
     account = pwd.getpwuid(os.geteuid()).pw_name
