@@ -14,7 +14,8 @@ from pathlib import Path
 from traitlets import Unicode
 
 from atelier.app import AtelierApp, base_aliases
-from atelier.grading.course import Course, GradingError, cohort_people
+from atelier.grading.course import Course, GradingError
+from atelier.grading.courses.people import cohort_people
 
 cohort_aliases = {**base_aliases, "cohort": "CohortApp.cohort"}
 

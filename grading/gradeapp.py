@@ -167,7 +167,7 @@ class GradeApp(AtelierApp):
         self._sandbox_settings()
         umask = contextlib.nullcontext()
         if self.cohort:
-            from atelier.grading.course import course_umask
+            from atelier.grading.courses.folders import course_umask
 
             # Files made in a cohort's course stay writable by its grader group (formgrader).
             umask = course_umask()

@@ -72,7 +72,8 @@ def fast_gradebook():
                 @event.listens_for(engine, "connect")
                 def _pragmas(connection, record):
                     # The journal mode is switched once, before grading processes start
-                    # (atelier.grading.course.use_wal): switching it here raced between them.
+                    # (atelier.grading.courses.gradebook.use_wal): switching it here raced between
+                    # them.
                     cursor = connection.cursor()
                     mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
                     if str(mode).lower() == "wal":

@@ -24,7 +24,7 @@ def nbgrader_app(course_root: Path, assignment: str, log_level: int, nbgrader_co
     if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
         # nbgrader runs alembic
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    from atelier.grading.course import config_folder, without_foreign_config
+    from atelier.grading.courses.trustedconfig import config_folder, without_foreign_config
 
     # nbgrader loads the course folder's config too: never one another account can change.
     app = without_foreign_config(AutogradeApp)()

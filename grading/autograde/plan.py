@@ -25,11 +25,11 @@ def plan(course_root: Path, assignments, students, config, own, log_level, run_a
     Runs in the command, before any grading process starts: an option that cannot be honoured
     stops the run before anything is graded; the gradebook gets the trainees about to be graded
     and is switched to WAL here, once (grading processes never switch it: see
-    :func:`atelier.grading.course.use_wal`). The submissions of each assignment are those nbgrader
-    itself would grade (``--student``, ``CourseDirectory.student_id_exclude``, ``--notebook``),
-    limited to ``students`` if given. With ``run_as`` the course's folders are listed and its
-    gradebook prepared as that account (:func:`as_account`): root only reads the names it
-    reports, never the course (where that account may have planted links).
+    :func:`atelier.grading.courses.gradebook.use_wal`). The submissions of each assignment are
+    those nbgrader itself would grade (``--student``, ``CourseDirectory.student_id_exclude``,
+    ``--notebook``), limited to ``students`` if given. With ``run_as`` the course's folders are
+    listed and its gradebook prepared as that account (:func:`as_account`): root only reads the
+    names it reports, never the course (where that account may have planted links).
     """
     from nbgrader.converters.autograde import Autograde
 
@@ -121,7 +121,8 @@ def _prepare_gradebook(app, students) -> None:
     from nbgrader.converters.autograde import Autograde
     from sqlalchemy.engine import make_url
 
-    from atelier.grading.course import ensure_env_on_path, use_wal
+    from atelier.grading.course import ensure_env_on_path
+    from atelier.grading.courses.gradebook import use_wal
 
     ensure_env_on_path()
     create = Autograde(coursedir=app.coursedir, parent=app).create_student

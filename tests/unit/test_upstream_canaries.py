@@ -451,7 +451,7 @@ def test_traitlets_still_loads_config_files_through_the_hook_the_guarded_apps_ov
     """Does ``Application.load_config_file`` still go through ``_load_config_files(path, log)``?"""
     from traitlets.config import Application
 
-    hook = "without_foreign_config (grading/course.py)"
+    hook = "without_foreign_config (grading/courses/trustedconfig.py)"
     found = set(inspect.signature(Application._load_config_files).parameters)
     canary(
         {"basefilename", "path", "log"} <= found,
