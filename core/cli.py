@@ -40,19 +40,19 @@ VERBS: dict[str, tuple[str, str]] = {
         "Completion certificates (PDF) of a cohort; `atelier certificates verify CODE` checks one.",
     ),
     "release": (
-        "atelier.grading.apps.ReleaseApp",
+        "atelier.grading.releaseapp.ReleaseApp",
         "Release a graded workbook to a cohort as nbgrader assignments (one per language).",
     ),
     "collect": (
-        "atelier.grading.apps.CollectApp",
+        "atelier.grading.collectapp.CollectApp",
         "Collect a cohort's latest valid submissions of a workbook from the exchange.",
     ),
     "feedback": (
-        "atelier.grading.apps.FeedbackApp",
+        "atelier.grading.feedbackapp.FeedbackApp",
         "Generate feedback on a graded workbook and return it to each trainee.",
     ),
     "grades": (
-        "atelier.grading.apps.GradesApp",
+        "atelier.grading.gradesapp.GradesApp",
         "Grade reports of a cohort: `atelier grades export --cohort C [--moodle]`.",
     ),
     "dashboard": (

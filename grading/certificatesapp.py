@@ -65,7 +65,8 @@ class CertificatesApp(AtelierApp):
     def run(self):
         """Issue the cohort's certificates and list them."""
         from atelier.grading.certificates import issue
-        from atelier.grading.course import Course, cohort_people
+        from atelier.grading.course import Course
+        from atelier.grading.courses.people import cohort_people
 
         if not self.cohort:
             raise AtelierError("give the cohort: atelier certificates --cohort C")

@@ -43,16 +43,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from atelier.grading import safefs
-from atelier.grading.course import (
-    Course,
-    Trainee,
-    account_ids,
-    append_record,
-    check_log,
-    course_owners,
-    course_umask,
-    ensure,
-)
+from atelier.grading.course import Course
+from atelier.grading.courses.folders import append_record, check_log, course_umask, ensure
+from atelier.grading.courses.graderaccount import account_ids, course_owners
+from atelier.grading.courses.people import Trainee
 
 #: nbgrader's timestamp format (``timestamp.txt``), always in UTC here.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"

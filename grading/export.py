@@ -24,7 +24,8 @@ import io
 from dataclasses import dataclass, field
 
 from atelier import csvcells
-from atelier.grading.course import Course, Trainee
+from atelier.grading.course import Course
+from atelier.grading.courses.people import Trainee
 from atelier.languages import LANGUAGES
 
 

@@ -17,17 +17,10 @@ from nbgrader.preprocessors import ClearHiddenTests
 from nbgrader.utils import notebook_hash
 
 from atelier.grading import safefs
-from atelier.grading.course import (
-    Course,
-    GradingError,
-    Trainee,
-    account_ids,
-    as_grader,
-    course_owners,
-    course_umask,
-    jupyter_path,
-    nbgrader_api,
-)
+from atelier.grading.course import Course, GradingError, jupyter_path, nbgrader_api
+from atelier.grading.courses.folders import course_umask
+from atelier.grading.courses.graderaccount import account_ids, as_grader, course_owners
+from atelier.grading.courses.people import Trainee
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -70,7 +63,8 @@ def generate_feedback(course: Course, assignment: str) -> None:
     """Run nbgrader's generate_feedback for every graded submission of ``assignment``.
 
     It reads ``autograded/`` and writes ``feedback/``, the grader account's folders: it runs as
-    that account (:func:`atelier.grading.course.as_grader`), so no link there leads root anywhere.
+    that account (:func:`atelier.grading.courses.graderaccount.as_grader`), so no link there leads
+    root anywhere.
     """
     if os.geteuid() == 0:
         owners = course_owners(course)

@@ -33,7 +33,8 @@ from pathlib import Path
 from traitlets.config import Config
 
 from atelier.files import atomic_write
-from atelier.grading.course import Course, GradingError, ensure, jupyter_path
+from atelier.grading.course import Course, GradingError, jupyter_path
+from atelier.grading.courses.folders import ensure
 from atelier.ports import free_port
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
@@ -195,7 +196,7 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
     import pwd
 
     from atelier.accounts import load_people
-    from atelier.grading.course import cohort_people
+    from atelier.grading.courses.people import cohort_people
 
     if touch_disk is None:
         touch_disk = os.geteuid() == 0

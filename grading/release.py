@@ -15,20 +15,10 @@ from datetime import datetime
 from pathlib import Path
 
 from atelier.grading import safefs
-from atelier.grading.course import (
-    Course,
-    GradingError,
-    Trainee,
-    _ensure_dir,
-    account_ids,
-    as_grader,
-    assignment_id,
-    course_owners,
-    course_umask,
-    ensure,
-    nbgrader_api,
-    notebook_name,
-)
+from atelier.grading.course import Course, GradingError, assignment_id, nbgrader_api, notebook_name
+from atelier.grading.courses.folders import _ensure_dir, course_umask, ensure
+from atelier.grading.courses.graderaccount import account_ids, as_grader, course_owners
+from atelier.grading.courses.people import Trainee
 
 #: Folders beside a workbook notebook that travel with it into the assignment.
 SIDE_FOLDERS = ("data", "images")
@@ -160,7 +150,7 @@ def generate_student_versions(release: Release) -> None:
     """Run nbgrader's generate_assignment for each language (records checksums and cell ids).
 
     nbgrader reads ``source/`` and writes ``release/`` and the gradebook, all the grader
-    account's: it runs as that account (:func:`atelier.grading.course.as_grader`).
+    account's: it runs as that account (:func:`atelier.grading.courses.graderaccount.as_grader`).
     """
     due = release.duedate.isoformat() if release.duedate is not None else None
     if os.geteuid() == 0:

@@ -7,9 +7,10 @@ exporter runs, in order (``Exporter._preprocess``); ``register_preprocessor`` ap
 nothing public empties it. nbgrader's own ``Autograde._init_preprocessors`` empties it the same
 way (``self.exporter._preprocessors = []``) before each of its two phases.
 
-Why: ``atelier grade`` (``grading/autograde.py``, ``SandboxedAutograde``) makes each phase's
-steps once per run and puts that list back before each notebook, instead of nbgrader's making and
-configuring every step again per submission (each step resets its state in ``preprocess``).
+Why: ``atelier grade`` (``grading/autograde/converter.py``, ``SandboxedAutograde``) makes each
+phase's steps once per run and puts that list back before each notebook, instead of nbgrader's
+making and configuring every step again per submission (each step resets its state in
+``preprocess``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ block and put back after it):
 Why: nbgrader opens a new ``Gradebook`` in each step of each notebook, and each pays for a new
 engine, schema checks and a commit; grading a cohort pays it hundreds of times. The queries that
 read and write grades, and their order, stay nbgrader's. The grading room
-(``grading/autograde.py``) decides when: around the grading loop of ``SandboxedAutograde``.
+(``grading/autograde/converter.py``) decides when: around the grading loop of
+``SandboxedAutograde``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def fast_gradebook():
                 @event.listens_for(engine, "connect")
                 def _pragmas(connection, record):
                     # The journal mode is switched once, before grading processes start
-                    # (atelier.grading.course.use_wal): switching it here raced between them.
+                    # (atelier.grading.courses.gradebook.use_wal): switching it here raced between
+                    # them.
                     cursor = connection.cursor()
                     mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
                     if str(mode).lower() == "wal":

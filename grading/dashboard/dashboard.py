@@ -118,7 +118,8 @@ def in_exchange(course, account: str, assignments: list[str]) -> bool:
 def cohort_progress(settings, cohort: str) -> CohortProgress:
     """Read the progress of every trainee of ``cohort`` now."""
     from atelier.accounts import load_people
-    from atelier.grading.course import Course, cohort_people
+    from atelier.grading.course import Course
+    from atelier.grading.courses.people import cohort_people
     from atelier.grading.export import gather
     from atelier.languages import LANGUAGES
 

@@ -23,7 +23,9 @@ from nbgrader.exchange.default import (
 from traitlets import Integer, Unicode
 
 from atelier.errors import AtelierError
-from atelier.grading.course import Course, Trainee, course_umask
+from atelier.grading.course import Course
+from atelier.grading.courses.folders import course_umask
+from atelier.grading.courses.people import Trainee
 
 
 class RootOwnedExchangeMixin:

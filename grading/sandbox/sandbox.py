@@ -5,7 +5,7 @@ unprivileged account of its own (``atelier-sbx<N>``, created on first use), a fo
 (:mod:`atelier.grading.sandbox.zygote`) running in new network, mount and PID namespaces with the
 libraries pre-imported, and a private job folder per notebook holding only that submission's files
 (made by the fork server from the bytes :meth:`Sandbox.execute` sends: the grader itself may have
-given up root once its slots run, see :func:`atelier.grading.gradeapp.become`).
+given up root once its slots run, see :func:`atelier.grading.autograde.account.become`).
 Limits (:class:`SandboxLimits`) cap memory, processes, CPU time, file size, wall time per cell and
 per notebook, output, and the space a job may write (a tmpfs private to the fork server's mount
 namespace: the machine's disk is never written by a submission). Slots are claimed with a lock

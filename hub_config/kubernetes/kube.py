@@ -66,7 +66,8 @@ def base_values() -> dict:
 def single_machine_config(settings: Mapping) -> Config:
     """The hub Config one machine would run with (layers 2-3), plus nbgrader's groups and roles."""
     from atelier.accounts import load_people
-    from atelier.grading.course import Course, GradingError, cohort_people
+    from atelier.grading.course import Course, GradingError
+    from atelier.grading.courses.people import cohort_people
     from atelier.grading.hubconfig import cohort_groups_and_roles
     from atelier.hub_config.hub import config as layers
 

@@ -105,7 +105,8 @@ def test_a_good_roster_still_imports_and_marks_its_accounts(machine):
 def test_a_grader_account_atelier_did_not_make_as_a_grader_never_owns_the_course(machine, comment):
     """Is a trainee's (old or new marker) or an unmarked account never made the course owner?"""
     from atelier.errors import AtelierError
-    from atelier.grading.course import Course, ensure
+    from atelier.grading.course import Course
+    from atelier.grading.courses.folders import ensure
     from atelier.settings import load_settings
 
     course = Course.from_settings(load_settings(machine.settings_path), "c9")
@@ -123,7 +124,8 @@ def test_a_grader_account_atelier_did_not_make_as_a_grader_never_owns_the_course
 
 def test_a_grader_account_atelier_made_is_marked_and_kept(machine):
     """Is the grader account Atelier creates marked, and taken again at the next ensure?"""
-    from atelier.grading.course import Course, ensure
+    from atelier.grading.course import Course
+    from atelier.grading.courses.folders import ensure
     from atelier.settings import load_settings
 
     course = Course.from_settings(load_settings(machine.settings_path), "c8")

@@ -69,11 +69,9 @@ def _submit(course, answer_set: dict) -> str:
 def graded():
     """One course with every answer set's workbook released, submitted and graded in one run."""
     from atelier.files import atomic_write
-    from atelier.grading.course import (
-        Course,
-        course_umask,
-        ensure_gradebook,
-    )
+    from atelier.grading.course import Course
+    from atelier.grading.courses.folders import course_umask
+    from atelier.grading.courses.gradebook import ensure_gradebook
     from atelier.grading.release import (
         Release,
         copy_sources,

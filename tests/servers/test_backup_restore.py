@@ -26,7 +26,8 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def drill(hub, test_database):
     """Seed work, back up while the hub runs, restore into a second hub's folders; yield both."""
-    from atelier.grading.course import Course, ensure
+    from atelier.grading.course import Course
+    from atelier.grading.courses.folders import ensure
     from atelier.settings import load_settings
 
     settings = load_settings(hub.settings_path)

@@ -30,7 +30,8 @@ def broken_hub():
     """A hub whose cohort y has a corrupt gradebook and whose cohort z's server cannot start."""
     import os
 
-    from atelier.grading.course import Course, ensure
+    from atelier.grading.course import Course
+    from atelier.grading.courses.folders import ensure
     from atelier.settings import load_settings
 
     with running_hub(roster=ROSTER, start=False) as hub:

@@ -65,7 +65,7 @@ def test_root_grading_never_runs_the_graders_config_file(course_x, root_only):
 def test_root_never_follows_a_link_at_the_gradebooks_names(course_x, root_only, suffix):
     """Is a link the grader planted at gradebook.db{suffix} refused, its target left alone?"""
     from atelier.errors import AtelierError
-    from atelier.grading.course import ensure
+    from atelier.grading.courses.folders import ensure
 
     _, course = course_x
     target = root_only / "secret"

@@ -10,7 +10,8 @@ import multiprocessing
 
 import pytest
 
-from atelier.grading.course import Course, ensure_gradebook
+from atelier.grading.course import Course
+from atelier.grading.courses.gradebook import ensure_gradebook
 
 pytestmark = pytest.mark.server
 

@@ -107,7 +107,9 @@ def course():
     from atelier.accounts import AccountPolicy, create_account
     from atelier.grading.collect import Limits
     from atelier.grading.course import Course as GradingCourse
-    from atelier.grading.course import Trainee, account_ids, ensure
+    from atelier.grading.courses.folders import ensure
+    from atelier.grading.courses.graderaccount import account_ids
+    from atelier.grading.courses.people import Trainee
     from atelier.settings import load_settings
 
     base = Path(tempfile.mkdtemp(prefix="atelier-paths-", dir="/tmp"))
@@ -439,7 +441,7 @@ def _root_only_folder_untouched(course) -> None:
 def repaired(fresh):
     """Whatever a test's grader did to the course is undone afterwards (as a facilitator would)."""
     yield fresh
-    from atelier.grading.course import ensure
+    from atelier.grading.courses.folders import ensure
 
     root = fresh.course.root
     for name in ("log", "submitted"):
@@ -515,7 +517,7 @@ def test_a_trainees_submitted_folder_replaced_by_a_link_is_not_followed(repaired
 def test_a_gradebook_file_replaced_by_a_link_is_not_chowned(repaired):
     """Does the course set-up refuse a gradebook -shm file the grader linked to a root file?"""
     from atelier.errors import AtelierError
-    from atelier.grading.course import ensure
+    from atelier.grading.courses.folders import ensure
 
     _as_grader(
         repaired,
@@ -534,7 +536,7 @@ def test_a_gradebook_file_replaced_by_a_link_is_not_chowned(repaired):
 
 def _feedback_ready(course):
     """Alice's collected submission with its secret and a generated feedback file."""
-    from atelier.grading.course import account_ids
+    from atelier.grading.courses.graderaccount import account_ids
 
     submission = course.collected("alice")
     submission.mkdir(parents=True, exist_ok=True)
@@ -655,7 +657,8 @@ def test_collect_as_the_grader_account_still_works(fresh):
         f"""
         from pathlib import Path
         from atelier.grading.collect import Limits, collect
-        from atelier.grading.course import Course, Trainee
+        from atelier.grading.course import Course
+        from atelier.grading.courses.people import Trainee
         course = Course({course.cohort!r}, Path({str(course.courses_root)!r}),
                         Path({str(course.exchange_root)!r}), {course.account_prefix!r})
         trainees = [Trainee(a, a, "en") for a in {[t.account for t in fresh.trainees]!r}]

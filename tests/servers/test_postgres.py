@@ -51,7 +51,8 @@ def test_hub_runs_on_postgres_roster_login_spawn(pg_hub, postgres):
 
 def test_gradebook_writes_and_reads_on_postgres(pg_hub, postgres):
     """Does a cohort's gradebook live in its own schema of the one database, grades included?"""
-    from atelier.grading.course import Course, ensure
+    from atelier.grading.course import Course
+    from atelier.grading.courses.folders import ensure
     from atelier.settings import load_settings
 
     course = ensure(Course.from_settings(load_settings(pg_hub.settings_path), "x"))

@@ -2,9 +2,10 @@
 
 A course's ``nbgrader_config.py`` names Atelier's exchange classes and preprocessors by module path,
 and 0.1 wrote paths that no longer exist (``atelier.grading.course_exchange``). No alias keeps
-them: every verb and the hub's start run :func:`atelier.grading.course.ensure`, which writes the
-file again, in the course folder and in root's trusted copy. Here, a real course (grader account,
-folders, gradebook) is given the file as 0.1 wrote it, then repaired as the hub's start does.
+them: every verb and the hub's start run :func:`atelier.grading.courses.folders.ensure`, which
+writes the file again, in the course folder and in root's trusted copy. Here, a real course
+(grader account, folders, gradebook) is given the file as 0.1 wrote it, then repaired as the hub's
+start does.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def atelier_paths(config_file: Path) -> list[str]:
 @pytest.fixture
 def course_of_0_1():
     """A course on disk whose two config files are as Atelier 0.1 wrote them."""
-    from atelier.grading.course import Course, ensure
+    from atelier.grading.course import Course
+    from atelier.grading.courses.folders import ensure
     from atelier.settings import load_settings
 
     base = Path(tempfile.mkdtemp(prefix="atelier-upgrade-", dir="/tmp"))
@@ -77,7 +79,7 @@ def course_of_0_1():
 
 def test_a_course_configured_by_0_1_is_repaired_by_the_hubs_start(course_of_0_1):
     """Does ensure() (every verb, the hub's start) turn a 0.1 course config into loading classes?"""
-    from atelier.grading.course import ensure
+    from atelier.grading.courses.folders import ensure
 
     course = course_of_0_1
     stale = atelier_paths(course.trusted_config_file)

@@ -6,11 +6,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from atelier.grading.autograde import (
-    ApplySandboxRun,
-    cells_to_run,
-    validate_records,
-)
+from atelier.grading.autograde.preprocessor import ApplySandboxRun
+from atelier.grading.autograde.records import cells_to_run, validate_records
 from atelier.grading.sandbox.kernel import OutputRecorder, decode_frames, encode_frame
 
 pytestmark = pytest.mark.unit

@@ -16,7 +16,8 @@ from atelier.grading.certificates import (
     normal_code,
     verify,
 )
-from atelier.grading.course import Course, Trainee
+from atelier.grading.course import Course
+from atelier.grading.courses.people import Trainee
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from atelier.grading.autograde import GradeJournal, JournalError, Outcome, file_digest
-from atelier.grading.grade_options import NO_CELL_LIMIT, cell_timeout
+from atelier.grading.autograde.grade_options import NO_CELL_LIMIT, cell_timeout
+from atelier.grading.autograde.journal import GradeJournal, JournalError, file_digest
+from atelier.grading.autograde.outcome import Outcome
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,8 @@ import pytest
 from traitlets.config import Config
 
 from atelier.grading.collect import Candidate, Limits, choose, receipt_text
-from atelier.grading.course import Course, GradingError, Trainee, split_assignment
+from atelier.grading.course import Course, GradingError, split_assignment
+from atelier.grading.courses.people import Trainee
 from atelier.grading.exchange.trainee import assignment_language, trainee_language
 from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
 

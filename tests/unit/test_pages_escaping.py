@@ -18,7 +18,7 @@ import pytest
 from conftest import FIXTURES
 
 from atelier import csvcells, pages
-from atelier.grading.course import Trainee
+from atelier.grading.courses.people import Trainee
 from atelier.grading.dashboard import dashboard
 from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
 

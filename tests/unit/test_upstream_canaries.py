@@ -178,7 +178,7 @@ def test_nbgrader_autograde_still_has_the_private_hooks_sandboxed_autograde_over
     from nbgrader.converters.autograde import Autograde
     from nbgrader.converters.base import BaseConverter
 
-    patch = "SandboxedAutograde (grading/autograde.py)"
+    patch = "SandboxedAutograde (grading/autograde/converter.py)"
     convert = source(Autograde.convert_single_notebook)
     canary(
         "self._sanitizing = True" in convert and "self._sanitizing = False" in convert,
@@ -457,7 +457,7 @@ def test_traitlets_still_loads_config_files_through_the_hook_the_guarded_apps_ov
     """Does ``Application.load_config_file`` still go through ``_load_config_files(path, log)``?"""
     from traitlets.config import Application
 
-    hook = "without_foreign_config (grading/course.py)"
+    hook = "without_foreign_config (grading/courses/trustedconfig.py)"
     found = set(inspect.signature(Application._load_config_files).parameters)
     canary(
         {"basefilename", "path", "log"} <= found,

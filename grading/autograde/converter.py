@@ -1,31 +1,20 @@
-"""Autograding a cohort: nbgrader's own pipeline, with execution moved into parallel sandboxes.
+"""nbgrader's own ``Autograde`` converter, with execution moved into parallel sandboxes.
 
 Rule: everything nbgrader's ``Autograde`` converter does is done by nbgrader's own code, in the
 grader's process, in nbgrader's order: sanitize (``ClearOutput``, ``DeduplicateIds``,
 ``OverwriteKernelspec``, ``OverwriteCells`` restoring locked and test cells from the gradebook,
 ``CheckCellMetadata``), then autograde (``IgnorePattern``, ``ClearMetadataPreprocessor``,
 ``LimitOutput``, ``SaveAutoGrades``, ``AssignLatePenalties``, ``CheckCellMetadata``). Only
-nbgrader's ``Execute`` step is replaced, by :class:`ApplySandboxRun`, which takes the outputs of a
+nbgrader's ``Execute`` step is replaced, by
+:class:`~atelier.grading.autograde.preprocessor.ApplySandboxRun`, which takes the outputs of a
 run made in a sandbox (:mod:`atelier.grading.sandbox.sandbox`) from a pool
-(:mod:`atelier.grading.sandbox.pool`). So
-the gradebook is written only by the grader, one submission at a time, after that submission's code
-has stopped.
-
-Fail closed: a code cell with no valid record of having run (the process died, exited early, was
-killed, or its records are malformed, duplicated or out of order) gets an error output, so
-nbgrader's own scoring gives a test cell 0 points. A test cell passes only if the sandbox's harness
-saw its code run to the end (``passed`` in its record): one that did not, and showed no error (its
-error swallowed, its outputs dropped), gets a ``TestFailed`` error output, so it scores 0 too. A
-submission whose records look forged has every test cell scored 0.
+(:mod:`atelier.grading.sandbox.pool`), failing closed (:mod:`atelier.grading.autograde.records`).
+So the gradebook is written only by the grader, one submission at a time, after that submission's
+code has stopped.
 
 Order of work: submissions are sanitized and sent to the pool one by one; finished runs are written
-back as they come. A journal (``log/grade-journal.jsonl`` in the course, :class:`GradeJournal`)
-records when a submission's grading starts (before anything of it is deleted) and when it is
-complete (after its gradebook entries and autograded notebooks are written), with a digest of the
-submitted files and of each autograded notebook. A submission is skipped only when its last record
-says complete for these same files and its autograded notebooks are still those it wrote: an
-interrupted run (even ``kill -9``) resumes, and a deleted or altered autograded notebook is graded
-again. With a notebook filter (``CourseDirectory.notebook_id``) only the chosen notebooks' files are
+back as they come. The journal (:mod:`atelier.grading.autograde.journal`) makes runs resumable.
+With a notebook filter (``CourseDirectory.notebook_id``) only the chosen notebooks' files are
 deleted and regraded.
 
 A notebook whose kernel is not Python is refused (an error for that submission naming the file):
@@ -35,9 +24,6 @@ the sandbox runs Python only.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import hashlib
-import json
 import os
 import re
 import traceback
@@ -48,376 +34,24 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.converters.autograde import Autograde
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute
 from nbgrader.utils import find_all_files, rmtree
 from traitlets import Any as AnyTrait
 from traitlets import Bool, List
 
-from atelier.errors import AtelierError
+from atelier.grading.autograde.journal import GradeJournal, file_digest, submission_digest
+from atelier.grading.autograde.outcome import Outcome
+from atelier.grading.autograde.preprocessor import ApplySandboxRun
+from atelier.grading.autograde.records import cells_to_run
 from atelier.upstream import nbconvert as upstream_nbconvert
 from atelier.upstream.nbgrader import fast_gradebook
 
-#: Bumped when a change to the engine can change grades: journal entries of older engines are
-#: redone.
-ENGINE_VERSION = "3"
 #: Files next to a notebook larger than this are not copied into the sandbox.
 MAX_SIDE_FILE_BYTES = 50 * 1024 * 1024
 
 
-class JournalError(AtelierError):
-    """The grading journal cannot be opened safely: the message names the path and the fix."""
-
-
 class KernelRefused(Exception):
     """A notebook's kernel is not Python: the submission is an error, never run as Python."""
-
-
-@dataclass
-class Outcome:
-    """What happened to one trainee's submission of one assignment."""
-
-    student: str
-    assignment: str
-    status: str = "graded"  # graded | failed | timed out | skipped
-    reason: str = ""
-    seconds: float = 0.0
-    notebooks: list[str] = field(default_factory=list)
-    #: CPU seconds its sandboxed runs used (the trainee's code and the fork server's watch).
-    cpu: float = 0.0
-
-
-def not_run_output(reason: str) -> NotebookNode:
-    """The error output given to a code cell that has no valid record of having run."""
-    return NotebookNode(
-        output_type="error",
-        ename="CellNotRun",
-        evalue=reason,
-        traceback=[f"CellNotRun: {reason}. This cell was not run to completion, so it scores 0."],
-    )
-
-
-def failed_test_output(status: str) -> NotebookNode:
-    """The error output given to a test cell whose run did not finish, when it showed none."""
-    reason = {
-        "timeout": "the test ran past its time limit",
-        "refused": "the test was not run",
-    }.get(status, "the test did not run to its end")
-    return NotebookNode(
-        output_type="error",
-        ename="TestFailed",
-        evalue=reason,
-        traceback=[f"TestFailed: {reason}, so it scores 0 (Atelier's grader)."],
-    )
-
-
-def scores_as_failed(outputs: list) -> bool:
-    """Whether nbgrader would give no points for these outputs (its first deciding output)."""
-    for output in outputs:
-        kind = output.get("output_type")
-        if kind == "error" or (kind == "stream" and output.get("name") == "stderr"):
-            return True
-        if kind == "execute_result":
-            return False
-    return False
-
-
-def describe_stop(execution: dict) -> str:
-    """Why a sandboxed process stopped before the end of the notebook, in words."""
-    killed_for = execution.get("killed_for")
-    code = execution.get("exit_code", 0)
-    if killed_for == "timeout":
-        return "a cell or the notebook ran past its time limit and the process was stopped"
-    if killed_for == "output":
-        return "the notebook printed more output than allowed and was stopped"
-    if killed_for:
-        return f"the notebook was stopped ({killed_for})"
-    if code == -9:
-        return "the notebook's process was killed (memory, CPU time or process limit)"
-    if code < 0:
-        import signal
-
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = str(-code)
-        return f"the notebook's process died from signal {name}"
-    return f"the notebook's process ended early (exit status {code})"
-
-
-def validate_records(execution: dict, expected: list[int]) -> tuple[dict[int, dict], str | None]:
-    """Check the run's records and return the cell records by index, and a tampering reason if any.
-
-    Records must carry the job's nonce, run in sequence ``start, cell`` per cell in the order sent,
-    with no duplicate and nothing after ``end``. Anything else means the trainee's code wrote on the
-    result channel.
-    """
-    nonce = execution.get("nonce")
-    records = execution.get("records", [])
-    if not execution.get("well_formed", True):
-        return {}, "malformed result records"
-    cells: dict[int, dict] = {}
-    position = 0
-    for seq, record in enumerate(records):
-        if record.get("n") != nonce or record.get("seq") != seq:
-            return {}, "result records out of sequence or not from the grader"
-        kind = record.get("kind")
-        if kind == "end":
-            if seq != len(records) - 1 or len(cells) != len(expected):
-                return {}, "result records continue after the end"
-            break
-        if position >= len(expected) or record.get("index") != expected[position]:
-            return {}, "result records for unexpected cells"
-        if kind == "start":
-            if seq % 2 != 0:
-                return {}, "result records out of order"
-        elif kind == "cell":
-            if seq % 2 != 1 or not isinstance(record.get("outputs"), list):
-                return {}, "result records out of order"
-            cells[record["index"]] = record
-            position += 1
-        else:
-            return {}, "unknown result record"
-    return cells, None
-
-
-def cells_to_run(nb: NotebookNode) -> list[dict]:
-    """The code cells nbclient would run (non-empty source), in order, tests marked."""
-    run = []
-    for index, cell in enumerate(nb.cells):
-        # Sources are strings in memory, lists of lines in a notebook file's JSON.
-        source = "".join(cell.source) if isinstance(cell.source, list) else cell.source
-        if cell.cell_type != "code" or not source.strip():
-            continue
-        test = utils.is_grade(cell) and not utils.is_solution(cell)
-        run.append({"index": index, "source": source, "test": bool(test)})
-    return run
-
-
-class ApplySandboxRun(NbGraderPreprocessor):
-    """Put the outputs of the sandboxed run into the notebook, in place of nbgrader's ``Execute``.
-
-    Each code cell gets the outputs its run recorded; a cell with no valid record gets a
-    ``CellNotRun`` error output (see the module rule). The run is found in
-    ``resources["atelier"]["execution"]`` (put there by :class:`SandboxedAutograde`).
-    """
-
-    def preprocess(self, nb, resources):
-        """Merge the run's outputs into ``nb``, failing closed."""
-        execution = resources.get("atelier", {}).get("execution")
-        wanted = cells_to_run(nb)
-        expected = [c["index"] for c in wanted]
-        tests = {c["index"] for c in wanted if c["test"]}
-        if execution is None:
-            records, tampered = {}, "the notebook was not run"
-        else:
-            records, tampered = validate_records(execution, expected)
-        stopped = describe_stop(execution or {})
-        summary = {"cells": len(expected), "ran": 0, "timeouts": 0, "reason": ""}
-        for index in expected:
-            cell = nb.cells[index]
-            record = None if tampered else records.get(index)
-            if record is None:
-                cell.outputs = [not_run_output(tampered or stopped)]
-                cell.execution_count = None
-                summary["reason"] = summary["reason"] or (tampered or stopped)
-                continue
-            summary["ran"] += 1
-            if record.get("status") == "timeout":
-                summary["timeouts"] += 1
-            cell.outputs = [NotebookNode(o) for o in record["outputs"] if isinstance(o, dict)]
-            for output in cell.outputs:
-                for key in ("data", "metadata"):
-                    if key in output and not isinstance(output[key], dict):
-                        output[key] = {}
-            # A test passed only if the grader's own wrapper saw its code finish: a test that
-            # failed without showing an error (its error swallowed) still scores 0.
-            passed = record.get("passed") is True and record.get("status") == "ok"
-            if index in tests and not passed and not scores_as_failed(cell.outputs):
-                cell.outputs.insert(0, failed_test_output(str(record.get("status"))))
-            count = record.get("execution_count")
-            cell.execution_count = count if isinstance(count, int) else None
-        resources.setdefault("atelier", {})["summary"] = summary
-        return nb, resources
-
-
-def submission_digest(submitted: Path, source: Path) -> str:
-    """A digest of a submission's files and of the assignment's source: what a grade depends on.
-
-    Nothing is followed or waited on (these folders are the grader account's): a link counts by
-    the path it holds, anything but a folder or a regular file by its name.
-    """
-    digest = hashlib.sha256(ENGINE_VERSION.encode())
-    for root in (submitted, source):
-        if not root.is_dir():
-            continue
-        found = []
-        for folder, _, names in os.walk(root):
-            found += [os.path.join(folder, name) for name in names]
-        for path in sorted(found, key=Path):  # as before: journals of older runs still match
-            digest.update(os.path.relpath(path, root).encode() + b"\0")
-            _digest_file(digest, path)
-    return digest.hexdigest()
-
-
-def _digest_file(digest, path: str) -> None:
-    """Add a regular file's bytes to ``digest``; a link adds the path it holds, others a mark."""
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        if not os.path.islink(path):
-            raise
-        digest.update(b"\0link:" + os.readlink(path).encode() + b"\0")
-        return
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            digest.update(b"\0not a regular file\0")
-            return
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-
-
-def file_digest(path: str) -> str | None:
-    """The sha256 of a regular file's bytes, or ``None`` if it is not one or cannot be read.
-
-    Autograded folders are writable by the course's grader account: a link or a pipe put in a
-    notebook's place is never followed or waited on (it is simply not the notebook written).
-    """
-    import stat
-
-    digest = hashlib.sha256()
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        try:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        except OSError:
-            return None
-    return digest.hexdigest()
-
-
-class GradeJournal:
-    """Append-only record of grading runs, notebook by notebook, so an interrupted run resumes.
-
-    Two kinds of line, each written in one ``write`` call (lines never interleave between
-    processes) and synced: ``start`` (the notebooks of a submission about to be graded again: from
-    then on they are not done) and ``done`` (written after the gradebook entries and the autograded
-    notebooks are complete, with the digest of the submission and of each autograded notebook).
-    The last line about a notebook wins. A line cut by a crash, or in an older engine's format, is
-    ignored: that submission is graded again.
-
-    The journal is opened without following a symbolic link: its folder is writable by the
-    course's grader account and ``atelier grade`` runs as root.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        #: (student, assignment, notebook id) -> the ``done`` line, or ``None`` once started.
-        self.notebooks: dict[tuple[str, str, str], dict | None] = {}
-        text = ""
-        with contextlib.suppress(FileNotFoundError):
-            fd = self._open(os.O_RDONLY)
-            with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
-        for line in text.splitlines():
-            try:
-                self._apply(json.loads(line))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-
-    def _apply(self, entry: dict) -> None:
-        key = (entry["student"], entry["assignment"])
-        if entry.get("event") == "start":
-            for notebook in entry["notebooks"]:
-                self.notebooks[(*key, str(notebook))] = None
-        elif entry.get("event") == "done" and entry.get("engine") == ENGINE_VERSION:
-            for notebook in entry["outputs"]:
-                self.notebooks[(*key, str(notebook))] = entry
-
-    def done(self, student: str, assignment: str, digest: str, notebooks, dest: str):
-        """The ``done`` line if these notebooks are graded and their outputs intact, else None.
-
-        Each of ``notebooks`` must have been graded from this exact submission (``digest``) and
-        its autograded copy in ``dest`` must be the one written then.
-        """
-        found = None
-        for notebook in notebooks:
-            entry = self.notebooks.get((student, assignment, notebook))
-            if entry is None or entry.get("digest") != digest:
-                return None
-            written = entry["outputs"][notebook]
-            path = os.path.join(dest, f"{notebook}.ipynb")
-            if written is not None and file_digest(path) != written:
-                return None  # deleted, cut short or changed since: grade it again
-            if found is None or entry.get("status") != "graded":
-                found = entry
-        return found
-
-    def start(self, student: str, assignment: str, notebooks) -> None:
-        """Record that these notebooks are being graded again (before any file of them goes)."""
-        self._write(
-            {
-                "event": "start",
-                "student": student,
-                "assignment": assignment,
-                "notebooks": sorted(notebooks),
-            }
-        )
-
-    def record(self, outcome: Outcome, digest: str, outputs: dict) -> None:
-        """Record a complete grading: ``outputs`` maps notebook ids to their autograded digest."""
-        self._write(
-            {
-                "event": "done",
-                "engine": ENGINE_VERSION,
-                "student": outcome.student,
-                "assignment": outcome.assignment,
-                "digest": digest,
-                "status": outcome.status,
-                "reason": outcome.reason,
-                "outputs": outputs,
-            }
-        )
-
-    def _open(self, flags: int) -> int:
-        """Open the journal; neither its folder nor the file itself may be a symbolic link."""
-        try:
-            folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            raise
-        except OSError as error:
-            raise JournalError(
-                f"{self.path.parent}: not a plain folder ({error.strerror}); the grading journal "
-                "is never opened through a symbolic link: replace it with a folder"
-            ) from None
-        try:
-            return os.open(self.path.name, flags | os.O_NOFOLLOW, 0o660, dir_fd=folder)
-        except FileNotFoundError:
-            raise
-        except OSError as error:
-            raise JournalError(
-                f"{self.path}: cannot be opened ({error.strerror}); the grading journal is never "
-                "opened through a symbolic link: move it away"
-            ) from None
-        finally:
-            os.close(folder)
-
-    def _write(self, entry: dict) -> None:
-        entry["at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = self._open(os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        try:
-            os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._apply(entry)
 
 
 @dataclass

@@ -1,0 +1,30 @@
+"""``atelier feedback``: generate feedback and return it to each trainee.
+
+Rule: the verb only reads its options and calls the feedback pipeline
+(:mod:`~atelier.grading.feedback`).
+"""
+
+from __future__ import annotations
+
+from atelier.grading.cohort import CohortApp
+
+
+class FeedbackApp(CohortApp):
+    """``atelier feedback --cohort C WORKBOOK``: generate feedback and return it to each trainee."""
+
+    name = "feedback"
+    description = (
+        "Generate HTML feedback for every graded submission of a workbook and return it to each "
+        "trainee's own exchange folder; trainees fetch it from JupyterLab's assignment list."
+    )
+
+    def run(self):
+        """Generate and return feedback for every language version of the workbook."""
+        from atelier.grading.feedback import feedback
+
+        course = self.course()
+        trainees, _ = self.people()
+        for assignment in self.released_assignments(course):
+            self.say(f"Feedback for {assignment}")
+            returned = feedback(course, assignment, trainees, progress=self.say)
+            print(assignment, f"returned={sum(1 for n in returned.values() if n)}")

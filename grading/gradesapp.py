@@ -1,0 +1,63 @@
+"""``atelier grades export``: a cohort's grades as CSV.
+
+Rule: the verb only reads its options and calls the export pipeline
+(:mod:`~atelier.grading.export`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from traitlets import Bool, Unicode
+
+from atelier.app import AtelierApp
+from atelier.grading.cohort import CohortApp, cohort_aliases
+from atelier.grading.course import GradingError
+
+
+class GradesExportApp(CohortApp):
+    """``atelier grades export --cohort C [--moodle]``: grades as CSV on standard output."""
+
+    name = "export"
+    description = (
+        "Export a cohort's grades as CSV: one row per trainee with each workbook's score, "
+        "completion and lateness; with --moodle, a CSV for Moodle's gradebook import."
+    )
+    aliases = {**cohort_aliases, "output": "GradesExportApp.output"}
+    flags = {
+        "moodle": ({"GradesExportApp": {"moodle": True}}, "Write the Moodle import CSV."),
+    }
+
+    moodle = Bool(False, help="Write the Moodle gradebook import CSV instead.").tag(config=True)
+    output = Unicode("", help="File to write (atomically); empty means standard output.").tag(
+        config=True
+    )
+
+    def run(self):
+        """Write the CSV."""
+        from atelier.files import atomic_write
+        from atelier.grading.export import full_csv, gather, moodle_csv
+
+        course = self.course()
+        trainees, _ = self.people()
+        from atelier.database import gradebook_exists
+
+        if not gradebook_exists(course.db_url):
+            raise GradingError(f"cohort {self.cohort} has no gradebook yet: release a workbook")
+        workbooks, rows = gather(course, trainees)
+        text = (moodle_csv if self.moodle else full_csv)(workbooks, rows)
+        if self.output:
+            atomic_write(Path(self.output), text, 0o640)
+        else:
+            sys.stdout.write(text)
+
+
+class GradesApp(AtelierApp):
+    """``atelier grades``: grade reports (sub-verb ``export``)."""
+
+    name = "grades"
+    description = "Grade reports of a cohort."
+    subcommands = {
+        "export": ("atelier.grading.gradesapp.GradesExportApp", GradesExportApp.description),
+    }
