@@ -13,9 +13,9 @@ Measures, for each hub:
 
 The stock hub runs with ``ATELIER_NO_IMPORT_FIX=1`` in its processes and its servers' (so the
 prefix's import-time fix is off: it is truly stock), its own proxy, DummyAuthenticator and
-``jupyterhub-singleuser``.
-Both hubs use the same Python environment, accounts and machine; they run one after the other.
-Accounts (prefix ``b<4 letters>-``) and temporary folders are removed at the end.
+``jupyterhub-singleuser``. Both hubs use the same Python environment, accounts and machine; they run
+one after the other. Accounts (prefix ``b<4 letters>-``) and temporary folders are removed at the
+end.
 """
 
 from __future__ import annotations

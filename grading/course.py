@@ -30,9 +30,8 @@ Layout (``C`` is the cohort id, which is also the nbgrader course id)::
 
 Assignments: a workbook ``W`` in language ``L`` is the assignment ``W-L`` (for example
 ``continuity-fr``), holding one notebook ``W.L.ipynb``. Each trainee is shown only the assignments
-of their language (see :mod:`atelier.grading.exchange.trainee`); scores of ``W-en`` and ``W-fr``
-are the
-same workbook in the grade export.
+of their language (see :mod:`atelier.grading.exchange.trainee`); scores of ``W-en`` and ``W-fr`` are
+the same workbook in the grade export.
 
 Students: the nbgrader student id is the trainee's Unix account name (what ``nbgrader`` itself uses
 on the trainee's server), so that ownership on disk and the student id can be compared.

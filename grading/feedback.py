@@ -1,10 +1,9 @@
 """Feedback: nbgrader writes each trainee's HTML feedback; Atelier returns it to that trainee only.
 
 Rule: feedback reaches its trainee through ``feedback/<account>/`` in the exchange, a folder the
-trainee may read and nobody else may enter (see :mod:`atelier.grading.exchange.trainee`). File
-names are
-nbgrader's (a hash of the submission secret and notebook id), so JupyterLab's assignment list finds
-and fetches them as usual; the folder, not the name, is what keeps them private.
+trainee may read and nobody else may enter (see :mod:`atelier.grading.exchange.trainee`). File names
+are nbgrader's (a hash of the submission secret and notebook id), so JupyterLab's assignment list
+finds and fetches them as usual; the folder, not the name, is what keeps them private.
 """
 
 from __future__ import annotations

@@ -14,12 +14,11 @@ plugin layer. For each cohort ``C`` of the roster (C is also the nbgrader course
 
 For trainees (every single-user server), :func:`ensure_trainee_config` writes three files in
 ``<exchange_root>/.jupyter``, which servers read through ``JUPYTER_CONFIG_PATH``:
-``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange.trainee`
-and the
-exchange root), a server-config drop-in that turns off formgrader and the course list, and a Lab
+``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange.trainee` and
+the exchange root), a server-config drop-in that turns off formgrader and the course list, and a Lab
 page-config drop-in that hides formgrader and the create-assignment tool. They live with the
-installation, not in the shared Python environment. Config functions only set values; file
-writes are idempotent.
+installation, not in the shared Python environment. Config functions only set values; file writes
+are idempotent.
 """
 
 from __future__ import annotations

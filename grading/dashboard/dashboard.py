@@ -6,11 +6,10 @@ for submissions not yet collected, the trainees' homes for workbooks fetched, an
 who is in the cohort and every column it has (institution, country, and any extra one).
 
 Per trainee and workbook (either language): ``started`` (fetched, submitted or graded),
-``submitted`` (in the exchange or the gradebook), ``graded`` (every grade given) and the score.
-A trainee's completion is the share of the cohort's workbooks graded. The page itself is a Voila
-notebook (``templates/dashboard.ipynb``) served by :mod:`atelier.grading.dashboard.dashboardapp`,
-as a
-hub service that only facilitators may open (:func:`apply`).
+``submitted`` (in the exchange or the gradebook), ``graded`` (every grade given) and the score. A
+trainee's completion is the share of the cohort's workbooks graded. The page itself is a Voila
+notebook (``templates/dashboard.ipynb``) served by :mod:`atelier.grading.dashboard.dashboardapp`, as
+a hub service that only facilitators may open (:func:`apply`).
 
 What people wrote (names, roster columns and their headers, cohorts) is escaped: every fragment is
 rendered from ``templates/dashboard.html.j2`` through :mod:`atelier.pages` (:func:`page`), and the

@@ -2,10 +2,9 @@
 
 Rule: a pool only runs code cells in sandboxes and hands back plain data (an
 :class:`~atelier.grading.sandbox.sandbox.Execution` as a dict); it never sees the gradebook. Both
-pools
-offer the same three calls: ``submit(cells, files)`` returns a future, ``finished(futures, block)``
-yields the futures that are done, ``result(future)`` returns the run (a failure of the pool itself
-becomes a run with no records, which the grader scores as not run: fail closed).
+pools offer the same three calls: ``submit(cells, files)`` returns a future, ``finished(futures,
+block)`` yields the futures that are done, ``result(future)`` returns the run (a failure of the pool
+itself becomes a run with no records, which the grader scores as not run: fail closed).
 
 - :class:`LocalPool`: one sandbox slot per worker (default: one per core), each a pre-warmed fork
   server.

@@ -2,12 +2,11 @@
 
 Rule: this process never holds anything worth stealing. It is started by
 :class:`~atelier.grading.sandbox.sandbox.Sandbox` with a clean environment, in new network, mount
-and PID
-namespaces (no network at all, a private ``/proc``, the course, homes and hub state hidden under
-empty read-only mounts, and one size-capped tmpfs, seen nowhere else, for everything a job may
-write: ``/tmp`` holding its job folder, ``/var/tmp``, ``/run/lock`` and ``/dev/shm``). It
-imports IPython and the libraries trainees use once, then for each job forks a child that gives
-up root for the slot's own unprivileged account, sets resource limits and runs the notebook
+and PID namespaces (no network at all, a private ``/proc``, the course, homes and hub state hidden
+under empty read-only mounts, and one size-capped tmpfs, seen nowhere else, for everything a job may
+write: ``/tmp`` holding its job folder, ``/var/tmp``, ``/run/lock`` and ``/dev/shm``). It imports
+IPython and the libraries trainees use once, then for each job forks a child that gives up root for
+the slot's own unprivileged account, sets resource limits and runs the notebook
 (:mod:`atelier.grading.sandbox.kernel`). The fork server supervises the child from outside: it
 enforces the per-cell and per-notebook wall time and the output byte cap, then kills every process
 of the slot's account, so nothing a submission started outlives it. It reports raw bytes; the grader

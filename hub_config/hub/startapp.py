@@ -13,13 +13,12 @@ configuration (new cohorts: roles, formgrader services) without anyone losing th
 ``atelier roster import`` sends that signal when a roster brings a new cohort. SIGTERM is passed on
 to the hub, and ``atelier start`` exits with the hub's exit status.
 
-It also keeps the proxy running (:class:`ProxyKeeper`): a proxy that dies is started again within
-a second, and its pid written to ``state_dir/proxy.pid`` once it listens; the hub sees the new pid
-and puts every route back (:class:`atelier.hub_config.hub.proxy.SupervisedProxy`). A proxy that
-cannot
+It also keeps the proxy running (:class:`ProxyKeeper`): a proxy that dies is started again within a
+second, and its pid written to ``state_dir/proxy.pid`` once it listens; the hub sees the new pid and
+puts every route back (:class:`atelier.hub_config.hub.proxy.SupervisedProxy`). A proxy that cannot
 start (its port taken by another program) is retried every few seconds with a message naming the
-port and the program; meanwhile the hub keeps running, and a SIGHUP restart waits for the proxy:
-a hub started without one could not start at all.
+port and the program; meanwhile the hub keeps running, and a SIGHUP restart waits for the proxy: a
+hub started without one could not start at all.
 
 JupyterHub stops its managed services (idle culler, formgraders, dashboard, public apps) in its
 cleanup, which a hub stopped while still starting skips; they would then hold their ports against

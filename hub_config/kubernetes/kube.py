@@ -154,13 +154,12 @@ def trainee_pod_limits(settings: Mapping) -> dict:
     """``hub.limits`` as a trainee pod's: memory and CPU limits, home volume, /tmp, /dev/shm.
 
     The same limits as one machine (:mod:`atelier.hub_config.servers.limits`), in the chart's terms:
-    memory (``singleuser.memory.limit``) and CPU limits; the home volume's size is the home quota
-    (a volume cannot grow past it, so no watchdog is needed); ``/tmp`` and ``/dev/shm`` are
-    memory-backed ``emptyDir`` volumes of the configured sizes (the kubelet evicts a pod that
-    writes past them); the file-size cap is applied by the server itself at start
-    (``ATELIER_FILE_SIZE_MB``, :func:`atelier.hub_config.servers.singleuser.cap_file_size`:
-    lowering a
-    limit needs no root, and nothing the trainee runs can raise it again). The process cap is the
+    memory (``singleuser.memory.limit``) and CPU limits; the home volume's size is the home quota (a
+    volume cannot grow past it, so no watchdog is needed); ``/tmp`` and ``/dev/shm`` are
+    memory-backed ``emptyDir`` volumes of the configured sizes (the kubelet evicts a pod that writes
+    past them); the file-size cap is applied by the server itself at start
+    (``ATELIER_FILE_SIZE_MB``, :func:`atelier.hub_config.servers.singleuser.cap_file_size`: lowering
+    a limit needs no root, and nothing the trainee runs can raise it again). The process cap is the
     kubelet's ``podPidsLimit`` (node configuration; see ``docs/deploy-kubernetes.md``). With
     ``hub.limits.enabled`` false, the ``kubernetes`` section's own sizes apply and nothing more.
     """

@@ -1,11 +1,9 @@
 """``atelier kube``: Kubernetes deployment helpers, rendered from the one settings file.
 
 ``atelier kube values`` renders the Helm values (:mod:`atelier.hub_config.kubernetes.kube`);
-``atelier kube
-manifests`` the formgrader and public apps workloads the chart has no place for
+``atelier kube manifests`` the formgrader and public apps workloads the chart has no place for
 (:mod:`atelier.hub_config.kubernetes.kubemanifests`). Both read the same settings file (and roster
-store) as
-one machine; see ``docs/deploy-kubernetes.md``.
+store) as one machine; see ``docs/deploy-kubernetes.md``.
 """
 
 from __future__ import annotations

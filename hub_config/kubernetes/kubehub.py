@@ -6,8 +6,7 @@ mounts, for each cohort they belong to, the cohort's ``outbound/`` read-only, th
 ``inbound/<account>/`` read-write and their own ``feedback/<account>/`` read-only, each as a
 ``subPath`` of the one exchange volume. Nobody else's folder exists inside their pod. The rest of
 the hook sets what :mod:`atelier.hub_config.servers.singleuser` does on one machine: the interface
-language
-and the workbooks (nbgitpuller, one branch per language).
+language and the workbooks (nbgitpuller, one branch per language).
 
 The hub image has Atelier installed; this module reads only the roster store mounted from a Secret
 and the environment the chart sets (``ATELIER_*`` in ``hub.extraEnv``).

@@ -1,10 +1,9 @@
 """Kubernetes manifests of the workloads the chart has no place for: formgraders and public apps.
 
-Rule: like the chart values (:mod:`atelier.hub_config.kubernetes.kube`), these are rendered from
-the one
-settings file and the roster store, by the same functions one machine uses, never written by hand.
-``atelier kube manifests`` writes them as one multi-document YAML file to ``kubectl apply`` in the
-release's namespace, next to ``helm upgrade --install`` with the values.
+Rule: like the chart values (:mod:`atelier.hub_config.kubernetes.kube`), these are rendered from the
+one settings file and the roster store, by the same functions one machine uses, never written by
+hand. ``atelier kube manifests`` writes them as one multi-document YAML file to ``kubectl apply`` in
+the release's namespace, next to ``helm upgrade --install`` with the values.
 
 What maps to what (single machine -> cluster):
 

@@ -18,9 +18,8 @@ is a copy of the template's memory, readable by the trainee it becomes, so:
   each connection to its abstract Unix socket).
 
 Wire protocol on the Unix socket, per connection: the hub sends one JSON line (``uid``, ``gid``,
-``groups``, ``home``, ``env``, ``argv``, ``confine``: the limits the child applies while still
-root, :func:`atelier.hub_config.servers.limits.confine`; ``uid`` null for the single-account demo),
-the
+``groups``, ``home``, ``env``, ``argv``, ``confine``: the limits the child applies while still root,
+:func:`atelier.hub_config.servers.limits.confine`; ``uid`` null for the single-account demo), the
 child answers one JSON line, ``{"pid": N}`` once it runs as the trainee in their home, or
 ``{"error": "..."}``.
 
