@@ -43,6 +43,11 @@ Outputs are recorded in nbformat shape, as ``ipykernel`` would send them (``stre
 / ``stderr``, ``execute_result``, ``display_data``, ``error``), so that nbgrader's own scoring
 (``nbgrader.utils.determine_grade``) gives the same points as with a stock kernel. Output beyond the
 byte budget is dropped, and a visible marker says how much.
+
+Why one module of about a thousand lines: everything the harness calls once trainee code has run
+is bound by :func:`run_notebook` before it starts, from this module, and this module is itself one
+of the protected ones (its namespace is snapshotted and put back like numpy's); splitting it would
+add modules to protect and to bind from, and spread one guarded loop over several files.
 """
 
 from __future__ import annotations
