@@ -152,3 +152,17 @@ def run_apart(coroutine):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def atelier_paths(config_file: Path) -> list[str]:
+    """Every ``atelier.*`` dotted path a generated ``nbgrader_config.py`` names."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(config_file.name, str(config_file.parent)).load_config()
+    found = []
+    for section in config.values():
+        for value in section.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and item.startswith("atelier."):
+                    found.append(item)
+    return found

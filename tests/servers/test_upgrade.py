@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from traitlets.config.loader import PyFileConfigLoader
+from harness import atelier_paths
 from traitlets.utils.importstring import import_item
 
 pytestmark = pytest.mark.server
@@ -27,18 +27,6 @@ pytestmark = pytest.mark.server
 OLD_COURSE_CONFIG = (
     Path(__file__).resolve().parents[1] / "fixtures" / "upgrade" / "course-nbgrader_config.py"
 )
-
-
-def atelier_paths(config_file: Path) -> list[str]:
-    """Every ``atelier.*`` dotted path a generated ``nbgrader_config.py`` names."""
-    config = PyFileConfigLoader(config_file.name, str(config_file.parent)).load_config()
-    found = []
-    for section in config.values():
-        for value in section.values():
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str) and item.startswith("atelier."):
-                    found.append(item)
-    return found
 
 
 @pytest.fixture

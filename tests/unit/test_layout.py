@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from traitlets.config.loader import PyFileConfigLoader
+from harness import atelier_paths
 from traitlets.utils.importstring import import_item
 
 from atelier.grading.course import Course
@@ -27,18 +27,6 @@ def contract(name_start: str) -> dict:
     project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))
     contracts = project["tool"]["importlinter"]["contracts"]
     return next(c for c in contracts if c["name"].startswith(name_start))
-
-
-def atelier_paths(config_file: Path) -> list[str]:
-    """Every ``atelier.*`` dotted path a generated ``nbgrader_config.py`` names."""
-    config = PyFileConfigLoader(config_file.name, str(config_file.parent)).load_config()
-    found = []
-    for section in config.values():
-        for value in section.values():
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str) and item.startswith("atelier."):
-                    found.append(item)
-    return found
 
 
 def test_every_base_module_is_held_to_the_base_contract():
