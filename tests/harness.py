@@ -1,6 +1,6 @@
-"""What tests and benchmarks both do: count bytes, find processes, run code, remove accounts.
+"""What tests and benchmarks share: paths, byte counts, processes, code runs, account removal.
 
-Rule: one copy. ``tests/conftest.py`` imports this module (pytest puts ``tests/`` on ``sys.path``),
+Rule: one copy. Tests import this module (pytest puts ``tests/`` on ``sys.path``),
 and each benchmark that needs it puts ``tests/`` on ``sys.path`` and imports it too, so a benchmark
 measures with the same instruments and cleans up the same way as the tests. Nothing here needs
 pytest.
@@ -13,9 +13,18 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+WORKBOOKS = REPO / "workbooks"
+#: The hub's environment: trainee accounts run its Python, so tests use the same one.
+PREFIX = Path(os.environ.get("ATELIER_PREFIX", "/opt/atelier"))
+#: The running interpreter's ``bin/``: the ``atelier`` and ``jupyter`` commands under test.
+BIN = Path(sys.executable).parent
 
 
 class Meter:

@@ -7,7 +7,7 @@ critical; moderate and minor ones (landmarks, say) are not failures.
 
 from __future__ import annotations
 
-from conftest import PREFIX
+from harness import PREFIX
 
 #: axe-core's browser build, installed by ``tests/run.sh`` (``npm install --prefix``).
 AXE = PREFIX / "test-node" / "node_modules" / "axe-core" / "axe.min.js"

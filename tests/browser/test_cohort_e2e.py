@@ -40,9 +40,12 @@ from urllib.parse import urlparse
 
 import pytest
 from accessibility import serious_violations
-from conftest import REPO, WORKBOOKS, free_port, running_hub
+from harness import REPO, WORKBOOKS
+from hubs import running_hub
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_widgets_browser import PHONE, assert_fits_a_phone
+
+from atelier.ports import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ import json
 from urllib.parse import urlparse
 
 import pytest
-from conftest import FIXTURES
+from harness import FIXTURES
 
 pytestmark = pytest.mark.browser
 

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import BIN, FIXTURES, PREFIX, free_port, seed_dashboard_cohort
+from harness import BIN, FIXTURES, PREFIX
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from seeds import seed_dashboard_cohort
 
+from atelier.ports import free_port
 from atelier.public import apps
 from atelier.settings import load_settings
 

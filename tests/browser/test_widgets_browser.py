@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import free_port
+
+from atelier.ports import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from accessibility import serious_violations
-from conftest import WORKBOOKS
+from harness import WORKBOOKS
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,8 @@ import pwd
 import subprocess
 
 import pytest
-from conftest import FIXTURES, running_hub
+from harness import FIXTURES
+from hubs import running_hub
 
 pytestmark = pytest.mark.server
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import BIN, WORKBOOKS
+from harness import BIN, WORKBOOKS
 
 pytestmark = pytest.mark.server
 

@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 
 import pytest
 import requests
-from conftest import FIXTURES
+from harness import FIXTURES
 from websockets.sync.client import connect
 
 from atelier.public.appskernel import LOG_PREFIX, MESSAGES

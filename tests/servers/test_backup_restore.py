@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Hub, seed_gradebook
+from hubs import Hub
+from seeds import seed_gradebook
 
 pytestmark = pytest.mark.server
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pwd
 
 import pytest
-from conftest import running_hub
+from hubs import running_hub
 
 pytestmark = pytest.mark.server
 

@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import PREFIX, REPO, free_port, running_hub
+from harness import PREFIX, REPO
+from hubs import running_hub
+
+from atelier.ports import free_port
 
 pytestmark = pytest.mark.server
 

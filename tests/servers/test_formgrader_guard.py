@@ -16,7 +16,8 @@ import pwd
 import uuid
 
 import pytest
-from conftest import _process_owners, seed_gradebook
+from harness import process_owners as _process_owners
+from seeds import seed_gradebook
 
 pytestmark = pytest.mark.server
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import FIXTURES, HUB_ROSTER, running_hub
+from harness import FIXTURES
+from hubs import HUB_ROSTER, running_hub
 
 pytestmark = pytest.mark.server
 

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, HUB_ROSTER, running_hub
+from harness import FIXTURES
+from hubs import HUB_ROSTER, running_hub
 
 pytestmark = pytest.mark.server
 

@@ -14,7 +14,7 @@ import pwd
 import re
 
 import pytest
-from conftest import FIXTURES
+from harness import FIXTURES
 
 pytestmark = pytest.mark.server
 

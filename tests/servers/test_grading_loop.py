@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, FIXTURES
+from harness import BIN, FIXTURES
 
 pytestmark = pytest.mark.server
 

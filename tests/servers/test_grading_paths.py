@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN
+from harness import BIN
 
 pytestmark = pytest.mark.server
 

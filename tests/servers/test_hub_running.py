@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PREFIX
+from harness import PREFIX
 
 pytestmark = pytest.mark.server
 

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import BIN, HUB_ROSTER, Hub, free_port
+from harness import BIN
+from hubs import HUB_ROSTER, Hub
+
+from atelier.ports import free_port
 
 pytestmark = pytest.mark.server
 

@@ -19,7 +19,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, running_hub
+from harness import FIXTURES
+from hubs import running_hub
 from test_hub import run_in_kernel, server_pid, xsrf_headers
 
 pytestmark = pytest.mark.server

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import HUB_ROSTER, Hub, seed_gradebook
+from hubs import HUB_ROSTER, Hub
+from seeds import seed_gradebook
 
 pytestmark = pytest.mark.server
 

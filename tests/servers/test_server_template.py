@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_coroutine
+from harness import run_apart
 from test_hub import run_in_kernel, server_pid
 from test_hub_running import NodeWatch
 
@@ -220,7 +220,7 @@ def test_a_server_never_becomes_root():
     try:
         request = {"uid": 0, "gid": 0, "groups": [], "home": "/", "env": {}, "argv": []}
         with pytest.raises(ServerStartError, match="uid 0"):
-            run_coroutine(template.fork(request))
+            run_apart(template.fork(request))
     finally:
         template.stop()
 

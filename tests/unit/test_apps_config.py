@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES
+from harness import FIXTURES
 from traitlets.config import Config
 
 from atelier.errors import AtelierError

@@ -10,7 +10,7 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import BIN, REPO
+from harness import BIN, REPO
 
 pytestmark = pytest.mark.unit
 

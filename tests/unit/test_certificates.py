@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import BIN, seed_dashboard_cohort, seed_gradebook
+from harness import BIN
+from seeds import seed_dashboard_cohort, seed_gradebook
 
 from atelier.grading.certificates import (
     REGISTER_FILE,

@@ -6,7 +6,7 @@ import csv
 import io
 
 import pytest
-from conftest import seed_dashboard_cohort
+from seeds import seed_dashboard_cohort
 
 from atelier.grading.dashboard import dashboard
 

@@ -9,7 +9,7 @@ import sys
 import tomllib
 
 import pytest
-from conftest import REPO
+from harness import REPO
 
 pytestmark = pytest.mark.unit
 

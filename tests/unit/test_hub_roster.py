@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES
+from harness import FIXTURES
 
 from atelier.roster import Person, RosterError, cohorts_of, parse_roster, read_roster
 

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-from conftest import free_port
-
 from atelier.hub_config.hub.startapp import end_leftover_services
+from atelier.ports import free_port
 
 
 def sleeper(**env) -> subprocess.Popen:

@@ -8,7 +8,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import BIN, FIXTURES
+from harness import BIN, FIXTURES
 
 from atelier.public.library import build_library
 

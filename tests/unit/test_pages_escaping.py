@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 
 import nbformat
 import pytest
-from conftest import FIXTURES
+from harness import FIXTURES
 
 from atelier import csvcells, pages
 from atelier.grading.courses.people import Trainee

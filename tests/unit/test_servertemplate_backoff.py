@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import run_coroutine
+from harness import run_apart
 
 from atelier.hub_config.servers import servertemplate
 from atelier.hub_config.servers.servertemplate import ServerTemplate, TemplateUnavailable
@@ -21,16 +21,16 @@ def test_a_template_that_cannot_start_is_not_retried_at_every_spawn(monkeypatch)
     monkeypatch.setattr(sys, "executable", "/bin/false")
     request = {"uid": None, "home": "/", "env": {}, "argv": []}
     with pytest.raises(TemplateUnavailable, match="did not start"):
-        run_coroutine(template.fork(request))
+        run_apart(template.fork(request))
     assert template.process is None
     started = time.monotonic()
     with pytest.raises(TemplateUnavailable, match="failed recently"):
-        run_coroutine(template.fork(request))
+        run_apart(template.fork(request))
     assert template.process is None, "a new template was started within the back-off"
     assert time.monotonic() - started < 1
     monkeypatch.setattr(servertemplate.time, "monotonic", lambda: started + 3600)
     with pytest.raises(TemplateUnavailable, match="did not start"):
-        run_coroutine(template.fork(request))
+        run_apart(template.fork(request))
 
 
 def test_an_ended_process_nobody_reaped_counts_as_ended():
