@@ -13,22 +13,19 @@ configuration (new cohorts: roles, formgrader services) without anyone losing th
 ``atelier roster import`` sends that signal when a roster brings a new cohort. SIGTERM is passed on
 to the hub, and ``atelier start`` exits with the hub's exit status.
 
-It also keeps the proxy running (:class:`ProxyKeeper`): a proxy that dies is started again within a
-second, and its pid written to ``state_dir/proxy.pid`` once it listens; the hub sees the new pid and
-puts every route back (:class:`atelier.hub_config.hub.proxy.SupervisedProxy`). A proxy that cannot
-start (its port taken by another program) is retried every few seconds with a message naming the
-port and the program; meanwhile the hub keeps running, and a SIGHUP restart waits for the proxy: a
-hub started without one could not start at all.
+It also keeps the proxy running (:mod:`atelier.hub_config.hub.proxykeeper`): a proxy that dies is
+started again within a second, and the hub puts every route back. Meanwhile the hub keeps running,
+and a SIGHUP restart waits for the proxy: a hub started without one could not start at all.
 
 JupyterHub stops its managed services (idle culler, formgraders, dashboard, public apps) in its
 cleanup, which a hub stopped while still starting skips; they would then hold their ports against
 the next hub. So whenever the hub exits, ``atelier start`` ends what is left of its services
-(:func:`end_leftover_services`); trainees' servers are never touched.
+(:func:`~atelier.hub_config.hub.processes.end_leftover_services`); trainees' servers are never
+touched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -46,6 +43,8 @@ from atelier.errors import AtelierError
 from atelier.files import atomic_write
 from atelier.hub_config.hub import config as layers
 from atelier.hub_config.hub.installapp import PREFIX, proxy_command
+from atelier.hub_config.hub.processes import end_leftover_services
+from atelier.hub_config.hub.proxykeeper import PROXY_POLL, ProxyKeeper
 
 CONFIG_FILE = Path(__file__).parent.parent / "jupyterhub_config.py"
 
@@ -59,253 +58,6 @@ DEMO_WARNING = (
     "WARNING: insecure single-account demo. Every trainee's server runs as {user}; trainees can "
     "read and change each other's files. Never use this with real trainees."
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _environ(pid: int) -> dict[str, str]:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:  # gone, or not ours to read
-        return {}
-    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
-
-
-def leftover_services(hub_url: str) -> list[int]:
-    """Pids of the processes of services started by the hub at ``hub_url`` (and their children).
-
-    JupyterHub gives a service's process ``JUPYTERHUB_SERVICE_NAME`` and the hub's API address,
-    which its children inherit; trainees' servers get no service name. Other hubs on the machine
-    have other addresses.
-    """
-    api = hub_url.rstrip("/") + "/"
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        env = _environ(int(entry.name))
-        if env.get("JUPYTERHUB_SERVICE_NAME") and env.get("JUPYTERHUB_API_URL", "").startswith(api):
-            pids.append(int(entry.name))
-    return pids
-
-
-def end_leftover_services(hub_url: str, grace: float = 10.0) -> list[int]:
-    """End the services a stopped hub left running: SIGTERM, then SIGKILL after ``grace`` s."""
-    pids = leftover_services(hub_url)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return pids
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
-        return [part for part in raw.split("\0") if part]
-    except OSError:
-        return []
-
-
-#: Seconds between two looks at the proxy while the hub runs (a waitpid: cheap).
-PROXY_POLL = 0.5
-#: Seconds between two attempts to start a proxy that could not start (its port taken, ...).
-PROXY_RETRY = 5.0
-#: Seconds a new proxy may take to listen on both its ports.
-PROXY_START_TIMEOUT = 15.0
-#: Seconds between two repeats of the same "the proxy cannot start" message.
-PROXY_REPEAT = 60.0
-
-
-def listening_inodes(port: int) -> set[str]:
-    """Inodes of the sockets listening on TCP ``port`` (any address), from /proc/net/tcp{,6}."""
-    inodes = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            # local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 is the inode.
-            listening = len(fields) > 9 and fields[3] == "0A"
-            if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    return inodes
-
-
-def socket_inodes(pid: int) -> set[str]:
-    """Inodes of the sockets process ``pid`` holds open."""
-    inodes = set()
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return inodes
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:[") : -1])
-    return inodes
-
-
-def port_holders(port: int) -> list[int]:
-    """Pids of the processes listening on TCP ``port``."""
-    wanted = listening_inodes(port)
-    if not wanted:
-        return []
-    return sorted(
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and socket_inodes(int(entry.name)) & wanted
-    )
-
-
-class ProxyKeeper:
-    """configurable-http-proxy as ``atelier start`` runs it: detached, and started again if it dies.
-
-    ``ports`` maps each port the proxy listens on to the setting that chose it (for messages).
-    """
-
-    def __init__(self, args: list[str], env: dict, paths: dict, ports: dict[int, str], log):
-        self.args, self.env, self.paths, self.ports, self.log = args, env, paths, ports, log
-        self.proc: subprocess.Popen | None = None  # the proxy, when this process started it
-        self.pid = 0
-        self.next_try = 0.0
-        self.reason = ""
-        self.reported = 0.0
-
-    def running(self) -> bool:
-        """Whether the proxy runs (a child is reaped here, so a killed one is never a zombie)."""
-        if self.proc is not None:
-            return self.proc.poll() is None
-        return bool(self.pid) and _alive(self.pid) and _is_proxy(self.pid)
-
-    def adopt(self) -> bool:
-        """Reuse the proxy of the pid file if it runs with these arguments (else stop it)."""
-        pid_file = self.paths["proxy_pid"]
-        try:
-            pid = int(pid_file.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return False
-        if not (_alive(pid) and _is_proxy(pid)):
-            return False
-        if _cmdline(pid)[-(len(self.args) - 1) :] == self.args[1:]:
-            self.log.info("Reusing configurable-http-proxy (pid %s)", pid)
-            self.pid = pid
-            return True
-        self.log.info("Restarting configurable-http-proxy with new addresses")
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        return False
-
-    def start(self) -> str:
-        """Start a proxy and wait until it listens on its ports: '' once it does, else why not."""
-        if not Path(self.args[0]).exists():
-            return f"{self.args[0]} is missing: run `atelier install` first"
-        with open(self.paths["proxy_log"], "ab") as log:
-            proc = subprocess.Popen(
-                self.args,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=self.paths["state_dir"],
-            )
-        deadline = time.monotonic() + PROXY_START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                return self.why_not(proc.returncode)
-            mine = socket_inodes(proc.pid)
-            listening = {port: listening_inodes(port) for port in self.ports}
-            if all(inodes & mine for inodes in listening.values()):
-                break
-            # configurable-http-proxy logs a port it cannot bind and runs on without it: once it
-            # listens on one port, another port held by someone else will stay so.
-            taken = [port for port, inodes in listening.items() if inodes and not inodes & mine]
-            if taken and any(inodes & mine for inodes in listening.values()):
-                proc.kill()
-                proc.wait()
-                return self.why_not(proc.returncode)
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                return (
-                    f"configurable-http-proxy did not listen on ports "
-                    f"{', '.join(map(str, self.ports))} within {PROXY_START_TIMEOUT:.0f} s "
-                    f"(see {self.paths['proxy_log']})"
-                )
-            time.sleep(0.05)
-        self.proc, self.pid = proc, proc.pid
-        # Written once the proxy listens: the hub restores the routes when it sees a new pid.
-        atomic_write(self.paths["proxy_pid"], str(proc.pid), 0o600)
-        return ""
-
-    def why_not(self, status: int) -> str:
-        """Why a proxy that stopped at once could not start, naming a port's other holder."""
-        for port, setting in self.ports.items():
-            holders = port_holders(port)
-            if holders:
-                program = " ".join(_cmdline(holders[0])) or "another program"
-                return (
-                    f"configurable-http-proxy cannot listen on port {port} ({setting}): "
-                    f"Address already in use, by pid {holders[0]} ({program[:120]}). Stop that "
-                    f"program, or give the hub another port ({setting} in the settings)"
-                )
-        return (
-            f"configurable-http-proxy exited at start (status {status}); "
-            f"see {self.paths['proxy_log']}"
-        )
-
-    def keep(self) -> bool:
-        """Start the proxy again if it died (at most every PROXY_RETRY s); whether it runs."""
-        if self.running():
-            return True
-        now = time.monotonic()
-        if now < self.next_try:
-            return False
-        if self.pid:
-            how = ""
-            if self.proc is not None and self.proc.returncode is not None:
-                code = self.proc.returncode
-                how = f" (killed by signal {-code})" if code < 0 else f" (status {code})"
-            self.log.error("configurable-http-proxy (pid %s) stopped%s", self.pid, how)
-            self.pid, self.proc = 0, None
-        reason = self.start()
-        if not reason:
-            self.log.warning(
-                "Started configurable-http-proxy again (pid %s); the hub restores its routes",
-                self.pid,
-            )
-            self.next_try, self.reason = 0.0, ""
-            return True
-        self.next_try = now + PROXY_RETRY
-        if reason != self.reason or now - self.reported > PROXY_REPEAT:
-            self.log.error("%s. Trying again every %.0f s; the hub runs on", reason, PROXY_RETRY)
-            self.reason, self.reported = reason, now
-        return False
-
-
-def _is_proxy(pid: int) -> bool:
-    return "configurable-http-proxy" in " ".join(_cmdline(pid))
 
 
 def closed_to_others(path: str | os.PathLike) -> tuple[Path, int] | None:

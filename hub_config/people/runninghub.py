@@ -28,7 +28,7 @@ from traitlets.config import Config
 
 from atelier.errors import AtelierError
 from atelier.hub_config.hub import config as layers
-from atelier.hub_config.hub.startapp import _alive, _cmdline
+from atelier.hub_config.hub.processes import alive, cmdline
 
 #: Prefixes of the hub groups derived from the roster (others are left alone).
 ROSTER_GROUP_PREFIXES = ("cohort-", "facilitators-", "nbgrader-", "formgrade-")
@@ -78,8 +78,8 @@ def supervisor_pid(settings: Mapping) -> int | None:
         pid = int(pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    command = " ".join(_cmdline(pid))
-    if pid and _alive(pid) and "atelier" in command and " start" in command:
+    command = " ".join(cmdline(pid))
+    if pid and alive(pid) and "atelier" in command and " start" in command:
         return pid
     return None
 
@@ -159,7 +159,7 @@ def restart(settings: Mapping, pid: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     expected: set[str] | None = None
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             raise AtelierError("the hub stopped while restarting: see its log; `atelier start`")
         now = hub_pid.read_text().strip() if hub_pid.exists() else ""
         if now and now != before and api.answers():

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from atelier.hub_config.hub.startapp import end_leftover_services
+from atelier.hub_config.hub.processes import end_leftover_services
 from atelier.ports import free_port
 
 
