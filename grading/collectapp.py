@@ -1,7 +1,7 @@
 """``atelier collect``: take a cohort's latest valid submissions in.
 
 Rule: the verb only reads its options and calls the collect pipeline
-(:mod:`~atelier.grading.collect`).
+(:mod:`~atelier.grading.exchange.collect`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class CollectApp(CohortApp):
 
     def run(self):
         """Collect every language version of the workbook."""
-        from atelier.grading.collect import Limits, collect
+        from atelier.grading.exchange.collect import Limits, collect
 
         course = self.course()
         trainees, _ = self.people()

@@ -289,10 +289,10 @@ class Course:
         # Trainee-written HTML is text in formgrader and feedback pages (atelier.grading.sanitize).
         c.HTMLExporter.sanitize_html = True
         c.HTMLExporter.preprocessors = ["atelier.grading.sanitize.SanitizeTraineeMarkdown"]
-        # Feedback never shows hidden tests (see atelier.grading.feedback.HideHiddenTests).
+        # Feedback never shows hidden tests (see atelier.grading.exchange.feedback.HideHiddenTests).
         c.GenerateFeedback.preprocessors = [
             "nbgrader.preprocessors.GetGrades",
-            "atelier.grading.feedback.HideHiddenTests",
+            "atelier.grading.exchange.feedback.HideHiddenTests",
             "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
         ]
         max_bytes, max_files, max_submissions = self.submission_limits

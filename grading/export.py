@@ -4,7 +4,7 @@ Rule: the gradebook is the only source of scores; a workbook's score is that of 
 version (``<workbook>-en`` or ``<workbook>-fr``) the trainee submitted. Lateness follows the
 ``grading.late_policy`` setting: ``flag`` (default) reports it without changing the score, ``zero``
 applies nbgrader's penalty (the score becomes 0). Receipt times are the server's (see
-:mod:`atelier.grading.collect`), so lateness cannot be forged by the trainee's clock.
+:mod:`atelier.grading.exchange.collect`), so lateness cannot be forged by the trainee's clock.
 
 Columns of the full export, per workbook ``W`` (in release order):
 ``W score``, ``W max``, ``W percent``, ``W status`` (``missing``, ``needs grading``, ``graded``),

@@ -1,7 +1,7 @@
 """``atelier feedback``: generate feedback and return it to each trainee.
 
 Rule: the verb only reads its options and calls the feedback pipeline
-(:mod:`~atelier.grading.feedback`).
+(:mod:`~atelier.grading.exchange.feedback`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class FeedbackApp(CohortApp):
 
     def run(self):
         """Generate and return feedback for every language version of the workbook."""
-        from atelier.grading.feedback import feedback
+        from atelier.grading.exchange.feedback import feedback
 
         course = self.course()
         trainees, _ = self.people()

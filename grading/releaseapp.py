@@ -1,7 +1,7 @@
 """``atelier release``: release a workbook to a cohort.
 
 Rule: the verb only reads its options and calls the release pipeline
-(:mod:`~atelier.grading.release`).
+(:mod:`~atelier.grading.exchange.release`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ReleaseApp(CohortApp):
 
     def run(self):
         """Release the workbook."""
-        from atelier.grading.release import Release, release, resolve_workbook
+        from atelier.grading.exchange.release import Release, release, resolve_workbook
 
         course = self.course()
         trainees, _ = self.people()

@@ -298,8 +298,9 @@ def entries(dir_fd: int) -> Iterator[str]:
 def swap_at(dir_fd: int, staged: str, final: str) -> None:
     """Move folder ``staged`` of ``dir_fd`` to ``final``, replacing it (names, never paths).
 
-    As :func:`atelier.grading.release.swap_into_place`: the old folder is moved aside first, then
-    the new one in; :func:`recover_swaps_at` puts back an old folder that lost its successor.
+    As :func:`atelier.grading.exchange.release.swap_into_place`: the old folder is moved aside
+    first, then the new one in; :func:`recover_swaps_at` puts back an old folder that lost its
+    successor.
     """
     old = None
     try:

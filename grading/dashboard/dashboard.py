@@ -106,7 +106,7 @@ def fetched(account: str, assignments: list[str], course_id: str) -> bool:
 
 def in_exchange(course, account: str, assignments: list[str]) -> bool:
     """Whether the exchange holds a submission of one of ``assignments`` by ``account``."""
-    from atelier.grading.collect import candidates
+    from atelier.grading.exchange.collect import candidates
 
     try:
         return any(candidates(course, account, a) for a in assignments)

@@ -1,4 +1,9 @@
-"""The hardened exchange: trainees' side (:mod:`.trainee`) and the course's side (:mod:`.course`).
+"""The hardened exchange: trainees' side (:mod:`.trainee`) and the course's side.
+
+The course's side is three pipelines, run by the ``atelier`` verbs and by formgrader's buttons
+(:mod:`.course`) alike: :mod:`.release` (outbound copies and each trainee's folders),
+:mod:`.collect` (each trainee's latest valid submission into the course) and :mod:`.feedback`
+(feedback files into each trainee's own folder).
 
 Rule: identity is the file's owner and the receipt time is the server's; both sides confine
 nbgrader's exchange to one trainee's own folders.

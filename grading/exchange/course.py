@@ -1,11 +1,11 @@
 """The hardened exchange, course side: formgrader's buttons (release, collect, feedback), its list.
 
 Rule: formgrader's buttons do exactly what the ``atelier`` verbs do, through the same functions
-(:mod:`atelier.grading.release`, :mod:`atelier.grading.collect`, :mod:`atelier.grading.feedback`),
-so there is one set of rules whichever way a facilitator works. They run as the course's grader
-account inside the formgrader service, which owns the course's ``outbound/`` and feedback folders
-and is the group of every ``inbound/<account>/``; only root (``atelier release``) creates a new
-trainee's folders. Trainees are the gradebook's students (``atelier release`` registers them).
+(:mod:`.release`, :mod:`.collect`, :mod:`.feedback` beside this module), so there is one set of
+rules whichever way a facilitator works. They run as the course's grader account inside the
+formgrader service, which owns the course's ``outbound/`` and feedback folders and is the group of
+every ``inbound/<account>/``; only root (``atelier release``) creates a new trainee's folders.
+Trainees are the gradebook's students (``atelier release`` registers them).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class AtelierReleaseAssignment(CourseExchangeMixin, ExchangeReleaseAssignment):
 
     def copy_files(self):
         """Publish the student version made by generate_assignment."""
-        from atelier.grading.release import Release, publish
+        from atelier.grading.exchange.release import Release, publish
 
         course = self.course()
         assignment = self.coursedir.assignment_id
@@ -107,7 +107,7 @@ class AtelierReleaseAssignment(CourseExchangeMixin, ExchangeReleaseAssignment):
 
 
 class AtelierCollect(CourseExchangeMixin, ExchangeCollect):
-    """Formgrader's *collect*: the checked, server-timed :mod:`atelier.grading.collect`."""
+    """Formgrader's *collect*: the checked, server-timed :mod:`atelier.grading.exchange.collect`."""
 
     max_submission_bytes = Integer(20_000_000, help="Largest submission accepted.").tag(config=True)
     max_submission_files = Integer(200, help="Most files in one submission.").tag(config=True)
@@ -121,7 +121,7 @@ class AtelierCollect(CourseExchangeMixin, ExchangeCollect):
 
     def copy_files(self):
         """Collect the assignment from every trainee of the course."""
-        from atelier.grading.collect import Limits, collect
+        from atelier.grading.exchange.collect import Limits, collect
 
         course = self.course()
         assignment = self.coursedir.assignment_id
@@ -143,7 +143,7 @@ class AtelierReleaseFeedback(CourseExchangeMixin, ExchangeReleaseFeedback):
 
     def copy_files(self):
         """Return the generated feedback of the assignment to each trainee."""
-        from atelier.grading.feedback import return_feedback
+        from atelier.grading.exchange.feedback import return_feedback
 
         course = self.course()
         assignment = self.coursedir.assignment_id

@@ -12,8 +12,8 @@ These classes are set through ``ExchangeFactory`` in the trainees' nbgrader conf
 :func:`atelier.grading.hubconfig.trainee_nbgrader_config`), so the JupyterLab assignment list,
 fetch, validate, submit and fetch-feedback buttons all use them. What the trainee's side does is a
 courtesy (clear messages, limits refused early): the facilitator's side
-(:mod:`atelier.grading.collect`) checks everything again, because a trainee can write into their
-inbound folder without these classes.
+(:mod:`atelier.grading.exchange.collect`) checks everything again, because a trainee can write into
+their inbound folder without these classes.
 """
 
 from __future__ import annotations

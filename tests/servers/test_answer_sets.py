@@ -3,7 +3,7 @@
 Issue 7: for every workbook, release it to a test course, submit one prepared answer set
 (``workbooks/*/answers/<id>.<lang>.json``, see docs/answer-sets.md), grade it and check the score.
 One module-scoped run does the work for all answer sets: the student versions are made by the
-release pipeline's own steps (:mod:`atelier.grading.release`: copy the sources, nbgrader's
+release pipeline's own steps (:mod:`atelier.grading.exchange.release`: copy the sources, nbgrader's
 ``generate_assignment``) into one course made by :mod:`atelier.grading.course` (no hub, no
 roster), every submission is written under ``submitted/<student>/<W-L>/``, and ONE ``atelier grade``
 run (workbook ids, expanded to every language version; parallel grading processes, each
@@ -72,7 +72,7 @@ def graded():
     from atelier.grading.course import Course
     from atelier.grading.courses.folders import course_umask
     from atelier.grading.courses.gradebook import ensure_gradebook
-    from atelier.grading.release import (
+    from atelier.grading.exchange.release import (
         Release,
         copy_sources,
         generate_student_versions,

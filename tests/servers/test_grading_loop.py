@@ -399,7 +399,7 @@ def test_feedback_reaches_its_trainee_only(loop):
     # The page loads nothing from off the machine (nbconvert's default MathJax is a CDN's).
     assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", html)
     assert "static/jupyter_server_mathjax/MathJax.js" in html
-    from atelier.grading.feedback import feedback_files
+    from atelier.grading.exchange.feedback import feedback_files
 
     (released,) = feedback_files(loop.course, loop.account("alice"))
     probe = loop.python_as(

@@ -7,10 +7,10 @@ made by the account that could make it (``runuser``), except hard links and devi
 trainee cannot make here (``fs.protected_hardlinks``, no ``CAP_MKNOD``) and root plants for them to
 stand for a machine where they could.
 
-Races are made certain with collect's test hook (:data:`atelier.grading.collect.before_copy`),
-which runs the attack after collect has checked a submission and before it copies it; a bounded
-attacker loop (a trainee exchanging a folder and a link with ``renameat2`` as fast as it can)
-checks the same without the hook.
+Races are made certain with collect's test hook
+(:data:`atelier.grading.exchange.collect.before_copy`), which runs the attack after collect has
+checked a submission and before it copies it; a bounded attacker loop (a trainee exchanging a folder
+and a link with ``renameat2`` as fast as it can) checks the same without the hook.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Course:
         return folder
 
     def collect(self):
-        from atelier.grading.collect import collect
+        from atelier.grading.exchange.collect import collect
 
         messages: list[str] = []
         result = collect(self.course, ASSIGNMENT, self.trainees, self.limits, messages.append)
@@ -105,11 +105,11 @@ class Course:
 def course():
     """A course on disk (grader account, folders, gradebook) and two trainees' exchange folders."""
     from atelier.accounts import AccountPolicy, create_account
-    from atelier.grading.collect import Limits
     from atelier.grading.course import Course as GradingCourse
     from atelier.grading.courses.folders import ensure
     from atelier.grading.courses.graderaccount import account_ids
     from atelier.grading.courses.people import Trainee
+    from atelier.grading.exchange.collect import Limits
     from atelier.settings import load_settings
 
     base = Path(tempfile.mkdtemp(prefix="atelier-paths-", dir="/tmp"))
@@ -166,7 +166,7 @@ def course():
 @pytest.fixture
 def fresh(course):
     """Alice starts with an empty inbound folder and nothing collected; the hook is unset."""
-    import atelier.grading.collect as collect_module
+    import atelier.grading.exchange.collect as collect_module
 
     inbound = course.course.inbound_of(course.account("alice"))
     for entry in inbound.iterdir():
@@ -303,7 +303,7 @@ def test_a_submission_changed_between_check_and_copy_is_refused_for_that_trainee
     fresh, setup, attack, where
 ):
     """Does a submission a trainee changes after collect checked it get refused, alone, by name?"""
-    import atelier.grading.collect as collect_module
+    import atelier.grading.exchange.collect as collect_module
 
     fresh.submit("alice", {"quiz.en.ipynb": "alice's answers", **setup}, ("work",))
     collect_module.before_copy = _trainee_swap(fresh, attack)
@@ -322,7 +322,7 @@ def _root_plants(course, make):
 
 def test_a_hard_link_to_a_root_only_file_is_refused(fresh):
     """Is a hard link to a file the trainee does not own, added after the check, never copied?"""
-    import atelier.grading.collect as collect_module
+    import atelier.grading.exchange.collect as collect_module
 
     fresh.submit("alice", {"quiz.en.ipynb": "alice's answers"})
     collect_module.before_copy = _root_plants(
@@ -334,7 +334,7 @@ def test_a_hard_link_to_a_root_only_file_is_refused(fresh):
 
 def test_a_hard_link_the_trainee_owns_is_refused(fresh):
     """Is a second name for one file refused (collect reads a file it saw through one name only)?"""
-    import atelier.grading.collect as collect_module
+    import atelier.grading.exchange.collect as collect_module
 
     sub = fresh.submit("alice", {"quiz.en.ipynb": "alice's answers"})
     outside = fresh.course.inbound_of(fresh.account("alice")) / "elsewhere.txt"
@@ -348,7 +348,7 @@ def test_a_hard_link_the_trainee_owns_is_refused(fresh):
 
 def test_a_device_file_is_refused_without_being_opened(fresh):
     """Is a device node (here /dev/null's) in a submission refused, never opened or read?"""
-    import atelier.grading.collect as collect_module
+    import atelier.grading.exchange.collect as collect_module
 
     fresh.submit("alice", {"quiz.en.ipynb": "alice's answers"})
     uid, gid = fresh.ids[fresh.account("alice")]
@@ -551,7 +551,7 @@ def _feedback_ready(course):
 
 def test_feedback_never_returns_a_file_the_grader_linked_to_root_s(repaired):
     """Is a generated feedback file the grader replaced with a link to root's never returned?"""
-    from atelier.grading.feedback import feedback_files, return_feedback
+    from atelier.grading.exchange.feedback import feedback_files, return_feedback
 
     generated = _feedback_ready(repaired)
     _as_grader(
@@ -579,7 +579,7 @@ def test_feedback_never_changes_the_owner_of_what_the_grader_links_in(repaired):
     """
     from nbgrader.utils import notebook_hash
 
-    from atelier.grading.feedback import return_feedback
+    from atelier.grading.exchange.feedback import return_feedback
 
     generated = _feedback_ready(repaired)
     (generated / "quiz.en.html").write_text("<p>well done</p>")
@@ -622,7 +622,7 @@ if __name__ == "__main__":  # pragma: no cover
 def test_release_never_publishes_a_file_the_grader_linked_to_root_s(repaired):
     """Does publishing refuse a link in release/ rather than show root's file to everyone?"""
     from atelier.errors import AtelierError
-    from atelier.grading.release import Release, publish
+    from atelier.grading.exchange.release import Release, publish
 
     course = repaired.course
     student = course.release / ASSIGNMENT
@@ -656,7 +656,7 @@ def test_collect_as_the_grader_account_still_works(fresh):
         fresh,
         f"""
         from pathlib import Path
-        from atelier.grading.collect import Limits, collect
+        from atelier.grading.exchange.collect import Limits, collect
         from atelier.grading.course import Course
         from atelier.grading.courses.people import Trainee
         course = Course({course.cohort!r}, Path({str(course.courses_root)!r}),

@@ -12,9 +12,9 @@ import time
 import pytest
 from traitlets.config import Config
 
-from atelier.grading.collect import Candidate, Limits, choose, receipt_text
 from atelier.grading.course import Course, GradingError, split_assignment
 from atelier.grading.courses.people import Trainee
+from atelier.grading.exchange.collect import Candidate, Limits, choose, receipt_text
 from atelier.grading.exchange.trainee import assignment_language, trainee_language
 from atelier.grading.export import Row, WorkbookGrade, full_csv, moodle_csv
 
@@ -208,7 +208,7 @@ def test_trainee_markdown_is_shown_as_text_with_links_disarmed():
 
 def test_a_swap_cut_short_by_a_crash_is_repaired(tmp_path):
     """After a crash between the two renames of a swap, is the old copy back and the staged gone?"""
-    from atelier.grading.release import recover_swaps, swap_into_place
+    from atelier.grading.exchange.release import recover_swaps, swap_into_place
 
     (tmp_path / ".quiz-en.tmp-1234abcd").mkdir()  # staged, never moved in
     old = tmp_path / ".quiz-fr.old-1234abcd"  # moved aside, successor never moved in
