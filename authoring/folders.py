@@ -20,7 +20,8 @@ def find_folder(root: Path, workbook_id: str) -> Path | None:
     return None
 
 
-def _refresh_catalogue(root: Path) -> None:
+def refresh_catalogue(root: Path) -> None:
+    """Write the catalogues of ``root`` again, naming each file that changed (new, translate)."""
     from atelier.authoring.catalogue import write_catalogue
 
     for path in write_catalogue(root):

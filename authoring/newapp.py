@@ -16,7 +16,7 @@ from traitlets import Unicode
 
 from atelier import workbook as wb
 from atelier.app import AtelierApp, base_aliases
-from atelier.authoring.folders import _refresh_catalogue, find_folder
+from atelier.authoring.folders import find_folder, refresh_catalogue
 from atelier.languages import LANGUAGES
 from atelier.workbook import WorkbookError
 
@@ -110,5 +110,5 @@ class NewApp(AtelierApp):
             self.institution,
         )
         print(f"created {path}")
-        _refresh_catalogue(Path(self.root))
+        refresh_catalogue(Path(self.root))
         print(f"next: edit it in JupyterLab, then run `atelier check {path.parent}`")

@@ -20,7 +20,7 @@ from traitlets import Unicode
 
 from atelier import workbook as wb
 from atelier.app import AtelierApp, base_aliases
-from atelier.authoring.folders import _refresh_catalogue, find_folder
+from atelier.authoring.folders import find_folder, refresh_catalogue
 from atelier.languages import LANGUAGES
 from atelier.workbook import WorkbookError
 
@@ -149,5 +149,5 @@ class TranslateApp(AtelierApp):
             raise WorkbookError("give one workbook id: atelier translate ID --to fr")
         path = translate_workbook(Path(self.root), self.extra_args[0], self.to, self.source_lang)
         print(f"wrote {path}")
-        _refresh_catalogue(Path(self.root))
+        refresh_catalogue(Path(self.root))
         print(f"next: translate the cells marked TRANSLATE, then run `atelier check {path.parent}`")

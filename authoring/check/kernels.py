@@ -31,7 +31,7 @@ NETWORK_ERRORS = re.compile(
 )
 
 
-def _network_isolation() -> list[str]:
+def network_isolation() -> list[str]:
     """The command prefix that runs a kernel without network: a new, empty network namespace.
 
     ``unshare -n`` (root only) gives the kernel a network namespace with no interface up, so every
@@ -45,7 +45,7 @@ def _network_isolation() -> list[str]:
     return []
 
 
-def _kernel_env() -> dict[str, str]:
+def kernel_env() -> dict[str, str]:
     """The environment of every kernel the check starts (its own and Voila's)."""
     env = dict(os.environ)
     # Belt and braces for libraries that honour proxies: a dead proxy address.
@@ -56,7 +56,7 @@ def _kernel_env() -> dict[str, str]:
     return env
 
 
-def _kernel_argv(fork_server=None) -> list[str]:
+def kernel_argv(fork_server=None) -> list[str]:
     """How the check starts a kernel (``{connection_file}`` is filled in by jupyter_client).
 
     Forked from the template when there is one (its stand-in command), else a new ipykernel; both
@@ -65,7 +65,7 @@ def _kernel_argv(fork_server=None) -> list[str]:
     if fork_server is not None:
         return fork_server.kernel_cmd("{connection_file}")
     return [
-        *_network_isolation(),
+        *network_isolation(),
         sys.executable,
         "-m",
         "ipykernel_launcher",
@@ -85,7 +85,7 @@ def _kernel_manager_class():
         def format_kernel_cmd(self, extra_arguments=None):
             return [
                 self.connection_file if arg == "{connection_file}" else arg
-                for arg in _kernel_argv(self.fork_server)
+                for arg in kernel_argv(self.fork_server)
             ]
 
     return OfflineKernelManager
@@ -104,7 +104,7 @@ def _forked_kernelspecs(ipc_dir: str, fork_server):
     folder = Path(ipc_dir) / "forked"
     kernels = folder / "kernels"
     if not (kernels / "python3" / "kernel.json").exists():
-        write_kernelspec(folder, fork_server.socket_path, _kernel_argv(fork_server))
+        write_kernelspec(folder, fork_server.socket_path, kernel_argv(fork_server))
     return KernelSpecManager(kernel_dirs=[str(kernels)], ensure_native_kernel=False)
 
 
@@ -143,7 +143,7 @@ async def _execute(
     km_class = _kernel_manager_class()
     km = km_class(kernel_name="python3", transport="ipc", ip=os.path.join(ipc_dir, f"k{index}"))
     km.fork_server = fork_server
-    env = _kernel_env()
+    env = kernel_env()
     client = NotebookClient(
         run.nb,
         log=_QUIET,

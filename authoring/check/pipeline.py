@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atelier import workbook as wb
-from atelier.authoring.check.kernels import _network_isolation, execute_all, plan_runs
+from atelier.authoring.check.kernels import execute_all, network_isolation, plan_runs
 from atelier.authoring.check.options import CheckOptions
 from atelier.authoring.check.static import (
     FOLDER_CHECKS,
@@ -148,7 +148,7 @@ def check(paths: list[str | Path], options: CheckOptions | None = None) -> Repor
     notebooks = [pair for _, _, loaded in workbooks for pair in loaded.values()]
     to_run = [(p, nb) for p, nb in notebooks if any(c.cell_type == "code" for c in nb.cells)]
     apps = [p for p, nb in notebooks if wb.metadata(nb).get("app") is True]
-    if ((options.execute and to_run) or (options.voila and apps)) and not _network_isolation():
+    if ((options.execute and to_run) or (options.voila and apps)) and not network_isolation():
         report.problems.append(
             Problem(
                 "atelier check",
@@ -168,7 +168,7 @@ def check(paths: list[str | Path], options: CheckOptions | None = None) -> Repor
             if options.fork:
                 from atelier.authoring.forkserver import ForkServer
 
-                fork_server = stack.enter_context(ForkServer(ipc_dir, _network_isolation()))
+                fork_server = stack.enter_context(ForkServer(ipc_dir, network_isolation()))
             if apps:
                 voila = stack.enter_context(VoilaRenderer(apps, options, ipc_dir, fork_server))
         report.problems.extend(_static_checks(workbooks, roots, options))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,10 @@ import urllib.request
 from pathlib import Path
 
 from atelier import forking
-from atelier.authoring.check.kernels import NETWORK_ERRORS, _kernel_argv, _kernel_env
+from atelier.authoring.check.kernels import NETWORK_ERRORS, kernel_argv, kernel_env
 from atelier.authoring.check.options import CheckOptions
+from atelier.ports import free_port
 from atelier.workbook import Problem
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 #: Voila's own entry point, with jsonschema's IRI grammars deferred (~1.3 s of CPU at every start,
 #: jsonschema #1428): nothing Voila validates uses IRI formats.
@@ -60,7 +53,7 @@ def _offline_kernelspec(ipc_dir: str, fork_server=None) -> str:
     (spec / "kernel.json").write_text(
         json.dumps(
             {
-                "argv": _kernel_argv(fork_server),
+                "argv": kernel_argv(fork_server),
                 "display_name": "Python 3 (ipykernel)",
                 "language": "python",
             }
@@ -83,7 +76,7 @@ class VoilaRenderer:
         self.ipc_dir = ipc_dir
         self.fork_server = fork_server
         self.root = Path(os.path.commonpath([str(p.parent.resolve()) for p in apps]))
-        self.port = _free_port()
+        self.port = free_port()
         self.log = Path(ipc_dir) / "voila.log"
         self.process: subprocess.Popen | None = None
 
@@ -105,7 +98,7 @@ class VoilaRenderer:
         ]
         # Voila's kernels inherit this environment. Warnings are the execution step's to report:
         # in Voila's page they would read as errors.
-        env = dict(_kernel_env(), PYTHONWARNINGS="ignore")
+        env = dict(kernel_env(), PYTHONWARNINGS="ignore")
         data = _offline_kernelspec(self.ipc_dir, self.fork_server)
         env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [data, env.get("JUPYTER_PATH")]))
         # Its log goes to a file: a pipe nobody reads would stall Voila once full.

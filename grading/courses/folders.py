@@ -39,7 +39,7 @@ def check_log(course: Course) -> None:
         safefs.append_at(folder, course.receipts_log.name, b"", course.receipts_log)
 
 
-def _ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
+def ensure_dir(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
     """Create ``path`` if needed and set its mode and owner (idempotent), following no link.
 
     ``path``'s parent is opened by path (every folder given here has a parent only root can
@@ -58,7 +58,7 @@ def ensure(course: Course) -> Course:
     Idempotent: run by every verb before it works, so a course repairs itself.
     """
     uid, gid = ensure_grader_account(course)
-    _ensure_dir(course.courses_root, 0o755, 0, 0)
+    ensure_dir(course.courses_root, 0o755, 0, 0)
     # The course folder is the grader's: everything below it is opened from its descriptor,
     # without following links, and changed through descriptors.
     with safefs.opened_dir(course.courses_root) as top:
@@ -77,12 +77,12 @@ def ensure(course: Course) -> Course:
             )
     finally:
         os.close(root)
-    _ensure_dir(course.exchange_root, 0o755, 0, 0)
-    _ensure_dir(course.exchange, 0o755, 0, 0)
+    ensure_dir(course.exchange_root, 0o755, 0, 0)
+    ensure_dir(course.exchange, 0o755, 0, 0)
     # The grader account publishes (formgrader's release button); everyone reads.
-    _ensure_dir(course.outbound, 0o755, uid, gid)
-    _ensure_dir(course.inbound, 0o711, 0, 0)
-    _ensure_dir(course.exchange_feedback, 0o711, 0, 0)
+    ensure_dir(course.outbound, 0o755, uid, gid)
+    ensure_dir(course.inbound, 0o711, 0, 0)
+    ensure_dir(course.exchange_feedback, 0o711, 0, 0)
     ensure_gradebook(course, uid, gid)
     ensure_trusted_config(course, gid)
     return course
@@ -96,8 +96,8 @@ def ensure_trusted_config(course: Course, gid: int) -> None:
     """
     if os.geteuid() != 0:
         return
-    _ensure_dir(course.courses_root / TRUSTED_CONFIG, 0o755, 0, 0)
-    _ensure_dir(course.trusted_config_dir, 0o750, 0, gid)
+    ensure_dir(course.courses_root / TRUSTED_CONFIG, 0o755, 0, 0)
+    ensure_dir(course.trusted_config_dir, 0o750, 0, gid)
     text = course.nbgrader_config_text()
     with safefs.opened_dir(course.trusted_config_dir) as folder:
         name = course.trusted_config_file.name

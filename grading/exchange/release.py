@@ -16,7 +16,7 @@ from pathlib import Path
 
 from atelier.grading import safefs
 from atelier.grading.course import Course, GradingError, assignment_id, nbgrader_api, notebook_name
-from atelier.grading.courses.folders import _ensure_dir, course_umask, ensure
+from atelier.grading.courses.folders import course_umask, ensure, ensure_dir
 from atelier.grading.courses.graderaccount import account_ids, as_grader, course_owners
 from atelier.grading.courses.people import Trainee
 
@@ -185,9 +185,9 @@ def register_trainees(release: Release) -> None:
     for trainee in release.trainees:
         uid, gid = account_ids(trainee.account)
         # inbound/<account>: the trainee writes, the grader group reads, nobody else can enter.
-        _ensure_dir(course.inbound_of(trainee.account), 0o2770, uid, grader_gid)
+        ensure_dir(course.inbound_of(trainee.account), 0o2770, uid, grader_gid)
         # feedback/<account>: the grader writes, the trainee's own group only reads.
-        _ensure_dir(course.feedback_of(trainee.account), 0o2750, grader_uid, gid)
+        ensure_dir(course.feedback_of(trainee.account), 0o2750, grader_uid, gid)
     release.progress(f"  trainees  {len(release.trainees)} with their own exchange folders")
 
 

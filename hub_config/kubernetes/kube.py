@@ -329,11 +329,11 @@ def dump(values: Mapping) -> str:
         "# helm upgrade --install atelier jupyterhub/jupyterhub --version 4.4.0 --values FILE\n"
     )
     return header + yaml.dump(
-        dict(values), Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100
+        dict(values), Dumper=BlockDumper, sort_keys=False, allow_unicode=True, width=100
     )
 
 
-class _BlockDumper(yaml.SafeDumper):
+class BlockDumper(yaml.SafeDumper):
     """A YAML dumper writing multi-line strings (config snippets, files) as ``|`` blocks."""
 
 
@@ -342,4 +342,4 @@ def _str_block(dumper, data: str):
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
-_BlockDumper.add_representer(str, _str_block)
+BlockDumper.add_representer(str, _str_block)

@@ -161,7 +161,7 @@ def test_check_kernels_are_forked_by_the_template_through_the_provisioner(monkey
         path = Path(ipc_dir) / "probe.ipynb"
         nbformat.write(nb, path)
         run = kernels.Run(path, "source", nb)
-        with ForkServer(ipc_dir, kernels._network_isolation()) as server:
+        with ForkServer(ipc_dir, kernels.network_isolation()) as server:
             run_apart(kernels.execute_all([run], CheckOptions(cell_timeout=20), ipc_dir, server))
             template = server.process.pid
     outputs = nb.cells[0].get("outputs", [])
