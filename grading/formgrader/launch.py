@@ -15,20 +15,11 @@ or shown; the reason is in the hub's log only. Usage::
 
 from __future__ import annotations
 
-import html
 import os
 import signal
 import subprocess
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-NOTICE = (
-    "<!doctype html><html lang=en><meta charset=utf-8><title>Formgrader unavailable</title>"
-    "<h1>The formgrader of cohort {cohort} could not start</h1>"
-    "<p>The other cohorts and the rest of the site work. An administrator finds the reason in "
-    "the hub's log (lines starting with <code>atelier: formgrader {cohort}</code>), fixes the "
-    "course folder and restarts the hub.</p></html>"
-)
 
 
 def log(cohort: str, message: str) -> None:
@@ -38,7 +29,10 @@ def log(cohort: str, message: str) -> None:
 
 def serve_notice(cohort: str, port: int, prefix: str) -> None:
     """Answer every request on ``port`` with the notice, until the hub stops this service."""
-    body = NOTICE.format(cohort=html.escape(cohort)).encode()
+    from atelier import pages
+
+    # The cohort id is the roster's: escaped by the template like anything people wrote.
+    body = pages.render("atelier.grading.formgrader", "notice.html.j2", cohort=cohort).encode()
 
     class Notice(BaseHTTPRequestHandler):
         def _answer(self):

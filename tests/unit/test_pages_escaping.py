@@ -280,3 +280,12 @@ def test_app_kernels_send_a_sentence_and_log_the_traceback(monkeypatch):
     assert text.count("Traceback (most recent call last)") == appskernel.LOG_PER_MINUTE
     assert text.count("invalid literal for int()") == appskernel.LOG_PER_MINUTE + 5
     assert appskernel.message("xx") == appskernel.MESSAGES["en"]
+
+
+def test_formgrader_notice_keeps_the_cohort_as_text():
+    """Does the notice of a formgrader that could not start show a hostile cohort id as text?"""
+    from atelier import pages
+
+    page = pages.render("atelier.grading.formgrader", "notice.html.j2", cohort=HOSTILE[0])
+    assert HOSTILE[0] not in page
+    assert "The formgrader of cohort &lt;" in page
