@@ -24,6 +24,15 @@ base_aliases = {
 base_flags: dict = {}
 
 
+def subverbs(*apps: type[Application]) -> dict:
+    """A verb's ``subcommands`` table, from its sub-verbs' classes.
+
+    Each is named by the last word of its ``name`` (``atelier kube values`` -> ``values``) and
+    described by the first line of its docstring, so a sub-verb says what it does in one place.
+    """
+    return {app.name.split()[-1]: (app, app.__doc__.strip().splitlines()[0]) for app in apps}
+
+
 class AtelierApp(Application):
     """Common behaviour of every ``atelier`` verb."""
 
@@ -82,3 +91,26 @@ class AtelierApp(Application):
         except KeyboardInterrupt:
             print("atelier: interrupted", file=sys.stderr)
             sys.exit(130)
+
+
+class OutputApp(AtelierApp):
+    """A verb that writes one text (a CSV, values, manifests) to ``--output`` or standard output."""
+
+    #: Mode of the file written with ``--output``; a verb whose text holds secrets sets 0o600.
+    output_mode = 0o640
+
+    output = Unicode(
+        "", help="File to write, whole or not at all; empty means standard output."
+    ).tag(config=True)
+
+    def write_output(self, text: str) -> None:
+        """``text`` to standard output, or atomically to ``output`` (mode :attr:`output_mode`)."""
+        if not self.output:
+            sys.stdout.write(text)
+            return
+        from pathlib import Path
+
+        from atelier.files import atomic_write
+
+        atomic_write(Path(self.output), text, self.output_mode)
+        self.log.info("wrote %s", self.output)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from traitlets import Unicode
 
-from atelier.app import AtelierApp, base_aliases
+from atelier.app import AtelierApp, base_aliases, subverbs
 from atelier.errors import AtelierError
 
 
@@ -49,12 +49,7 @@ class CertificatesApp(AtelierApp):
         "out": "CertificatesApp.out",
         "workbooks": "CertificatesApp.workbooks",
     }
-    subcommands = {
-        "verify": (
-            "atelier.grading.certificatesapp.VerifyApp",
-            "Check a certificate's verification code: atelier certificates verify CODE.",
-        ),
-    }
+    subcommands = subverbs(VerifyApp)
 
     cohort = Unicode("", help="The cohort whose certificates to write.").tag(config=True)
     out = Unicode("certificates", help="Folder to write the PDFs to.").tag(config=True)

@@ -6,17 +6,14 @@ Rule: the verb only reads its options and calls the export pipeline
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from traitlets import Bool
 
-from traitlets import Bool, Unicode
-
-from atelier.app import AtelierApp
+from atelier.app import AtelierApp, OutputApp, subverbs
 from atelier.grading.cohort import CohortApp, cohort_aliases
 from atelier.grading.course import GradingError
 
 
-class GradesExportApp(CohortApp):
+class GradesExportApp(CohortApp, OutputApp):
     """``atelier grades export --cohort C [--moodle]``: grades as CSV on standard output."""
 
     name = "export"
@@ -30,13 +27,9 @@ class GradesExportApp(CohortApp):
     }
 
     moodle = Bool(False, help="Write the Moodle gradebook import CSV instead.").tag(config=True)
-    output = Unicode("", help="File to write (atomically); empty means standard output.").tag(
-        config=True
-    )
 
     def run(self):
         """Write the CSV."""
-        from atelier.files import atomic_write
         from atelier.grading.export import full_csv, gather, moodle_csv
 
         course = self.course()
@@ -47,10 +40,7 @@ class GradesExportApp(CohortApp):
             raise GradingError(f"cohort {self.cohort} has no gradebook yet: release a workbook")
         workbooks, rows = gather(course, trainees)
         text = (moodle_csv if self.moodle else full_csv)(workbooks, rows)
-        if self.output:
-            atomic_write(Path(self.output), text, 0o640)
-        else:
-            sys.stdout.write(text)
+        self.write_output(text)
 
 
 class GradesApp(AtelierApp):
@@ -58,6 +48,4 @@ class GradesApp(AtelierApp):
 
     name = "grades"
     description = "Grade reports of a cohort."
-    subcommands = {
-        "export": ("atelier.grading.gradesapp.GradesExportApp", GradesExportApp.description),
-    }
+    subcommands = subverbs(GradesExportApp)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from traitlets import Unicode
 
-from atelier.app import AtelierApp, base_aliases
+from atelier.app import AtelierApp, base_aliases, subverbs
 
 
 class LibraryBuildApp(AtelierApp):
@@ -45,9 +45,4 @@ class LibraryApp(AtelierApp):
 
     name = "atelier library"
     description = "The offline library of workbooks: `atelier library build`."
-    subcommands = {
-        "build": (
-            "atelier.public.libraryapp.LibraryBuildApp",
-            "Render every workbook to static HTML pages with an index and a size report.",
-        ),
-    }
+    subcommands = subverbs(LibraryBuildApp)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from atelier import workbook as wb
 from atelier.authoring.check.options import CheckOptions
@@ -24,6 +25,39 @@ from atelier.workbook import Problem
 #: release.
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+class MarkerPair(NamedTuple):
+    """One of nbgrader's marker pairs: the cells it belongs in, and what leaks elsewhere."""
+
+    begin: str
+    end: str
+    name: str
+    belongs: Callable[[dict], bool]
+    misplaced: str
+    fix: str
+
+
+#: The pairs :func:`check_nbgrader` checks in every cell, solutions first.
+MARKER_PAIRS = (
+    MarkerPair(
+        BEGIN_SOLUTION,
+        END_SOLUTION,
+        "solution markers",
+        wb.is_answer,
+        "solution markers in a cell that is not an answer cell: the solution would leak",
+        "mark the cell as an answer cell (nbgrader solution) or remove the markers",
+    ),
+    MarkerPair(
+        BEGIN_HIDDEN,
+        END_HIDDEN,
+        "hidden-test markers",
+        wb.is_test,
+        "hidden tests in a cell that is not an autograded test: they would be shown",
+        "move hidden tests into a locked autograded test cell",
+    ),
+)
+
 #: Markdown images ``![alt](src)``, links ``[text](target)`` and HTML ``<img>`` tags.
 MD_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
 MD_LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
@@ -139,46 +173,15 @@ def check_nbgrader(nb, path: Path, options: CheckOptions) -> list[Problem]:
                     code="test-without-answer",
                 )
             )
-        has_solution = BEGIN_SOLUTION in source or END_SOLUTION in source
-        if has_solution and not wb.is_answer(cell):
-            problems.append(
-                Problem(
-                    where,
-                    "solution markers in a cell that is not an answer cell: the solution "
-                    "would leak",
-                    "mark the cell as an answer cell (nbgrader solution) or remove the markers",
-                    i,
-                    code="leaks-solution",
-                )
-            )
-        if source.count(BEGIN_SOLUTION) != source.count(END_SOLUTION):
-            problems.append(
-                Problem(
-                    where,
-                    "unbalanced solution markers",
-                    f"close every '{BEGIN_SOLUTION}' with '{END_SOLUTION}'",
-                    i,
-                    code="leaks-solution",
-                )
-            )
-        if BEGIN_HIDDEN in source or END_HIDDEN in source:
-            if not wb.is_test(cell):
+        for pair in MARKER_PAIRS:
+            if (pair.begin in source or pair.end in source) and not pair.belongs(cell):
+                problems.append(Problem(where, pair.misplaced, pair.fix, i, code="leaks-solution"))
+            if source.count(pair.begin) != source.count(pair.end):
                 problems.append(
                     Problem(
                         where,
-                        "hidden tests in a cell that is not an autograded test: they would "
-                        "be shown",
-                        "move hidden tests into a locked autograded test cell",
-                        i,
-                        code="leaks-solution",
-                    )
-                )
-            elif source.count(BEGIN_HIDDEN) != source.count(END_HIDDEN):
-                problems.append(
-                    Problem(
-                        where,
-                        "unbalanced hidden-test markers",
-                        f"close every '{BEGIN_HIDDEN}' with '{END_HIDDEN}'",
+                        f"unbalanced {pair.name}",
+                        f"close every '{pair.begin}' with '{pair.end}'",
                         i,
                         code="leaks-solution",
                     )

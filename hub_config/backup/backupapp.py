@@ -11,7 +11,7 @@ from pathlib import Path
 
 from traitlets import Bool, Unicode
 
-from atelier.app import AtelierApp, base_aliases, base_flags
+from atelier.app import AtelierApp, base_aliases, base_flags, subverbs
 from atelier.errors import AtelierError
 
 
@@ -101,9 +101,4 @@ class DbApp(AtelierApp):
 
     name = "atelier db"
     description = "Databases: `atelier db migrate-to-postgres`."
-    subcommands = {
-        "migrate-to-postgres": (
-            "atelier.hub_config.backup.backupapp.MigrateApp",
-            "Copy the SQLite hub database and the gradebooks into PostgreSQL.",
-        )
-    }
+    subcommands = subverbs(MigrateApp)

@@ -8,17 +8,13 @@ store) as one machine; see ``docs/deploy-kubernetes.md``.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from traitlets import Unicode
 
-from atelier.app import AtelierApp, base_aliases
+from atelier.app import AtelierApp, OutputApp, base_aliases, subverbs
 from atelier.errors import AtelierError
-from atelier.files import atomic_write
 
 
-class KubeValuesApp(AtelierApp):
+class KubeValuesApp(OutputApp):
     """Write the Zero to JupyterHub 4.x values of this installation (stdout or ``--output``)."""
 
     name = "atelier kube values"
@@ -31,10 +27,9 @@ class KubeValuesApp(AtelierApp):
         "output": "KubeValuesApp.output",
         "check-against": "KubeValuesApp.check_against",
     }
+    # What it writes holds password hashes or the cluster's secrets: private.
+    output_mode = 0o600
 
-    output = Unicode(
-        "", help="File to write the values to (written whole or not at all); '' = stdout."
-    ).tag(config=True)
     check_against = Unicode(
         "",
         help="A folder holding the chart's values.yaml and values.schema.yaml: validate the values "
@@ -52,11 +47,10 @@ class KubeValuesApp(AtelierApp):
                 raise AtelierError(
                     "rendered values fail the chart schema:\n  " + "\n  ".join(errors)
                 )
-        # The values hold password hashes (roster store): private, and never half-written.
-        _write(dump(values), self.output, self.log)
+        self.write_output(dump(values))
 
 
-class KubeManifestsApp(AtelierApp):
+class KubeManifestsApp(OutputApp):
     """Write the manifests of the formgraders and public apps (stdout or ``--output``)."""
 
     name = "atelier kube manifests"
@@ -67,26 +61,14 @@ class KubeManifestsApp(AtelierApp):
         "Apply them with kubectl in the release's namespace."
     )
     aliases = {**base_aliases, "output": "KubeManifestsApp.output"}
-
-    output = Unicode(
-        "", help="File to write the manifests to (written whole or not at all); '' = stdout."
-    ).tag(config=True)
+    # What it writes holds password hashes or the cluster's secrets: private.
+    output_mode = 0o600
 
     def run(self):
         """Render, then write."""
         from atelier.hub_config.kubernetes.kubemanifests import dump_manifests, render_manifests
 
-        _write(dump_manifests(render_manifests(self.settings)), self.output, self.log)
-
-
-def _write(text: str, output: str, log) -> None:
-    """``text`` to stdout, or to ``output`` mode 600 (it holds secrets), never half-written."""
-    if not output:
-        sys.stdout.write(text)
-        return
-    target = Path(output)
-    atomic_write(target, text, 0o600, fsync=False)
-    log.info("wrote %s", target)
+        self.write_output(dump_manifests(render_manifests(self.settings)))
 
 
 class KubeApp(AtelierApp):
@@ -97,13 +79,4 @@ class KubeApp(AtelierApp):
         "Deploy on Kubernetes with Zero to JupyterHub: `atelier kube values` (the chart's "
         "values) and `atelier kube manifests` (formgraders and public apps)."
     )
-    subcommands = {
-        "values": (
-            "atelier.hub_config.kubernetes.kubeapp.KubeValuesApp",
-            "Render the Helm values for Zero to JupyterHub 4.x from the settings file.",
-        ),
-        "manifests": (
-            "atelier.hub_config.kubernetes.kubeapp.KubeManifestsApp",
-            "Render the formgrader and public apps manifests from the settings file.",
-        ),
-    }
+    subcommands = subverbs(KubeValuesApp, KubeManifestsApp)

@@ -17,7 +17,7 @@ from pathlib import Path
 from traitlets import Bool, Unicode
 
 from atelier import accounts, csvcells
-from atelier.app import AtelierApp
+from atelier.app import AtelierApp, subverbs
 from atelier.errors import AtelierError
 from atelier.files import atomic_write
 from atelier.roster import cohorts_of, read_roster
@@ -26,7 +26,7 @@ from atelier.roster import cohorts_of, read_roster
 class RosterImportApp(AtelierApp):
     """Import (or update) the people of a roster CSV: accounts, cohorts, passwords."""
 
-    name = "atelier-roster-import"
+    name = "atelier roster import"
     description = __doc__
     aliases = {**AtelierApp.aliases, "passwords-file": "RosterImportApp.passwords_file"}
     flags = {
@@ -111,7 +111,7 @@ class RosterImportApp(AtelierApp):
 class RosterListApp(AtelierApp):
     """List the people imported so far."""
 
-    name = "atelier-roster-list"
+    name = "atelier roster list"
     description = __doc__
     aliases = {**AtelierApp.aliases, "cohort": "RosterListApp.cohort"}
 
@@ -142,7 +142,4 @@ class RosterApp(AtelierApp):
 
     name = "atelier-roster"
     description = "Manage trainees and facilitators: import a roster CSV, list people."
-    subcommands = {
-        "import": (RosterImportApp, RosterImportApp.__doc__),
-        "list": (RosterListApp, RosterListApp.__doc__),
-    }
+    subcommands = subverbs(RosterImportApp, RosterListApp)
