@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # The tests' harness (tests/harness.py): kernels are counted as the apps tests count them.
 sys.path.insert(0, str(REPO / "tests"))
-from harness import kernel_processes  # noqa: E402
+from harness import kernel_processes, start_server, stop_process  # noqa: E402
 
 
 def kernels_of(proc: subprocess.Popen) -> int:
@@ -50,13 +50,6 @@ def wait_until(predicate, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"bench_apps: timed out waiting for {what}")
         time.sleep(0.2)
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def pool_rendered(base: str, rel: str) -> int:
@@ -88,15 +81,6 @@ def burst(url: str, visitors: int, proc: subprocess.Popen) -> tuple[list[float],
     return [t for t, _ in results], max(peak, kernels_of(proc)), [s for _, s in results]
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=20)
@@ -116,15 +100,14 @@ def main() -> None:
     try:
         # Stock Voila, defaults, on the same folder.
         port = free_port()
-        log = (work / "voila.log").open("w")
-        stock = subprocess.Popen(
-            [str(BIN / "voila"), "--no-browser", f"--port={port}", str(work / "workbooks")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=work,
-        )
         base = f"http://127.0.0.1:{port}/"
-        wait_until(lambda: answers(base), 60, "stock voila")
+        stock = start_server(
+            [str(BIN / "voila"), "--no-browser", f"--port={port}", str(work / "workbooks")],
+            base,
+            work / "voila.log",
+            cwd=work,
+            timeout=60,
+        )
         times, peaks, codes = [], [], []
         for _ in range(args.rounds):
             t, peak, c = burst(base + "voila/render/" + rel, args.visitors, stock)
@@ -132,7 +115,7 @@ def main() -> None:
             peaks.append(peak)
             codes += c
         results["stock voila"] = (times, max(peaks), codes)
-        stop(stock)
+        stop_process(stock, grace=30)
 
         # Atelier: a preheated pool sized to the burst, culling, a bound above it.
         settings = work / "settings.yaml"
@@ -150,21 +133,15 @@ def main() -> None:
             )
         )
         port = free_port()
-        log = (work / "atelier.log").open("w")
-        atelier = subprocess.Popen(
-            [
-                str(BIN / "atelier"),
-                "apps",
-                f"--settings={settings}",
-                f"--port={port}",
-                f"--workbooks={work / 'workbooks'}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=work,
-        )
         base = f"http://127.0.0.1:{port}/"
-        wait_until(lambda: answers(base), 60, "atelier apps")
+        command = [
+            str(BIN / "atelier"),
+            "apps",
+            f"--settings={settings}",
+            f"--port={port}",
+            f"--workbooks={work / 'workbooks'}",
+        ]
+        atelier = start_server(command, base, work / "atelier.log", cwd=work, timeout=60)
         times, peaks, codes = [], [], []
         for _ in range(args.rounds):
             # A full pool: every preheated kernel started and its notebook rendered.
@@ -176,7 +153,7 @@ def main() -> None:
             # Visitors leave; their kernels are culled and the pool refills.
             wait_until(lambda: kernels_of(atelier) <= args.visitors, 120, "culling")
         results["atelier apps"] = (times, max(peaks), codes)
-        stop(atelier)
+        stop_process(atelier, grace=30)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,13 +18,11 @@ Reuses ``bench_hub.py``'s hub and client; accounts (``c<4 letters>-``) and folde
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import random
 import secrets
 import statistics
 import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,24 +85,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="atelier-capacity-"))
     root.chmod(0o755)
     try:
-        from atelier.hub_config.servers.delivery import publish_workbooks
-
-        publish_workbooks(bh.REPO / "tests" / "fixtures" / "hub_workbooks", root / "workbooks.git")
-        usernames = [f"u{i:02d}" for i in range(args.trainees)]
-        roster = root / "roster.csv"
-        roster.write_text(
-            "username,full name,email,institution,country,language,role,cohort\n"
-            + "".join(f"{u},Trainee {u},{u}@example.org,U,K,en,trainee,cap\n" for u in usernames)
-        )
         token = secrets.token_hex(16)
-        hub = bh.start_atelier(root, prefix, usernames, {}, token)
-        subprocess.run(
-            [str(bh.ENV_BIN / "atelier"), "roster", "import", "--settings", str(hub.settings_path),
-             str(roster), "--passwords-file", str(root / "pw.csv")],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        with (root / "pw.csv").open() as handle:
-            hub.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
+        hub, usernames = bh.atelier_with_trainees(root, prefix, args.trainees, "cap", token)
         bh.stop_hub(hub)
         hub = bh.start_atelier_again(hub, root)
         uids = {u: pwd.getpwnam(f"{prefix}{u}").pw_uid for u in usernames}

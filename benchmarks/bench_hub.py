@@ -315,6 +315,37 @@ def cleanup(prefix: str, root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def atelier_with_trainees(
+    root: Path, prefix: str, trainees: int, cohort: str, token: str
+) -> tuple[BenchHub, list[str]]:
+    """Atelier's hub in ``root`` with ``trainees`` trainees of ``cohort``, as an admin makes it.
+
+    The sample workbooks are published, the hub started, then the roster imported (which restarts
+    the hub by itself for the new cohort); the hub knows each trainee's password. Returns the hub
+    and the usernames (``u00``, ``u01``, ...; accounts ``<prefix>u00``, ...).
+    """
+    import csv
+
+    from atelier.hub_config.servers.delivery import publish_workbooks
+
+    publish_workbooks(REPO / "tests" / "fixtures" / "hub_workbooks", root / "workbooks.git")
+    usernames = [f"u{i:02d}" for i in range(trainees)]
+    roster = root / "roster.csv"
+    roster.write_text(
+        "username,full name,email,institution,country,language,role,cohort\n"
+        + "".join(f"{u},Trainee {u},{u}@example.org,U,K,en,trainee,{cohort}\n" for u in usernames)
+    )
+    hub = start_atelier(root, prefix, usernames, {}, token)
+    subprocess.run(
+        [str(ENV_BIN / "atelier"), "roster", "import", "--settings", str(hub.settings_path),
+         str(roster), "--passwords-file", str(root / "pw.csv")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    with (root / "pw.csv").open() as handle:
+        hub.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
+    return hub, usernames
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trainees", type=int, default=30, help="trainees in the burst")
@@ -326,27 +357,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="atelier-bench-"))
     root.chmod(0o755)
     try:
-        from atelier.hub_config.servers.delivery import publish_workbooks
-
-        publish_workbooks(REPO / "tests" / "fixtures" / "hub_workbooks", root / "workbooks.git")
-        usernames = [f"u{i:02d}" for i in range(args.trainees)]
-        roster = root / "roster.csv"
-        roster.write_text(
-            "username,full name,email,institution,country,language,role,cohort\n"
-            + "".join(f"{u},Trainee {u},{u}@example.org,U,K,en,trainee,bench\n" for u in usernames)
-        )
         token = secrets.token_hex(16)
-        atelier = start_atelier(root, prefix, usernames, {}, token)
-        out = subprocess.run(
-            [str(ENV_BIN / "atelier"), "roster", "import", "--settings", str(atelier.settings_path),
-             str(roster), "--passwords-file", str(root / "pw.csv")],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        del out
-        import csv
-
-        with (root / "pw.csv").open() as handle:
-            atelier.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
+        atelier, usernames = atelier_with_trainees(root, prefix, args.trainees, "bench", token)
         # The roster was imported after the start, as an admin would: `atelier roster import`
         # restarted the hub by itself to add the new cohort.
         wait_http(f"{atelier.url}/hub/api")

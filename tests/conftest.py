@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from harness import BIN, FIXTURES
+from harness import BIN, FIXTURES, start_server, stop_process
 from hubs import Postgres, running_hub
 
 from atelier.ports import free_port
@@ -57,11 +57,8 @@ def apps_server(tmp_path_factory, request):
 
     Yields an object with ``url`` (ending in /), ``proc`` and ``settings`` (the apps section used).
     """
-    import subprocess
-    import time
     import types
 
-    import requests
     import yaml
 
     apps = {"pool_size": 1, "max_kernels": 8, "cull_idle_timeout": 10, "cull_interval": 1}
@@ -70,38 +67,17 @@ def apps_server(tmp_path_factory, request):
     settings = tmp / "settings.yaml"
     settings.write_text(yaml.safe_dump({"apps": apps}))
     port = free_port()
-    log = (tmp / "apps.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "atelier"),
-            "apps",
-            f"--settings={settings}",
-            f"--port={port}",
-            f"--workbooks={getattr(request.module, 'APPS_WORKBOOKS', FIXTURES / 'apps')}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while True:
-        assert proc.poll() is None, f"atelier apps exited: {(tmp / 'apps.log').read_text()[-2000:]}"
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, "atelier apps did not answer within 180 s"
-        time.sleep(0.2)
+    command = [
+        str(BIN / "atelier"),
+        "apps",
+        f"--settings={settings}",
+        f"--port={port}",
+        f"--workbooks={getattr(request.module, 'APPS_WORKBOOKS', FIXTURES / 'apps')}",
+    ]
+    proc = start_server(command, url, tmp / "apps.log", cwd=tmp)
     yield types.SimpleNamespace(url=url, proc=proc, settings=apps, log=tmp / "apps.log")
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,51 @@ def execute_in_kernel(
         ws.close()
 
 
+def start_server(
+    command: list[str],
+    url: str,
+    log_path: Path,
+    *,
+    cwd: Path,
+    env: dict | None = None,
+    timeout: float = 180,
+) -> subprocess.Popen:
+    """Start ``command`` (its output to ``log_path``) and wait until ``url`` answers 200.
+
+    Fails with the log's tail when the server exits first or does not answer within ``timeout``
+    seconds. Stop it with :func:`stop_process`.
+    """
+    import requests
+
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+    name = Path(command[0]).name
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"{name} exited: {log_path.read_text()[-3000:]}"
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            stop_process(proc)
+            raise AssertionError(
+                f"{name} did not answer within {timeout:.0f} s: {log_path.read_text()[-3000:]}"
+            )
+        time.sleep(0.2)
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; the process is reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_apart(coroutine):
     """Run ``coroutine`` in a loop of its own, in a thread of its own.
 

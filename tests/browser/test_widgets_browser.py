@@ -13,21 +13,18 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 import time
 import types
 from pathlib import Path
 
 import pytest
-import requests
+from harness import BIN, start_server, stop_process
 
 from atelier.ports import free_port
 
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "widgets"
-BIN = Path(sys.executable).parent
 NOTEBOOKS = ("browser-questions.ipynb", "browser-tools.ipynb")
 ANSWERS = ".atelier-answers.json"
 PHONE = {"width": 360, "height": 800}
@@ -97,33 +94,13 @@ def wait_saved(folder: Path, check, timeout: float = 30) -> dict:
         time.sleep(0.2)
 
 
-def start_server(name: str, command: list[str], url: str, probe: str, folder: Path):
-    """Start ``command``, wait until ``url + probe`` answers 200, return (process, log path)."""
-    log_path = folder / f"{name}.log"
-    log = log_path.open("w")
+def start(name: str, command: list[str], url: str, probe: str, folder: Path):
+    """Start ``command`` (logging to ``folder/name.log``) until ``url + probe`` answers 200."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("ATELIER_LANGUAGE", None)
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, f"{name} exited: {log_path.read_text()[-3000:]}"
-        try:
-            if requests.get(url + probe, timeout=2).status_code == 200:
-                return proc, log, log_path
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, f"{name} did not answer within 90 s"
-        time.sleep(0.25)
-
-
-def stop_server(proc, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    return start_server(
+        command, url + probe, folder / f"{name}.log", cwd=folder, env=env, timeout=90
+    )
 
 
 def notebook_folder(tmp_path_factory, name: str) -> Path:
@@ -150,7 +127,7 @@ def lab(tmp_path_factory):
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = free_port(), secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}/"
-    proc, log, log_path = start_server(
+    proc = start(
         "jupyterlab",
         [
             str(BIN / "jupyter-lab"),
@@ -168,8 +145,8 @@ def lab(tmp_path_factory):
         f"api/status?token={token}",
         state,
     )
-    yield types.SimpleNamespace(url=url, token=token, root=root, log=log_path)
-    stop_server(proc, log)
+    yield types.SimpleNamespace(url=url, token=token, root=root, log=state / "jupyterlab.log")
+    stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +156,7 @@ def voila(tmp_path_factory):
     state = tmp_path_factory.mktemp("voila-state")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    proc, log, log_path = start_server(
+    proc = start(
         "voila",
         [
             str(BIN / "voila"),
@@ -193,8 +170,8 @@ def voila(tmp_path_factory):
         "",
         state,
     )
-    yield types.SimpleNamespace(url=url, root=root, log=log_path)
-    stop_server(proc, log)
+    yield types.SimpleNamespace(url=url, root=root, log=state / "voila.log")
+    stop_process(proc)
 
 
 def run_all_cells(page, restart: bool = False) -> None:
