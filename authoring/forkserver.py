@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from atelier import forking
+from atelier.processes import forking
 
 #: Modules the template imports once; forked kernels find them already loaded. Importing runs no
 #: workbook code, so a forked kernel is as fresh as a new one. Besides the kernel itself, this is

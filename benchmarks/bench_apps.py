@@ -30,7 +30,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

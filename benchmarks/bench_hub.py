@@ -40,7 +40,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 # The tests' harness (tests/harness.py): the benchmarks clean up and measure as the tests do.

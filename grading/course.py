@@ -341,7 +341,7 @@ def ensure_env_on_path() -> None:
 
 def jupyter_path(current: str | None) -> str:
     """``JUPYTER_PATH`` with :data:`JUPYTER_DATA` first (``current`` kept after it)."""
-    from atelier.jupyterpath import prepend
+    from atelier.processes.jupyterpath import prepend
 
     return prepend(JUPYTER_DATA, current)
 

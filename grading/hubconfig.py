@@ -34,7 +34,7 @@ from traitlets.config import Config
 from atelier.files import atomic_write
 from atelier.grading.course import Course, GradingError, jupyter_path
 from atelier.grading.courses.folders import ensure
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
 TRAINEE_SERVER_EXTENSIONS_OFF = (

@@ -293,7 +293,7 @@ def check_capacity(settings, n_notebooks: int) -> None:
 
 def jupyter_path_env(environ: dict | None = None) -> str:
     """``JUPYTER_PATH`` with Atelier's data directory first, so that Voila finds the template."""
-    from atelier.jupyterpath import prepend
+    from atelier.processes.jupyterpath import prepend
 
     environ = os.environ if environ is None else environ
     return prepend(SHARE_DIR, environ.get("JUPYTER_PATH"))

@@ -15,7 +15,7 @@ import pytest
 from harness import BIN, FIXTURES, start_server, stop_process
 from hubs import Postgres, running_hub
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 
 def pytest_addoption(parser):

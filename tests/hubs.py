@@ -16,7 +16,7 @@ from pathlib import Path
 from harness import FIXTURES, PREFIX, remove_accounts
 from harness import process_owners as _process_owners
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 #: The people every hub test session starts with: three trainees (one French) in two cohorts, and
 #: the facilitator of cohort x.

@@ -17,10 +17,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from atelier import forking
 from atelier.authoring.check.kernels import NETWORK_ERRORS, kernel_argv, kernel_env
 from atelier.authoring.check.options import CheckOptions
-from atelier.ports import free_port
+from atelier.processes import forking
+from atelier.processes.ports import free_port
 from atelier.workbook import Problem
 
 #: Voila's own entry point, with jsonschema's IRI grammars deferred (~1.3 s of CPU at every start,

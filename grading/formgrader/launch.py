@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     cohort, port, command = argv[0], int(argv[1]), argv[3:]
-    from atelier.forking import stop_with_parent
+    from atelier.processes.forking import stop_with_parent
 
     child = subprocess.Popen(command, preexec_fn=stop_with_parent)
     stopping = []

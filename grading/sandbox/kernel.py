@@ -1006,7 +1006,7 @@ def warm_up(shell: SandboxShell) -> None:
 
 def preload(modules: list[str]) -> list[str]:
     """Import the modules trainees commonly use, so each fork starts warm; return those found."""
-    from atelier import forking
+    from atelier.processes import forking
 
     loaded = forking.preload(modules)
     # IPython's own lazily-imported pieces used by every run_cell.

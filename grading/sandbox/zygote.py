@@ -33,9 +33,9 @@ import signal
 import sys
 import time
 
-from atelier import forking
 from atelier.grading.sandbox.kernel import FRAME_HEADER, FRAME_MAGIC, encode_frame
-from atelier.mounts import (
+from atelier.processes import forking
+from atelier.processes.mounts import (
     MS_BIND,
     MS_NODEV,
     MS_NOSUID,

@@ -11,8 +11,8 @@ process's ``preexec_fn`` (the spawner's fallback), as root, in this order:
    trainee alone, usually the kernel), ``pids`` (a fork bomb stops at the cap), ``cpu`` (a
    share of the cores, so one trainee cannot take them all);
 2. a mount namespace of its own with size-capped tmpfs on ``/tmp`` (also ``/var/tmp`` and
-   ``/run/lock``) and ``/dev/shm`` (:func:`atelier.mounts.private_scratch`): nothing written
-   there reaches the disk or another trainee, and it is gone when the server stops;
+   ``/run/lock``) and ``/dev/shm`` (:func:`atelier.processes.mounts.private_scratch`): nothing
+   written there reaches the disk or another trainee, and it is gone when the server stops;
 3. resource limits, soft and hard, as a backstop: ``RLIMIT_FSIZE`` (no file larger than the cap,
    anywhere; it is what keeps a fast writer from overrunning the home quota between two checks
    of the watchdog, :mod:`atelier.hub_config.servers.quota`), ``RLIMIT_NPROC`` (per account, for a
@@ -31,7 +31,7 @@ import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from atelier.mounts import new_mount_namespace, private_scratch
+from atelier.processes.mounts import new_mount_namespace, private_scratch
 
 #: Where cgroup v1 controllers are mounted.
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -156,7 +156,8 @@ def confine(confinement: dict) -> None:
 
     ``confinement`` is what the spawner sent: ``limits`` (:meth:`ServerLimits.to_json`) and
     ``cgroups`` (the ``cgroup.procs`` files :func:`prepare_cgroups` returned) and ``keep``
-    (folders the server needs that may live under ``/tmp``: :func:`atelier.mounts.private_scratch`).
+    (folders the server needs that may live under ``/tmp``:
+    :func:`atelier.processes.mounts.private_scratch`).
     """
     limits = ServerLimits(**confinement["limits"])
     for procs in confinement.get("cgroups", []):

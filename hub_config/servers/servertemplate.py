@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 
-from atelier import forking
+from atelier.processes import forking
 from atelier.upstream import traitlets as upstream_traitlets
 
 #: Modules a trainee's server imports while it starts (beyond ``singleuser.import_server_modules``):

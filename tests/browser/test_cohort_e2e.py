@@ -45,7 +45,7 @@ from hubs import running_hub
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_widgets_browser import PHONE, assert_fits_a_phone
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 pytestmark = pytest.mark.browser
 

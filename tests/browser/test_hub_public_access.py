@@ -20,7 +20,7 @@ from harness import BIN, FIXTURES, PREFIX
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from seeds import seed_dashboard_cohort
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 from atelier.public import apps
 from atelier.settings import load_settings
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from harness import BIN, start_server, stop_process
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -23,7 +23,7 @@ import yaml
 from harness import PREFIX, REPO
 from hubs import running_hub
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 pytestmark = pytest.mark.server
 

@@ -24,7 +24,7 @@ import requests
 from harness import BIN
 from hubs import HUB_ROSTER, Hub
 
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 pytestmark = pytest.mark.server
 

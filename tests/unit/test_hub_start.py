@@ -8,7 +8,7 @@ import sys
 import time
 
 from atelier.hub_config.hub.processes import end_leftover_services
-from atelier.ports import free_port
+from atelier.processes.ports import free_port
 
 
 def sleeper(**env) -> subprocess.Popen:

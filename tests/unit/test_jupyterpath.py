@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from atelier.jupyterpath import prepend
+from atelier.processes.jupyterpath import prepend
 
 
 def test_the_folder_comes_first_and_the_rest_is_kept_once():

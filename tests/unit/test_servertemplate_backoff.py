@@ -51,7 +51,7 @@ def test_an_ended_process_nobody_reaped_counts_as_ended():
 
 REHOME_CHECK = """
 import os, sys
-from atelier import forking
+from atelier.processes import forking
 from atelier.hub_config.servers import servertemplate
 from atelier.hub_config.servers.singleuser import import_server_modules
 

@@ -1,0 +1,7 @@
+"""The processes Atelier starts and how they are confined, for every room that starts one.
+
+:mod:`.forking` (template processes: import once, freeze, fork, die with the parent),
+:mod:`.mounts` (private mount namespaces and size-capped scratch for someone else's code),
+:mod:`.ports` (a free loopback port for a server) and :mod:`.jupyterpath` (a room's Jupyter data
+folder first on a process's ``JUPYTER_PATH``).
+"""
