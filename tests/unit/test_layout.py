@@ -1,10 +1,12 @@
 """The rooms' layout: the base's import contract covers all of it, and an upgrade keeps working.
 
 ``lint-imports`` (tests/run.sh) checks the contracts of ``pyproject.toml``; these tests check
-what it cannot: that a module added to the base is held to the base's contract, and that files
-an install made before the rooms moved (issue 16) still load with today's code.
+what it cannot: that a module added to the base is held to the base's contract, that modules and
+rooms stay small enough to find one's way in (docs/architecture.md), and that files an install made
+before the rooms moved (issue 16) still load with today's code.
 """
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -21,6 +23,14 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 UPGRADE = REPO / "tests" / "fixtures" / "upgrade"
+ROOMS = ("core", "widgets", "authoring", "public", "grading", "hub_config")
+#: Past these, a module says why at its top, and a room splits into sub-rooms.
+MODULE_LINES, ROOM_MODULES = 500, 15
+
+
+def modules() -> list[Path]:
+    """Every Python module of the installed package's rooms, sub-rooms included."""
+    return sorted(p for room in ROOMS for p in (REPO / room).rglob("*.py"))
 
 
 def contract(name_start: str) -> dict:
@@ -38,6 +48,28 @@ def test_every_base_module_is_held_to_the_base_contract():
     # Packages of the base (core/upstream/, core/processes/) are held as a whole.
     on_disk |= {f"atelier.{path.parent.name}" for path in (REPO / "core").glob("*/__init__.py")}
     assert on_disk == listed
+
+
+def test_a_long_module_says_at_its_top_why_it_is_one_module():
+    """Does every module over 500 lines explain, in its docstring, why it is not split?"""
+    unexplained = []
+    for path in modules():
+        source = path.read_text("utf-8")
+        if source.count("\n") <= MODULE_LINES:
+            continue
+        if "Why one module" not in (ast.get_docstring(ast.parse(source)) or ""):
+            unexplained.append(str(path.relative_to(REPO)))
+    assert not unexplained, f"over {MODULE_LINES} lines with no 'Why one module': {unexplained}"
+
+
+def test_no_room_holds_more_than_fifteen_modules_at_one_level():
+    """Does every room and sub-room hold at most 15 modules (``__init__``, ``__main__`` aside)?"""
+    crowded = {}
+    for folder in {path.parent for path in modules()}:
+        count = sum(1 for p in folder.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+        if count > ROOM_MODULES:
+            crowded[str(folder.relative_to(REPO))] = count
+    assert not crowded, f"rooms over {ROOM_MODULES} modules, give them sub-rooms: {crowded}"
 
 
 def test_a_trainee_config_written_before_the_move_loads_the_same_classes():
