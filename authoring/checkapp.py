@@ -17,7 +17,7 @@ from atelier.app import AtelierApp, base_aliases, base_flags
 class CheckApp(AtelierApp):
     """Validate workbooks: metadata, nbgrader, execution, student version, translations, apps."""
 
-    name = "atelier-check"
+    name = "atelier check"
     description = (
         "Check workbooks (notebooks, workbook folders or the workbooks folder; "
         "default ./workbooks). "

@@ -79,7 +79,7 @@ def new_workbook(
 class NewApp(AtelierApp):
     """Start a workbook from the template (which passes ``atelier check``)."""
 
-    name = "atelier-new"
+    name = "atelier new"
     description = (
         "Create workbooks/<nn>-ID/ID.<lang>.ipynb from the template: atelier new ID --lang en"
     )

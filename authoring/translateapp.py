@@ -127,7 +127,7 @@ def translate_workbook(root: Path, workbook_id: str, to: str, source_lang: str =
 class TranslateApp(AtelierApp):
     """Create or update a language version: code and grading synced, prose marked to translate."""
 
-    name = "atelier-translate"
+    name = "atelier translate"
     description = (
         "Create or update another language version of a workbook: atelier translate ID --to fr"
     )

@@ -27,10 +27,15 @@ base_flags: dict = {}
 def subverbs(*apps: type[Application]) -> dict:
     """A verb's ``subcommands`` table, from its sub-verbs' classes.
 
-    Each is named by the last word of its ``name`` (``atelier kube values`` -> ``values``) and
-    described by the first line of its docstring, so a sub-verb says what it does in one place.
+    Each is named by the last word of its ``name`` (every verb is named as it is typed:
+    ``atelier kube values`` -> ``values``) and described by the first line of its docstring, so a
+    sub-verb says what it does in one place.
     """
-    return {app.name.split()[-1]: (app, app.__doc__.strip().splitlines()[0]) for app in apps}
+    # Docstrings are reStructuredText; help is plain text.
+    return {
+        app.name.split()[-1]: (app, app.__doc__.strip().splitlines()[0].replace("``", "`"))
+        for app in apps
+    }
 
 
 class AtelierApp(Application):

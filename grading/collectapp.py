@@ -12,7 +12,7 @@ from atelier.grading.cohort import CohortApp
 class CollectApp(CohortApp):
     """``atelier collect --cohort C WORKBOOK``: take the latest valid submissions in."""
 
-    name = "collect"
+    name = "atelier collect"
     description = (
         "Collect each trainee's latest valid submission of a workbook. Submissions are checked "
         "(owner, size, count) and timed by the server; rejected ones are recorded with a reason."

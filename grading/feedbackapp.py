@@ -12,7 +12,7 @@ from atelier.grading.cohort import CohortApp
 class FeedbackApp(CohortApp):
     """``atelier feedback --cohort C WORKBOOK``: generate feedback and return it to each trainee."""
 
-    name = "feedback"
+    name = "atelier feedback"
     description = (
         "Generate HTML feedback for every graded submission of a workbook and return it to each "
         "trainee's own exchange folder; trainees fetch it from JupyterLab's assignment list."

@@ -89,7 +89,7 @@ flags = {
 class GradeApp(AtelierApp):
     """Autograde every collected submission of an assignment, in parallel sandboxes."""
 
-    name = "atelier-grade"
+    name = "atelier grade"
     description = __doc__.split("\n\n")[0]
     aliases = aliases
     flags = flags

@@ -16,7 +16,7 @@ from atelier.grading.course import GradingError
 class GradesExportApp(CohortApp, OutputApp):
     """``atelier grades export --cohort C [--moodle]``: grades as CSV on standard output."""
 
-    name = "export"
+    name = "atelier grades export"
     description = (
         "Export a cohort's grades as CSV: one row per trainee with each workbook's score, "
         "completion and lateness; with --moodle, a CSV for Moodle's gradebook import."
@@ -46,6 +46,6 @@ class GradesExportApp(CohortApp, OutputApp):
 class GradesApp(AtelierApp):
     """``atelier grades``: grade reports (sub-verb ``export``)."""
 
-    name = "grades"
+    name = "atelier grades"
     description = "Grade reports of a cohort."
     subcommands = subverbs(GradesExportApp)

@@ -18,7 +18,7 @@ from atelier.grading.course import GradingError
 class ReleaseApp(CohortApp):
     """``atelier release WORKBOOK --cohort C``: make the student versions and release them."""
 
-    name = "release"
+    name = "atelier release"
     description = (
         "Release a graded workbook to a cohort: nbgrader makes the student version in each "
         "language of the cohort's trainees (solutions stripped, hidden tests removed, checksums "

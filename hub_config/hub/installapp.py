@@ -48,7 +48,7 @@ def lab_overrides_path(env: Path | None = None) -> Path:
 class InstallApp(AtelierApp):
     """Install or repair everything the hub needs on this machine."""
 
-    name = "atelier-install"
+    name = "atelier install"
     description = __doc__
     aliases = {
         **AtelierApp.aliases,

@@ -119,7 +119,7 @@ def check_reachable(settings) -> None:
 class StartApp(AtelierApp):
     """Start the multi-user hub (JupyterHub with configurable-http-proxy)."""
 
-    name = "atelier-start"
+    name = "atelier start"
     description = __doc__
     aliases = {
         **AtelierApp.aliases,

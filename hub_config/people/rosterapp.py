@@ -140,6 +140,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 class RosterApp(AtelierApp):
     """Manage trainees and facilitators."""
 
-    name = "atelier-roster"
+    name = "atelier roster"
     description = "Manage trainees and facilitators: import a roster CSV, list people."
     subcommands = subverbs(RosterImportApp, RosterListApp)
