@@ -139,15 +139,38 @@ def check_text(
         _fail(message, [], explanation, language)
 
 
+def _short_of(earned: float, points: float, message: str, explanation: str | None, language):
+    """Print what a partly right answer missed (nbgrader shows a test's output as feedback)."""
+    if earned < points:
+        parts = [message]
+        if explanation:
+            parts.append(i18n.translate("grading.expected", language, text=explanation))
+        print(" ".join(parts))
+    return earned
+
+
 def score_order(
-    widget_id: str, correct: Sequence[str], points: float = 1.0, *, directory: str | None = None
+    widget_id: str,
+    correct: Sequence[str],
+    points: float = 1.0,
+    *,
+    explanation: str | None = None,
+    directory: str | None = None,
+    language: str | None = None,
 ) -> float:
-    """Points for an ordering: ``points`` times the share of items in their right place."""
+    """Points for an ordering: ``points`` times the share of items in their right place.
+
+    Short of full points, it prints how many items are in place and ``explanation``.
+    """
     value = answers(directory).get(widget_id)
-    if not isinstance(value, list) or not correct:
-        return 0.0
-    placed = sum(1 for mine, right in zip(value, correct, strict=False) if mine == right)
-    return round(points * placed / len(correct), 4)
+    placed = 0
+    if isinstance(value, list) and correct:
+        placed = sum(1 for mine, right in zip(value, correct, strict=False) if mine == right)
+    earned = round(points * placed / len(correct), 4) if correct else 0.0
+    message = i18n.translate(
+        "grading.wrong_order", language, id=widget_id, right=placed, total=len(correct)
+    )
+    return _short_of(earned, points, message, explanation, language)
 
 
 def check_order(
@@ -169,14 +192,27 @@ def check_order(
 
 
 def score_matching(
-    widget_id: str, correct: Mapping[str, str], points: float = 1.0, *, directory: str | None = None
+    widget_id: str,
+    correct: Mapping[str, str],
+    points: float = 1.0,
+    *,
+    explanation: str | None = None,
+    directory: str | None = None,
+    language: str | None = None,
 ) -> float:
-    """Points for a card sort: ``points`` times the share of cards in their right category."""
+    """Points for a card sort: ``points`` times the share of cards in their right category.
+
+    Short of full points, it prints how many cards are right and ``explanation``.
+    """
     value = answers(directory).get(widget_id)
-    if not isinstance(value, dict) or not correct:
-        return 0.0
-    right = sum(1 for card, category in correct.items() if value.get(card) == category)
-    return round(points * right / len(correct), 4)
+    right = 0
+    if isinstance(value, dict) and correct:
+        right = sum(1 for card, category in correct.items() if value.get(card) == category)
+    earned = round(points * right / len(correct), 4) if correct else 0.0
+    message = i18n.translate(
+        "grading.wrong_matching", language, id=widget_id, right=right, total=len(correct)
+    )
+    return _short_of(earned, points, message, explanation, language)
 
 
 def check_matching(
@@ -276,19 +312,34 @@ def score_schedule(
     max_learning_minutes: float | None = None,
     weekly_minimum: Mapping[str, float] | None = None,
     weekly_maximum: Mapping[str, float] | None = None,
+    explanation: str | None = None,
     directory: str | None = None,
+    language: str | None = None,
 ) -> float:
-    """Points for a week plan: ``points`` times the share of rules it keeps (none saved: 0)."""
+    """Points for a week plan: ``points`` times the share of rules it keeps (none saved: 0).
+
+    Short of full points, it prints each rule broken and ``explanation``.
+    """
     value = answers(directory).get(widget_id)
-    if not isinstance(value, dict) or not value:
-        return 0.0
     rules, problems = schedule_problems(
-        value,
+        value if isinstance(value, dict) else {},
         max_learning_minutes,
         weekly_minimum=weekly_minimum,
         weekly_maximum=weekly_maximum,
     )
-    return round(points * (rules - len(problems)) / rules, 4)
+    if not isinstance(value, dict) or not value:
+        message = i18n.translate("grading.no_answer", language, id=widget_id)
+        return _short_of(0.0, points, message, explanation, language)
+    earned = round(points * (rules - len(problems)) / rules, 4)
+    message = " ".join(
+        [
+            i18n.translate(
+                "grading.plan_rules", language, id=widget_id, broken=len(problems), total=rules
+            ),
+            *(_schedule_message(problem, fields, language) for problem, fields in problems),
+        ]
+    )
+    return _short_of(earned, points, message, explanation, language)
 
 
 def check_schedule(

@@ -91,6 +91,15 @@ def test_every_check_says_what_was_expected(answered):
             call()
 
 
+def test_partial_credit_says_what_was_missed(answered, capsys):
+    """Does a partly right ordering print, in French, how many are in place and what was expected?"""
+    assert grading.score_order("q4", ["a", "b", "c"], 3, explanation="a, b, c.", language="fr") == 1
+    printed = capsys.readouterr().out
+    assert "1 élément(s) sur 3" in printed and "Ce qui était attendu : a, b, c." in printed
+    assert grading.score_order("q4", ["a", "c", "b"], 3, explanation="?") == 3
+    assert capsys.readouterr().out == ""
+
+
 def test_check_answered_reveals_no_key(answered):
     """Does the visible part of a widget test pass on any answer and fail on none?"""
     grading.check_answered("q1")
