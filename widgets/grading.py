@@ -64,7 +64,7 @@ def _fail(message: str, notes: Sequence[str], explanation: str | None, language:
 def check_answered(
     widget_id: str, *, directory: str | None = None, language: str | None = None
 ) -> None:
-    """Assert that ``widget_id`` has a saved answer (the visible, key-free part of a widget test)."""
+    """Assert that ``widget_id`` has a saved answer (the visible, key-free part of its test)."""
     _given(widget_id, directory, language)
 
 

@@ -172,7 +172,9 @@ def check(paths: list[str | Path], options: CheckOptions | None = None) -> Repor
                 fork_server = stack.enter_context(ForkServer(ipc_dir, network_isolation()))
             if apps:
                 # Rendered from the source runs' working folders, with widgets' key answers.
-                copies = {working_folder(ipc_dir, path, "source") / path.name: path for path in apps}
+                copies = {
+                    working_folder(ipc_dir, path, "source") / path.name: path for path in apps
+                }
                 voila = stack.enter_context(
                     VoilaRenderer(list(copies), options, ipc_dir, fork_server, copies)
                 )

@@ -112,9 +112,7 @@ def graded():
                 for step in (read_workbook, copy_sources, generate_student_versions):
                     step(release)
                 workbooks.append(release.workbook)
-        assignments = {
-            path: _submit(course, _load(path), student_of(path)) for path in ANSWER_SETS
-        }
+        assignments = {path: _submit(course, _load(path), student_of(path)) for path in ANSWER_SETS}
         for path in WIDGET_GRADED:
             # The released notebook as it is, with no answers file: what a trainee who answered
             # nothing submits.
@@ -188,9 +186,7 @@ def test_feedback_says_what_was_expected_in_the_trainee_language(graded, path):
     course, assignments, _outcomes = graded
     answer_set = _load(path)
     aid, name = assignments[path], answer_set["notebook"]
-    graded_nb = nbformat.read(
-        course.step_dir("autograded") / STUDENT / aid / name, as_version=4
-    )
+    graded_nb = nbformat.read(course.step_dir("autograded") / STUDENT / aid / name, as_version=4)
     said = {}
     for cell in graded_nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")

@@ -92,7 +92,7 @@ def test_every_check_says_what_was_expected(answered):
 
 
 def test_partial_credit_says_what_was_missed(answered, capsys):
-    """Does a partly right ordering print, in French, how many are in place and what was expected?"""
+    """Does a partly right ordering print, in French, how many are in place and what is expected?"""
     assert grading.score_order("q4", ["a", "b", "c"], 3, explanation="a, b, c.", language="fr") == 1
     printed = capsys.readouterr().out
     assert "1 élément(s) sur 3" in printed and "Ce qui était attendu : a, b, c." in printed
