@@ -14,6 +14,7 @@ student folder gets none, so every widget test must fail on the released noteboo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -90,7 +91,9 @@ def working_folder(base: str | Path, path: Path, kind: str) -> Path:
     copy of this notebook (Voila renders the file), and for ``source`` the key answers file.
     """
     lang = Path(path).stem.rpartition(".")[2]
-    folder = Path(base) / "folders" / kind / lang / path.parent.name
+    # The folder's name, made unique: two roots checked at once may hold folders of one name.
+    where = hashlib.sha256(str(path.parent.resolve()).encode()).hexdigest()[:8]
+    folder = Path(base) / "folders" / kind / lang / f"{path.parent.name}-{where}"
     if folder.is_dir():
         return folder
     folder.mkdir(parents=True)
