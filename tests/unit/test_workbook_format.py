@@ -194,7 +194,7 @@ def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
     catalogue.write_catalogue(root)
     assert not catalogue.catalogue_problems(root)
     text = "\n".join(c.source for c in wb.read_notebook(root / "index.fr.ipynb").cells)
-    assert "low-bandwidth-planner.fr.ipynb" in text and "30 min de lecture + 40 min" in text
+    assert "low-bandwidth-planner.fr.ipynb" in text and "12 min de lecture + 40 min" in text
     assert "Standard Classroom" in text
     path = root / REFERENCE.name / "low-bandwidth-planner.en.ipynb"
     nb = wb.read_notebook(path)
