@@ -292,6 +292,19 @@ def schedule_problems(
     return rules, problems
 
 
+def _planned(week: Any) -> bool:
+    """Whether ``week`` plans any minutes at all: an empty plan keeps no rule, it is no answer."""
+    if not isinstance(week, Mapping):
+        return False
+    return any(
+        isinstance(plan, Mapping)
+        and any(
+            isinstance(m, int | float) and not isinstance(m, bool) and m > 0 for m in plan.values()
+        )
+        for plan in week.values()
+    )
+
+
 def _schedule_message(problem: str, fields: dict, language: str | None) -> str:
     """One broken rule, in the trainee's language (day and activity names translated)."""
     words = dict(fields)
@@ -327,7 +340,8 @@ def score_schedule(
         weekly_minimum=weekly_minimum,
         weekly_maximum=weekly_maximum,
     )
-    if not isinstance(value, dict) or not value:
+    if not _planned(value):
+        # Rules about learning days hold for a week with no learning: an empty week earns nothing.
         message = i18n.translate("grading.no_answer", language, id=widget_id)
         return _short_of(0.0, points, message, explanation, language)
     earned = round(points * (rules - len(problems)) / rules, 4)
@@ -354,6 +368,8 @@ def check_schedule(
 ) -> None:
     """Assert that the week plan saved for ``widget_id`` keeps every rule; name each one broken."""
     value = _given(widget_id, directory, language)
+    if not _planned(value):
+        raise AssertionError(i18n.translate("grading.no_answer", language, id=widget_id))
     rules, problems = schedule_problems(
         value if isinstance(value, dict) else {},
         max_learning_minutes,

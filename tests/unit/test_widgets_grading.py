@@ -165,6 +165,10 @@ def test_check_schedule_names_every_broken_rule_in_french(tmp_path, monkeypatch)
     assert grading.score_schedule("week", 5, **rules) == 3.0
     assert grading.score_schedule("week", 5, **{**rules, "weekly_minimum": {"learning": 700}}) == 4
     assert grading.score_schedule("missing", 5) == 0.0
+    store.save("empty", {d: dict.fromkeys(grading.ACTIVITIES, 0) for d in grading.DAYS}, "schedule")
+    assert grading.score_schedule("empty", 5, **rules) == 0.0  # no learning day breaks no rule
+    with pytest.raises(AssertionError, match="Aucune réponse"):
+        grading.check_schedule("empty", language="fr")
     grading.check_schedule("good", weekly_maximum={"learning": 900})
     with pytest.raises(AssertionError, match="Learning: 840 minutes in the week, more than"):
         grading.check_schedule("good", weekly_maximum={"learning": 700}, language="en")
