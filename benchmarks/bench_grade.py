@@ -7,8 +7,13 @@ One command:
 Builds a course from a real graded workbook of ``workbooks/`` (its English notebook, with its
 ``data/`` and ``images/``), releases it with ``nbgrader generate_assignment``, and writes one
 submission per trainee: the workbook's prepared answer set (one realistic mistake), all answers
-right, wrong answers, the blank released notebook (every answer raises ``NotImplementedError``), and
-one trainee whose first answer never ends (timed out by the course's ``Execute.timeout``). Two
+right, wrong answers, the blank released notebook (no answers file; a code answer raises
+``NotImplementedError``), and one trainee whose code never ends (timed out by the course's
+``Execute.timeout``). Graded widget items are answered in the submission's answers file
+(``.atelier-answers.json``): "right" takes the workbook's all-right answer set
+(``answers/<id>.<lang>.right.json``), "wrong" a wrong value of the same shape for every widget, and
+the trainee who times out has the first code cell they could edit (a code answer, else a widget
+cell: nothing stops a trainee editing one in Lab) replaced by an endless loop. Two
 identical copies of the course are then graded, one by ``nbgrader autograde`` and one by ``atelier
 grade`` (sandboxed, one pre-warmed fork server per core); the table shows both times, the ratio, and
 whether every trainee got the same score for every graded cell, with the CPU seconds each tool used
@@ -48,8 +53,38 @@ def wrong_answer(source: str) -> str:
     return f"{match.group(0)}\n    return None" if match else "answer = None"
 
 
-def make_course(root: Path, workbook: Path, language: str, timeout: int) -> tuple[str, str, dict]:
-    """A course with the workbook released; returns (assignment, notebook, answer set)."""
+def wrong_widget(value):
+    """A wrong answer of the same shape as the right ``value`` (what a trainee could save)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return value * 10 + 1
+    if isinstance(value, str):
+        return "zz-not-an-option"
+    if isinstance(value, list):
+        return list(reversed(value)) if len(set(map(str, value))) > 1 else []
+    if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+        return {key: dict.fromkeys(plan, 0) for key, plan in value.items()}  # a week with nothing
+    if isinstance(value, dict):
+        values = list(value.values())
+        return (
+            dict(zip(value, values[1:] + values[:1], strict=True)) if len(set(values)) > 1 else {}
+        )
+    return None
+
+
+def load_answer_set(path: Path) -> dict:
+    """The ``cells`` and ``widgets`` of an answer set (both empty when it does not exist)."""
+    if not path.exists():
+        return {"cells": {}, "widgets": {}}
+    data = json.loads(path.read_text("utf-8"))
+    return {"cells": data.get("cells", {}), "widgets": data.get("widgets", {})}
+
+
+def make_course(
+    root: Path, workbook: Path, language: str, timeout: int
+) -> tuple[str, str, dict, dict]:
+    """A course with the workbook released: (assignment, notebook, answer set, right set)."""
     notebook = next(workbook.glob(f"*.{language}.ipynb"))
     assignment = notebook.name.split(".")[0]
     source = root / "source" / assignment
@@ -65,13 +100,13 @@ def make_course(root: Path, workbook: Path, language: str, timeout: int) -> tupl
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
     subprocess.run([str(BIN / "nbgrader"), "generate_assignment", assignment, "--log-level=ERROR"],
                    cwd=root, env=env, check=True)  # fmt: skip
-    answer_set = workbook / "answers" / f"{notebook.stem}.json"
-    answers = json.loads(answer_set.read_text("utf-8"))["cells"] if answer_set.exists() else {}
-    return assignment, notebook.name, answers
+    typical = load_answer_set(workbook / "answers" / f"{notebook.stem}.json")
+    right = load_answer_set(workbook / "answers" / f"{notebook.stem}.right.json")
+    return assignment, notebook.name, typical, right
 
 
 def write_cohort(
-    root: Path, assignment: str, notebook: str, answer_set: dict, trainees: int
+    root: Path, assignment: str, notebook: str, answer_set: dict, right_set: dict, trainees: int
 ) -> dict:
     """One submission per trainee, cycling through the kinds; returns {trainee: kind}."""
     source = nbformat.read(root / "source" / assignment / notebook, as_version=4)
@@ -83,18 +118,32 @@ def write_cohort(
             solutions[meta["grade_id"]] = cell
             answer_cells.append(meta["grade_id"])
     code_answers = [g for g in answer_cells if solutions[g].cell_type == "code"]
+    # Without code answers, the first code cell a trainee could edit: a widget's (no nbgrader
+    # metadata, so autograde keeps the trainee's version).
+    editable = [i for i, c in enumerate(released.cells)
+                if c.cell_type == "code" and not c.metadata.get("nbgrader")]  # fmt: skip
+    right_cells = {g: solution_of(c.source) for g, c in solutions.items()}
+    right_cells.update(right_set["cells"])
 
-    def answers_for(kind: str) -> dict:
+    def answers_for(kind: str) -> tuple[dict, dict]:
+        """(cells by grade id, widget answers) of a submission of ``kind``."""
         if kind == "blank":
-            return {}
+            return {}, {}
         if kind == "right":
-            return {g: solution_of(c.source) for g, c in solutions.items()}
+            return right_cells, dict(right_set["widgets"]) or dict(answer_set["widgets"])
         if kind == "wrong":
-            return {g: wrong_answer(c.source) if c.cell_type == "code" else "I am not sure."
-                    for g, c in solutions.items()}  # fmt: skip
+            cells = {g: wrong_answer(c.source) if c.cell_type == "code" else "I am not sure."
+                     for g, c in solutions.items()}  # fmt: skip
+            widgets = {w: wrong_widget(v) for w, v in (right_set["widgets"] or {}).items()}
+            return cells, widgets
         if kind == "timeout":
-            return {**answers_for("answer set"), code_answers[0]: "while True:\n    pass"}
-        return dict(answer_set) or answers_for("right")
+            cells, widgets = answers_for("answer set")
+            if code_answers:
+                return {**cells, code_answers[0]: "while True:\n    pass"}, widgets
+            return cells, widgets
+        if answer_set["cells"] or answer_set["widgets"]:
+            return dict(answer_set["cells"]), dict(answer_set["widgets"])
+        return answers_for("right")
 
     kinds = ["answer set", "right", "wrong", "blank"]
     cohort = {}
@@ -102,14 +151,21 @@ def write_cohort(
         trainee = f"trainee{index:03d}"
         kind = "timeout" if index == trainees - 1 else kinds[index % len(kinds)]
         nb = nbformat.from_dict(json.loads(json.dumps(released)))
-        chosen = answers_for(kind)
+        chosen, widgets = answers_for(kind)
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id in chosen:
                 cell.source = chosen[grade_id]
+        if kind == "timeout" and not code_answers:
+            nb.cells[editable[0]].source = "while True:\n    pass"
         folder = root / "submitted" / trainee / assignment
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / notebook)
+        if widgets:
+            saved = {w: {"value": v, "kind": "bench", "saved": "2026-11-20T10:00:00Z"}
+                     for w, v in widgets.items()}  # fmt: skip
+            document = {"format": "atelier-answers", "version": 1, "answers": saved}
+            (folder / ".atelier-answers.json").write_text(json.dumps(document))
         (folder / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC")
         cohort[trainee] = kind
     return cohort
@@ -170,10 +226,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         base = Path(tmp) / "course"
         base.mkdir()
-        assignment, notebook, answer_set = make_course(
+        assignment, notebook, answer_set, right_set = make_course(
             base, REPO / "workbooks" / args.workbook, args.language, args.timeout
         )
-        cohort = write_cohort(base, assignment, notebook, answer_set, args.trainees)
+        cohort = write_cohort(base, assignment, notebook, answer_set, right_set, args.trainees)
         stock = copy_course(base, Path(tmp) / "stock")
         ours = copy_course(base, Path(tmp) / "atelier")
 

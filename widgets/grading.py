@@ -12,6 +12,16 @@ Each ``check_*`` raises ``AssertionError`` with a message the trainee sees in nb
 earned (nbgrader reads a number as the cell's partial credit when it is the cell's last expression).
 Answers are read from the answers file of the working directory, which is the autograded
 submission's folder when ``nbgrader autograde`` runs the test cells.
+
+A failure says, in the trainee's language, what was wrong and what was expected: the author's
+``explanation=`` (written in the workbook's language) follows the verdict, after the diagnostic of a
+wrong option (``feedback=``) or of a typical wrong number (``hints=``). Pass ``language=`` in every
+call: Atelier's grading sandbox puts the modules a test imports back as they were before the
+notebook ran, so a language chosen by an earlier cell is forgotten there.
+
+The visible part of a widget's test cell is :func:`check_answered` (it reveals no key, and fails on
+the released notebook, so ``atelier check`` can prove the test is not passed by doing nothing); the
+key follows between the hidden-test markers.
 """
 
 from __future__ import annotations
@@ -43,18 +53,34 @@ def _given(widget_id: str, directory: str | None, language: str | None) -> Any:
     return value
 
 
+def _fail(message: str, notes: Sequence[str], explanation: str | None, language: str | None):
+    """Raise the failure the trainee reads: verdict, diagnostics, then what was expected."""
+    parts = [message, *notes]
+    if explanation:
+        parts.append(i18n.translate("grading.expected", language, text=explanation))
+    raise AssertionError(" ".join(parts))
+
+
+def check_answered(
+    widget_id: str, *, directory: str | None = None, language: str | None = None
+) -> None:
+    """Assert that ``widget_id`` has a saved answer (the visible, key-free part of its test)."""
+    _given(widget_id, directory, language)
+
+
 def check_choice(
     widget_id: str,
     correct: str | Sequence[str],
     *,
     feedback: Mapping[str, str] | None = None,
+    explanation: str | None = None,
     directory: str | None = None,
     language: str | None = None,
 ) -> None:
     """Assert that the choice saved for ``widget_id`` is exactly ``correct`` (a key, or keys).
 
     ``feedback`` (option key -> misconception) is added to the failure message for each wrong key
-    chosen.
+    chosen, then ``explanation`` (what was expected).
     """
     value = _given(widget_id, directory, language)
     chosen = {value} if isinstance(value, str) else set(value)
@@ -62,7 +88,7 @@ def check_choice(
     if chosen != expected:
         notes = [feedback[k] for k in sorted(chosen - expected) if feedback and k in feedback]
         message = i18n.translate("grading.wrong_choice", language, id=widget_id)
-        raise AssertionError(" ".join([message, *notes]))
+        _fail(message, notes, explanation, language)
 
 
 def check_numeric(
@@ -71,88 +97,288 @@ def check_numeric(
     tolerance: float = 0.0,
     *,
     unit: str = "",
+    hints: Sequence[tuple[float, float, str]] = (),
+    explanation: str | None = None,
     directory: str | None = None,
     language: str | None = None,
 ) -> None:
-    """Assert that the number saved for ``widget_id`` is within ``tolerance`` of ``correct``."""
+    """Assert that the number saved for ``widget_id`` is within ``tolerance`` of ``correct``.
+
+    ``hints`` (``[(low, high, text)]``, as the widget takes them) name the typical wrong
+    calculation behind an answer in ``low``-``high``; ``explanation`` says what was expected.
+    """
     value = _given(widget_id, directory, language)
-    if not isinstance(value, int | float) or abs(value - correct) > abs(tolerance) + 1e-9 * max(
-        1, abs(correct)
-    ):
-        raise AssertionError(
-            i18n.translate(
-                "grading.wrong_number", language, id=widget_id, value=value, unit=unit
-            ).strip()
-        )
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or abs(value - correct) > abs(tolerance) + 1e-9 * max(1, abs(correct)):
+        shown = f"{value:g}" if number else value
+        shown = shown.replace(".", ",") if number and i18n.get_language(language) == "fr" else shown
+        message = i18n.translate(
+            "grading.wrong_number", language, id=widget_id, value=shown, unit=unit
+        ).replace(" )", ")")
+        notes = [text for low, high, text in hints if number and low <= value <= high]
+        _fail(message, notes, explanation, language)
 
 
 def check_text(
     widget_id: str,
     accept: str | Sequence[str],
     *,
+    explanation: str | None = None,
     directory: str | None = None,
     language: str | None = None,
 ) -> None:
-    """Assert that the text saved for ``widget_id`` is in ``accept`` (case, accents ignored)."""
+    """Assert that the text saved for ``widget_id`` is in ``accept`` (case, accents ignored).
+
+    List the accepted variants of both languages: a trainee may answer with the English term in
+    the French workbook, or the other way round.
+    """
     value = _given(widget_id, directory, language)
     accepted = {i18n.normalise_text(a) for a in ([accept] if isinstance(accept, str) else accept)}
-    if i18n.normalise_text(value) not in accepted:
-        raise AssertionError(i18n.translate("grading.wrong_text", language, id=widget_id))
+    if i18n.normalise_text(str(value)) not in accepted:
+        message = i18n.translate("grading.wrong_text", language, id=widget_id)
+        _fail(message, [], explanation, language)
+
+
+def _short_of(earned: float, points: float, message: str, explanation: str | None, language):
+    """Print what a partly right answer missed (nbgrader shows a test's output as feedback)."""
+    if earned < points:
+        parts = [message]
+        if explanation:
+            parts.append(i18n.translate("grading.expected", language, text=explanation))
+        print(" ".join(parts))
+    return earned
 
 
 def score_order(
-    widget_id: str, correct: Sequence[str], points: float = 1.0, *, directory: str | None = None
+    widget_id: str,
+    correct: Sequence[str],
+    points: float = 1.0,
+    *,
+    explanation: str | None = None,
+    directory: str | None = None,
+    language: str | None = None,
 ) -> float:
-    """Points for an ordering: ``points`` times the share of items in their right place."""
+    """Points for an ordering: ``points`` times the share of items in their right place.
+
+    Short of full points, it prints how many items are in place and ``explanation``.
+    """
     value = answers(directory).get(widget_id)
-    if not isinstance(value, list) or not correct:
-        return 0.0
-    placed = sum(1 for mine, right in zip(value, correct, strict=False) if mine == right)
-    return round(points * placed / len(correct), 4)
+    placed = 0
+    if isinstance(value, list) and correct:
+        placed = sum(1 for mine, right in zip(value, correct, strict=False) if mine == right)
+    earned = round(points * placed / len(correct), 4) if correct else 0.0
+    message = i18n.translate(
+        "grading.wrong_order", language, id=widget_id, right=placed, total=len(correct)
+    )
+    return _short_of(earned, points, message, explanation, language)
 
 
 def check_order(
     widget_id: str,
     correct: Sequence[str],
     *,
+    explanation: str | None = None,
     directory: str | None = None,
     language: str | None = None,
 ) -> None:
     """Assert that the order saved for ``widget_id`` is exactly ``correct``."""
     value = _given(widget_id, directory, language)
-    if list(value) != list(correct):
+    if not isinstance(value, list) or value != list(correct):
         placed = score_order(widget_id, correct, len(correct), directory=directory)
-        raise AssertionError(
-            i18n.translate(
-                "grading.wrong_order", language, id=widget_id, right=int(placed), total=len(correct)
-            )
+        message = i18n.translate(
+            "grading.wrong_order", language, id=widget_id, right=int(placed), total=len(correct)
         )
+        _fail(message, [], explanation, language)
 
 
 def score_matching(
-    widget_id: str, correct: Mapping[str, str], points: float = 1.0, *, directory: str | None = None
+    widget_id: str,
+    correct: Mapping[str, str],
+    points: float = 1.0,
+    *,
+    explanation: str | None = None,
+    directory: str | None = None,
+    language: str | None = None,
 ) -> float:
-    """Points for a card sort: ``points`` times the share of cards in their right category."""
+    """Points for a card sort: ``points`` times the share of cards in their right category.
+
+    Short of full points, it prints how many cards are right and ``explanation``.
+    """
     value = answers(directory).get(widget_id)
-    if not isinstance(value, dict) or not correct:
-        return 0.0
-    right = sum(1 for card, category in correct.items() if value.get(card) == category)
-    return round(points * right / len(correct), 4)
+    right = 0
+    if isinstance(value, dict) and correct:
+        right = sum(1 for card, category in correct.items() if value.get(card) == category)
+    earned = round(points * right / len(correct), 4) if correct else 0.0
+    message = i18n.translate(
+        "grading.wrong_matching", language, id=widget_id, right=right, total=len(correct)
+    )
+    return _short_of(earned, points, message, explanation, language)
 
 
 def check_matching(
     widget_id: str,
     correct: Mapping[str, str],
     *,
+    explanation: str | None = None,
     directory: str | None = None,
     language: str | None = None,
 ) -> None:
     """Assert that every card saved for ``widget_id`` is in its right category."""
     value = _given(widget_id, directory, language)
+    value = value if isinstance(value, dict) else {}
     right = sum(1 for card, category in correct.items() if value.get(card) == category)
     if right != len(correct):
-        raise AssertionError(
-            i18n.translate(
-                "grading.wrong_matching", language, id=widget_id, right=right, total=len(correct)
-            )
+        message = i18n.translate(
+            "grading.wrong_matching", language, id=widget_id, right=right, total=len(correct)
         )
+        _fail(message, [], explanation, language)
+
+
+#: The days and activities of a week plan: the value of ``HomeLearningBalancer``.
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ACTIVITIES = ("learning", "play", "exercise", "reflection")
+
+
+def schedule_problems(
+    week: Mapping[str, Mapping[str, Any]],
+    max_learning_minutes: float | None = None,
+    *,
+    weekly_minimum: Mapping[str, float] | None = None,
+    weekly_maximum: Mapping[str, float] | None = None,
+) -> tuple[int, list[tuple[str, dict]]]:
+    """The rules a week plan is checked against, and the ones it breaks.
+
+    The SCIENCE rules a schedule can show (the balancer and the grader share them, so a week the
+    balancer calls balanced is a week the grader accepts): play on every day with learning (S),
+    exercise every day (E), reflection in the week (C); then, when given, a daily learning ceiling
+    and weekly minimum or maximum minutes per activity (a case's own rules).
+
+    Returns:
+        ``(rules checked, [(problem, fields)])``; ``problem`` is ``no_play``, ``no_exercise``,
+        ``no_reflection``, ``too_much_learning``, ``weekly_minimum`` or ``weekly_maximum``, and
+        ``fields`` fill its message (``days``, ``activity``, ``minutes``, ``limit``).
+    """
+
+    def minutes(day: str, activity: str) -> float:
+        plan = week.get(day) if isinstance(week, Mapping) else None
+        value = plan.get(activity, 0) if isinstance(plan, Mapping) else 0
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+    problems: list[tuple[str, dict]] = []
+    no_play = [d for d in DAYS if minutes(d, "learning") > 0 and minutes(d, "play") <= 0]
+    if no_play:
+        problems.append(("no_play", {"days": no_play}))
+    no_exercise = [d for d in DAYS if minutes(d, "exercise") <= 0]
+    if no_exercise:
+        problems.append(("no_exercise", {"days": no_exercise}))
+    if not any(minutes(d, "reflection") > 0 for d in DAYS):
+        problems.append(("no_reflection", {}))
+    rules = 3
+    if max_learning_minutes is not None:
+        rules += 1
+        heavy = [d for d in DAYS if minutes(d, "learning") > max_learning_minutes]
+        if heavy:
+            problems.append(("too_much_learning", {"days": heavy, "limit": max_learning_minutes}))
+    for problem, bounds, broken in (
+        ("weekly_minimum", weekly_minimum or {}, lambda total, limit: total < limit),
+        ("weekly_maximum", weekly_maximum or {}, lambda total, limit: total > limit),
+    ):
+        for activity, limit in bounds.items():
+            rules += 1
+            total = sum(minutes(d, activity) for d in DAYS)
+            if broken(total, limit):
+                fields = {"activity": activity, "minutes": total, "limit": limit}
+                problems.append((problem, fields))
+    return rules, problems
+
+
+def _planned(week: Any) -> bool:
+    """Whether ``week`` plans any minutes at all: an empty plan keeps no rule, it is no answer."""
+    if not isinstance(week, Mapping):
+        return False
+    return any(
+        isinstance(plan, Mapping)
+        and any(
+            isinstance(m, int | float) and not isinstance(m, bool) and m > 0 for m in plan.values()
+        )
+        for plan in week.values()
+    )
+
+
+def _schedule_message(problem: str, fields: dict, language: str | None) -> str:
+    """One broken rule, in the trainee's language (day and activity names translated)."""
+    words = dict(fields)
+    if "days" in words:
+        words["days"] = ", ".join(i18n.translate(f"day.{d}", language) for d in words["days"])
+    if "activity" in words:
+        words["activity"] = i18n.translate(f"schedule.activity_name.{words['activity']}", language)
+    for key in ("minutes", "limit"):
+        if key in words:
+            words[key] = f"{words[key]:g}"
+    return i18n.translate(f"schedule.problem.{problem}", language, **words)
+
+
+def score_schedule(
+    widget_id: str,
+    points: float = 1.0,
+    *,
+    max_learning_minutes: float | None = None,
+    weekly_minimum: Mapping[str, float] | None = None,
+    weekly_maximum: Mapping[str, float] | None = None,
+    explanation: str | None = None,
+    directory: str | None = None,
+    language: str | None = None,
+) -> float:
+    """Points for a week plan: ``points`` times the share of rules it keeps (none saved: 0).
+
+    Short of full points, it prints each rule broken and ``explanation``.
+    """
+    value = answers(directory).get(widget_id)
+    rules, problems = schedule_problems(
+        value if isinstance(value, dict) else {},
+        max_learning_minutes,
+        weekly_minimum=weekly_minimum,
+        weekly_maximum=weekly_maximum,
+    )
+    if not _planned(value):
+        # Rules about learning days hold for a week with no learning: an empty week earns nothing.
+        message = i18n.translate("grading.no_answer", language, id=widget_id)
+        return _short_of(0.0, points, message, explanation, language)
+    earned = round(points * (rules - len(problems)) / rules, 4)
+    message = " ".join(
+        [
+            i18n.translate(
+                "grading.plan_rules", language, id=widget_id, broken=len(problems), total=rules
+            ),
+            *(_schedule_message(problem, fields, language) for problem, fields in problems),
+        ]
+    )
+    return _short_of(earned, points, message, explanation, language)
+
+
+def check_schedule(
+    widget_id: str,
+    *,
+    max_learning_minutes: float | None = None,
+    weekly_minimum: Mapping[str, float] | None = None,
+    weekly_maximum: Mapping[str, float] | None = None,
+    explanation: str | None = None,
+    directory: str | None = None,
+    language: str | None = None,
+) -> None:
+    """Assert that the week plan saved for ``widget_id`` keeps every rule; name each one broken."""
+    value = _given(widget_id, directory, language)
+    if not _planned(value):
+        raise AssertionError(i18n.translate("grading.no_answer", language, id=widget_id))
+    rules, problems = schedule_problems(
+        value if isinstance(value, dict) else {},
+        max_learning_minutes,
+        weekly_minimum=weekly_minimum,
+        weekly_maximum=weekly_maximum,
+    )
+    if problems:
+        message = i18n.translate(
+            "grading.plan_rules", language, id=widget_id, broken=len(problems), total=rules
+        )
+        notes = [_schedule_message(problem, fields, language) for problem, fields in problems]
+        _fail(message, notes, explanation, language)

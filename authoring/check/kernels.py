@@ -22,6 +22,7 @@ from pathlib import Path
 
 from atelier import workbook as wb
 from atelier.authoring.check.options import CheckOptions
+from atelier.authoring.check.workdirs import working_folder
 from atelier.workbook import Problem
 
 #: Error text that means a cell tried the network, which the check denies.
@@ -121,6 +122,8 @@ class Run:
     failure: str | None = None
     source_nb: object = None
     source_run: Run | None = None
+    #: The working folder (:mod:`.workdirs`); the notebook's own folder when not given.
+    cwd: Path | None = None
 
 
 #: nbclient logs timeouts itself; the check reports them as problems instead.
@@ -152,7 +155,7 @@ async def _execute(
         allow_errors=True,
         shutdown_kernel="immediate",
         record_timing=False,
-        resources={"metadata": {"path": str(run.path.parent)}},
+        resources={"metadata": {"path": str(run.cwd or run.path.parent)}},
     )
     async with limit:
         if fork_server is not None and not await fork_server.ready:
@@ -161,7 +164,7 @@ async def _execute(
             km.kernel_spec_manager = _forked_kernelspecs(ipc_dir, km.fork_server)
         try:
             async with client.async_setup_kernel(
-                env=env, cwd=str(run.path.parent), cleanup_kc=True
+                env=env, cwd=str(run.cwd or run.path.parent), cleanup_kc=True
             ):
                 for i, cell in enumerate(run.nb.cells):
                     if cell.cell_type != "code":
@@ -306,16 +309,20 @@ def _run_problems(run: Run) -> list[Problem]:
     return problems
 
 
-def plan_runs(notebooks: Iterable[tuple[Path, object]]) -> tuple[list[Run], list[Problem]]:
-    """The runs to make: each notebook as source, then as student version if it has answers.
+def plan_runs(
+    notebooks: Iterable[tuple[Path, object]], base: str | Path
+) -> tuple[list[Run], list[Problem]]:
+    """The runs to make: each notebook as source, then as student version if it is graded.
 
-    Sources come first so that they start while student versions wait for a kernel.
+    Each run works in its own folder under ``base`` (:mod:`.workdirs`: the source's holds the
+    key answers of widget items). Sources come first so that they start while student versions
+    wait for a kernel.
     """
     sources, students, problems = [], [], []
     for path, nb in notebooks:
-        source = Run(path, "source", copy.deepcopy(nb))
+        source = Run(path, "source", copy.deepcopy(nb), cwd=working_folder(base, path, "source"))
         sources.append(source)
-        if not any(wb.is_answer(c) for c in nb.cells):
+        if not any(wb.is_answer(c) or wb.is_test(c) for c in nb.cells):
             continue
         try:
             student_nb = wb.student_version(nb)
@@ -329,7 +336,16 @@ def plan_runs(notebooks: Iterable[tuple[Path, object]]) -> tuple[list[Run], list
                 )
             )
             continue
-        students.append(Run(source.path, "student", student_nb, source_nb=nb, source_run=source))
+        students.append(
+            Run(
+                source.path,
+                "student",
+                student_nb,
+                source_nb=nb,
+                source_run=source,
+                cwd=working_folder(base, path, "student"),
+            )
+        )
     return sources + students, problems
 
 

@@ -39,6 +39,7 @@ from atelier.authoring.check.static import (
     check_languages,
 )
 from atelier.authoring.check.voila import VoilaRenderer
+from atelier.authoring.check.workdirs import working_folder
 from atelier.workbook import Problem
 
 
@@ -170,9 +171,15 @@ def check(paths: list[str | Path], options: CheckOptions | None = None) -> Repor
 
                 fork_server = stack.enter_context(ForkServer(ipc_dir, network_isolation()))
             if apps:
-                voila = stack.enter_context(VoilaRenderer(apps, options, ipc_dir, fork_server))
+                # Rendered from the source runs' working folders, with widgets' key answers.
+                copies = {
+                    working_folder(ipc_dir, path, "source") / path.name: path for path in apps
+                }
+                voila = stack.enter_context(
+                    VoilaRenderer(list(copies), options, ipc_dir, fork_server, copies)
+                )
         report.problems.extend(_static_checks(workbooks, roots, options))
-        runs, problems = plan_runs(to_run)
+        runs, problems = plan_runs(to_run, ipc_dir)
         report.problems.extend(problems)
 
         async def dynamic() -> list[Problem]:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from atelier import workbook as wb
 from atelier.authoring.check.options import CheckOptions
+from atelier.authoring.check.workdirs import GRADING_MODULE, check_key_answers
 from atelier.languages import LANGUAGES
 from atelier.workbook import Problem
 
@@ -163,12 +164,15 @@ def check_nbgrader(nb, path: Path, options: CheckOptions) -> list[Problem]:
                     )
         if wb.is_answer(cell):
             last_answer_kind = cell.cell_type
-        if wb.is_test(cell) and last_answer_kind != "code":
+        # A test of widget answers reads the answers file: the widget above it is the answer.
+        grades_widget = wb.is_test(cell) and GRADING_MODULE in source
+        if wb.is_test(cell) and last_answer_kind != "code" and not grades_widget:
             problems.append(
                 Problem(
                     where,
                     "autograded test has no answer cell before it",
-                    "put an autograded answer cell (solution, code) above the test",
+                    "put an autograded answer cell (solution, code) above the test, or grade a "
+                    "widget's answer with atelier.widgets.grading",
                     i,
                     code="test-without-answer",
                 )
@@ -303,6 +307,7 @@ NOTEBOOK_CHECKS: list[NotebookCheck] = [
     check_images_and_links,
     check_notebook_size,
     check_untranslated,
+    check_key_answers,
 ]
 
 

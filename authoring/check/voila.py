@@ -70,8 +70,17 @@ class VoilaRenderer:
     talking to Voila over Unix sockets (``ipc`` transport).
     """
 
-    def __init__(self, apps: list[Path], options: CheckOptions, ipc_dir: str, fork_server=None):
+    def __init__(
+        self,
+        apps: list[Path],
+        options: CheckOptions,
+        ipc_dir: str,
+        fork_server=None,
+        originals: dict[Path, Path] | None = None,
+    ):
         self.apps = apps
+        #: The workbook file each app copy stands for (the check renders working folders).
+        self.originals = originals or {}
         self.options = options
         self.ipc_dir = ipc_dir
         self.fork_server = fork_server
@@ -147,7 +156,7 @@ class VoilaRenderer:
         if failure is not None:
             return [
                 Problem(
-                    str(p),
+                    str(self.originals.get(p, p)),
                     f"Voila did not start: {failure}",
                     "check the Voila install",
                     code="voila",
@@ -156,7 +165,8 @@ class VoilaRenderer:
             ]
         results = await asyncio.gather(*(asyncio.to_thread(self._fetch, p) for p in self.apps))
         problems = []
-        for path, (status, body) in zip(self.apps, results, strict=True):
+        for app, (status, body) in zip(self.apps, results, strict=True):
+            path = self.originals.get(app, app)
             if status != 200:
                 problems.append(
                     Problem(

@@ -2,13 +2,14 @@
 
 Every piece has its own tests; this one asks whether they make a course. On a hub of its own (the
 public apps and the dashboard on), a facilitator imports a roster and releases a real workbook
-(``02-low-bandwidth-planner``: widgets, two autograded functions, a reflection graded by hand).
+(``02-low-bandwidth-planner``: widgets, six graded widget items, a reflection graded by hand).
 An English trainee on a desktop and a French trainee on a phone-sized screen log in, fetch it
-from nbgrader's assignment list in JupyterLab, run it, use its widgets, answer (the English
-trainee with the prepared partly wrong answer set: 2 of 5 autograded points), validate and
-submit. The facilitator collects and autogrades, grades both reflections in formgrader and
-returns feedback; the trainees read it in JupyterLab; the dashboard and ``atelier grades export``
-show the same scores; a visitor with no account uses the workbook's public app on a phone.
+from nbgrader's assignment list in JupyterLab, run it, use its widgets, answer by clicking,
+choosing and typing numbers and words (the English trainee as the prepared partly wrong answer set:
+9 of 11 autograded points), validate and submit. The facilitator collects and autogrades, grades
+both reflections in formgrader and returns feedback; the trainees read it in JupyterLab; the
+dashboard and ``atelier grades export`` show the same scores; a visitor with no account uses the
+workbook's public app on a phone.
 
 The facilitator's verbs are the ``atelier`` command: each such step runs the command, then shows
 its effect in the browser. Throughout:
@@ -52,25 +53,61 @@ pytestmark = pytest.mark.browser
 COHORT = "loop"
 WORKBOOK = WORKBOOKS / "02-low-bandwidth-planner"
 WORKBOOK_ID = "low-bandwidth-planner"
-#: The workbook's points: 5 autograded (two functions), 4 for the reflection.
-MAX_SCORE = 9
+#: The workbook's points: 11 autograded (six widget items), 4 for the reflection.
+MAX_SCORE = 15
 ROSTER = f"""username,full name,email,institution,country,language,role,cohort
 kwame,Kwame Mensah,kwame@example.org,University B,Ghana,en,trainee,{COHORT}
 awa,Awa Ndiaye,awa@example.org,Université A,Sénégal,fr,trainee,{COHORT}
 fatou,Fatou Sow,fatou@example.org,Université A,Sénégal,en,facilitator,{COHORT}
 """
-#: The right answers, by answer cell (what a trainee who got everything right writes).
-RIGHT = {
-    "session-megabytes-answer": "def session_megabytes(up_kbps, down_kbps, minutes):\n"
-    "    return (up_kbps + down_kbps) * minutes * 60 / 8000",
-    "affordability-answer": "def affordability_percent(price, gni_per_capita):\n"
-    "    return price / (gni_per_capita / 12) * 100",
-}
+#: How a trainee gives each graded item in the page, by language: the text that finds its widget,
+#: then what they do (numbers typed as the language writes them). The partly wrong trainee counts
+#: only the data received in the first item, as the prepared answer set does.
+ITEMS = {
+    "en": {
+        "data": "How many megabytes does",
+        "afford": "What percentage of the average monthly income",
+        "order": "Put these ways of running a 60-minute session in order",
+        "plan": ("Which plan should Dr Diallo choose", "Run the session as voice only"),
+        "match": ("Four of Dr Diallo's students", {
+            "Has a laptop and home broadband": "Live video session",
+            "Has prepaid data and a weak signal": "Live session by voice only",
+            "Has no data plan": "Recording and slides downloaded on Wi-Fi",
+            "Has only a basic phone": "Summary and questions by text message",
+        }),
+        "term": ("Name, in a word or two", "Audio only"),
+        "numbers": {"right": "1080", "wrong": "405", "afford": "2.5"},
+        "up": "Move {n} up",
+        "answer": "Your answer",
+        "saved": "Answer saved",
+    },
+    "fr": {
+        "data": "Combien de mégaoctets",
+        "afford": "Quel pourcentage du revenu mensuel moyen",
+        "order": "Classez ces façons de mener une session",
+        "plan": ("Quel plan la Dre Diallo devrait-elle choisir", "Faire la session en voix seule"),
+        "match": ("Quatre étudiants de la Dre Diallo", {
+            "A un ordinateur portable": "Session vidéo en direct",
+            "A des données prépayées et un signal faible": "Session en direct en voix seule",
+            "N'a pas de forfait": "Enregistrement et diapositives téléchargés sur le Wi-Fi",
+            "N'a qu'un téléphone simple": "Résumé et questions par SMS",
+        }),
+        "term": ("Nommez, en un ou deux mots", "Voix seule"),
+        "numbers": {"right": "1 080", "wrong": "405", "afford": "2,5"},
+        "up": "Monter le n° {n}",
+        "answer": "Votre réponse",
+        "saved": "Réponse enregistrée",
+    },
+}  # fmt: skip
+#: The ordering item shows Group 720p, Voice, Group 360p, One-to-one; these "move up" clicks (by
+#: position) put it right: Voice, One-to-one, Group 360p, Group 720p.
+ORDER_CLICKS = (2, 4, 3, 4)
 
 
-def answer_set(language: str) -> dict:
-    """The workbook's prepared answers in ``language`` (``answers/*.json``): partly wrong."""
-    path = WORKBOOK / "answers" / f"{WORKBOOK_ID}.{language}.json"
+def answer_set(language: str, name: str = "") -> dict:
+    """The cells of a prepared answer set (``answers/*.json``): the typical mistake or ``right``."""
+    suffix = f".{name}" if name else ""
+    path = WORKBOOK / "answers" / f"{WORKBOOK_ID}.{language}{suffix}.json"
     return json.loads(path.read_text("utf-8"))["cells"]
 
 
@@ -84,16 +121,15 @@ class Trainee:
     locale: str
     #: Labels of what the trainee clicks, in the trainee's language.
     words: dict
-    #: True: the prepared answer set (2 of 5 autograded points); False: the right answers.
+    #: True: as the prepared answer set (9 of 11 autograded points); False: the right answers.
     partly_wrong: bool
     autograded: float
     reflection: float
     comment: str
 
     def answers(self) -> dict:
-        """The trainee's answer per answer cell (the reflection from the prepared set)."""
-        prepared = answer_set(self.language)
-        return prepared if self.partly_wrong else {**prepared, **RIGHT}
+        """The trainee's text per answer cell (the reflection), from the prepared sets."""
+        return answer_set(self.language, "" if self.partly_wrong else "right")
 
 
 TRAINEES = {
@@ -101,14 +137,14 @@ TRAINEES = {
         "Kwame Mensah", "en", None, "en-GB",
         {"run": "Run", "meeting": "Type of session", "audio": "Audio only",
          "wrong": "2,160 MB", "right": "270 MB", "correct": "Correct."},
-        partly_wrong=True, autograded=2, reflection=3,
+        partly_wrong=True, autograded=9, reflection=3,
         comment="Clear plan; say which year your income figure is from.",
     ),
     "awa": Trainee(
         "Awa Ndiaye", "fr", PHONE, "fr-FR",
         {"run": "Exécution", "meeting": "Type de séance", "audio": "Audio seulement",
          "wrong": "2 160 Mo", "right": "270 Mo", "correct": "Bonne réponse."},
-        partly_wrong=False, autograded=5, reflection=4,
+        partly_wrong=False, autograded=11, reflection=4,
         comment="Très bon plan, bien justifié.",
     ),
 }  # fmt: skip
@@ -388,14 +424,7 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
         assert not issues, issues
     with browsing.step(f"{name}-answers", page):
         answers = who.answers()
-        for cell_id, defines in (
-            ("session-megabytes-answer", "def session_megabytes"),
-            ("affordability-answer", "def affordability_percent"),
-        ):
-            replace_cell_text(
-                page, notebook.locator(".jp-CodeCell", has_text=defines).first, answers[cell_id]
-            )
-            page.keyboard.press("Shift+Enter")
+        answer_the_widgets(notebook, who)
         reflection = notebook.locator(".jp-MarkdownCell", has_text="YOUR ANSWER HERE")
         reflection.scroll_into_view_if_needed()
         reflection.dblclick()
@@ -407,13 +436,59 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
         page.get_by_role("tab", name="Assignments").click()
         fetched.get_by_role("button", name="Validate").click()
         dialog = page.locator(".jp-Dialog")
-        # The visible tests pass even for the partly wrong answers: the hidden ones catch them.
+        # The visible tests (every item answered) pass even for the partly wrong answers: the
+        # hidden ones catch them.
         dialog.get_by_text("Success! Your notebook passes all the tests.").wait_for()
     with browsing.step(f"{name}-submits", page):
         dialog.locator("button.jp-mod-accept").click()
         fetched.get_by_role("button", name="Submit").click()
         submitted = page.locator("#submitted_assignments_list")
         submitted.get_by_text(f"{WORKBOOK_ID}-{lang}").wait_for()
+
+
+def answer_the_widgets(notebook, who) -> None:
+    """Give every graded item of the workbook by tapping, choosing and typing, as a trainee does."""
+    items = ITEMS[who.language]
+
+    def widget(text: str):
+        box = notebook.locator(".atelier", has_text=text).first
+        box.scroll_into_view_if_needed()
+        return box
+
+    def saved(box) -> None:
+        box.get_by_text(items["saved"]).wait_for()
+
+    numbers = items["numbers"]
+    for text, typed in (
+        (items["data"], numbers["wrong" if who.partly_wrong else "right"]),
+        (items["afford"], numbers["afford"]),
+    ):
+        box = widget(text)
+        field = box.get_by_label(items["answer"])
+        field.fill(typed)
+        field.press("Enter")
+        saved(box)
+    box = widget(items["order"])
+    for position in ORDER_CLICKS:
+        before = box.inner_text()
+        box.get_by_role("button", name=items["up"].format(n=position), exact=True).click()
+        wait_until(lambda b=before, x=box: x.inner_text() != b, "the ordering did not move")
+    saved(box)
+    question, option = items["plan"]
+    box = widget(question)
+    box.get_by_label(option).check()
+    saved(box)
+    question, cards = items["match"]
+    box = widget(question)
+    for card, category in cards.items():
+        box.get_by_label(card).select_option(label=category)
+    saved(box)
+    question, typed = items["term"]
+    box = widget(question)
+    field = box.get_by_label(items["answer"])
+    field.fill(typed)
+    field.press("Enter")
+    saved(box)
 
 
 def replace_cell_text(page, cell, text: str) -> None:

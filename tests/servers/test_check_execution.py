@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -169,3 +170,21 @@ def test_check_kernels_are_forked_by_the_template_through_the_provisioner(monkey
     assert int(outputs[0]["text"]) == template, "the kernel was not forked by the template"
     # A stand-in process (forkclient.py) would be started by jupyter_client's LocalProvisioner.
     assert provisioners == ["ForkProvisioner"]
+
+
+def test_a_widget_key_that_rejects_the_right_answers_fails_the_source_run(tmp_path):
+    """Does the check run a widget-graded source with its right answers, and catch a wrong key?"""
+    reference = REPO / "workbooks" / "02-low-bandwidth-planner"
+    folder = tmp_path / reference.name
+    shutil.copytree(reference, folder)
+    right = folder / "answers" / "low-bandwidth-planner.en.right.json"
+    data = json.loads(right.read_text("utf-8"))
+    data["widgets"]["w2-plan"] = "a"  # what the hidden test's key rejects
+    right.write_text(json.dumps(data), "utf-8")
+    report = pipeline.check([folder], CheckOptions(cell_timeout=20, voila=False))
+    errors = [(Path(p.path).name, p.code, p.message) for p in report.errors]
+    assert len(errors) == 1, report.lines()
+    name, code, message = errors[0]
+    assert (name, code) == ("low-bandwidth-planner.en.ipynb", "crash")
+    assert "AssertionError: The answer to question w2-plan is not correct" in message
+    assert not list(folder.rglob(".atelier-answers.json")), "a run wrote into the workbook"

@@ -54,6 +54,12 @@ def missing_answer_sets(folder: Path) -> list[str]:
         header = {key: data.get(key) for key in wanted}
         if header != wanted:
             problems.append(f"{answer_set.relative_to(folder)}: header {header}, expected {wanted}")
+        # Named sets of the same version (``<id>.<lang>.right.json``) name it too.
+        for named in sorted((folder / "answers").glob(f"{workbook}.{lang}.*.json")):
+            data = json.loads(named.read_text("utf-8"))
+            header = {key: data.get(key) for key in wanted}
+            if header != wanted:
+                problems.append(f"{named.relative_to(folder)}: header {header}, expected {wanted}")
     return problems
 
 

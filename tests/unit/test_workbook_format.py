@@ -59,6 +59,19 @@ def test_valid_fixture_and_reference_pass_static_checks():
     assert not report.errors, report.lines()
 
 
+def test_widget_graded_workbook_needs_a_readable_right_answer_set(tmp_path):
+    """Is a workbook whose tests grade widgets, without its all-right answer set, caught?"""
+    folder = tmp_path / REFERENCE.name
+    shutil.copytree(REFERENCE, folder)
+    (folder / "answers" / "low-bandwidth-planner.en.right.json").unlink()
+    (folder / "answers" / "low-bandwidth-planner.fr.right.json").write_text("{not json")
+    report = pipeline.check([folder], STATIC)
+    assert codes(report) == {"answer-set"}, report.lines()
+    lines = "\n".join(report.lines())
+    assert "no answers/low-bandwidth-planner.en.right.json" in lines
+    assert "low-bandwidth-planner.fr.right.json: cannot be read as an answer set" in lines
+
+
 def test_problem_lines_name_file_cell_and_fix():
     """Does a problem read `path: cell N: problem — what to do`?"""
     report = pipeline.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
@@ -113,15 +126,24 @@ def test_code_signature_ignores_strings_and_comments_only():
 
 def test_student_version_strips_solutions_and_hidden_tests():
     """Does student_version() strip solutions and hidden tests, keep visible tests and its input?"""
-    source = nbformat.read(REFERENCE / "low-bandwidth-planner.en.ipynb", as_version=4)
+    source = newapp.template("en")
     before = copy.deepcopy(source)
     student = wb.student_version(source)
     assert source == before
     text = "\n".join(c.source for c in student.cells)
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert "/ 8000" not in text and "raise NotImplementedError()" in text
-    assert "session_megabytes(0, 600, 60)" in text
-    assert "1080" not in text
+    assert "hours * 60" not in text and "raise NotImplementedError()" in text
+    assert "minutes(2) == 120" in text and "minutes(1.5)" not in text
+
+
+def test_student_version_keeps_no_key_of_a_graded_widget():
+    """Is every key, diagnostic and explanation of the reference's graded widgets left out?"""
+    source = nbformat.read(REFERENCE / "low-bandwidth-planner.en.ipynb", as_version=4)
+    text = "\n".join(c.source for c in wb.student_version(source).cells)
+    assert 'check_answered("w2-plan", language="en")' in text
+    for key in ("check_choice", "check_numeric", "score_order", "check_text", '"group720"]'):
+        assert key not in text
+    assert "You counted only what the student receives" not in text
 
 
 def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
@@ -172,7 +194,7 @@ def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
     catalogue.write_catalogue(root)
     assert not catalogue.catalogue_problems(root)
     text = "\n".join(c.source for c in wb.read_notebook(root / "index.fr.ipynb").cells)
-    assert "low-bandwidth-planner.fr.ipynb" in text and "30 min de lecture + 40 min" in text
+    assert "low-bandwidth-planner.fr.ipynb" in text and "12 min de lecture + 40 min" in text
     assert "Standard Classroom" in text
     path = root / REFERENCE.name / "low-bandwidth-planner.en.ipynb"
     nb = wb.read_notebook(path)
