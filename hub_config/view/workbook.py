@@ -32,9 +32,10 @@ TEMPLATE = "atelier-view"
 SHARE_DIR = Path(__file__).resolve().parent / "share" / "jupyter"
 #: The key of the server's tornado settings where :func:`setup` leaves the view's Voila set-up.
 SETTINGS_KEY = "atelier_view"
-#: The only lab extension the page loads. Voila would load every installed one (nbgrader's,
-#: Notebook's, Voila's own preview, pygments' CSS): code and requests a workbook never uses.
-EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager"]
+#: The only lab extensions the page loads: ipywidgets' controls and Voila's widget manager (which
+#: provides their registry). Voila would load every installed one (nbgrader's, Notebook's, Voila's
+#: own preview, pygments' CSS): code and requests a workbook never uses.
+EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8"]
 #: The environment variable holding the trainee's language (the spawner sets it from the roster).
 LANGUAGE_ENV = "ATELIER_LANGUAGE"
 
