@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pwd
+import re
 import shutil
 import time
 from pathlib import Path
@@ -35,6 +36,18 @@ EDITORS = (
     ".jp-CodeMirrorEditor, .cm-editor, .CodeMirror, .jp-InputArea-editor, "
     ".jp-CodeCell .jp-InputArea"
 )
+
+
+#: Restart the page's kernel through the server's API, as the trainee's browser may (XSRF token
+#: from the server's cookie); returns the HTTP status.
+RESTART_KERNEL = """async () => {
+    const config = JSON.parse(document.getElementById("jupyter-config-data").textContent);
+    const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "";
+    const url = `${config.baseUrl}api/kernels/${config.kernelId}/restart`;
+    const headers = {"X-XSRFToken": decodeURIComponent(xsrf)};
+    const response = await fetch(url, {method: "POST", headers: headers});
+    return response.status;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +127,14 @@ def test_a_trainee_answers_a_workbook_in_the_view_on_a_phone(view_hub, browser, 
         context.set_offline(False)
         expect(page.locator("#atelier-save")).to_have_text(words["saved"], timeout=60_000)
         assert saved(hub, username, "v-q2") == 7
+        # The kernel restarts (its widgets are gone): the page says so; a reload brings it all back.
+        restarted = page.evaluate(RESTART_KERNEL)
+        assert restarted == 200, restarted
+        expect(page.locator("#atelier-save")).to_have_attribute("data-state", "stale")
+        expect(page.locator("#atelier-save")).to_have_text(words["stale"])
+        page.get_by_role("button", name=words["reload"]).click()
+        expect(page.get_by_label(right, exact=True)).to_be_checked()
+        expect(page.get_by_label(box_label, exact=True)).to_have_value(re.compile(r"^7(\.0)?$"))
         hosts = {urlparse(url).hostname for url in seen if url.startswith(("http", "ws"))}
         assert hosts == {"127.0.0.1"}, hosts
     finally:
