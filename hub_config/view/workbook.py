@@ -74,7 +74,7 @@ def view_url(base_url: str, path: str) -> str:
     return url_path_join(base_url, "atelier", "view", quote(path))
 
 
-def voila_configuration(serverapp, code: str):
+def voila_configuration(serverapp):
     """Voila's configuration for the view: the view's template, nothing a URL can change."""
     from voila.configuration import VoilaConfiguration
 
@@ -125,7 +125,7 @@ def setup(serverapp) -> None:
     serverapp.web_app.settings[SETTINGS_KEY] = {
         "language": code,
         "config": config,
-        "voila_configuration": voila_configuration(serverapp, code),
+        "voila_configuration": voila_configuration(serverapp),
         "template_paths": collect_template_paths(["voila", "nbconvert"], TEMPLATE),
     }
 
