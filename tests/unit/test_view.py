@@ -79,3 +79,20 @@ def test_the_error_page_says_it_in_the_trainee_s_language_and_escapes():
     assert '<html lang="fr">' in html
     assert "Il n’y a pas de cahier" in html
     assert "javascript:" not in html
+
+
+def test_a_failed_save_is_marked_for_the_page_s_save_state(tmp_path):
+    """Does a widget whose answer could not be saved mark its status for the view's bar?"""
+    from atelier.widgets import MultipleChoice
+    from atelier.widgets.store import AnswerStore
+
+    class FullDisk(AnswerStore):
+        def save(self, *args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+    question = MultipleChoice("q1", "Q?", ["x", "y"], store=FullDisk(tmp_path))
+    question.value = "a"
+    assert "atelier-save-failed" in question._status.value
+    question = MultipleChoice("q2", "Q?", ["x", "y"], store=AnswerStore(tmp_path))
+    question.value = "a"
+    assert "atelier-save-failed" not in question._status.value
