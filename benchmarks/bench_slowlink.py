@@ -14,7 +14,14 @@ server already started:
 - JupyterLab, first visit (empty cache) and repeat visit (same browser): bytes, requests, and the
   time from navigating to the workbook until its first code cell has run ("time to usable");
 - a public app, first visit: ``atelier apps`` against plain ``voila`` on the same notebook; bytes,
-  requests, and time until the app's widget answers a keystroke.
+  requests, and time until the app's widget answers a keystroke;
+- Atelier's workbook view (``/atelier/view/<workbook>``, Voila inside the trainee's server), first
+  visit (empty cache) and repeat visit: bytes, requests, and the time from navigating to the view
+  until the first answer given shows "Saved"; beside it, Notebook 7 (``/notebooks/<workbook>``, the
+  other candidate for the view) on the same server: first visit bytes until its cells are shown.
+
+The workbook is ``tests/fixtures/view/quiz/quiz.en.ipynb`` (its first cell shows a question), the
+same in every path.
 
 Accounts (prefix ``s<4 letters>-``) and temporary folders are removed at the end.
 """
@@ -49,9 +56,17 @@ SLOW_LINK = {
     "downloadThroughput": 125_000,
     "uploadThroughput": 62_500,
 }
-WORKBOOK = "workbooks/sample/sample.en.ipynb"
+WORKBOOK = "workbooks/quiz/quiz.en.ipynb"
 APP = "planner/planner.en.ipynb"
-GOALS = {"lab_first": 2_000_000, "lab_repeat": 200_000, "app_first": 1_500_000}
+GOALS = {
+    "lab_first": 2_000_000,
+    "lab_repeat": 200_000,
+    "app_first": 1_500_000,
+    "view_first": 1_000_000,
+    "view_repeat": 100_000,
+}
+#: The option of the quiz's first question chosen at each visit of the view.
+VIEW_ANSWERS = {"first": "Four", "repeat": "Three"}
 
 
 def run_first_cell(page, url: str, timeout: float = 600) -> float:
@@ -110,6 +125,61 @@ def measure_lab(browser, hub: bench_hub.BenchHub, username: str) -> dict:
         headers = {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{username}/") or ""}
         for one in session.get(f"{base}/api/sessions", timeout=60).json():
             session.delete(f"{base}/api/sessions/{one['id']}", headers=headers, timeout=60)
+    context.close()
+    return result
+
+
+def logged_in_context(browser, hub: bench_hub.BenchHub, session):
+    """A browser context carrying ``session``'s hub cookies (the trainee is logged in)."""
+    context = browser.new_context()
+    context.add_cookies(
+        [
+            {"name": c.name, "value": c.value, "domain": "127.0.0.1", "path": c.path or "/"}
+            for c in session.cookies
+        ]
+    )
+    return context
+
+
+def measure_view(browser, hub: bench_hub.BenchHub, username: str) -> dict:
+    """First and repeat visit of the workbook view until the first answer shows "Saved".
+
+    Then, in a fresh context, Notebook 7 on the same notebook: bytes until its cells are shown.
+    """
+    from atelier.hub_config.view.workbook import page_words
+
+    saved = page_words("en")["saved"]
+    session = hub.login(username)
+    ready, _ = hub.press_start_and_wait(session, username)
+    assert ready, f"{hub.name}: {username}'s server did not start"
+    context = logged_in_context(browser, hub, session)
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    meter = Meter(context, page, SLOW_LINK)
+    url = f"{hub.url}/user/{username}/atelier/view/{WORKBOOK}"
+    result = {}
+    for visit in ("first", "repeat"):
+        meter.reset()
+        started = time.monotonic()
+        page.goto(url)
+        # A different option each visit: checking the saved one again would change nothing.
+        page.get_by_label(VIEW_ANSWERS[visit], exact=True).check()
+        page.locator("#atelier-save", has_text=saved).wait_for()
+        seconds = time.monotonic() - started
+        page.wait_for_timeout(3000)
+        result[f"view_{visit}"] = {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}
+        page.goto("about:blank")  # Voila shuts the page's kernel down as it is left
+    context.close()
+    context = logged_in_context(browser, hub, session)
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    meter = Meter(context, page, SLOW_LINK)
+    started = time.monotonic()
+    page.goto(f"{hub.url}/user/{username}/notebooks/{WORKBOOK}")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    seconds = time.monotonic() - started
+    page.wait_for_timeout(5000)
+    result["notebook7_first"] = {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}
     context.close()
     return result
 
@@ -186,6 +256,20 @@ def report(ours: dict, stock: dict) -> None:
         )
     ratio = ours["lab_first"]["s"] / stock["lab_first"]["s"]
     print(f"time to a usable workbook (first visit) vs stock: {ratio:.2f} (goal ≤ 0.50)")
+    print()
+    print("Atelier's workbook view (against stock JupyterLab's first cell on the same workbook)")
+    for name in ("view_first", "view_repeat", "notebook7_first"):
+        a = ours[name]
+        goal = GOALS.get(name)
+        verdict = ""
+        if goal:
+            verdict = f"  ≤ {goal / 1e3:.0f} kB {'ok' if a['bytes'] <= goal else 'MISSED'}"
+        print(
+            f"{name:<16}{a['bytes'] / 1e3:>8.0f} kB {a['requests']:>4} rq {a['s']:>5.1f} s"
+            + verdict
+        )
+    ratio = ours["view_first"]["s"] / stock["lab_first"]["s"]
+    print(f"first answer saved in the view vs stock Lab's first cell: {ratio:.2f} (goal ≤ 0.50)")
 
 
 def main() -> None:
@@ -202,7 +286,10 @@ def main() -> None:
     try:
         from atelier.hub_config.servers.delivery import publish_workbooks
 
-        publish_workbooks(REPO / "tests" / "fixtures" / "hub_workbooks", root / "workbooks.git")
+        published = root / "published"
+        shutil.copytree(REPO / "tests" / "fixtures" / "hub_workbooks", published)
+        shutil.copytree(REPO / "tests" / "fixtures" / "view" / "quiz", published / "quiz")
+        publish_workbooks(published, root / "workbooks.git")
         username = "u00"
         (root / "roster.csv").write_text(
             "username,full name,email,institution,country,language,role,cohort\n"
@@ -227,6 +314,8 @@ def main() -> None:
             )
             print("Atelier's hub...", flush=True)
             ours = measure_lab(browser, atelier, username)
+            print("Atelier's workbook view and Notebook 7...", flush=True)
+            ours.update(measure_view(browser, atelier, username))
             atelier.stop_all([username])
             bench_hub.stop_hub(atelier)
             print("Stock JupyterHub...", flush=True)

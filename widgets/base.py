@@ -164,7 +164,10 @@ class AtelierWidget(widgets.VBox):
         try:
             entry = self._store.save(self.widget_id, value, self.kind, language=self.language)
         except (OSError, ValueError, TypeError) as exc:
-            self._set_status("status.not_saved", bad=True, reason=escape(exc))
+            # The workbook view's save state looks for this class (hub_config/view/).
+            self._set_status(
+                "status.not_saved", bad=True, css="atelier-save-failed", reason=escape(exc)
+            )
             return
         self._set_status("status.saved", time=entry["saved"][11:16])
 
@@ -200,9 +203,9 @@ class AtelierWidget(widgets.VBox):
             self._redrawing = False
         self._feedback_box.value = self._feedback(self.value)
 
-    def _set_status(self, key: str, bad: bool = False, **fields: Any) -> None:
+    def _set_status(self, key: str, bad: bool = False, css: str = "", **fields: Any) -> None:
         self.status = self._(key, **fields)
-        css = "atelier-feedback-bad" if bad else "atelier-status"
+        css = " ".join(filter(None, ["atelier-feedback-bad" if bad else "atelier-status", css]))
         self._status.value = (
             f'<div role="status" aria-live="polite" class="{css}">{self.status}</div>'
         )

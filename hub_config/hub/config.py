@@ -4,7 +4,8 @@
 appends to what an earlier layer left, except where it says so):
 
 1. :func:`apply_invariants` — what makes Atelier Atelier, whatever the settings: servers and proxy
-   survive hub restarts, trainees' servers run as their own accounts, Lab opens on the workbooks.
+   survive hub restarts, trainees' servers run as their own accounts and serve the workbook view,
+   Lab opens on the workbooks.
 2. :func:`apply_settings` — the validated ``hub`` and ``accounts`` settings: addresses, state files,
    spawn limits, the authenticator, the idle culler.
 3. :func:`apply_roster` — people, cohorts (hub groups) and facilitator roles from the roster store.
@@ -46,13 +47,18 @@ ENV_INSECURE_DEMO = "ATELIER_INSECURE_DEMO"
 #: Server extensions a trainee server does not load: no language server is installed (jupyter_lsp
 #: would only cost start-up time); workbooks are delivered before the server starts (nbgitpuller);
 #: Lab's terminal is off (``slowlink.DISABLED_EXTENSIONS``), and without the terminals API Lab
-#: also stops polling it every 10 s over the trainee's link; public apps are served by
-#: ``atelier apps``, not by Voila inside each trainee's server (its Lab preview is off too).
+#: also stops polling it every 10 s over the trainee's link. Voila's extension stays on: the
+#: workbook view is Voila (its Lab preview button is off, ``slowlink.DISABLED_EXTENSIONS``).
 TRAINEE_EXTENSIONS_OFF = (
     "jupyter_lsp",
     "nbgitpuller",
     "jupyter_server_terminals",
+)
+#: Server extensions every trainee server loads: the trainee's pages (the workbook view, under
+#: ``/atelier/``), which need Voila's own extension for their scripts and widget assets.
+TRAINEE_EXTENSIONS_ON = (
     "voila.server_extension",
+    "atelier.hub_config.view.extension",
 )
 
 #: JupyterLab options of a trainee server: trainees install nothing, so the extension manager is
@@ -109,6 +115,7 @@ def apply_invariants(c) -> None:
     c.Spawner.default_url = "/lab/tree/workbooks"
     c.Spawner.args = [
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
+        *(f"--ServerApp.jpserver_extensions={name}=True" for name in TRAINEE_EXTENSIONS_ON),
         *TRAINEE_LAB_ARGS,
     ]
     c.JupyterHub.hub_ip = "127.0.0.1"

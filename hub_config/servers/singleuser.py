@@ -60,11 +60,14 @@ def skip_yarn_config() -> None:
 
 
 def import_server_modules() -> None:
-    """Import what jupyterhub-singleuser and JupyterLab need (the CPU-bound part of a start)."""
+    """Import what the server, Lab and the workbook view need (the CPU-bound part of a start)."""
     skip_yarn_config()
     import jupyter_server.serverapp  # noqa: F401
     import jupyterhub.singleuser  # noqa: F401
     import jupyterlab.labapp  # noqa: F401
+
+    # The workbook view (and Voila, which it is) is loaded by every trainee's server.
+    import atelier.hub_config.view.workbook  # noqa: F401
 
 
 def cap_file_size(environ=os.environ) -> None:

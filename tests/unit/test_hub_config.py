@@ -60,6 +60,16 @@ def test_trainee_servers_skip_what_they_never_use():
     assert "--LabApp.extension_manager=readonly" in c.Spawner.args
 
 
+def test_trainee_servers_serve_the_workbook_view():
+    """Does every trainee server load the workbook view and the Voila extension it needs?"""
+    c = Config()
+    config.apply_invariants(c)
+    on = "--ServerApp.jpserver_extensions={}=True"
+    assert on.format("atelier.hub_config.view.extension") in c.Spawner.args
+    assert on.format("voila.server_extension") in c.Spawner.args
+    assert not any("voila.server_extension=False" in arg for arg in c.Spawner.args)
+
+
 def test_the_roster_service_exists_only_with_its_token(settings, tmp_path):
     """Is the roster import's hub service registered, with narrow scopes, once it has a token?"""
     c = Config()

@@ -15,6 +15,7 @@ ROOMS = (
     "atelier.public",
     "atelier.grading",
     "atelier.hub_config.servers",
+    "atelier.hub_config.view",
     "atelier.widgets",
 )
 

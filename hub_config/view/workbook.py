@@ -1,0 +1,167 @@
+"""``GET /atelier/view/<path>``: a workbook as a page of text, widgets and answer boxes, no code.
+
+Rule: the view is Voila, run inside the trainee's own server (their account, their files, a kernel
+started in the notebook's folder, so the widgets save every answer to the ``.atelier-answers.json``
+beside the notebook and restore it on the next visit), rendering the trainee's copy of the
+notebook with the template ``atelier-view`` (``share/jupyter/voila/templates/atelier-view/``):
+sources stripped, no traceback, no template or theme chosen by URL, only ipywidgets' lab
+extension loaded, every word in the trainee's language (``ATELIER_LANGUAGE``, from the roster),
+one save state for the whole page and a link to the same file in JupyterLab. Why Voila rather
+than Notebook 7 or a page of Atelier's own: ``docs/architecture.md`` ("The trainee's path").
+
+Voila's own server extension must be loaded too: it serves the page's JavaScript, the widgets'
+lab extension and the theme under ``/voila/``. This module adds only the page.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+from jupyter_server.utils import url_path_join
+from tornado import web
+from voila.tornado.handler import TornadoVoilaHandler
+
+from atelier import languages, pages
+from atelier.processes.jupyterpath import prepend
+
+PACKAGE = "atelier.hub_config.view"
+#: The Voila template of the view, and the data folder (put first on JUPYTER_PATH) that holds it.
+TEMPLATE = "atelier-view"
+SHARE_DIR = Path(__file__).resolve().parent / "share" / "jupyter"
+#: The key of the server's tornado settings where :func:`setup` leaves the view's Voila set-up.
+SETTINGS_KEY = "atelier_view"
+#: The only lab extensions the page loads: ipywidgets' controls and Voila's widget manager (which
+#: provides their registry). Voila would load every installed one (nbgrader's, Notebook's, Voila's
+#: own preview, pygments' CSS): code and requests a workbook never uses.
+EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8"]
+#: The environment variable holding the trainee's language (the spawner sets it from the roster).
+LANGUAGE_ENV = "ATELIER_LANGUAGE"
+
+
+def language(environ=os.environ) -> str:
+    """The trainee's language: ``ATELIER_LANGUAGE`` if Atelier speaks it, else the first one."""
+    code = (environ.get(LANGUAGE_ENV) or "").replace("_", "-").split("-")[0].lower()
+    return code if code in languages.LANGUAGES else languages.LANGUAGES[0]
+
+
+def page_words(code: str) -> dict[str, str]:
+    """The words of the view page in ``code`` (``locales/<code>.json``, keys ``view.*``)."""
+    return languages.words(PACKAGE, "view", code)
+
+
+def notebook_path(path: str) -> str:
+    """The notebook's path (relative to the server's root) from the URL's ``path``.
+
+    Raises:
+        tornado.web.HTTPError: 404 unless it names a notebook (``.ipynb``); Voila would redirect
+            any other file to its raw download.
+    """
+    path = path.strip("/")
+    if not path.endswith(".ipynb"):
+        raise web.HTTPError(404, f"{path or '(nothing)'} is not a workbook (a .ipynb file)")
+    return path
+
+
+def lab_url(base_url: str, path: str) -> str:
+    """The address of the same notebook in JupyterLab."""
+    return url_path_join(base_url, "lab", "tree", quote(path))
+
+
+def view_url(base_url: str, path: str) -> str:
+    """The address of the notebook ``path`` in the view (for links from other pages)."""
+    return url_path_join(base_url, "atelier", "view", quote(path))
+
+
+def voila_configuration(serverapp):
+    """Voila's configuration for the view: the view's template, nothing a URL can change."""
+    from voila.configuration import VoilaConfiguration
+
+    configuration = VoilaConfiguration(parent=serverapp)
+    configuration.template = TEMPLATE
+    configuration.theme = "light"
+    configuration.allow_template_override = "NO"
+    configuration.allow_theme_override = "NO"
+    configuration.strip_sources = True
+    configuration.show_tracebacks = False
+    configuration.extension_allowlist = list(EXTENSIONS)
+    configuration.preheat_kernel = False
+    configuration.prelaunch_hook = prelaunch
+    return configuration
+
+
+def prelaunch(handler, notebook, cwd):
+    """Voila's prelaunch hook: give the template this request's words and links.
+
+    The template reads them from ``nb.metadata.atelier_view``; the notebook on disk is not changed.
+    """
+    code = handler.settings[SETTINGS_KEY]["language"]
+    path = handler.path_kwargs.get("path", "") if handler.path_kwargs else ""
+    notebook.metadata["atelier_view"] = {
+        "language": code,
+        "words": page_words(code),
+        "lab_url": lab_url(handler.base_url, notebook_path(path)),
+    }
+    return notebook
+
+
+def setup(serverapp) -> None:
+    """Prepare the view on a running server (called once by the extension, before its handlers).
+
+    Voila's static-file handler finds a template's files only through ``JUPYTER_PATH``, read at
+    each request: the view's data folder goes first on this server's ``JUPYTER_PATH``.
+    """
+    from traitlets.config import Config
+    from voila.paths import collect_template_paths
+
+    os.environ["JUPYTER_PATH"] = prepend(SHARE_DIR, os.environ.get("JUPYTER_PATH"))
+    code = language()
+    words = page_words(code)
+    config = Config(serverapp.config)
+    # Voila's sentences in place of a failed cell and the page's <html lang>.
+    config.VoilaExecutor.cell_error_instruction = words["cell_error"]
+    config.VoilaExporter.language_code = code
+    serverapp.web_app.settings[SETTINGS_KEY] = {
+        "language": code,
+        "config": config,
+        "voila_configuration": voila_configuration(serverapp),
+        "template_paths": collect_template_paths(["voila", "nbconvert"], TEMPLATE),
+    }
+
+
+class WorkbookViewHandler(TornadoVoilaHandler):
+    """The workbook view of one notebook of the trainee's (Voila's handler, set for the view)."""
+
+    def initialize(self, **kwargs):
+        """Take the view's Voila set-up left by :func:`setup` in the server's settings."""
+        view = self.settings[SETTINGS_KEY]
+        super().initialize(
+            config=view["config"],
+            template_paths=view["template_paths"],
+            voila_configuration=view["voila_configuration"],
+        )
+
+    @web.authenticated
+    async def get(self, path: str = ""):
+        """Render the workbook (404 for anything but a notebook the server can read)."""
+        await super().get(notebook_path(path))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """A short page in the trainee's language, with a way back; never a traceback."""
+        code = self.settings.get(SETTINGS_KEY, {}).get("language", languages.LANGUAGES[0])
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(
+            pages.render(
+                PACKAGE,
+                "view-error.html.j2",
+                language=code,
+                words=page_words(code),
+                status=status_code,
+                lab_url=url_path_join(self.base_url, "lab"),
+            )
+        )
+
+
+#: The view's route (relative to the server's base URL), added by the extension.
+HANDLERS = [(r"/atelier/view/(?P<path>.*)", WorkbookViewHandler)]

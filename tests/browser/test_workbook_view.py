@@ -1,0 +1,141 @@
+"""The workbook view in Chromium on a real hub: a phone, no code, answers saved and kept.
+
+One hub for the module (its own accounts and ports), with a two-question workbook delivered to
+every trainee; a French and an English trainee each open it in the view at 360×740.
+"""
+
+from __future__ import annotations
+
+import json
+import pwd
+import re
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from accessibility import serious_violations
+from harness import FIXTURES
+from hubs import running_hub
+from playwright.sync_api import expect
+
+from atelier.hub_config.view.workbook import page_words
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 360, "height": 740}
+#: Per language: the workbook, the right option of question 1, the label of question 2's box.
+TRAINEES = {
+    "chloe": ("fr", "fr-FR", "Quatre", "Votre réponse"),
+    "alice": ("en", "en-GB", "Four", "Your answer"),
+}
+#: What a code editor or a code cell's source looks like in the DOM of JupyterLab, Notebook or
+#: Voila (a Markdown cell's text sits in an input area too: that is prose, and allowed).
+EDITORS = (
+    ".jp-CodeMirrorEditor, .cm-editor, .CodeMirror, .jp-InputArea-editor, "
+    ".jp-CodeCell .jp-InputArea"
+)
+
+
+#: Restart the page's kernel through the server's API, as the trainee's browser may (XSRF token
+#: from the server's cookie); returns the HTTP status.
+RESTART_KERNEL = """async () => {
+    const config = JSON.parse(document.getElementById("jupyter-config-data").textContent);
+    const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1] || "";
+    const url = `${config.baseUrl}api/kernels/${config.kernelId}/restart`;
+    const headers = {"X-XSRFToken": decodeURIComponent(xsrf)};
+    const response = await fetch(url, {method: "POST", headers: headers});
+    return response.status;
+}"""
+
+
+@pytest.fixture(scope="module")
+def view_hub():
+    """A hub whose trainees get the quiz workbook (tests/fixtures/view/quiz/) delivered."""
+    with running_hub(start=False) as hub:
+        shutil.copytree(FIXTURES / "view" / "quiz", hub.workbooks / "quiz")
+        hub.publish_workbooks()
+        hub.launch()
+        yield hub
+
+
+def answers_file(hub, username: str) -> Path:
+    home = Path(pwd.getpwnam(hub.account(username)).pw_dir)
+    return home / "workbooks" / "quiz" / ".atelier-answers.json"
+
+
+def saved(hub, username: str, widget_id: str, timeout: float = 30):
+    """The value saved for ``widget_id`` in the trainee's answers file (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answers = json.loads(answers_file(hub, username).read_text("utf-8"))["answers"]
+            if widget_id in answers:
+                return answers[widget_id]["value"]
+        except (FileNotFoundError, ValueError):
+            pass
+        assert time.monotonic() < deadline, f"{widget_id} was not saved in {timeout}s"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("username", sorted(TRAINEES))
+def test_a_trainee_answers_a_workbook_in_the_view_on_a_phone(view_hub, browser, username):
+    """Does a trainee on a phone get the workbook without code, see "saved", and keep answers?"""
+    hub = view_hub
+    language, locale, right, box_label = TRAINEES[username]
+    words = page_words(language)
+    context = browser.new_context(viewport=PHONE, locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    try:
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", hub.passwords[username])
+        page.click("[type=submit]")
+        page.wait_for_url(f"{hub.url}/user/{username}/**")
+        path = f"workbooks/quiz/quiz.{language}.ipynb"
+        page.goto(f"{hub.url}/user/{username}/atelier/view/{path}")
+        option = page.get_by_label(right, exact=True)
+        option.wait_for()
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        lab = page.get_by_role("link", name=words["lab"])
+        assert lab.get_attribute("href") == f"/user/{username}/lab/tree/{path}"
+        assert page.locator(EDITORS).count() == 0, "a code editor is in the view"
+        assert page.locator("textarea").count() == 0
+        assert "import" not in page.locator("main").inner_text()
+
+        option.check()
+        expect(page.locator("#atelier-save")).to_have_text(words["saved"])
+        assert saved(hub, username, "v-q1") == "b"
+        issues = serious_violations(page)
+        assert not issues, issues
+
+        page.reload()
+        page.get_by_label(right, exact=True).wait_for()
+        expect(page.get_by_label(right, exact=True)).to_be_checked()
+        assert page.locator(EDITORS).count() == 0
+
+        # A link that drops while the trainee answers: the answer goes when it is back.
+        box = page.get_by_label(box_label, exact=True)
+        context.set_offline(True)
+        box.fill("7")
+        box.press("Enter")
+        page.wait_for_timeout(1000)
+        context.set_offline(False)
+        expect(page.locator("#atelier-save")).to_have_text(words["saved"], timeout=60_000)
+        assert saved(hub, username, "v-q2") == 7
+        # The kernel restarts (its widgets are gone): the page says so; a reload brings it all back.
+        restarted = page.evaluate(RESTART_KERNEL)
+        assert restarted == 200, restarted
+        expect(page.locator("#atelier-save")).to_have_attribute("data-state", "stale")
+        expect(page.locator("#atelier-save")).to_have_text(words["stale"])
+        page.get_by_role("button", name=words["reload"]).click()
+        expect(page.get_by_label(right, exact=True)).to_be_checked()
+        expect(page.get_by_label(box_label, exact=True)).to_have_value(re.compile(r"^7(\.0)?$"))
+        hosts = {urlparse(url).hostname for url in seen if url.startswith(("http", "ws"))}
+        assert hosts == {"127.0.0.1"}, hosts
+    finally:
+        context.close()
