@@ -30,6 +30,7 @@ from pathlib import Path
 
 from atelier.accounts import load_people
 from atelier.database import hub_db_url
+from atelier.hub_config.people import loginpage
 from atelier.hub_config.servers import quota
 from atelier.roster import cohorts_of, username_problem
 
@@ -54,6 +55,11 @@ TRAINEE_EXTENSIONS_OFF = (
     "jupyter_server_terminals",
     "voila.server_extension",
 )
+
+#: The server extension of the trainee's pages (home, workbook view, submit): every trainee server.
+VIEW_EXTENSION = "atelier.hub_config.view.extension"
+#: Where a trainee lands after login: their home page, on their own server.
+HOME_URL = "/atelier/home"
 
 #: JupyterLab options of a trainee server: trainees install nothing, so the extension manager is
 #: read-only (the PyPI one would be set up at every start for nothing).
@@ -106,9 +112,12 @@ def apply_invariants(c) -> None:
     c.JupyterHub.proxy_class = PROXY
     c.JupyterHub.spawner_class = SPAWNER
     c.Spawner.cmd = [sys.executable, "-m", "atelier.hub_config.servers.singleuser"]
-    c.Spawner.default_url = "/lab/tree/workbooks"
+    # Trainees land on their home page ("My workbooks", atelier.hub_config.view.home), served by
+    # their own server through the view extension; JupyterLab is one link away on every page.
+    c.Spawner.default_url = HOME_URL
     c.Spawner.args = [
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
+        f"--ServerApp.jpserver_extensions={VIEW_EXTENSION}=True",
         *TRAINEE_LAB_ARGS,
     ]
     c.JupyterHub.hub_ip = "127.0.0.1"
@@ -188,7 +197,12 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
         # Homes over quota stop their server; every hub page tells the trainee why and what to do.
         services.append(watchdog[0])
         roles.append(watchdog[1])
-    c.JupyterHub.template_vars = {"announcement": quota.Announcement(paths["state_dir"])}
+    # The login page is JupyterHub's, branded and in the visitor's language (people/loginpage.py).
+    c.JupyterHub.template_paths = [str(loginpage.TEMPLATES)]
+    c.JupyterHub.template_vars = {
+        "announcement": quota.Announcement(paths["state_dir"]),
+        "atelier_links": loginpage.login_links(settings),
+    }
     if paths["api_token"].exists():
         # `atelier roster import` pushes people and cohort groups to the running hub with this
         # token (written by `atelier start`, mode 600, root only).

@@ -35,7 +35,10 @@ def test_invariants_keep_servers_and_proxy_across_restarts():
     assert c.JupyterHub.cleanup_servers is False
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.JupyterHub.spawner_class.endswith("AtelierSpawner")
-    assert c.Spawner.default_url == "/lab/tree/workbooks"
+    assert c.Spawner.default_url == "/atelier/home"
+    assert (
+        "--ServerApp.jpserver_extensions=atelier.hub_config.view.extension=True" in c.Spawner.args
+    )
 
 
 def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_path):
