@@ -344,7 +344,7 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
     lang = who.language
     with browsing.step(f"{name}-fetches-the-workbook", page):
         # Trainees land on their home page; this path goes on in JupyterLab, its "all my files".
-        page.wait_for_url(f"{hub.url}/user/{name}/atelier/home")
+        page.wait_for_url(f"{hub.url}/user/{name}/atelier/home**")
         page.locator(".bar nav a").first.click()
         page.wait_for_url(f"{hub.url}/user/{name}/lab**")
         page.locator(".jp-LabShell").wait_for()

@@ -27,7 +27,7 @@ def _log_in(page, hub, username):
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", hub.passwords[username])
     page.click("[type=submit]")
-    page.wait_for_url(f"{hub.url}/user/{username}/atelier/home", timeout=180_000)
+    page.wait_for_url(f"{hub.url}/user/{username}/atelier/home**", timeout=180_000)
 
 
 def test_a_french_trainee_on_a_phone_logs_in_and_lands_on_her_workbooks(released, page):

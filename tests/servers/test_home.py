@@ -117,6 +117,10 @@ def test_opening_fetches_the_workbook_into_the_trainees_home(released):
     assert lab.headers["Location"] == "/user/alice/lab/tree/x/progress-en/progress.en.ipynb"
     notebook = hub.root / "home" / hub.account("alice") / "x" / "progress-en" / "progress.en.ipynb"
     assert notebook.stat().st_uid == pwd.getpwnam(hub.account("alice")).pw_uid
+    # Another cohort's workbook is not hers to open.
+    foreign = session.get(f"{hub.url}/user/alice/atelier/home/open/y/progress-fr", timeout=60)
+    assert foreign.status_code == 404
+    assert not (hub.root / "home" / hub.account("alice") / "y").exists()
     # Once fetched, the card links straight to the view and to Lab, and is still not started.
     page = _home(hub, session, "alice")
     assert _state(page, "progress-en") == "not_started"

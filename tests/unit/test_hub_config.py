@@ -55,6 +55,21 @@ def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_pa
     assert c.JupyterHub.authenticator_class.endswith("ImportPasswordAuthenticator")
 
 
+def test_the_login_page_is_jupyterhubs_extended_in_the_visitors_language(settings):
+    """Is Atelier's login.html first on JupyterHub's template path, served by its login handler?"""
+    from pathlib import Path
+
+    from atelier.hub_config.people.authenticator import ImportPasswordAuthenticator
+    from atelier.hub_config.people.loginpage import LoginHandler
+
+    c = Config()
+    config.apply_settings(c, settings)
+    (folder,) = c.JupyterHub.template_paths
+    assert "templates/login.html" in (Path(folder) / "login.html").read_text()
+    assert c.JupyterHub.template_vars["atelier_links"] == {"apps": "/services/apps/", "library": ""}
+    assert ImportPasswordAuthenticator().get_handlers(None) == [("/login", LoginHandler)]
+
+
 def test_trainee_servers_skip_what_they_never_use():
     """Do trainee servers start without the LSP, nbgitpuller's extension and the PyPI manager?"""
     c = Config()
