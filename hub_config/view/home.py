@@ -70,9 +70,9 @@ def format_time(moment: datetime, text: dict[str, str]) -> str:
     )
 
 
-def format_score(value: float) -> str:
-    """A score without a useless ``.0``."""
-    return f"{value:g}"
+def format_score(value: float, text: dict[str, str]) -> str:
+    """A score without a useless ``.0``, with the trainee's decimal mark (``2,5`` in French)."""
+    return f"{value:g}".replace(".", text["decimal"])
 
 
 def links(base_url: str, workbook: Workbook) -> dict[str, str]:
@@ -101,8 +101,8 @@ def home_page(base_url: str, language: str, workbooks: list[Workbook], notice: s
                 "links": links(base_url, workbook),
                 "submitted": format_time(submitted, text) if submitted else "",
                 "due": format_time(due, text) if due else "",
-                "score": format_score(workbook.score) if has_score else "",
-                "max_score": format_score(workbook.max_score) if has_score else "",
+                "score": format_score(workbook.score, text) if has_score else "",
+                "max_score": format_score(workbook.max_score, text) if has_score else "",
             }
         )
     return render(

@@ -101,4 +101,4 @@ def test_without_apps_or_library_there_is_no_public_section():
 def test_another_authenticator_gets_the_stock_page():
     """Without Atelier's login handler, is the page JupyterHub's own form?"""
     page = _render()
-    assert "atelier-login" not in page and 'name="password"' in page
+    assert 'class="atelier-login"' not in page and 'name="password"' in page
