@@ -56,8 +56,9 @@ TRAINEE_EXTENSIONS_OFF = (
     "voila.server_extension",
 )
 
-#: The server extension of the trainee's pages (home, workbook view, submit): every trainee server.
-VIEW_EXTENSION = "atelier.hub_config.view.extension"
+#: Server extensions every trainee server loads: Atelier's own pages and endpoints
+#: (``hub_config/view/``: home, workbook view, submit and feedback).
+TRAINEE_EXTENSIONS_ON = ("atelier.hub_config.view.extension",)
 #: Where a trainee lands after login: their home page, on their own server.
 HOME_URL = "/atelier/home"
 
@@ -117,7 +118,7 @@ def apply_invariants(c) -> None:
     c.Spawner.default_url = HOME_URL
     c.Spawner.args = [
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
-        f"--ServerApp.jpserver_extensions={VIEW_EXTENSION}=True",
+        *(f"--ServerApp.jpserver_extensions={name}=True" for name in TRAINEE_EXTENSIONS_ON),
         *TRAINEE_LAB_ARGS,
     ]
     c.JupyterHub.hub_ip = "127.0.0.1"

@@ -9,8 +9,8 @@ the trainee's account ``A`` and their home ``H``:
   (membership is that folder, as for JupyterLab's assignment list), in the trainee's language;
   title and answer items from the released notebook (:func:`atelier.widgets.items.notebook_items`);
 - **policy** (optional): ``R/C/outbound/W-L/policy.json`` written by ``atelier release`` beside the
-  student version (``due``: an ISO 8601 time, ``mode``, ``attempts``); absent means no due date and
-  the defaults;
+  student version (``due``: an ISO 8601 time or empty, ``mode``, ``attempts``: 0 for unlimited,
+  ``close_at_due``); absent means no due date and nothing to count;
 - **in progress**: the answers saved in ``H/C/W-L/.atelier-answers.json`` (where nbgrader's fetch
   puts the workbook) against the items;
 - **submitted**: the newest ``R/C/inbound/A/A+W-L+*`` folder, dated by its change time, the
@@ -73,6 +73,7 @@ class Workbook:
     due: datetime | None = None
     attempts: int | None = None
     mode: str = ""
+    close_at_due: bool = False
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -157,8 +158,10 @@ def read_policy(workbook: Workbook, folder: Path) -> None:
     mode = policy.get("mode")
     workbook.mode = mode if mode in ("practice", "assessed") else ""
     attempts = policy.get("attempts")
+    # 0 (or none given) means as many as the site allows: nothing to count down.
     if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts > 0:
         workbook.attempts = attempts
+    workbook.close_at_due = policy.get("close_at_due") is True and workbook.due is not None
 
 
 def read_answers(workbook: Workbook, folder: Path, items: list[str]) -> None:

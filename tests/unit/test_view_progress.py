@@ -136,6 +136,9 @@ def test_the_policy_gives_due_date_mode_and_attempts(exchange):
     workbook = _one(root, home)
     assert workbook.due == datetime(2026, 12, 1, 17, tzinfo=UTC)
     assert (workbook.mode, workbook.attempts, workbook.overdue) == ("practice", 3, True)
+    assert not workbook.close_at_due
+    policy.write_text(json.dumps({"due": "2026-12-01T17:00:00+00:00", "close_at_due": True}))
+    assert _one(root, home).close_at_due
     policy.write_text("[1, 2]")
     workbook = _one(root, home)
     assert workbook.due is None and workbook.problems
