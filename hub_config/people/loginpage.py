@@ -101,9 +101,9 @@ class LoginHandler(StockLoginHandler):
                 query = {"lang": code}
                 if self.get_argument("next", ""):
                     query["next"] = self.get_argument("next")
-                name = words(PACKAGE, "login", code)["language_name"]
+                label = words(PACKAGE, "login", code)["language_name"]
                 switch.append(
-                    {"code": code, "name": name, "url": url_concat(self.request.path, query)}
+                    {"code": code, "name": label, "url": url_concat(self.request.path, query)}
                 )
             ns["atelier_login"] = {
                 "language": language,

@@ -53,7 +53,7 @@ def nbgrader_config():
 
 def exchange_root(config) -> Path:
     """The exchange root of ``config`` (nbgrader's default when unset)."""
-    from nbgrader.exchange.abc import Exchange
+    from nbgrader.exchange.default import Exchange
 
     return Path(Exchange(config=config).root)
 
