@@ -39,6 +39,7 @@ def test_a_french_trainee_on_a_phone_logs_in_and_lands_on_her_workbooks(released
     page.goto(f"{hub.url}/hub/login")
     page.get_by_role("heading", name="Connexion").wait_for()
     assert page.get_by_label("Mot de passe").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert serious_violations(page) == []
     _log_in(page, hub, "chloe")
     page.get_by_role("heading", name="Mes cahiers", level=1).wait_for()
