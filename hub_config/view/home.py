@@ -16,8 +16,6 @@ the trainee would not want.
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -35,8 +33,10 @@ PACKAGE = "atelier.hub_config.view"
 
 
 def account() -> str:
-    """The trainee's account: the server runs as it (nbgrader's student id)."""
-    return pwd.getpwuid(os.getuid()).pw_name
+    """The trainee's account: nbgrader's student id, the name its submit gives submissions."""
+    from nbgrader.utils import get_username
+
+    return get_username()
 
 
 def nbgrader_config():
