@@ -31,6 +31,7 @@ from pathlib import Path
 
 from atelier.accounts import load_people
 from atelier.database import hub_db_url
+from atelier.hub_config.people import loginpage
 from atelier.hub_config.servers import quota
 from atelier.roster import cohorts_of, username_problem
 
@@ -54,12 +55,15 @@ TRAINEE_EXTENSIONS_OFF = (
     "nbgitpuller",
     "jupyter_server_terminals",
 )
-#: Server extensions every trainee server loads: the trainee's pages (the workbook view, under
-#: ``/atelier/``), which need Voila's own extension for their scripts and widget assets.
+#: Server extensions every trainee server loads: Atelier's own pages and endpoints under
+#: ``/atelier/`` (``hub_config/view/``: home, workbook view, submit and feedback); the workbook
+#: view needs Voila's own extension for its scripts and widget assets.
 TRAINEE_EXTENSIONS_ON = (
     "voila.server_extension",
     "atelier.hub_config.view.extension",
 )
+#: Where a trainee lands after login: their home page, on their own server.
+HOME_URL = "/atelier/home"
 
 #: JupyterLab options of a trainee server: trainees install nothing, so the extension manager is
 #: read-only (the PyPI one would be set up at every start for nothing).
@@ -112,7 +116,9 @@ def apply_invariants(c) -> None:
     c.JupyterHub.proxy_class = PROXY
     c.JupyterHub.spawner_class = SPAWNER
     c.Spawner.cmd = [sys.executable, "-m", "atelier.hub_config.servers.singleuser"]
-    c.Spawner.default_url = "/lab/tree/workbooks"
+    # Trainees land on their home page ("My workbooks", atelier.hub_config.view.home), served by
+    # their own server through the view extension; JupyterLab is one link away on every page.
+    c.Spawner.default_url = HOME_URL
     c.Spawner.args = [
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
         *(f"--ServerApp.jpserver_extensions={name}=True" for name in TRAINEE_EXTENSIONS_ON),
@@ -195,7 +201,12 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
         # Homes over quota stop their server; every hub page tells the trainee why and what to do.
         services.append(watchdog[0])
         roles.append(watchdog[1])
-    c.JupyterHub.template_vars = {"announcement": quota.Announcement(paths["state_dir"])}
+    # The login page is JupyterHub's, branded and in the visitor's language (people/loginpage.py).
+    c.JupyterHub.template_paths = [str(loginpage.TEMPLATES)]
+    c.JupyterHub.template_vars = {
+        "announcement": quota.Announcement(paths["state_dir"]),
+        "atelier_links": loginpage.login_links(settings),
+    }
     if paths["api_token"].exists():
         # `atelier roster import` pushes people and cohort groups to the running hub with this
         # token (written by `atelier start`, mode 600, root only).

@@ -49,3 +49,9 @@ class ImportPasswordAuthenticator(Authenticator):
             return username
         self.log.warning("atelier: failed login for %r", username)
         return None
+
+    def get_handlers(self, app):
+        """JupyterHub's login page, in the visitor's language (:mod:`.loginpage`)."""
+        from atelier.hub_config.people.loginpage import LoginHandler
+
+        return [("/login", LoginHandler)]

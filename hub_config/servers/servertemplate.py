@@ -50,6 +50,7 @@ from atelier.upstream import traitlets as upstream_traitlets
 PRELOAD = (
     "atelier.hub_config.servers.delivery",
     "atelier.hub_config.servers.limits",
+    "atelier.hub_config.view.home",
     "atelier.slowlink",
     "jupyterhub.singleuser.extension",
     "jupyterlab_server.handlers",

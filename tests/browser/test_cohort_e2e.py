@@ -221,7 +221,7 @@ class Browsing:
 
 
 def log_in(page, hub, username: str, then: str = "") -> None:
-    """Log in through the hub's login form (``then``: where to go next, else JupyterLab)."""
+    """Log in through the hub's login form (``then``: where to go next, else the home page)."""
     page.goto(f"{hub.url}/hub/login" + (f"?next={then}" if then else ""))
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", hub.passwords[username])
@@ -379,6 +379,9 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
     who = TRAINEES[name]
     lang = who.language
     with browsing.step(f"{name}-fetches-the-workbook", page):
+        # Trainees land on their home page; this path goes on in JupyterLab, its "all my files".
+        page.wait_for_url(f"{hub.url}/user/{name}/atelier/home**")
+        page.locator(".bar nav a").first.click()
         page.wait_for_url(f"{hub.url}/user/{name}/lab**")
         page.locator(".jp-LabShell").wait_for()
         if who.screen:  # on a phone, the file browser covers the page: close it first

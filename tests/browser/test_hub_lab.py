@@ -16,6 +16,9 @@ def test_a_french_trainee_gets_jupyterlab_in_french_and_nothing_leaves_the_machi
     page.fill("input[name=username]", "chloe")
     page.fill("input[name=password]", hub.passwords["chloe"])
     page.click("[type=submit]")
+    # Trainees land on their home page; JupyterLab is its link "all my files".
+    page.wait_for_url(f"{hub.url}/user/chloe/atelier/home**")
+    page.get_by_role("link", name="Tous mes fichiers dans JupyterLab").click()
     page.wait_for_url(f"{hub.url}/user/chloe/lab**")
     page.get_by_text("Fichier", exact=True).first.wait_for()
     assert page.get_by_text("Affichage", exact=True).count() >= 1

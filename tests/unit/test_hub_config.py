@@ -35,7 +35,10 @@ def test_invariants_keep_servers_and_proxy_across_restarts():
     assert c.JupyterHub.cleanup_servers is False
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.JupyterHub.spawner_class.endswith("AtelierSpawner")
-    assert c.Spawner.default_url == "/lab/tree/workbooks"
+    assert c.Spawner.default_url == "/atelier/home"
+    assert (
+        "--ServerApp.jpserver_extensions=atelier.hub_config.view.extension=True" in c.Spawner.args
+    )
 
 
 def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_path):
@@ -50,6 +53,21 @@ def test_settings_put_state_in_the_state_dir_and_run_the_culler(settings, tmp_pa
     assert [s["name"] for s in c.JupyterHub.services] == ["idle-culler", "atelier-quota"]
     assert c.JupyterHub.load_roles[0]["services"] == ["idle-culler"]
     assert c.JupyterHub.authenticator_class.endswith("ImportPasswordAuthenticator")
+
+
+def test_the_login_page_is_jupyterhubs_extended_in_the_visitors_language(settings):
+    """Is Atelier's login.html first on JupyterHub's template path, served by its login handler?"""
+    from pathlib import Path
+
+    from atelier.hub_config.people.authenticator import ImportPasswordAuthenticator
+    from atelier.hub_config.people.loginpage import LoginHandler
+
+    c = Config()
+    config.apply_settings(c, settings)
+    (folder,) = c.JupyterHub.template_paths
+    assert "templates/login.html" in (Path(folder) / "login.html").read_text()
+    assert c.JupyterHub.template_vars["atelier_links"] == {"apps": "/services/apps/", "library": ""}
+    assert ImportPasswordAuthenticator().get_handlers(None) == [("/login", LoginHandler)]
 
 
 def test_trainee_servers_skip_what_they_never_use():

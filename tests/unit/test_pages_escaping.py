@@ -289,3 +289,30 @@ def test_formgrader_notice_keeps_the_cohort_as_text():
     page = pages.render("atelier.grading.formgrader", "notice.html.j2", cohort=HOSTILE[0])
     assert HOSTILE[0] not in page
     assert "The formgrader of cohort &lt;" in page
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_home_page_shows_workbook_titles_and_notices_as_text(value):
+    """Does the trainee's home page keep a hostile workbook title (and a notice) as text?"""
+    from datetime import UTC, datetime
+
+    from atelier.hub_config.view.home import home_page
+    from atelier.hub_config.view.progress import Workbook
+
+    workbooks = [
+        Workbook(course="x", assignment="a-en", title=value, notebook="a.en.ipynb"),
+        Workbook(
+            course="x",
+            assignment="b-en",
+            title=value,
+            notebook="b.en.ipynb",
+            items=3,
+            answered=1,
+            fetched=True,
+            submitted=datetime(2026, 12, 1, tzinfo=UTC),
+        ),
+    ]
+    for language in ("en", "fr"):
+        page = home_page("/user/alice/", language, workbooks, notice=value)
+        text = assert_inert(page, allowed=())
+        assert text.count(value) >= 3  # two titles and the notice, as written
