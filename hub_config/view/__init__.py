@@ -1,0 +1,1 @@
+"""The trainee's path on their own server: home, workbook view, submit and feedback."""
