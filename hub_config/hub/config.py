@@ -55,6 +55,10 @@ TRAINEE_EXTENSIONS_OFF = (
     "voila.server_extension",
 )
 
+#: Server extensions every trainee server loads: Atelier's own pages and endpoints
+#: (``hub_config/view/``: home, workbook view, submit and feedback).
+TRAINEE_EXTENSIONS_ON = ("atelier.hub_config.view.extension",)
+
 #: JupyterLab options of a trainee server: trainees install nothing, so the extension manager is
 #: read-only (the PyPI one would be set up at every start for nothing).
 TRAINEE_LAB_ARGS = ("--LabApp.extension_manager=readonly",)
@@ -109,6 +113,7 @@ def apply_invariants(c) -> None:
     c.Spawner.default_url = "/lab/tree/workbooks"
     c.Spawner.args = [
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
+        *(f"--ServerApp.jpserver_extensions={name}=True" for name in TRAINEE_EXTENSIONS_ON),
         *TRAINEE_LAB_ARGS,
     ]
     c.JupyterHub.hub_ip = "127.0.0.1"
