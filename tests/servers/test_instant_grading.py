@@ -205,7 +205,7 @@ def test_a_trainee_cannot_grade_or_read_anothers_work(hub, workbooks, alice, bob
 
 
 def _submit_as_account(hub, username: str, assignment: str, course: str = "x") -> None:
-    """Submit with nbgrader's own command, run as the trainee's account (a trainee who skips the view)."""
+    """Submit with nbgrader's own command as the trainee (one who skips the view)."""
     from harness import BIN
 
     from atelier.grading.hubconfig import trainee_config_dir
