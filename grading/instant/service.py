@@ -453,7 +453,9 @@ def main() -> None:
     from atelier.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="[atelier-instant %(levelname)s] %(message)s")
-    settings = load_settings(os.environ.get("ATELIER_SETTINGS") or None)
+    from atelier.settings import DEFAULT_SETTINGS_PATH
+
+    settings = load_settings(os.environ.get("ATELIER_SETTINGS") or DEFAULT_SETTINGS_PATH)
     os.umask(0o007)
     cohorts = sorted({c for p in load_people(settings["hub"]["state_dir"]).values()
                       for c in p.cohorts})  # fmt: skip

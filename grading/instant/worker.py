@@ -148,7 +148,7 @@ def generate_feedback(app, assignment: str, students: list[str]) -> str:
     configuration (:meth:`atelier.grading.course.Course.nbgrader_config`), which ``app`` loaded.
     Returns nbgrader's error text, empty when it succeeded.
     """
-    from nbgrader.apps.api import capture_log
+    from nbgrader.utils import capture_log
     from nbgrader.converters import GenerateFeedback
     from traitlets.config import Config
 
