@@ -148,8 +148,8 @@ def generate_feedback(app, assignment: str, students: list[str]) -> str:
     configuration (:meth:`atelier.grading.course.Course.nbgrader_config`), which ``app`` loaded.
     Returns nbgrader's error text, empty when it succeeded.
     """
-    from nbgrader.utils import capture_log
     from nbgrader.converters import GenerateFeedback
+    from nbgrader.utils import capture_log
     from traitlets.config import Config
 
     config = Config()
