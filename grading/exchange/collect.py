@@ -31,6 +31,11 @@ name in a folder only root can enter and renamed into place, so a collect killed
 leaves every earlier copy whole and a rerun neither loses nor doubles anything. Every decision is
 appended to ``log/receipts.jsonl``. ``submitted/`` and ``log/`` are the grader account's: they are
 opened without following links too (:mod:`atelier.grading.safefs`).
+
+Why one module of about 500 lines: the checks, the walk by descriptor and the copy are one
+pipeline whose parts must agree (the copy must find exactly what the check found), and
+:func:`collect_trainee`, the unit the instant grading service calls for one trainee, is that
+same pipeline; split, the agreement would span files.
 """
 
 from __future__ import annotations

@@ -435,7 +435,8 @@ def make_app(grader: InstantGrader, prefix: str) -> web.Application:
     from jupyterhub.services.auth import HubAuth
 
     prefix = "/" + prefix.strip("/") + "/"
-    hub_auth = HubAuth(cache_max_age=60)
+    # Only this scope lets a token use the service (trainees' servers' tokens carry it).
+    hub_auth = HubAuth(cache_max_age=60, access_scopes={f"access:services!service={SERVICE}"})
     name = r"([a-z0-9][a-z0-9-]{0,29})"
     return web.Application(
         [
