@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ class Job:
     assignment: str
     regrade: bool
     done: asyncio.Future = field(repr=False, default=None)
+    #: Which grading of this (account, assignment) it is: HTML feedback made for an older one
+    #: is never returned for a newer one.
+    tag: int = 0
 
 
 class Worker:
@@ -92,20 +96,40 @@ class Worker:
         if not line or not json.loads(line).get("ready"):
             raise RuntimeError(f"the grading process of {self.course.cohort} did not start")
 
-    def call(self, jobs: list[Job]) -> dict:
-        """Send one batch, block until its reply: ``(account, assignment) -> result``."""
+    def listen(self, loop, on_feedback) -> None:
+        """Read the process's replies in a thread: batches to their futures, feedback to a call."""
+        self.loop, self.waiting = loop, {}
+        self.on_feedback = on_feedback
+        threading.Thread(target=self._read, name=f"instant-{self.pid}", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.replies:
+            reply = json.loads(line)
+            if "batch" in reply:
+                future = self.waiting.pop(reply["batch"], None)
+                if future is not None:
+                    self.loop.call_soon_threadsafe(_settle, future, reply)
+            elif "feedback" in reply:
+                self.loop.call_soon_threadsafe(self.on_feedback, reply)
+        gone = RuntimeError(f"the grading process of {self.course.cohort} stopped")
+        for future in list(self.waiting.values()):
+            self.loop.call_soon_threadsafe(_settle, future, {"error": str(gone)})
+
+    async def call(self, jobs: list[Job]) -> dict:
+        """Send one batch, wait for its results: ``(account, assignment) -> result``."""
         self.batches += 1
+        future = self.loop.create_future()
+        self.waiting[self.batches] = future
         request = {
             "batch": self.batches,
             "regrade": any(job.regrade for job in jobs),
-            "jobs": [{"assignment": j.assignment, "student": j.account} for j in jobs],
+            "jobs": [
+                {"assignment": j.assignment, "student": j.account, "tag": j.tag} for j in jobs
+            ],
         }
         self.requests.write(json.dumps(request) + "\n")
         self.requests.flush()
-        line = self.replies.readline()
-        if not line:
-            raise RuntimeError(f"the grading process of {self.course.cohort} stopped")
-        reply = json.loads(line)
+        reply = await future
         if "error" in reply:
             raise RuntimeError(reply["error"])
         return {(r["student"], r["assignment"]): r for r in reply["results"]}
@@ -118,6 +142,11 @@ class Worker:
             self.requests.close()
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(self.pid, 0)
+
+
+def _settle(future: asyncio.Future, reply: dict) -> None:
+    if not future.done():
+        future.set_result(reply)
 
 
 class CourseRoom:
@@ -134,7 +163,47 @@ class CourseRoom:
         self.locks: dict[str, asyncio.Lock] = {}
         #: (account, assignment) of requests waiting for their trainee's turn.
         self.waiting: set[tuple[str, str]] = set()
+        #: HTML feedback, by (account, assignment): the tag of the latest grading, whether its
+        #: HTML is made, and the trainee to return it to once the policy allowed it.
+        self.tags: dict[tuple[str, str], int] = {}
+        self.html_made: set[tuple[str, str]] = set()
+        self.html_wanted: dict[tuple[str, str], object] = {}
+        self.return_html = None
+        loop = asyncio.get_running_loop()
+        for worker in workers:
+            worker.listen(loop, self.feedback_made)
         self.task = asyncio.get_running_loop().create_task(self.dispatch())
+
+    def next_tag(self, key: tuple[str, str]) -> int:
+        """A new grading of ``key``: its HTML is not made yet, nor wanted."""
+        self.tags[key] = self.tags.get(key, 0) + 1
+        self.html_made.discard(key)
+        self.html_wanted.pop(key, None)
+        return self.tags[key]
+
+    def feedback_made(self, reply: dict) -> None:
+        """A grading process made HTML feedback: return it now if the release asked for it."""
+        if reply.get("error"):
+            log.error("feedback of %s: %s", reply["feedback"], reply["error"][-500:])
+            return
+        for student, tag in reply["students"].items():
+            key = (student, reply["feedback"])
+            if self.tags.get(key) != tag:
+                continue  # made for an older submission
+            trainee = self.html_wanted.pop(key, None)
+            if trainee is None:
+                self.html_made.add(key)
+            else:
+                self.return_html(self.course, trainee, key[1])
+
+    def want_html(self, trainee, assignment: str) -> None:
+        """The policy lets ``trainee`` see the HTML: return it once made (or now)."""
+        key = (trainee.account, assignment)
+        if key in self.html_made:
+            self.html_made.discard(key)
+            self.return_html(self.course, trainee, assignment)
+        else:
+            self.html_wanted[key] = trainee
 
     def lock(self, account: str) -> asyncio.Lock:
         """The lock that keeps one trainee's requests in order (collect, grade, release)."""
@@ -155,9 +224,8 @@ class CourseRoom:
 
     async def run(self, worker: Worker, jobs: list[Job]) -> None:
         """Grade one batch in ``worker``; each job's future gets its result (or the error)."""
-        loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(None, worker.call, jobs)
+            results = await worker.call(jobs)
         except Exception as error:
             log.error("grading %s: %s", self.course.cohort, error)
             results = {}
@@ -245,6 +313,7 @@ class InstantGrader:
         size = self.settings["grading"].get("instant_queue", 400)
         for cohort, workers in self.workers.items():
             self.rooms[cohort] = CourseRoom(workers[0].course, workers, size)
+            self.rooms[cohort].return_html = self.return_html
 
     def stop(self) -> None:
         """End every grading process."""
@@ -336,10 +405,14 @@ class InstantGrader:
             await loop.run_in_executor(self.executor, items.release_results, course,
                                        trainee.account, assignment, document)  # fmt: skip
         job = Job(trainee.account, assignment, regrade=False, done=loop.create_future())
+        job.tag = room.next_tag((trainee.account, assignment))
         room.queue.put_nowait(job)
         result = await job.done
-        return await loop.run_in_executor(self.executor, self._release, course, trainee,
-                                          assignment, result, policy, used)  # fmt: skip
+        reply, html = await loop.run_in_executor(self.executor, self._release, course, trainee,
+                                                 assignment, result, policy, used)  # fmt: skip
+        if html:
+            room.want_html(trainee, assignment)
+        return reply
 
     def _collect(self, course, trainee, assignment: str):
         from atelier.grading.courses.folders import course_umask
@@ -361,9 +434,11 @@ class InstantGrader:
             problem = refused.problem
         return outcome, counted(found), problem, policy
 
-    def _release(self, course, trainee, assignment: str, result: dict, policy, used: int) -> dict:
-        from atelier.grading.exchange.feedback import return_feedback
+    def _release(self, course, trainee, assignment: str, result: dict, policy, used: int):
+        """Write the results the policy allows now; ``(reply, whether HTML may be returned)``."""
         from atelier.grading.instant import items
+
+        html = False
 
         if result.get("status") == "error":
             document = items.state_document(
@@ -375,10 +450,22 @@ class InstantGrader:
             document = items.state_document(assignment, "held", attempts_used=used)
         else:
             document = items.for_trainee({**result, "assignment": assignment}, policy, used)
-            if document["diagnostics"]:
-                return_feedback(course, assignment, [trainee], progress=lambda _: None)
+            html = document["diagnostics"]
         items.release_results(course, trainee.account, assignment, document)
-        return {key: document.get(key) for key in ("state", "score", "max_score", "reason")}
+        return {key: document.get(key) for key in ("state", "score", "max_score", "reason")}, html
+
+    def return_html(self, course, trainee, assignment: str) -> None:
+        """Return nbgrader's HTML feedback to the trainee, as ``atelier feedback`` does."""
+        from atelier.grading.exchange.feedback import return_feedback
+
+        def run():
+            try:
+                return_feedback(course, assignment, [trainee], progress=log.info)
+            except Exception as error:
+                log.error("%s %s: HTML feedback not returned: %s", trainee.account, assignment,
+                          error)  # fmt: skip
+
+        self.executor.submit(run)
 
 
 # -- HTTP ---------------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ for good (:func:`atelier.grading.autograde.account.become`) before nbgrader touc
 exactly as a share of ``atelier grade`` does (:mod:`atelier.grading.autograde.share`). Each batch
 of (assignment, trainee) pairs is graded by the same engine (:func:`plan` once per assignment, then
 ``_grade_assignment``: :class:`~atelier.grading.autograde.converter.SandboxedAutograde`), so the
-scores are ``atelier grade``'s; then nbgrader's ``generate_feedback`` runs for those trainees, and
-their per-item results are read (:mod:`atelier.grading.instant.items`). Requests and replies are
-JSON lines on two pipes (text and plain data: the service, root, never loads an object this
-process made).
+scores are ``atelier grade``'s, and the per-item results are read at once
+(:mod:`atelier.grading.instant.items`) and sent back: that is what the workbook view shows. Then,
+whenever no batch is waiting, nbgrader's ``generate_feedback`` makes those trainees' HTML
+feedback (the file JupyterLab's assignment list fetches), and a second line says it is ready:
+during a deadline burst grading comes first, HTML after. Requests and replies are JSON lines on
+two pipes (text and plain data: the service, root, never loads an object this process made).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ WARMUP = "atelier-instant-warmup"
 def serve(course_root: Path, run_as, slots: int, config, extra_hidden, requests, replies) -> None:
     """The worker's life: warm up, then answer every batch read from ``requests`` on ``replies``.
 
-    ``requests`` and ``replies`` are text files on the pipes; one JSON line each way per batch.
+    ``requests`` is the pipe's descriptor, ``replies`` a text file on the other pipe: one JSON
+    line per batch each way, then one per assignment whose HTML feedback is made.
     """
     from atelier.grading.autograde.nbgrader_autograde import nbgrader_app
     from atelier.grading.autograde.share import _isolating, _make_pool
@@ -48,22 +51,64 @@ def serve(course_root: Path, run_as, slots: int, config, extra_hidden, requests,
         from atelier.grading.autograde.account import become
 
         become(run_as)
-    replies.write(json.dumps({"ready": True}) + "\n")
-    replies.flush()
+    send(replies, {"ready": True})
     state = _State(course_root, config, log_level)
+    lines = LineReader(requests)
+    #: Feedback still to generate: assignment -> student -> the service's tag of the grading.
+    feedback: dict[str, dict[str, int]] = {}
     try:
-        for line in requests:
+        while True:
+            line = lines.next(block=not feedback)
+            if line is None:  # nothing waiting: make the oldest assignment's HTML feedback
+                assignment = next(iter(feedback))
+                students = feedback.pop(assignment)
+                error = state.feedback(assignment, sorted(students))
+                send(replies, {"feedback": assignment, "students": students, "error": error})
+                continue
+            if line == b"":
+                break
             batch = json.loads(line)
             try:
                 results = state.grade_batch(pool, batch["jobs"], batch.get("regrade", False))
                 reply = {"batch": batch["batch"], "results": results}
+                tags = {(j["student"], j["assignment"]): j.get("tag", 0) for j in batch["jobs"]}
+                for result in results:
+                    if result["status"] != "error":
+                        key = (result["student"], result["assignment"])
+                        feedback.setdefault(key[1], {})[key[0]] = tags.get(key, 0)
             except Exception as error:  # one batch's failure is reported, the worker goes on
                 traceback.print_exc()
                 reply = {"batch": batch["batch"], "error": f"{type(error).__name__}: {error}"}
-            replies.write(json.dumps(reply) + "\n")
-            replies.flush()
+            send(replies, reply)
     finally:
         pool.close()
+
+
+def send(replies, message: dict) -> None:
+    """One JSON line to the service."""
+    replies.write(json.dumps(message) + "\n")
+    replies.flush()
+
+
+class LineReader:
+    """Lines from a pipe, read by descriptor, so that one can ask whether a line is waiting."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer = fd, b""
+
+    def next(self, block: bool) -> bytes | None:
+        """The next line; ``None`` if none waits and not ``block``; ``b""`` at the end."""
+        import select
+
+        while b"\n" not in self.buffer:
+            if not block and not select.select([self.fd], [], [], 0)[0]:
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return b""
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
 
 
 class _State:
@@ -95,8 +140,15 @@ class _State:
             )
         return self.apps[assignment]
 
+    def feedback(self, assignment: str, students: list[str]) -> str:
+        """Make the HTML feedback of ``students``; nbgrader's error text, empty if none."""
+        try:
+            return generate_feedback(self.app(assignment), assignment, students)
+        except Exception as error:
+            return f"{type(error).__name__}: {error}"[:2000]
+
     def grade_batch(self, pool, jobs: list[dict], regrade: bool) -> list[dict]:
-        """Grade every job (assignment, student), generate feedback, read the per-item results."""
+        """Grade every job (assignment, student) and read the per-item results."""
         from atelier.grading.autograde.share import _grade_assignment
         from atelier.grading.instant.items import item_results
         from atelier.upstream.nbgrader import fast_gradebook
@@ -118,8 +170,6 @@ class _State:
                 results += [_result(s, assignment, "error", reason) for s in students]
                 continue
             done = {o.student: o for o in outcomes}
-            with_feedback = [s for s, o in done.items() if o.status != "error"]
-            made = generate_feedback(app, assignment, with_feedback) if with_feedback else ""
             with fast_gradebook():
                 for student in students:
                     outcome = done.get(student)
@@ -132,7 +182,6 @@ class _State:
                             result.update(item_results(app.coursedir, assignment, student))
                         except Exception as error:
                             result["reason"] = f"results unreadable: {error}"[:500]
-                        result["feedback_error"] = made
                     results.append(result)
         return results
 
@@ -189,11 +238,8 @@ def main_in_child(course_root, run_as, slots, config, extra_hidden, read_fd, wri
     """The forked child's entry: serve, then exit without returning into the service's code."""
     status = 1
     try:
-        with (
-            open(read_fd, encoding="utf-8") as requests,
-            open(write_fd, "w", encoding="utf-8") as replies,
-        ):
-            serve(Path(course_root), run_as, slots, config, extra_hidden, requests, replies)
+        with open(write_fd, "w", encoding="utf-8") as replies:
+            serve(Path(course_root), run_as, slots, config, extra_hidden, read_fd, replies)
         status = 0
     except BaseException:
         traceback.print_exc()
