@@ -18,8 +18,14 @@ RESULTS = {
     "max_score": 3.0,
     "items": [
         {"id": "t1", "status": "right", "score": 2.0, "max": 2.0, "kind": "auto"},
-        {"id": "t2", "status": "wrong", "score": 0.0, "max": 1.0, "kind": "auto",
-         "diagnostic": "Averages hide the spread."},  # fmt: skip
+        {
+            "id": "t2",
+            "status": "wrong",
+            "score": 0.0,
+            "max": 1.0,
+            "kind": "auto",
+            "diagnostic": "Averages hide the spread.",
+        },
         {"id": "r", "status": "waiting", "score": None, "max": 3.0, "kind": "manual"},
     ],
 }
