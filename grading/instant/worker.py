@@ -25,6 +25,8 @@ from pathlib import Path
 
 #: The name given to nbgrader's app while the pool warms up, before any assignment is asked for.
 WARMUP = "atelier-instant-warmup"
+#: Trainees whose HTML feedback is made in one go between two batches.
+FEEDBACK_CHUNK = 4
 
 
 def serve(course_root: Path, run_as, slots: int, config, extra_hidden, requests, replies) -> None:
@@ -61,7 +63,11 @@ def serve(course_root: Path, run_as, slots: int, config, extra_hidden, requests,
             line = lines.next(block=not feedback)
             if line is None:  # nothing waiting: make the oldest assignment's HTML feedback
                 assignment = next(iter(feedback))
-                students = feedback.pop(assignment)
+                waiting = feedback[assignment]
+                # A few at a time: a batch that arrives meanwhile waits for these only.
+                students = {s: waiting.pop(s) for s in sorted(waiting)[:FEEDBACK_CHUNK]}
+                if not waiting:
+                    del feedback[assignment]
                 error = state.feedback(assignment, sorted(students))
                 send(replies, {"feedback": assignment, "students": students, "error": error})
                 continue
