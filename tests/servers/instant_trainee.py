@@ -7,6 +7,7 @@ session (``requests`` with the hub's login cookies): nothing here knows about py
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -62,14 +63,18 @@ class Trainee:
                 for widget, value in widgets.items()
             }
             document = {"format": "atelier-answers", "version": 1, "answers": answers}
-            body = {"type": "file", "format": "text", "content": json.dumps(document)}
-            saved = self.session.put(
-                f"{self.base}/api/contents/{course}/{assignment}/.atelier-answers.json",
-                data=json.dumps(body),
-                headers=self.headers,
-                timeout=60,
-            )
-            assert saved.status_code in (200, 201), saved.text[:500]
+            # What the widgets write beside the notebook (Jupyter's contents API refuses hidden
+            # files): written here as the trainee's own file.
+            self.write_own(f"{course}/{assignment}/.atelier-answers.json", json.dumps(document))
+
+    def write_own(self, relative: str, text: str) -> None:
+        """Write a file into the trainee's home, owned by the trainee, as their kernel would."""
+        import pwd
+
+        entry = pwd.getpwnam(self.hub.account(self.username))
+        path = Path(entry.pw_dir) / relative
+        path.write_text(text, "utf-8")
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def submit(self, assignment: str, confirm: bool = True, course: str = ""):
         """Press Submit (and confirm) in the workbook view; the response."""
