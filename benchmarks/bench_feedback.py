@@ -105,6 +105,8 @@ def submit_as(account: str, home: Path, config_dir: Path, course: str, assignmen
         os.setgroups(os.getgrouplist(account, entry.pw_gid))
         os.setgid(entry.pw_gid)
         os.setuid(entry.pw_uid)
+        for name in ("JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR"):
+            os.environ.pop(name, None)
         os.environ.update(HOME=str(home), USER=account, JUPYTER_CONFIG_PATH=str(config_dir))
         os.chdir(home)
         from atelier.hub_config.view.submit import submit_now

@@ -58,7 +58,9 @@ def _position(messages: dict, name: str) -> int:
 
 def _item(notebook: str, grade, messages: dict, comments: dict) -> dict:
     found = messages.get(grade.name, {})
-    manual = grade.auto_score is None
+    # A written answer (nbgrader's graded solution cell) is the facilitator's to mark; nbgrader
+    # scores one left as released 0 at once, which is "unanswered", not "wrong".
+    manual = grade.auto_score is None or found.get("written", False)
     item = {
         "id": grade.name,
         "notebook": notebook,
@@ -70,11 +72,13 @@ def _item(notebook: str, grade, messages: dict, comments: dict) -> dict:
     if manual:
         # A reflection: waiting until a facilitator marks it, then their score and comment.
         marked = grade.manual_score is not None and not grade.needs_manual_grade
-        item["status"] = "marked" if marked else "waiting"
         if marked:
+            item["status"] = "marked"
             item["comment"] = comments.get(grade.name, "")
+        elif grade.needs_manual_grade:
+            item["status"], item["score"] = "waiting", None
         else:
-            item["score"] = None
+            item["status"] = "unanswered"
         return item
     if grade.manual_score is not None:  # a facilitator overrode the automatic score
         item["comment"] = comments.get(grade.name, "")
@@ -103,7 +107,11 @@ def _failure_messages(coursedir, assignment: str, student: str, notebook: str) -
         name = meta.get("grade_id")
         if not name:
             continue
-        entry = {"position": position, "widgets": WIDGET_CALL.findall(cell.get("source", ""))}
+        entry = {
+            "position": position,
+            "widgets": WIDGET_CALL.findall(cell.get("source", "")),
+            "written": bool(meta.get("solution")),
+        }
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 # Name and message only, as the HTML feedback shows them: a traceback would quote

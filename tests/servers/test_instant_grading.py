@@ -29,7 +29,7 @@ CHEATS = FIXTURES / "autograde" / "cheats"
 HOME_LEARNING = WORKBOOKS / "07-home-learning"
 #: Cheats that end quickly (no timeout to wait for); each must score 0 as in ``atelier grade``.
 HOSTILE = ["excepthook", "sys-modules", "settrace", "recorder"]
-RIGHT_QUIZ = {"square": "def square(x):\n    return x * x"}
+RIGHT_QUIZ = {"square": "def square(x):\n    return x * x", "reflection": "Weekly, on paper too."}
 
 
 def _course(hub, cohort: str):
@@ -214,8 +214,9 @@ def _submit_as_account(hub, username: str, assignment: str, course: str = "x") -
     config = trainee_config_dir(load_settings(hub.settings_path))
     home = Path(hub.settings["accounts"]["home_root"]) / hub.account(username)
     done = subprocess.run(
-        ["runuser", "-u", hub.account(username), "--", "env", f"HOME={home}",
-         f"JUPYTER_CONFIG_PATH={config}", str(BIN / "nbgrader"), "submit", assignment,
+        ["runuser", "-u", hub.account(username), "--", "env", "-i", f"HOME={home}",
+         f"PATH={BIN}:/usr/bin:/bin", "LANG=C.UTF-8", f"JUPYTER_CONFIG_PATH={config}",
+         str(BIN / "nbgrader"), "submit", assignment,
          f"--course={course}"],
         cwd=home, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
