@@ -90,9 +90,9 @@ def bench_service_config(folder: Path, token: str) -> None:
     folder.mkdir()
     (folder / "zz-bench.py").write_text(
         "c = get_config()  # noqa\n"
-        f"c.JupyterHub.services = [*c.JupyterHub.services, {{'name': 'bench', 'api_token': {token!r}}}]\n"  # noqa: E501
-        "c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, {'name': 'bench', 'scopes': "
-        "['tokens', 'list:users', 'read:services'], 'services': ['bench']}]\n"
+        f"c.JupyterHub.services.append({{'name': 'bench', 'api_token': {token!r}}})\n"
+        "c.JupyterHub.load_roles.append({'name': 'bench', 'scopes': "
+        "['tokens', 'list:users', 'read:services'], 'services': ['bench']})\n"
     )
 
 
@@ -222,7 +222,9 @@ def run_atelier(args, workbook: Path, kinds: dict) -> dict:
         if len(visible) == len(plan)
         else None,
         "median": statistics.median(latencies) if latencies else None,
-        "p95": statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else None,
+        "p95": statistics.quantiles(latencies, n=20, method="inclusive")[-1]
+        if len(latencies) > 1
+        else None,
         "max": max(latencies) if latencies else None,
         "scores": {name: scores[name] for name in scores},
         "kinds": {name: kind for name, _, _, kind, _ in plan},
