@@ -279,7 +279,8 @@ def run_stock(args, workbook: Path, kinds: dict, students: list[str]) -> dict:
             (folder / "timestamp.txt").write_text(stamp)
         steps = {}
         for step in ("collect", "autograde", "generate_feedback", "release_feedback"):
-            steps[step] = nbgrader(step, aid, *(["--force"] if step != "collect" else []))
+            forced = ["--force"] if step in ("autograde", "generate_feedback") else []
+            steps[step] = nbgrader(step, aid, *forced)
         from nbgrader.api import Gradebook
 
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "stock") as gb:
@@ -310,6 +311,8 @@ def main() -> None:
     kinds = answer_kinds(workbook, args.language)
     load = os.getloadavg()[0]
     ours = run_atelier(args, workbook, kinds)
+    shown = {k: v for k, v in ours.items() if k not in ("scores", "kinds")}
+    print("atelier:", json.dumps(shown), file=sys.stderr, flush=True)
     names = sorted(ours["kinds"])
     stock = None if args.skip_stock else run_stock(args, workbook, kinds, names)
     report(args, ours, stock, load)
