@@ -21,6 +21,7 @@ class CollectApp(CohortApp):
     def run(self):
         """Collect every language version of the workbook."""
         from atelier.grading.exchange.collect import Limits, collect
+        from atelier.grading.exchange.policy import limits_for, read_policy
 
         course = self.course()
         trainees, _ = self.people()
@@ -29,7 +30,9 @@ class CollectApp(CohortApp):
             # Every trainee is looked at, not only those of that language: a trainee may have
             # fetched the other version, and a folder forged in any inbound folder is recorded.
             self.say(f"Collecting {assignment} from {len(trainees)} trainee(s)")
-            result = collect(course, assignment, trainees, limits, progress=self.say)
+            # The workbook's policy: attempts counted, closed at the due date if it says so.
+            own = limits_for(read_policy(course, assignment), limits)
+            result = collect(course, assignment, trainees, own, progress=self.say)
             for candidate in result.rejected:
                 self.say(f"  rejected {candidate.folder}: {candidate.problem}")
             counts = {}

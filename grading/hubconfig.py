@@ -12,6 +12,13 @@ plugin layer. For each cohort ``C`` of the roster (C is also the nbgrader course
   blank since JupyterHub 4.1, and is turned off);
 - a role ``formgrader-C`` giving ``access:services!service=C`` to ``formgrade-C`` only.
 
+With ``grading.instant`` on, one more hub-managed service, ``atelier-instant``
+(:mod:`atelier.grading.instant.service`, run as root like ``atelier grade``: sandboxes need it),
+grades each submission as it arrives. Trainees' servers call it with their own API token: the
+role ``atelier-instant-user`` gives ``access:services!service=atelier-instant`` to every cohort's
+trainees (``nbgrader-C``), and ``Spawner.server_token_scopes`` asks for it beside the server
+role's own scopes; the servers find it at ``ATELIER_INSTANT_URL``.
+
 For trainees (every single-user server), :func:`ensure_trainee_config` writes three files in
 ``<exchange_root>/.jupyter``, which servers read through ``JUPYTER_CONFIG_PATH``:
 ``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange.trainee` and
@@ -245,7 +252,50 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
         port = base_port + index if base_port else free_port()
         services.append(formgrader_service(course, port))
         applied.append(course.course_id)
+    if settings["grading"].get("instant", True) and applied:
+        service, role = instant_service(settings, [course_groups(c_) for c_ in applied])
+        services.append(service)
+        roles.append(role)
+        environment["ATELIER_INSTANT_URL"] = service["url"]
+        c.Spawner.environment = environment
+        c.Spawner.server_token_scopes = [*SERVER_TOKEN_SCOPES, INSTANT_SCOPE]
     c.JupyterHub.load_groups = groups
     c.JupyterHub.load_roles = roles
     c.JupyterHub.services = services
     return applied
+
+
+INSTANT_SERVICE = "atelier-instant"
+INSTANT_SCOPE = f"access:services!service={INSTANT_SERVICE}"
+#: The scopes of JupyterHub's own ``server`` role, which a server's token has by default.
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server"]
+
+
+def course_groups(course_id: str) -> str:
+    """The hub group of a course's trainees (nbgrader's name)."""
+    return f"nbgrader-{course_id}"
+
+
+def instant_service(settings: Mapping, trainee_groups: list[str]) -> tuple[dict, dict]:
+    """The ``atelier-instant`` service (root, like ``atelier grade``) and its trainees' role."""
+    from atelier.settings import DEFAULT_SETTINGS_PATH
+
+    port = settings["grading"].get("instant_port", 0) or free_port()
+    service = {
+        "name": INSTANT_SERVICE,
+        "url": f"http://127.0.0.1:{port}",
+        "command": [sys.executable, "-P", "-m", "atelier.grading.instant.service"],
+        "environment": {
+            "ATELIER_SETTINGS": os.environ.get("ATELIER_SETTINGS") or DEFAULT_SETTINGS_PATH,
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "JUPYTER_PATH": jupyter_path(None),
+        },
+        "display": False,
+    }
+    role = {
+        "name": f"{INSTANT_SERVICE}-user",
+        "description": "Have one's own submissions graded at once by the atelier-instant service.",
+        "scopes": [INSTANT_SCOPE],
+        "groups": sorted(trainee_groups),
+    }
+    return service, role

@@ -13,7 +13,9 @@ the trainee wrote. For every folder in ``inbound/<account>/`` it checks, in orde
 2. contents: only plain files (one hard link each) and folders (no symbolic links, devices or
    pipes, which a root-run copy could follow or block on), at most ``grading.max_submission_files``
    files (and as many folders), :data:`MAX_DEPTH` levels and ``grading.max_submission_bytes`` bytes;
-3. count: at most ``grading.max_submissions`` submissions of that assignment (later ones ignored).
+3. count: at most ``grading.max_submissions`` submissions of that assignment (later ones ignored),
+   fewer when the workbook's policy counts attempts; a submission received after the due date of a
+   workbook that closes then is refused (:func:`atelier.grading.exchange.policy.limits_for`).
 
 The trainee can change their folder at any moment, so nothing in it is ever looked up twice by
 name: the check and the copy each walk it by file descriptor (:class:`Walk`: ``O_NOFOLLOW``,
@@ -29,6 +31,11 @@ name in a folder only root can enter and renamed into place, so a collect killed
 leaves every earlier copy whole and a rerun neither loses nor doubles anything. Every decision is
 appended to ``log/receipts.jsonl``. ``submitted/`` and ``log/`` are the grader account's: they are
 opened without following links too (:mod:`atelier.grading.safefs`).
+
+Why one module of about 500 lines: the checks, the walk by descriptor and the copy are one
+pipeline whose parts must agree (the copy must find exactly what the check found), and
+:func:`collect_trainee`, the unit the instant grading service calls for one trainee, is that
+same pipeline; split, the agreement would span files.
 """
 
 from __future__ import annotations
@@ -69,6 +76,9 @@ class Limits:
     identity: str = "owner"
     #: The uid every exchange file has in ``folder`` mode (``grading.exchange_uid``).
     exchange_uid: int = 1000
+    #: Receipt time (seconds since the epoch) after which a submission is refused: the due date
+    #: of a workbook released with ``--close-at-due``; None: never.
+    closes_at: float | None = None
 
     @classmethod
     def from_settings(cls, settings) -> Limits:
@@ -338,6 +348,12 @@ def choose(found: list[Candidate], uid: int, limits: Limits) -> Candidate | None
             if candidate.problem:
                 candidate.decision = "rejected"
                 break
+    if limits.closes_at is not None:
+        for candidate in found:
+            if not candidate.problem and candidate.received > limits.closes_at:
+                candidate.problem = f"received {receipt_text(candidate.received)}, after the due "
+                candidate.problem += "date, when submission closed"
+                candidate.decision = "rejected"
     valid = sorted((c for c in found if not c.problem), key=lambda c: (c.received, c.folder))
     for extra in valid[limits.max_submissions :]:
         extra.decision = "ignored"
@@ -457,33 +473,49 @@ def collect(
         recover_copies(course)
         run = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
         for number, trainee in enumerate(trainees, 1):
-            uid = limits.owner_uid(trainee.account)
-            found = candidates(course, trainee.account, assignment)
-            kept = choose(found, uid, limits)
-            if kept is None:
-                outcome = "rejected" if found else "none"
-            elif _already_collected(course, kept, assignment):
-                outcome = "unchanged"
-            else:
-                if before_copy is not None:
-                    before_copy(kept)
-                try:
-                    copy_submission(course, kept, assignment, uid, limits)
-                    outcome = "new"
-                except (SubmissionChanged, OSError) as error:
-                    # This trainee's submission changed under collect (or cannot be read): refused
-                    # for them alone; their earlier copy, if any, stays, and the others go on.
-                    kept.problem = f"changed while being collected: {error}"
-                    kept.decision = "rejected"
-                    outcome = "rejected"
+            outcome, found, kept = collect_trainee(course, assignment, trainee, limits, run)
             result.outcome[trainee.account] = outcome
-            for candidate in found:
-                if candidate.problem:
-                    result.rejected.append(candidate)
-                if outcome == "new" or candidate.problem:
-                    append_record(course.receipts_log, {"run": run, **candidate.record(assignment)})
+            result.rejected += [candidate for candidate in found if candidate.problem]
             line = f"  [{number}/{len(trainees)}] {trainee.account}: {outcome}"
             if kept is not None and kept.decision == "rejected":
                 line += f" ({kept.problem})"
             progress(line)
     return result
+
+
+def collect_trainee(course: Course, assignment: str, trainee: Trainee, limits: Limits, run: str):
+    """Collect one trainee's latest valid submission; ``(outcome, candidates, kept)``.
+
+    The unit of :func:`collect`, also called alone by the instant grading service (which has run
+    :func:`~atelier.grading.courses.folders.ensure`, ``check_log`` and :func:`recover_copies`
+    once); ``run`` names the run in the receipts log. Every decision about a new submission, and
+    every refusal, is recorded there.
+    """
+    uid = limits.owner_uid(trainee.account)
+    found = candidates(course, trainee.account, assignment)
+    kept = choose(found, uid, limits)
+    if kept is None:
+        outcome = "rejected" if found else "none"
+    elif _already_collected(course, kept, assignment):
+        outcome = "unchanged"
+    else:
+        if before_copy is not None:
+            before_copy(kept)
+        try:
+            copy_submission(course, kept, assignment, uid, limits)
+            outcome = "new"
+        except (SubmissionChanged, OSError) as error:
+            # This trainee's submission changed under collect (or cannot be read): refused
+            # for them alone; their earlier copy, if any, stays, and the others go on.
+            kept.problem = f"changed while being collected: {error}"
+            kept.decision = "rejected"
+            outcome = "rejected"
+    for candidate in found:
+        if outcome == "new" or candidate.problem:
+            append_record(course.receipts_log, {"run": run, **candidate.record(assignment)})
+    return outcome, found, kept
+
+
+def counted(found: list[Candidate]) -> int:
+    """How many of a trainee's submissions count as attempts (kept or superseded, not refused)."""
+    return sum(1 for candidate in found if candidate.decision in ("kept", "superseded"))

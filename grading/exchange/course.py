@@ -122,6 +122,7 @@ class AtelierCollect(CourseExchangeMixin, ExchangeCollect):
     def copy_files(self):
         """Collect the assignment from every trainee of the course."""
         from atelier.grading.exchange.collect import Limits, collect
+        from atelier.grading.exchange.policy import limits_for, read_policy
 
         course = self.course()
         assignment = self.coursedir.assignment_id
@@ -133,6 +134,7 @@ class AtelierCollect(CourseExchangeMixin, ExchangeCollect):
             self.exchange_uid,
         )
         try:
+            limits = limits_for(read_policy(course, assignment), limits)
             collect(course, assignment, self.trainees(course, assignment), limits, self.log.info)
         except (AtelierError, OSError) as exc:
             self.fail(str(exc))

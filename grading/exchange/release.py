@@ -19,6 +19,7 @@ from atelier.grading.course import Course, GradingError, assignment_id, nbgrader
 from atelier.grading.courses.folders import course_umask, ensure, ensure_dir
 from atelier.grading.courses.graderaccount import account_ids, as_grader, course_owners
 from atelier.grading.courses.people import Trainee
+from atelier.grading.exchange.policy import POLICY_FILE, Policy
 
 #: Folders beside a workbook notebook that travel with it into the assignment.
 SIDE_FOLDERS = ("data", "images")
@@ -33,6 +34,8 @@ class Release:
     trainees: list[Trainee]
     duedate: datetime | None = None
     progress: Callable[[str], None] = print
+    #: How trainees may submit and see feedback (``policy.json`` beside the student version).
+    policy: Policy = field(default_factory=Policy)
     workbook: str = ""
     notebooks: dict[str, Path] = field(default_factory=dict)
     languages: list[str] = field(default_factory=list)
@@ -196,7 +199,8 @@ def publish(release: Release) -> None:
 
     ``release/`` is the grader account's: it is read by descriptor, following no link (a link
     there could publish a root-only file to everyone), into a folder only root can enter in
-    ``outbound/``, then renamed into place.
+    ``outbound/``, then renamed into place. The workbook's ``policy.json`` is written into the
+    same staged folder, owned by the grader account, so the policy changes with the files.
     """
     course = release.course
     grader_uid, grader_gid = account_ids(course.grader_account)
@@ -209,6 +213,9 @@ def publish(release: Release) -> None:
                         src, target, course.release / aid, owners, (0o644, 0o755),
                         grader_uid, grader_gid,
                     )  # fmt: skip
+                shown = course.outbound / aid / POLICY_FILE
+                policy = release.policy.text(aid)
+                safefs.write_at(target, POLICY_FILE, policy, 0o644, shown, grader_uid, grader_gid)
                 safefs._set_owner_mode(target, 0o755, grader_uid, grader_gid)
             release.progress(f"  released  {aid} -> {course.outbound / aid}")
 

@@ -2,7 +2,7 @@
 
 A Jupyter server extension (:mod:`.extension`) that every trainee's server loads; each page or
 endpoint is a module exposing ``HANDLERS`` (``home``: "My workbooks"; ``workbook``: the workbook
-view).
+view; ``submit``: submit and feedback).
 
 Rule: everything here runs in the trainee's own Jupyter server, as the trainee, behind the hub's
 OAuth (only that trainee), and reads only the trainee's files and what the hardened exchange lets

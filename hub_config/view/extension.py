@@ -18,7 +18,11 @@ import importlib
 from jupyter_server.utils import url_path_join
 
 #: The modules whose ``HANDLERS`` the extension adds, in this order.
-MODULES = ("atelier.hub_config.view.workbook", "atelier.hub_config.view.home")
+MODULES = (
+    "atelier.hub_config.view.workbook",
+    "atelier.hub_config.view.home",
+    "atelier.hub_config.view.submit",
+)
 
 
 def _jupyter_server_extension_points() -> list[dict]:
