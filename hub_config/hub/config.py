@@ -65,10 +65,6 @@ TRAINEE_EXTENSIONS_ON = (
 #: Where a trainee lands after login: their home page, on their own server.
 HOME_URL = "/atelier/home"
 
-#: Server extensions every trainee server loads: Atelier's own pages and endpoints
-#: (``hub_config/view/``: home, workbook view, submit and feedback).
-TRAINEE_EXTENSIONS_ON = ("atelier.hub_config.view.extension",)
-
 #: JupyterLab options of a trainee server: trainees install nothing, so the extension manager is
 #: read-only (the PyPI one would be set up at every start for nothing).
 TRAINEE_LAB_ARGS = ("--LabApp.extension_manager=readonly",)
