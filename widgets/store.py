@@ -8,7 +8,9 @@ or the new file, never half of one. The format is documented in ``docs/widgets.m
 
     {"format": "atelier-answers", "version": 1,
      "answers": {"q1": {"value": ["b"], "kind": "choice", "saved": "2026-11-28T10:30:00Z",
-                        "notebook": "planner.ipynb", "attempts": 2}}}
+                        "notebook": "planner.ipynb", "attempts": 2,
+                        "history": [{"saved": "2026-11-28T10:29:12Z", "value": ["a"]},
+                                    {"saved": "2026-11-28T10:30:00Z", "value": ["b"]}]}}}
 
 nbgrader's ``submit`` copies the file with the assignment (it is not in ``CourseDirectory.ignore``)
 and ``autograde`` copies it into the autograded folder, where test cells read it with
@@ -58,6 +60,27 @@ def check_id(widget_id: str) -> str:
 def now() -> str:
     """The current UTC time as ``2026-11-28T10:30:00Z``."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: Save events kept per answer (the newest), and the longest value (as JSON) kept in one; a longer
+#: one (a reflection) is recorded by its length: time on task and item analysis need when and
+#: what, and the file must stay far below ``MAX_BYTES`` with every answer at its cap.
+HISTORY_EVENTS = 50
+HISTORY_VALUE_CHARS = 500
+
+
+def history(previous: dict, saved: str, value: Any) -> list[dict]:
+    """``previous``'s save events with one more: ``{"saved": time, "value": value}``.
+
+    The oldest events go first once there are :data:`HISTORY_EVENTS`; a value longer than
+    :data:`HISTORY_VALUE_CHARS` as JSON is kept as ``{"saved": time, "chars": length}``.
+    """
+    events = previous.get("history")
+    events = [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+    text = json.dumps(value, ensure_ascii=False)
+    event = {"saved": saved, "value": value} if len(text) <= HISTORY_VALUE_CHARS else {
+        "saved": saved, "chars": len(text)}  # fmt: skip
+    return [*events, event][-HISTORY_EVENTS:]
 
 
 def empty() -> dict:
@@ -172,11 +195,13 @@ class AnswerStore:
                 os.replace(self.path, aside)
                 document = empty()
             previous = document["answers"].get(widget_id, {})
+            saved = now()
             entry = {
                 "value": value,
                 "kind": kind,
-                "saved": now(),
+                "saved": saved,
                 "attempts": int(previous.get("attempts", 0)) + 1,
+                "history": history(previous, saved, value),
                 **({"notebook": self.notebook} if self.notebook else {}),
                 **extra,
             }

@@ -46,6 +46,35 @@ def test_saves_merge_and_count_attempts(tmp_path):
     assert answers["b"]["value"] == "x"
 
 
+def test_every_save_is_recorded_with_its_time(tmp_path, monkeypatch):
+    """Does each answer keep when each save happened and what it was (time on task, first try)?"""
+    times = iter(["2026-11-28T10:00:00Z", "2026-11-28T10:01:00Z", "2026-11-28T10:05:00Z"])
+    monkeypatch.setattr(store_module, "now", lambda: next(times))
+    store = AnswerStore(tmp_path)
+    store.save("q1", "a", "choice")
+    store.save("q1", "b", "choice")
+    store.save("essay", "word " * 200, "journal")
+    answers = AnswerStore(tmp_path).answers()
+    assert answers["q1"]["history"] == [
+        {"saved": "2026-11-28T10:00:00Z", "value": "a"},
+        {"saved": "2026-11-28T10:01:00Z", "value": "b"},
+    ]
+    # A long reflection is not copied into its history: its length stands for it.
+    assert answers["essay"]["history"] == [
+        {"saved": "2026-11-28T10:05:00Z", "chars": len(json.dumps("word " * 200))}
+    ]
+
+
+def test_the_history_keeps_the_newest_saves_only(tmp_path):
+    """Does the history keep the newest saves only, so that no answers file grows without end?"""
+    store = AnswerStore(tmp_path)
+    for value in range(store_module.HISTORY_EVENTS + 10):
+        store.save("n", value, "numeric")
+    events = store.get("n")["history"]
+    assert len(events) == store_module.HISTORY_EVENTS
+    assert [e["value"] for e in events[-2:]] == [58, 59] and events[0]["value"] == 10
+
+
 def test_a_failed_write_keeps_the_previous_answers(tmp_path, monkeypatch):
     """If the disk fails mid-save, is the earlier file intact and no temporary file left?"""
     store = AnswerStore(tmp_path)
