@@ -318,6 +318,26 @@ def _schedule_message(problem: str, fields: dict, language: str | None) -> str:
     return i18n.translate(f"schedule.problem.{problem}", language, **words)
 
 
+def _plan_review(
+    widget_id: str, value: Any, language: str | None, **rules: Any
+) -> tuple[float, str | None]:
+    """The share of ``rules`` a saved week plan keeps, and what the trainee reads if not all.
+
+    An empty plan (or none saved) keeps none: rules about learning days hold vacuously for a week
+    with no learning, and such a week is no answer.
+    """
+    if not _planned(value):
+        return 0.0, i18n.translate("grading.no_answer", language, id=widget_id)
+    total, problems = schedule_problems(value, rules.pop("max_learning_minutes"), **rules)
+    if not problems:
+        return 1.0, None
+    verdict = i18n.translate(
+        "grading.plan_rules", language, id=widget_id, broken=len(problems), total=total
+    )
+    notes = (_schedule_message(problem, fields, language) for problem, fields in problems)
+    return (total - len(problems)) / total, " ".join([verdict, *notes])
+
+
 def score_schedule(
     widget_id: str,
     points: float = 1.0,
@@ -333,27 +353,15 @@ def score_schedule(
 
     Short of full points, it prints each rule broken and ``explanation``.
     """
-    value = answers(directory).get(widget_id)
-    rules, problems = schedule_problems(
-        value if isinstance(value, dict) else {},
-        max_learning_minutes,
+    share, message = _plan_review(
+        widget_id,
+        answers(directory).get(widget_id),
+        language,
+        max_learning_minutes=max_learning_minutes,
         weekly_minimum=weekly_minimum,
         weekly_maximum=weekly_maximum,
     )
-    if not _planned(value):
-        # Rules about learning days hold for a week with no learning: an empty week earns nothing.
-        message = i18n.translate("grading.no_answer", language, id=widget_id)
-        return _short_of(0.0, points, message, explanation, language)
-    earned = round(points * (rules - len(problems)) / rules, 4)
-    message = " ".join(
-        [
-            i18n.translate(
-                "grading.plan_rules", language, id=widget_id, broken=len(problems), total=rules
-            ),
-            *(_schedule_message(problem, fields, language) for problem, fields in problems),
-        ]
-    )
-    return _short_of(earned, points, message, explanation, language)
+    return _short_of(round(points * share, 4), points, message or "", explanation, language)
 
 
 def check_schedule(
@@ -367,18 +375,13 @@ def check_schedule(
     language: str | None = None,
 ) -> None:
     """Assert that the week plan saved for ``widget_id`` keeps every rule; name each one broken."""
-    value = _given(widget_id, directory, language)
-    if not _planned(value):
-        raise AssertionError(i18n.translate("grading.no_answer", language, id=widget_id))
-    rules, problems = schedule_problems(
-        value if isinstance(value, dict) else {},
-        max_learning_minutes,
+    _, message = _plan_review(
+        widget_id,
+        _given(widget_id, directory, language),
+        language,
+        max_learning_minutes=max_learning_minutes,
         weekly_minimum=weekly_minimum,
         weekly_maximum=weekly_maximum,
     )
-    if problems:
-        message = i18n.translate(
-            "grading.plan_rules", language, id=widget_id, broken=len(problems), total=rules
-        )
-        notes = [_schedule_message(problem, fields, language) for problem, fields in problems]
-        _fail(message, notes, explanation, language)
+    if message is not None:
+        _fail(message, [], explanation, language)
