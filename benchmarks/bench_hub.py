@@ -45,7 +45,7 @@ from atelier.processes.ports import free_port
 REPO = Path(__file__).resolve().parent.parent
 # The tests' harness (tests/harness.py): the benchmarks clean up and measure as the tests do.
 sys.path.insert(0, str(REPO / "tests"))
-from harness import execute_in_kernel, remove_accounts  # noqa: E402
+from harness import execute_in_kernel, form_login, remove_accounts  # noqa: E402
 
 PREFIX = Path(os.environ.get("ATELIER_PREFIX", "/opt/atelier"))
 ENV_BIN = PREFIX / "env" / "bin"
@@ -78,19 +78,9 @@ class BenchHub:
 
     def login(self, username):
         """Log in through the form as a browser does; return the session."""
-        session = requests.Session()
-        session.get(f"{self.url}/hub/login", timeout=60)
-        response = session.post(
-            f"{self.url}/hub/login",
-            data={
-                "username": username,
-                "password": self.passwords[username],
-                "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
-            },
-            allow_redirects=False,
-            timeout=120,
-        )
-        assert response.status_code == 302, (self.name, username, response.status_code)
+        session = form_login(self.url, username, self.passwords[username], timeout=120)
+        assert session.login_response.status_code == 302, (
+            self.name, username, session.login_response.status_code)  # fmt: skip
         return session
 
     def press_start_and_wait(self, session, username, timeout=600) -> tuple[bool, int]:

@@ -100,6 +100,28 @@ def remove_accounts(prefix: str) -> None:
         subprocess.run(["groupdel", name], capture_output=True, check=False)
 
 
+def form_login(url: str, username: str, password: str, timeout: float = 60):
+    """Log in to the hub at ``url`` through its form, as a browser does; return the session.
+
+    The login's own answer is kept as ``session.login_response`` (a 302 when it succeeded).
+    """
+    import requests
+
+    session = requests.Session()
+    session.get(f"{url}/hub/login", timeout=timeout)
+    session.login_response = session.post(
+        f"{url}/hub/login",
+        data={
+            "username": username,
+            "password": password,
+            "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
+        },
+        allow_redirects=False,
+        timeout=timeout,
+    )
+    return session
+
+
 def execute_in_kernel(
     hub, session, username: str, kernel_id: str, code: str, timeout: float = 60
 ) -> str:

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from harness import FIXTURES, PREFIX, remove_accounts
+from harness import FIXTURES, PREFIX, form_login, remove_accounts
 from harness import process_owners as _process_owners
 
 from atelier.processes.ports import free_port
@@ -253,22 +253,9 @@ class Hub:
     # -- HTTP as a browser --
     def login(self, username: str, password: str | None = None):
         """Log in through the login form like a browser (XSRF cookie, form); return the session."""
-        import requests
-
-        session = requests.Session()
-        session.get(f"{self.url}/hub/login", timeout=30)
-        response = session.post(
-            f"{self.url}/hub/login",
-            data={
-                "username": username,
-                "password": self.passwords[username] if password is None else password,
-                "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
-            },
-            allow_redirects=False,
-            timeout=60,
+        return form_login(
+            self.url, username, self.passwords[username] if password is None else password
         )
-        session.login_response = response
-        return session
 
     def start_server(self, session, username: str, timeout: float = 120):
         """Press Start (``/hub/spawn``), wait for JupyterLab on the workbooks; return that page."""
