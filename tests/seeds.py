@@ -49,6 +49,14 @@ def seed_gradebook(course, plan: dict) -> None:
         gb.close()
 
 
+#: What each trainee of cohort c1 has: both languages, one workbook missing, one awaiting grading.
+COHORT_PLAN = {
+    "at-amina": {"alpha-en": "graded", "beta-en": "graded"},
+    "at-benoit": {"alpha-fr": "graded", "beta-fr": "graded"},
+    "at-chen": {"alpha-en": "graded"},
+    "at-dara": {"alpha-en": "graded", "beta-en": "needs grading"},
+}
+
 DASHBOARD_PEOPLE = [
     ("amina", "Amina Diallo", "Univ A", "Senegal", "en", {"district": "North"}),
     ("benoit", "Benoît Kaboré", "Univ A", "Burkina Faso", "fr", {"district": "North"}),
@@ -91,15 +99,7 @@ def seed_dashboard_cohort(root):
     (root / "settings.yaml").write_text(yaml.safe_dump(overrides))
     settings = load_settings(None, overrides)
     course = Course.from_settings(settings, "c1")
-    seed_gradebook(
-        course,
-        {
-            "at-amina": {"alpha-en": "graded", "beta-en": "graded"},
-            "at-benoit": {"alpha-fr": "graded", "beta-fr": "graded"},
-            "at-chen": {"alpha-en": "graded"},
-            "at-dara": {"alpha-en": "graded", "beta-en": "needs grading"},
-        },
-    )
+    seed_gradebook(course, COHORT_PLAN)
     # Chen has submitted beta; it waits in the exchange, not yet collected.
     (course.inbound_of("at-chen") / "at-chen+beta-en+2026-11-28 10:00:00.000000 UTC").mkdir(
         parents=True

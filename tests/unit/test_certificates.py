@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 from harness import BIN
-from seeds import seed_dashboard_cohort, seed_gradebook
+from seeds import COHORT_PLAN, seed_dashboard_cohort, seed_gradebook
 
 from atelier.grading.certificates import (
     REGISTER_FILE,
@@ -34,15 +34,7 @@ TRAINEES = [
 def cohort(tmp_path_factory):
     root = tmp_path_factory.mktemp("cert")
     course = Course(cohort="c1", courses_root=root / "courses", exchange_root=root / "exchange")
-    seed_gradebook(
-        course,
-        {
-            "at-amina": {"alpha-en": "graded", "beta-en": "graded"},
-            "at-benoit": {"alpha-fr": "graded", "beta-fr": "graded"},
-            "at-chen": {"alpha-en": "graded"},
-            "at-dara": {"alpha-en": "graded", "beta-en": "needs grading"},
-        },
-    )
+    seed_gradebook(course, COHORT_PLAN)
     state = root / "state"
     written = issue(course, TRAINEES, state, root / "out", today="2026-11-28")
     return course, state, root, written
