@@ -24,6 +24,7 @@ from atelier.widgets.base import (
     AtelierWidget,
     escape,
     feedback_html,
+    plain,
     prompt,
     row,
     stacked,
@@ -136,6 +137,11 @@ class MultipleChoice(AtelierWidget):
         else:
             self._radio.value = value
 
+    def _answer_lines(self, value):
+        chosen = value if isinstance(value, list) else [value]
+        labels = dict(self.options)
+        return [plain(labels[key]) if key in labels else str(key) for key in chosen]
+
     def chosen(self) -> list[str]:
         """The chosen keys, as a list in both modes."""
         if self.value is None:
@@ -239,6 +245,14 @@ class NumericAnswer(AtelierWidget):
         if i18n.parse_number(self._text.value) != value:
             self._text.value = shown
 
+    def _answer_lines(self, value):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return [str(value)]
+        shown = f"{value:g}"
+        if self.language == "fr":
+            shown = shown.replace(".", ",")
+        return [f"{shown} {plain(self.unit)}" if self.unit else shown]
+
     def is_correct(self, value: float | None = None) -> bool | None:
         """Whether ``value`` (default the answer) is within tolerance; ``None`` without a key."""
         value = self.value if value is None else value
@@ -308,6 +322,9 @@ class ShortText(AtelierWidget):
         if (self._text.value.strip() or None) != value:
             self._text.value = value or ""
 
+    def _answer_lines(self, value):
+        return [str(value)]
+
     def _feedback(self, value):
         if value is None or self.accept is None:
             return ""
@@ -364,6 +381,13 @@ class Ordering(AtelierWidget):
         target = max(0, min(len(order) - 1, index + step))
         order.insert(target, order.pop(index))
         self._set_from_control(order)
+
+    def _answer_lines(self, value):
+        if not isinstance(value, list):
+            return [str(value)]
+        return [
+            (f"{number}.", plain(self.texts.get(key, key))) for number, key in enumerate(value, 1)
+        ]
 
     def _coerce(self, value):
         if isinstance(value, list) and sorted(value) == sorted(self.texts):
@@ -482,6 +506,21 @@ class Matching(AtelierWidget):
         value = value or {}
         for key, menu in self._menus.items():
             menu.value = value.get(key)
+
+    def _answer_lines(self, value):
+        if not isinstance(value, dict):
+            return [str(value)]
+        categories = dict(self.categories)
+        lines = []
+        for key, text in self.cards:
+            category = value.get(key)
+            shown = (
+                plain(categories.get(category, category))
+                if category is not None
+                else self._("answer.not_sorted")
+            )
+            lines.append((f"{plain(text)} →", shown))
+        return lines
 
     def _feedback(self, value):
         if value is None or self.correct is None:
