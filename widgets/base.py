@@ -118,7 +118,12 @@ def answer_bundle(heading: str, lines: Lines, table: Table | None = None) -> dic
         parts = str(body).splitlines() or [""]
         text.append("  " + " ".join(filter(None, [label, parts[0]])))
         text.extend(f"  {part}" for part in parts[1:])
-        shown = "".join(f"<div>{escape(part)}</div>" for part in parts)
+        # One line stays beside its label; the lines of a longer text are one block each.
+        shown = (
+            f"<span>{escape(parts[0])}</span>"
+            if len(parts) == 1
+            else "".join(f"<div>{escape(part)}</div>" for part in parts)
+        )
         items.append(f"<li>{f'<strong>{escape(label)}</strong> ' if label else ''}{shown}</li>")
     rendered = ""
     if items:

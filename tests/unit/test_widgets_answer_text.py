@@ -79,7 +79,7 @@ def test_an_ordering_and_a_matching_show_the_list_as_given(store):
     order.value = ["z", "x", "y"]
     text, html = shown(order)
     assert text.index("Video 720p") < text.index("Voice") < text.index("Video 360p")
-    assert "<strong>1.</strong> <div>Video 720p</div>" in html
+    assert "<strong>1.</strong> <span>Video 720p</span>" in html
     match = Matching(
         "w2-match", "Sort", {"f": "Fibre at home", "s": "Basic phone"},
         {"video": "Live video", "text": "Text messages"}, store=store,
