@@ -7,6 +7,11 @@ only records the answer (with its id, in the answers file); the key lives in a h
 cell that calls :mod:`atelier.widgets.grading`, so the released notebook never contains it.
 Per-option feedback reveals which answers are wrong: give it to graded items only in the hidden test
 cell (``feedback=`` of the grading helpers), never to the widget.
+
+Why one module of a little over 500 lines: the five question widgets are one family (the
+catalogue's "Questions") sharing one way to name options (:func:`keyed`), one shape of key
+(``correct=``) and one rule for what a formative or a graded item shows; each is a short class,
+and an author reading how one behaves finds its siblings beside it.
 """
 
 from __future__ import annotations
