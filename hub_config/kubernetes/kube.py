@@ -213,6 +213,7 @@ def render_values(settings: Mapping) -> dict:
     c = single_machine_config(settings)
     auth_class = c.JupyterHub.authenticator_class
     # The login page's links: the public apps where the cluster serves them, the offline library.
+    # In hub.config, which the chart applies after its own keys (hub.templateVars is {} there).
     links = {**login_links(settings), "apps": "/services/apps/" if kube["apps_url"] else ""}
     hub_config: dict = {
         "JupyterHub": {
