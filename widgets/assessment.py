@@ -7,6 +7,11 @@ only records the answer (with its id, in the answers file); the key lives in a h
 cell that calls :mod:`atelier.widgets.grading`, so the released notebook never contains it.
 Per-option feedback reveals which answers are wrong: give it to graded items only in the hidden test
 cell (``feedback=`` of the grading helpers), never to the widget.
+
+Why one module of a little over 500 lines: the five question widgets are one family (the
+catalogue's "Questions") sharing one way to name options (:func:`keyed`), one shape of key
+(``correct=``) and one rule for what a formative or a graded item shows; each is a short class,
+and an author reading how one behaves finds its siblings beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from atelier.widgets.base import (
     AtelierWidget,
     escape,
     feedback_html,
+    plain,
     prompt,
     row,
     stacked,
@@ -136,6 +142,11 @@ class MultipleChoice(AtelierWidget):
         else:
             self._radio.value = value
 
+    def _answer_lines(self, value):
+        chosen = value if isinstance(value, list) else [value]
+        labels = dict(self.options)
+        return [plain(labels[key]) if key in labels else str(key) for key in chosen]
+
     def chosen(self) -> list[str]:
         """The chosen keys, as a list in both modes."""
         if self.value is None:
@@ -239,6 +250,14 @@ class NumericAnswer(AtelierWidget):
         if i18n.parse_number(self._text.value) != value:
             self._text.value = shown
 
+    def _answer_lines(self, value):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return [str(value)]
+        shown = f"{value:g}"
+        if self.language == "fr":
+            shown = shown.replace(".", ",")
+        return [f"{shown} {plain(self.unit)}" if self.unit else shown]
+
     def is_correct(self, value: float | None = None) -> bool | None:
         """Whether ``value`` (default the answer) is within tolerance; ``None`` without a key."""
         value = self.value if value is None else value
@@ -308,6 +327,9 @@ class ShortText(AtelierWidget):
         if (self._text.value.strip() or None) != value:
             self._text.value = value or ""
 
+    def _answer_lines(self, value):
+        return [str(value)]
+
     def _feedback(self, value):
         if value is None or self.accept is None:
             return ""
@@ -364,6 +386,13 @@ class Ordering(AtelierWidget):
         target = max(0, min(len(order) - 1, index + step))
         order.insert(target, order.pop(index))
         self._set_from_control(order)
+
+    def _answer_lines(self, value):
+        if not isinstance(value, list):
+            return [str(value)]
+        return [
+            (f"{number}.", plain(self.texts.get(key, key))) for number, key in enumerate(value, 1)
+        ]
 
     def _coerce(self, value):
         if isinstance(value, list) and sorted(value) == sorted(self.texts):
@@ -482,6 +511,21 @@ class Matching(AtelierWidget):
         value = value or {}
         for key, menu in self._menus.items():
             menu.value = value.get(key)
+
+    def _answer_lines(self, value):
+        if not isinstance(value, dict):
+            return [str(value)]
+        categories = dict(self.categories)
+        lines = []
+        for key, text in self.cards:
+            category = value.get(key)
+            shown = (
+                plain(categories.get(category, category))
+                if category is not None
+                else self._("answer.not_sorted")
+            )
+            lines.append((f"{plain(text)} →", shown))
+        return lines
 
     def _feedback(self, value):
         if value is None or self.correct is None:

@@ -11,6 +11,8 @@ options, feedback) is trusted HTML; anything a trainee typed is escaped before i
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as widgets
@@ -53,6 +55,89 @@ FULL_WIDTH = {"width": "100%", "max_width": "100%"}
 def escape(text: Any) -> str:
     """Text a trainee typed, safe to put inside HTML."""
     return html.escape(str(text), quote=True)
+
+
+#: Tags that end a line or a block (a space in one line of text); any other tag is inline.
+_BREAK = re.compile(r"(?i)<\s*/?\s*(?:br|p|div|li|ul|ol|tr|td|th|h[1-6])\b[^>]*>")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain(text: Any) -> str:
+    """Author HTML (a question, an option) as one line of text: tags dropped, entities read."""
+    return " ".join(html.unescape(_TAG.sub("", _BREAK.sub(" ", str(text)))).split())
+
+
+#: An answer shown as text: lines, each a string or a ``(label, text)`` pair, and an optional
+#: table ``(header, rows)`` (plans).
+Lines = list[str | tuple[str, str]]
+Table = tuple[list[str], list[list[Any]]]
+#: Saved values that are no answer yet (a box emptied again, nothing chosen).
+EMPTY = (None, "", [], {})
+
+
+def generic_lines(value: Any) -> Lines:
+    """Any JSON answer as readable lines: one ``key: value`` line per entry of a mapping."""
+    if isinstance(value, Mapping):
+        lines: Lines = []
+        for key, item in value.items():
+            if isinstance(item, Mapping):
+                item = ", ".join(f"{k}: {v}" for k, v in item.items() if v not in EMPTY)
+            elif isinstance(item, list | tuple):
+                item = ", ".join(map(str, item))
+            lines.append((f"{key}:", str(item)))
+        return lines
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+def text_table(table: Table) -> list[str]:
+    """A small table as aligned lines of text (every page shows it, even without table tags)."""
+    header, rows = table
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for number, row in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def answer_bundle(heading: str, lines: Lines, table: Table | None = None) -> dict:
+    """The ``text/plain`` and ``text/html`` of an answer, everything the trainee wrote escaped.
+
+    The HTML uses only the tags nbconvert's ``clean_html`` keeps (``div``, ``strong``, ``ul``,
+    ``li``, ``pre``): formgrader and nbgrader's feedback pages sanitize outputs with it, and would
+    show any other tag (``p``, ``br``, ``th``, the ``tbody`` a parser adds to a table) as text.
+    """
+    text = [heading]
+    items = []
+    for line in lines:
+        label, body = line if isinstance(line, tuple) else ("", line)
+        parts = str(body).splitlines() or [""]
+        text.append("  " + " ".join(filter(None, [label, parts[0]])))
+        text.extend(f"  {part}" for part in parts[1:])
+        # One line stays beside its label; the lines of a longer text are one block each.
+        shown = (
+            f"<span>{escape(parts[0])}</span>"
+            if len(parts) == 1
+            else "".join(f"<div>{escape(part)}</div>" for part in parts)
+        )
+        items.append(f"<li>{f'<strong>{escape(label)}</strong> ' if label else ''}{shown}</li>")
+    rendered = ""
+    if items:
+        rendered += f"<ul>{''.join(items)}</ul>"
+    if table is not None:
+        grid = text_table(table)
+        text.extend(f"  {row}" for row in grid)
+        rendered += f"<pre>{escape(chr(10).join(grid))}</pre>"
+    return {
+        "text/plain": "\n".join(text),
+        "text/html": (
+            f'<div class="atelier-answer"><strong>{escape(heading)}</strong>{rendered}</div>'
+        ),
+    }
 
 
 #: A control whose label (``description``) is too long for ipywidgets' label column: the label takes
@@ -214,6 +299,44 @@ class AtelierWidget(widgets.VBox):
     def feedback(self) -> str:
         """The feedback shown now, as HTML ("" for none)."""
         return self._feedback_box.value
+
+    # -- the answer as text: what a page without the live widget shows
+    # ---------------------------------------------------------------
+    def _answer_lines(self, value: Any) -> Lines:
+        """The answer ``value`` as lines of text (see :data:`Lines`); subclasses say it better."""
+        return generic_lines(value)
+
+    def _answer_table(self, value: Any) -> Table | None:
+        """The answer as a small table (plans), or ``None``."""
+        return None
+
+    def answer_text(self) -> dict[str, str]:
+        """The answer now as ``text/plain`` and ``text/html``, in the widget's language.
+
+        What the trainee answered, never whether it is right: no key, no verdict.
+        """
+        value = self.value
+        heading = (
+            self._("answer.given", id=self.widget_id)
+            if self.widget_id
+            else self._("answer.given_here")
+        )
+        if value in EMPTY:
+            return answer_bundle(heading, [self._("answer.none")])
+        return answer_bundle(heading, self._answer_lines(value), self._answer_table(value))
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The bundle of ipywidgets, with the answer as text and HTML beside the live widget's view.
+
+        A live page (the workbook view, JupyterLab with a kernel) renders the widget, which
+        ranks above HTML; a page rendered from the stored notebook (formgrader, nbgrader's
+        feedback, nbconvert) has no widget state and shows the answer the trainee gave instead
+        of ipywidgets' ``VBox(children=...)``. The bundle is made when the cell runs, after the
+        widget restored the saved answer: at autograde, the submitted one.
+        """
+        data = super()._repr_mimebundle_(**kwargs)
+        data.update(self.answer_text())
+        return data
 
 
 def prompt(text: str) -> widgets.HTML:

@@ -103,6 +103,42 @@ def _metadata_language(path: str, _mtime_ns: int) -> str | None:
     return normalise(atelier.get("language")) if isinstance(atelier, dict) else None
 
 
+def folder_language(folder: str | os.PathLike | None = None) -> str | None:
+    """The language of the notebook run in ``folder`` (default: here), when nothing else says it.
+
+    nbgrader runs a submission in its folder without telling the kernel which notebook it is, and
+    Atelier's grading sandbox holds the submission's other files only and forgets a language
+    chosen by an earlier cell. The folder's only notebook says it; else the answers saved there,
+    each saved with its widget's language, when they all agree.
+    """
+    folder = os.path.abspath(folder or os.curdir)
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+    return _folder_language(folder, stamp)
+
+
+@lru_cache(maxsize=16)
+def _folder_language(folder: str, _mtime_ns: int) -> str | None:
+    """Read a folder's language once per version of the folder (a file added, replaced)."""
+    from atelier.widgets.store import ANSWERS_FILENAME, MAX_BYTES
+
+    try:
+        notebooks = [name for name in os.listdir(folder) if name.endswith(".ipynb")]
+    except OSError:
+        return None
+    if len(notebooks) == 1:
+        return notebook_language(os.path.join(folder, notebooks[0]))
+    try:
+        with open(os.path.join(folder, ANSWERS_FILENAME), encoding="utf-8") as handle:
+            answers = json.loads(handle.read(MAX_BYTES)).get("answers", {})
+        found = {normalise(entry.get("language")) for entry in answers.values()}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found.pop() if len(found) == 1 else None
+
+
 def get_language(language: str | None = None) -> str:
     """The language to speak: ``language`` if supported, else the workbook's (module rule)."""
     return (
@@ -110,6 +146,7 @@ def get_language(language: str | None = None) -> str:
         or _chosen
         or normalise(os.environ.get("ATELIER_LANGUAGE"))
         or notebook_language()
+        or folder_language()
         or languages.LANGUAGES[0]
     )
 

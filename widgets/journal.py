@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import ipywidgets as widgets
 
 from atelier.widgets.assessment import keyed
-from atelier.widgets.base import FULL_WIDTH, AtelierWidget, feedback_html, prompt
+from atelier.widgets.base import FULL_WIDTH, AtelierWidget, feedback_html, plain, prompt
 
 
 def word_count(text: str) -> int:
@@ -77,6 +77,14 @@ class ReflectionJournal(AtelierWidget):
         for key, box in self._boxes.items():
             if box.value.strip() != value.get(key, ""):
                 box.value = value.get(key, "")
+
+    def _answer_lines(self, value):
+        if not isinstance(value, dict):
+            return [str(value)]
+        return [
+            (f"{number}. {plain(text)}", value.get(key) or self._("answer.none"))
+            for number, (key, text) in enumerate(self.prompts, 1)
+        ]
 
     def _feedback(self, value):
         if value is None:

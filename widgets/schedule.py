@@ -135,6 +135,17 @@ class HomeLearningBalancer(AtelierWidget):
         rows = [[self._(f"day.short.{d}"), *(week[d][a] for a in ACTIVITIES)] for d in DAYS]
         self._chart.value = chart + svg.table(self._("schedule.table_caption"), header, rows)
 
+    def _answer_lines(self, value):
+        return [self._("answer.minutes_per_day")]
+
+    def _answer_table(self, value):
+        week = self.week()
+        header = [
+            self._("schedule.day"),
+            *(self._(f"schedule.activity_short.{a}") for a in ACTIVITIES),
+        ]
+        return header, [[self._(f"day.short.{d}"), *(week[d][a] for a in ACTIVITIES)] for d in DAYS]
+
     def problems(self) -> list[tuple[str, list[str]]]:
         """What the week lacks (see :func:`check`)."""
         return check(self.week(), self.max_learning_minutes)

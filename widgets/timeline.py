@@ -153,6 +153,20 @@ class TimelinePlanner(AtelierWidget):
         """The quiet stretches of the plan shown now."""
         return quiet_stretches(self.plan(), self.limit)
 
+    def _answer_lines(self, value):
+        return []
+
+    def _answer_table(self, value):
+        if not isinstance(value, list):
+            return None
+        header = [self._("answer.segment"), self._("answer.activity"), self._("answer.minutes")]
+        rows = [
+            [number, self._(f"timeline.activity.{s.get('activity')}"), s.get("minutes", 0)]
+            for number, s in enumerate(value, 1)
+            if isinstance(s, dict)
+        ]
+        return header, rows
+
     def _feedback(self, value):
         plan = self.plan()
         total = sum(s["minutes"] for s in plan)

@@ -119,13 +119,27 @@ def apply_invariants(c) -> None:
     # Trainees land on their home page ("My workbooks", atelier.hub_config.view.home), served by
     # their own server through the view extension; JupyterLab is one link away on every page.
     c.Spawner.default_url = HOME_URL
-    c.Spawner.args = [
+    c.Spawner.args = trainee_server_args()
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.allow_named_servers = False
+
+
+def trainee_server_args() -> list[str]:
+    """The options of every trainee's server: extensions off and on, Lab's (Kubernetes too)."""
+    return [
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
         *(f"--ServerApp.jpserver_extensions={name}=True" for name in TRAINEE_EXTENSIONS_ON),
         *TRAINEE_LAB_ARGS,
     ]
-    c.JupyterHub.hub_ip = "127.0.0.1"
-    c.JupyterHub.allow_named_servers = False
+
+
+def login_template_paths() -> list[str]:
+    """``JupyterHub.template_paths``: the branded, bilingual login page (``people/loginpage.py``).
+
+    A function, not a value in the chart's values: a Kubernetes hub pod calls it too
+    (``kubernetes/values.base.yaml``), where the package is installed at the image's own path.
+    """
+    return [str(loginpage.TEMPLATES)]
 
 
 def authenticator_class(name: str) -> str:
@@ -202,7 +216,7 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
         services.append(watchdog[0])
         roles.append(watchdog[1])
     # The login page is JupyterHub's, branded and in the visitor's language (people/loginpage.py).
-    c.JupyterHub.template_paths = [str(loginpage.TEMPLATES)]
+    c.JupyterHub.template_paths = login_template_paths()
     c.JupyterHub.template_vars = {
         "announcement": quota.Announcement(paths["state_dir"]),
         "atelier_links": loginpage.login_links(settings),

@@ -19,7 +19,14 @@ What maps to what (single machine -> chart):
 - public apps -> an external service at ``kubernetes.apps_url`` (rendered there too);
 - Unix isolation of the exchange -> per-trainee ``subPath`` mounts of one ReadWriteMany volume
   (see :mod:`atelier.hub_config.kubernetes.kubehub` and ``docs/deploy-kubernetes.md``);
-- ``database.url`` -> ``hub.db`` (``postgres``), else ``sqlite-pvc``.
+- ``database.url`` -> ``hub.db`` (``postgres``), else ``sqlite-pvc``;
+- the trainee's path (:mod:`atelier.hub_config.view`: home page, workbook view, Submit) ->
+  ``singleuser.defaultUrl`` (``HOME_URL``) and ``hub.config.Spawner.args`` (the same server
+  extensions on and off, :func:`~atelier.hub_config.hub.config.trainee_server_args`); the branded
+  login page -> ``JupyterHub.template_paths`` set in the hub pod by ``hub.extraConfig`` (the
+  template is the installed package's) and its links in ``hub.config.JupyterHub.template_vars``;
+- instant grading: none (its sandbox needs root on the machine of the trainees' servers), so
+  trainees' servers get no ``ATELIER_INSTANT_URL`` and Submit says the facilitator grades.
 
 Static parts live in ``kubernetes/values.base.yaml``; the derived values are deep-merged over them.
 """
@@ -126,9 +133,12 @@ def _settings_file(settings: Mapping) -> dict:
     """The settings as a ``hub.extraFiles`` entry (a Secret), for the cluster's grading verbs.
 
     ``grading.identity`` is ``folder`` there: every trainee pod runs as one uid, so collect
-    takes identity from the per-trainee inbound folder only that trainee's pod mounts.
+    takes identity from the per-trainee inbound folder only that trainee's pod mounts; and
+    ``grading.instant`` is off.
     """
-    cluster = {**settings, "grading": {**settings["grading"], "identity": "folder"}}
+    # No instant grading service on a cluster (see the module's rule): said in the settings too.
+    grading = {**settings["grading"], "identity": "folder", "instant": False}
+    cluster = {**settings, "grading": grading}
     text = yaml.safe_dump(json.loads(json.dumps(cluster)), sort_keys=False)
     return {
         "atelier-settings-yaml": {
@@ -195,20 +205,29 @@ def trainee_pod_limits(settings: Mapping) -> dict:
 def render_values(settings: Mapping) -> dict:
     """The chart values of an Atelier installation (static base + settings + roster)."""
     from atelier.database import database_url, hub_db_url, is_postgres
+    from atelier.hub_config.hub.config import HOME_URL, trainee_server_args
+    from atelier.hub_config.people.loginpage import login_links
 
     kube = settings["kubernetes"]
     hub = settings["hub"]
     c = single_machine_config(settings)
     auth_class = c.JupyterHub.authenticator_class
+    # The login page's links: the public apps where the cluster serves them, the offline library.
+    # In hub.config, which the chart applies after its own keys (hub.templateVars is {} there).
+    links = {**login_links(settings), "apps": "/services/apps/" if kube["apps_url"] else ""}
     hub_config: dict = {
         "JupyterHub": {
             "authenticator_class": auth_class,
             "load_groups": dict(c.JupyterHub.load_groups),
+            "template_vars": {"atelier_links": links},
         },
         "Authenticator": {
             "admin_users": sorted(c.Authenticator.admin_users),
             "allowed_users": sorted(c.Authenticator.allowed_users),
         },
+        # Trainees' servers load the view extension (home, workbook view, Submit) and leave off
+        # what one machine's leave off.
+        "Spawner": {"args": trainee_server_args()},
     }
     for trait, value in hub["authenticator"].get("config", {}).items():
         hub_config.setdefault(auth_class.rsplit(".", 1)[-1], {})[trait] = value
@@ -260,6 +279,8 @@ def render_values(settings: Mapping) -> dict:
         },
         "singleuser": {
             "image": split_image(kube["singleuser_image"], "singleuser_image"),
+            # Trainees land on their home page ("My workbooks"), as on one machine.
+            "defaultUrl": HOME_URL,
             "startTimeout": hub["start_timeout"],
             "memory": memory,
             "cpu": {"guarantee": kube["cpu_guarantee"], "limit": pod["cpu"]},

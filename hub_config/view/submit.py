@@ -14,19 +14,28 @@ server's own API token.
 - ``GET /atelier/feedback/<assignment>``: the trainee's per-item results as the workbook's policy
   lets them see them now (score, each item right or wrong, the diagnostic of the option chosen;
   reflections "waiting for your facilitator" until marked), in the trainee's language.
+
+Without the instant grading service (``grading.instant`` off, or on Kubernetes, where the
+sandbox cannot run: ``docs/deploy-kubernetes.md``), Submit works the same through the exchange and
+says that the feedback comes when the facilitator grades (``atelier grade``, ``atelier
+feedback``); the feedback endpoint says so too until then.
+
+The trainee is named as nbgrader's exchange names them (:func:`nbgrader.utils.get_username`):
+their Unix account on one machine, their hub name in a Kubernetes pod (whose account is
+``jovyan`` for everyone).
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import getpass
 import json
 import os
 import re
 from pathlib import Path
 
 from jupyter_server.base.handlers import JupyterHandler
+from nbgrader.utils import get_username
 from tornado import web
 
 from atelier import languages
@@ -64,7 +73,7 @@ def exchange_root() -> Path:
 def my_courses(assignment: str, root: Path | None = None) -> list[str]:
     """The courses that released ``assignment`` and in which I have an inbound folder."""
     root = root or exchange_root()
-    me = getpass.getuser()
+    me = get_username()
     found = []
     try:
         names = sorted(os.listdir(root))
@@ -80,7 +89,7 @@ def my_courses(assignment: str, root: Path | None = None) -> list[str]:
 
 def my_submissions(root: Path, course: str, assignment: str) -> list[str]:
     """My submission folders of ``assignment`` in my own inbound folder, oldest name first."""
-    me = getpass.getuser()
+    me = get_username()
     try:
         names = os.listdir(root / course / "inbound" / me)
     except OSError:
@@ -200,14 +209,22 @@ class SubmitRefused(Exception):
     """The exchange, the policy or the limits refused a submission: the message says why."""
 
 
+def instant_grading() -> bool:
+    """Whether this server has an instant grading service to call (the hub sets its address)."""
+    return bool(os.environ.get("ATELIER_INSTANT_URL") and os.environ.get("JUPYTERHUB_API_TOKEN"))
+
+
 async def call_instant(course: str, assignment: str) -> dict:
-    """Ask the instant grading service to grade my newest submission (this server's token)."""
+    """Ask the instant grading service to grade my newest submission (this server's token).
+
+    ``{"state": "off"}`` without the service: the facilitator grades the submission.
+    """
     from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-    base = os.environ.get("ATELIER_INSTANT_URL", "")
-    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
-    if not base or not token:
+    if not instant_grading():
         return {"state": "off"}
+    base = os.environ["ATELIER_INSTANT_URL"]
+    token = os.environ["JUPYTERHUB_API_TOKEN"]
     request = HTTPRequest(
         f"{base.rstrip('/')}{INSTANT_PATH}/{course}/{assignment}",
         method="POST",
@@ -287,12 +304,15 @@ class SubmitHandler(_Base):
         except SubmitRefused as refused:
             raise web.HTTPError(409, str(refused)) from None
         grading = await call_instant(course, assignment)
+        message = text["received"].format(received=receipt["received"])
+        if grading.get("state") == "off":
+            message = f"{text['by_facilitator']} {message}"
         self.finish({
             "state": "submitted", "assignment": assignment, "course": course,
             "receipt": receipt, "attempt": used + 1,
             "attempts_left": None if left is None else max(0, left - 1),
             "unanswered": missing, "grading": grading.get("state", ""),
-            "message": text["received"].format(received=receipt["received"]),
+            "message": message,
         })  # fmt: skip
 
 
@@ -305,7 +325,7 @@ class FeedbackHandler(_Base):
         text = words()
         course = self.course_of(assignment)
         root = exchange_root()
-        me = getpass.getuser()
+        me = get_username()
         results = read_results(root / course / "feedback" / me, assignment)
         policy = read_policy_file(root / course / "outbound" / assignment / POLICY_FILE)
         submitted = my_submissions(root, course, assignment)
@@ -318,7 +338,9 @@ class FeedbackHandler(_Base):
             # ask again; the service collects my newest submission and releases what it may.
             await call_instant(course, assignment)
         if results is None:
-            state = "grading" if submitted else "none"
+            state = "none"
+            if submitted:
+                state = "grading" if instant_grading() else "by_facilitator"
             self.finish({"state": state, "assignment": assignment, "message": text[state]})
             return
         state = results.get("state", "")

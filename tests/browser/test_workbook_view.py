@@ -117,6 +117,10 @@ def test_a_trainee_answers_a_workbook_in_the_view_on_a_phone(view_hub, browser, 
         page.get_by_label(right, exact=True).wait_for()
         expect(page.get_by_label(right, exact=True)).to_be_checked()
         assert page.locator(EDITORS).count() == 0
+        # The live widget, never the answer as text that its output carries for pages without
+        # widget state (formgrader, feedback): nothing of that stand-in reaches the trainee's page.
+        assert page.locator(".atelier-answer").count() == 0
+        assert page.get_by_text(re.compile("Answer given|Réponse donnée")).count() == 0
 
         # A link that drops while the trainee answers: the answer goes when it is back.
         box = page.get_by_label(box_label, exact=True)

@@ -14,6 +14,7 @@ submission in its own sandbox) grades them all. Each workbook and language is it
 from __future__ import annotations
 
 import datetime
+import html
 import json
 import os
 import shutil
@@ -32,6 +33,10 @@ STUDENT = "answers"
 #: Workbooks graded through widgets (they have an all-right set): a blank submission of each too.
 BLANK = "answers-blank"
 WIDGET_GRADED = sorted(path for path in ANSWER_SETS if path.stem.endswith(".right"))
+#: A trainee whose typed answer to workbook 02 is HTML with a script: formgrader shows it as text.
+HOSTILE_STUDENT = "answers-hostile"
+HOSTILE_SET = WORKBOOKS / "02-low-bandwidth-planner" / "answers" / "low-bandwidth-planner.en.json"
+HOSTILE_TEXT = '<script>document.title="pwned"</script><img src=x onerror="alert(1)"> audio'
 
 
 def student_of(path: Path) -> str:
@@ -67,7 +72,13 @@ def _submit(course, answer_set: dict, student: str) -> str:
     (folder / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     if answer_set["widgets"]:
         answers = {
-            widget: {"value": value, "kind": "answer-set", "saved": "2026-11-20T10:00:00Z"}
+            # As a widget saves it: with the language of the widget (the workbook's).
+            widget: {
+                "value": value,
+                "kind": "answer-set",
+                "saved": "2026-11-20T10:00:00Z",
+                "language": answer_set["language"],
+            }
             for widget, value in answer_set["widgets"].items()
         }
         document = {"format": "atelier-answers", "version": 1, "answers": answers}
@@ -101,7 +112,8 @@ def graded():
         # otherwise every grading process creates them at once (nbgrader's find-then-add) and
         # all but one fail on the gradebook's unique student id.
         with course.gradebook() as gb:
-            for student in sorted({student_of(path) for path in ANSWER_SETS} | {BLANK}):
+            everyone = {student_of(path) for path in ANSWER_SETS} | {BLANK, HOSTILE_STUDENT}
+            for student in sorted(everyone):
                 gb.update_or_create_student(student)
         workbooks = []
         with course_umask():
@@ -117,6 +129,9 @@ def graded():
             # The released notebook as it is, with no answers file: what a trainee who answered
             # nothing submits.
             _submit(course, {**_load(path), "cells": {}, "widgets": {}}, BLANK)
+        hostile = _load(HOSTILE_SET)
+        hostile["widgets"] = {**hostile["widgets"], "w2-term": HOSTILE_TEXT}
+        _submit(course, hostile, HOSTILE_STUDENT)
         outcomes_file = base / "outcomes.json"
         done = subprocess.run(
             [str(BIN / "atelier"), "grade", f"--course-dir={course.root}", "--no-progress",
@@ -198,3 +213,98 @@ def test_feedback_says_what_was_expected_in_the_trainee_language(graded, path):
     assert sorted(said) == sorted(answer_set["expected"]["failing_tests"])
     for grade_id, text in said.items():
         assert expected in text, (grade_id, text)
+
+
+def formgrader_page(course, student: str, aid: str, name: str) -> str:
+    """The page formgrader serves for a submission: nbgrader's exporter, the course's config."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(course.config_file.name, path=str(course.root)).load_config()
+    # What nbgrader's FormgradeExtension adds to the course's configuration.
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {
+        "assignment_id": aid, "notebook_id": name.removesuffix(".ipynb"), "submission_id": "s",
+        "index": 0, "total": 1, "base_url": "/services/answersets", "student": student,
+        "last_name": "", "first_name": "", "notebook_path": f"autograded/{student}/{aid}/{name}",
+    }  # fmt: skip
+    path = course.step_dir("autograded") / student / aid / name
+    page, _ = HTMLExporter(config=config).from_filename(str(path), resources=resources)
+    return page
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_formgrader_shows_the_answers_the_trainee_gave(graded, language):
+    """Does formgrader's page of an autograded workbook 02 show each answer as the trainee gave it?
+
+    The widgets' outputs carry the answer (formgrader has no widget state to draw them): the
+    number with its unit, the option's words, the order and the sorting as lists, the typed text;
+    in the workbook's language, and without ipywidgets' bare ``VBox(...)``.
+    """
+    course, assignments, _outcomes = graded
+    path = (
+        WORKBOOKS
+        / "02-low-bandwidth-planner"
+        / "answers"
+        / f"low-bandwidth-planner.{language}.json"
+    )
+    answer_set = _load(path)
+    page = formgrader_page(course, STUDENT, assignments[path], answer_set["notebook"])
+    given = {"en": "Answer given to {}:", "fr": "Réponse donnée à {} :"}[language]
+    for item in answer_set["widgets"]:
+        assert given.format(item) in page, item
+    source = nbformat.read(WORKBOOKS / path.parent.parent / answer_set["notebook"], as_version=4)
+    texts = _widget_texts(source)
+    assert {"en": "405 MB", "fr": "405 Mo"}[language] in page
+    assert {"en": "2.5 %", "fr": "2,5 %"}[language] in page
+    assert html.escape(texts["w2-plan"]["c"], quote=False) in page
+    order = [
+        html.escape(texts["w2-order"][key], quote=False)
+        for key in answer_set["widgets"]["w2-order"]
+    ]
+    start = page.index(given.format("w2-order"))
+    block = page[start : page.index("</ul>", start)]
+    assert all(item in block for item in order)
+    assert [block.index(item) for item in order] == sorted(block.index(item) for item in order)
+    sorted_cards = answer_set["widgets"]["w2-match"]
+    for card, category in sorted_cards.items():
+        card, category = (html.escape(texts["w2-match"][k], quote=False) for k in (card, category))
+        assert f"<strong>{card} →</strong> <span>{category}</span>" in page, card
+    assert html.escape(answer_set["widgets"]["w2-term"], quote=False) in page
+    assert "VBox(children" not in page
+
+
+def test_formgrader_shows_a_hostile_typed_answer_as_text(graded):
+    """Does a typed answer holding HTML and a script show as text in formgrader, never as markup?"""
+    course, assignments, outcomes = graded
+    aid = assignments[HOSTILE_SET]
+    assert outcomes[aid, HOSTILE_STUDENT]["status"] == "graded", outcomes[aid, HOSTILE_STUDENT]
+    page = formgrader_page(course, HOSTILE_STUDENT, aid, _load(HOSTILE_SET)["notebook"])
+    assert "&lt;script&gt;document.title" in page and "onerror" in page
+    assert '<script>document.title="pwned"' not in page
+    assert '<img src="x"' not in page and "<img src=x" not in page
+
+
+def _widget_texts(notebook) -> dict[str, dict[str, str]]:
+    """Widget id -> its keys' words (options, items, cards and categories), read from the source."""
+    import ast
+
+    texts: dict[str, dict[str, str]] = {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            widget = isinstance(node, ast.Call) and getattr(node.func, "id", "")[:1].isupper()
+            if widget and node.args and isinstance(node.args[0], ast.Constant):
+                words: dict[str, str] = {}
+                for keyword in node.keywords:
+                    if isinstance(keyword.value, ast.Dict):
+                        words.update(ast.literal_eval(keyword.value))
+                texts[str(node.args[0].value)] = words
+    return texts

@@ -102,7 +102,7 @@ def test_values_carry_the_single_machine_behaviour(settings_file):
         "name": "registry.example.org/atelier-trainee",
         "tag": "2026.11",
     }
-    assert v["singleuser"]["defaultUrl"] == "/lab/tree/workbooks"
+    assert v["singleuser"]["defaultUrl"] == "/atelier/home"
     nbgrader_config = next(
         f["stringData"]
         for f in v["singleuser"]["extraFiles"].values()
@@ -264,3 +264,38 @@ def test_a_pod_server_caps_its_own_file_size_for_good():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["(1048576, 1048576)", "KEPT"], out.stdout + out.stderr
+
+
+def test_trainees_on_kubernetes_take_the_same_path_as_on_one_machine(settings_file):
+    """Do trainees' pods land on the home page, with the view's extensions on, as on one machine?
+
+    From the same constants as one machine's hub; and does the hub pod show the branded,
+    bilingual login page?
+    """
+    from traitlets.config import Config
+
+    from atelier.hub_config.hub import config as layers
+    from atelier.hub_config.people import loginpage
+
+    values = kube.render_values(load_settings(settings_file))
+    one_machine = Config()
+    layers.apply_invariants(one_machine)
+    assert values["singleuser"]["defaultUrl"] == one_machine.Spawner.default_url == layers.HOME_URL
+    args = values["hub"]["config"]["Spawner"]["args"]
+    assert args == list(one_machine.Spawner.args)
+    for extension in layers.TRAINEE_EXTENSIONS_ON:
+        assert f"--ServerApp.jpserver_extensions={extension}=True" in args
+    # The hub pod runs the chart's extraConfig with Atelier installed: run it as the chart does.
+    c = Config()
+    for _name, snippet in sorted(values["hub"]["extraConfig"].items()):
+        exec(compile(snippet, "extraConfig", "exec"), {"c": c})
+    (folder,) = c.JupyterHub.template_paths
+    assert Path(folder) == loginpage.TEMPLATES and (Path(folder) / "login.html").is_file()
+    links = values["hub"]["config"]["JupyterHub"]["template_vars"]["atelier_links"]
+    assert links["apps"] == "/services/apps/"  # the cluster's apps service (kubernetes.apps_url)
+    assert "library" in links
+    # No instant grading on a cluster: no address for it in trainees' pods, off in the settings.
+    assert "ATELIER_INSTANT_URL" not in values["singleuser"]["extraEnv"]
+    shipped = yaml.safe_load(values["hub"]["extraFiles"]["atelier-settings-yaml"]["stringData"])
+    assert shipped["grading"]["instant"] is False
+    assert kube.validate_values(values, CHART) == []

@@ -194,3 +194,31 @@ def test_voila_pages_find_their_notebook(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert i18n.kernel_notebook() == notebook
     assert i18n.get_language() == "fr"
+
+
+def test_a_notebook_run_in_its_own_folder_speaks_its_language(tmp_path, monkeypatch):
+    """Run as nbgrader runs it (no session, no page), does a widget speak the notebook's language?
+
+    Autograde runs a submission in its folder, and Atelier's sandbox forgets a language chosen by
+    an earlier cell and holds no notebook: the folder's only notebook, else the language the
+    answers there were saved in, says which language the answers are shown in.
+    """
+    for name in ("JPY_SESSION_NAME", "SCRIPT_NAME", "ATELIER_LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    i18n.set_language(None)
+    notebook_folder, sandbox, mixed = (tmp_path / name for name in ("nb", "sandbox", "mixed"))
+    for folder in (notebook_folder, sandbox, mixed):
+        folder.mkdir()
+    (notebook_folder / "plan.fr.ipynb").write_text(
+        json.dumps({"metadata": {"atelier": {"language": "fr"}}}), "utf-8"
+    )
+    monkeypatch.chdir(notebook_folder)
+    assert i18n.get_language() == "fr"
+    for folder, saved in ((sandbox, ["fr", "fr"]), (mixed, ["fr", "en"])):
+        answers = {f"q{n}": {"value": 1, "language": code} for n, code in enumerate(saved)}
+        document = {"format": "atelier-answers", "version": 1, "answers": answers}
+        (folder / ".atelier-answers.json").write_text(json.dumps(document), "utf-8")
+    monkeypatch.chdir(sandbox)
+    assert i18n.get_language() == "fr"
+    monkeypatch.chdir(mixed)
+    assert i18n.get_language() == "en"  # answers in two languages: the default
