@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,6 +18,7 @@ from accessibility import serious_violations
 from harness import WORKBOOKS
 from playwright.sync_api import expect
 
+from atelier.hub_config.view.submit import words as submit_words
 from atelier.hub_config.view.workbook import page_words
 
 pytestmark = pytest.mark.browser
@@ -29,17 +31,24 @@ EDITORS = ".jp-CodeMirrorEditor, .cm-editor, .CodeMirror, .jp-InputArea-editor, 
 DIAGNOSTIC_B = "Plus de ressources ne rééquilibrent pas une journée"
 
 
-@pytest.fixture(scope="module")
-def released(hub):
-    """Workbook 07 in French, released to cohort y under the id ``viewsubmit``, practice mode."""
-    root = Path(tempfile.mkdtemp(prefix="atelier-viewsubmit-", dir="/tmp"))
-    root.chmod(0o755)
-    folder = root / "30-viewsubmit"
+def _release(hub, root: Path, order: str, new_id: str, *options: str) -> None:
+    """Release French workbook 07 to cohort y under ``new_id``, with the policy ``options``."""
+    folder = root / f"{order}-{new_id}"
     folder.mkdir()
     nb = json.loads((WORKBOOKS / "07-home-learning" / "home-learning.fr.ipynb").read_text())
-    nb["metadata"].setdefault("atelier", {})["id"] = "viewsubmit"
-    (folder / "viewsubmit.fr.ipynb").write_text(json.dumps(nb), "utf-8")
-    hub.atelier("release", str(folder), "--cohort=y", "--mode=practice")
+    nb["metadata"].setdefault("atelier", {})["id"] = new_id
+    (folder / f"{new_id}.fr.ipynb").write_text(json.dumps(nb), "utf-8")
+    hub.atelier("release", str(folder), "--cohort=y", *options)
+
+
+@pytest.fixture(scope="module")
+def released(hub):
+    """Workbook 07 in French for cohort y: ``viewsubmit`` in practice, ``viewclosed`` closed."""
+    root = Path(tempfile.mkdtemp(prefix="atelier-viewsubmit-", dir="/tmp"))
+    root.chmod(0o755)
+    _release(hub, root, "30", "viewsubmit", "--mode=practice")
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    _release(hub, root, "31", "viewclosed", f"--due={past}", "--close-at-due")
     return hub
 
 
@@ -76,6 +85,8 @@ def test_a_french_trainee_submits_from_the_view_and_reads_her_feedback_beside_th
     data.locator("input[type=radio]").nth(2).check()
     expect(page.locator("#atelier-save")).to_have_text(words["saved"])
     assert page.locator(EDITORS).count() == 0, "a code editor is in the view"
+    # The graded checks of questions left unanswered are not run in the view (no broken part).
+    assert words["cell_error"] not in page.locator("main").inner_text()
 
     submit = page.locator("#atelier-submit")
     expect(submit).to_have_text("Remettre")
@@ -118,6 +129,37 @@ def test_a_french_trainee_submits_from_the_view_and_reads_her_feedback_beside_th
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     issues = serious_violations(page)
     assert not issues, issues
+    # Opening the page again shows the feedback again.
+    page.reload()
+    expect(page.locator('.atelier-result[data-item="test-w7-case"]')).to_contain_text(DIAGNOSTIC_B)
+    expect(page.locator("#atelier-receipt")).to_be_hidden()
     hosts = {urlparse(url).hostname for url in page.requests_seen if url.startswith("http")}
     assert hosts == {"127.0.0.1"}, hosts
     print(f"feedback shown {feedback_after:.1f} s after the receipt")
+
+
+def test_a_submission_closed_at_the_due_date_is_said_in_the_trainee_s_language(released, page):
+    """Past the due date of a workbook closed then: does Submit say so in French, and only that?
+
+    The dialog gives the reason as a sentence, offers no way to submit, and closing it gives the
+    focus back to the Submit button.
+    """
+    hub = released
+    page.set_default_timeout(120_000)
+    page.set_viewport_size(PHONE)
+    page.set_extra_http_headers({"Accept-Language": "fr-FR,fr;q=0.9"})
+    _log_in(page, hub, "chloe")
+    page.goto(f"{hub.url}/user/chloe/atelier/home/open/y/viewclosed-fr")
+    page.wait_for_url("**/atelier/view/y/viewclosed-fr/viewclosed.fr.ipynb", timeout=180_000)
+    page.locator(".atelier-id-w7-case").wait_for()
+    page.locator("#atelier-submit").click()
+    status = page.locator("#atelier-confirm-status")
+    expect(status).to_have_text(submit_words("fr")["closed"])
+    expect(page.locator("#atelier-confirm-yes")).to_be_hidden()
+    close = page.locator("#atelier-confirm-no")
+    expect(close).to_have_text(page_words("fr")["close"])
+    issues = serious_violations(page)
+    assert not issues, issues
+    close.click()
+    expect(page.locator("#atelier-confirm")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "atelier-submit"

@@ -149,3 +149,28 @@ def test_every_word_of_submit_and_feedback_is_in_both_languages_and_escaped():
     for language in ("en", "fr"):
         missing = used - set(workbook.page_words(language))
         assert not missing, (language, sorted(missing))
+
+
+def test_the_view_leaves_out_nbgrader_s_test_cells_only(monkeypatch):
+    """Does the view run the workbook without its test cells (each would show as a broken part)?"""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    widget = new_code_cell('MultipleChoice("w7-case", "Q?", {"a": "A"})')
+    test = new_code_cell('check_answered("w7-case")')
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test-w7-case"}
+    written = new_markdown_cell("YOUR ANSWER HERE")
+    written.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "reflection"}
+    answer = new_code_cell("x = 1")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "square"}
+    notebook = new_notebook(cells=[widget, test, written, answer])
+
+    class Handler:
+        settings = {workbook.SETTINGS_KEY: {"language": "fr"}}
+        path_kwargs = {"path": "notes/mine.ipynb"}
+        base_url = "/user/chloe/"
+
+    monkeypatch.setattr(workbook, "submission", lambda base_url, path: None)
+    shown = workbook.prelaunch(Handler(), notebook, "/tmp")
+    assert shown.cells == [widget, written, answer]
+    assert shown.metadata["atelier_view"]["language"] == "fr"
+    assert shown.metadata["atelier_view"]["submit"] is None
