@@ -123,6 +123,7 @@ def test_a_french_trainee_submits_from_the_view_and_reads_her_feedback_beside_th
     right = page.locator('.atelier-result[data-item="test-w7-data"]')
     expect(right).to_have_class("atelier-result atelier-right")
     expect(page.locator("#atelier-score")).to_contain_text("Votre note")
+    expect(page.locator("#atelier-attempts-left")).to_have_text(words["receipt_practice"])
     panel = page.locator("#atelier-feedback")
     expect(panel.locator('li[data-item="test-w7-case"]')).to_contain_text("Un étudiant")
     assert page.locator(EDITORS).count() == 0, "a code editor is in the view"
