@@ -16,8 +16,9 @@ lab extension and the theme under ``/voila/``. This module adds only the page.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -74,6 +75,36 @@ def view_url(base_url: str, path: str) -> str:
     return url_path_join(base_url, "atelier", "view", quote(path))
 
 
+def submission(base_url: str, path: str, courses=None) -> dict | None:
+    """Where the view's Submit button and feedback go, if ``path`` is a released workbook.
+
+    A released workbook is fetched to ``<course>/<assignment>/<notebook>.ipynb`` under the
+    server's root (where :mod:`atelier.hub_config.view.submit` looks for it); it is the trainee's
+    to submit when that course released the assignment to them. Any other notebook has no
+    Submit button (None).
+
+    Args:
+        base_url: the server's base URL (``/user/<name>/``).
+        path: the notebook's path under the server's root, as in the view's URL.
+        courses: ``assignment -> courses`` (default: :func:`submit.my_courses`, the exchange).
+    """
+    from atelier.hub_config.view import submit
+
+    parts = path.strip("/").split("/")
+    if len(parts) != 3 or not re.fullmatch(submit.ASSIGNMENT, parts[1]):
+        return None
+    course, assignment = parts[0], parts[1]
+    if course not in (courses or submit.my_courses)(assignment):
+        return None
+    query = "?" + urlencode({"course": course})
+    return {
+        "course": course,
+        "assignment": assignment,
+        "submit_url": url_path_join(base_url, "atelier", "submit", assignment) + query,
+        "feedback_url": url_path_join(base_url, "atelier", "feedback", assignment) + query,
+    }
+
+
 def voila_configuration(serverapp):
     """Voila's configuration for the view: the view's template, nothing a URL can change."""
     from voila.configuration import VoilaConfiguration
@@ -91,17 +122,31 @@ def voila_configuration(serverapp):
     return configuration
 
 
+def is_test_cell(cell) -> bool:
+    """Whether ``cell`` is one of nbgrader's test cells (graded, not an answer: code run to grade).
+
+    The view does not run them: the trainee's copy keeps only their visible part, which says an
+    item is not answered yet by raising, and Voila would show that as a broken part of the page
+    under every question not answered. The view's Submit lists unanswered items instead.
+    """
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def prelaunch(handler, notebook, cwd):
     """Voila's prelaunch hook: give the template this request's words and links.
 
-    The template reads them from ``nb.metadata.atelier_view``; the notebook on disk is not changed.
+    The template reads them from ``nb.metadata.atelier_view``; nbgrader's test cells are left out
+    (:func:`is_test_cell`). The notebook on disk is not changed.
     """
     code = handler.settings[SETTINGS_KEY]["language"]
     path = handler.path_kwargs.get("path", "") if handler.path_kwargs else ""
+    notebook.cells = [cell for cell in notebook.cells if not is_test_cell(cell)]
     notebook.metadata["atelier_view"] = {
         "language": code,
         "words": page_words(code),
         "lab_url": lab_url(handler.base_url, notebook_path(path)),
+        "submit": submission(handler.base_url, notebook_path(path)),
     }
     return notebook
 
