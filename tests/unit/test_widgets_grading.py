@@ -103,8 +103,31 @@ def test_partial_credit_says_what_was_missed(answered, capsys):
 def test_check_answered_reveals_no_key(answered):
     """Does the visible part of a widget test pass on any answer and fail on none?"""
     grading.check_answered("q1")
-    with pytest.raises(AssertionError, match="No answer was saved for question q9"):
+    with pytest.raises(AssertionError, match="No answer was saved for this question"):
         grading.check_answered("q9")
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_failures_never_name_a_widget_id(answered, language):
+    """Does a failure the trainee reads under an item say "this question", never the widget's id?
+
+    The view shows each message under its item, so the id (``q9``, ``w7-match``) would only be a
+    code the trainee cannot place.
+    """
+    failures = [
+        lambda: grading.check_answered("q9", language=language),
+        lambda: grading.check_choice("q1", "b", language=language),
+    ]
+    said = []
+    for failing in failures:
+        with pytest.raises(AssertionError) as raised:
+            failing()
+        said.append(str(raised.value))
+    assert said[0] == {
+        "en": "No answer was saved for this question.",
+        "fr": "Aucune réponse n’a été enregistrée pour cette question.",
+    }[language]
+    assert all("q9" not in text and "q1" not in text for text in said), said
 
 
 def test_answers_of_the_wrong_shape_fail_without_crashing(tmp_path, monkeypatch):
