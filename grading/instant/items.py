@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 
 #: The checks whose first argument names the widget a graded cell marks.
 WIDGET_CALL = re.compile(r"\b(?:check|score)_\w+\(\s*['\"]([^'\"]+)['\"]")
+#: A widget made with its id (``ReflectionJournal("w7-reflect", ...)``): what a task's trainee writes in.
+WIDGET_MADE = re.compile(r"\b[A-Z]\w*\(\s*['\"]([A-Za-z0-9][A-Za-z0-9_.-]{0,63})['\"]")
 RESULTS_FORMAT = "atelier-results"
 
 
@@ -102,9 +104,16 @@ def _failure_messages(coursedir, assignment: str, student: str, notebook: str) -
     except (OSError, ValueError):
         return {}
     found = {}
+    task = None  # the manually graded task whose answer widgets follow it
     for position, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         name = meta.get("grade_id")
+        if task and cell.get("cell_type") == "code" and not meta.get("grade"):
+            # A task (a reflection) is answered in the widget cells right below it: its result
+            # goes under them in the view.
+            found[task]["widgets"] += WIDGET_MADE.findall(cell.get("source", ""))
+            continue
+        task = None
         if not name:
             continue
         entry = {
@@ -120,6 +129,8 @@ def _failure_messages(coursedir, assignment: str, student: str, notebook: str) -
                     output.get("ename", "")
                 )
         found[name] = entry
+        if meta.get("task"):
+            task = name
     return found
 
 
