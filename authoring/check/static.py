@@ -190,6 +190,8 @@ def check_nbgrader(nb, path: Path, options: CheckOptions) -> list[Problem]:
                         code="leaks-solution",
                     )
                 )
+        if meta.get("task"):
+            problems += _task_problems(nb.cells, i, where)
         if wb.is_test(cell) and not meta.get("locked"):
             problems.append(
                 Problem(
@@ -200,6 +202,50 @@ def check_nbgrader(nb, path: Path, options: CheckOptions) -> list[Problem]:
                     code="nbgrader",
                 )
             )
+    return problems
+
+
+#: A widget made with its id in a code cell: ``ReflectionJournal("w7-reflect", ...)``.
+WIDGET_MADE = re.compile(r"\b[A-Z]\w*\(\s*['\"][A-Za-z0-9][A-Za-z0-9_.-]{0,63}['\"]")
+
+
+def _task_problems(cells, number: int, where: str) -> list[Problem]:
+    """A manually graded task (cell ``number``, from 1) holds its rubric and has an answer below.
+
+    The task is what the facilitator grades against (the prompt and the rubric), never the
+    trainee's answer: the trainee writes in the widget right below it (a reflection journal, saved
+    in the answers file and shown to formgrader as text) or, off the workbook view, a written
+    answer cell. A task with nothing under it is one no trainee can answer.
+    """
+    problems = []
+    task = cells[number - 1]
+    # A rubric says what earns each point ("1 point: ...", "Rubric (4 points)"), in any language.
+    if not re.search(r"\bpoints?\b", task.source, re.I):
+        problems.append(
+            Problem(
+                where,
+                "manually graded task has no rubric",
+                "write the prompt and its rubric (what earns each point) in the task cell",
+                number,
+                code="task-without-answer",
+            )
+        )
+    below = cells[number] if number < len(cells) else None
+    answered = below is not None and (
+        (below.cell_type == "code" and WIDGET_MADE.search(below.source) and not wb.is_test(below))
+        or wb.is_answer(below)
+    )
+    if not answered:
+        problems.append(
+            Problem(
+                where,
+                "manually graded task has no answer below it",
+                "put the widget the trainee writes in (ReflectionJournal with an id, in a locked "
+                "cell) right below the task",
+                number,
+                code="task-without-answer",
+            )
+        )
     return problems
 
 

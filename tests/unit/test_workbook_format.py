@@ -72,6 +72,33 @@ def test_widget_graded_workbook_needs_a_readable_right_answer_set(tmp_path):
     assert "low-bandwidth-planner.fr.right.json: cannot be read as an answer set" in lines
 
 
+def test_a_reflection_task_needs_its_rubric_and_a_journal_below(tmp_path):
+    """Is a reflection task left without its rubric, or with nothing to write in below, caught?
+
+    Workbook 02's reflection is a task (prompt and rubric) then a journal; the check accepts it
+    as it is, and names the task's cell when the journal is gone or the rubric is left out.
+    """
+    folder = tmp_path / REFERENCE.name
+    shutil.copytree(REFERENCE, folder)
+    path = folder / "low-bandwidth-planner.en.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells]
+    task = ids.index("reflect-answer")
+    assert nb.cells[task].metadata.nbgrader["task"]
+    assert "ReflectionJournal" in nb.cells[task + 1].source
+    del nb.cells[task + 1]
+    nb.cells[task].source = nb.cells[task].source.split("**Rubric")[0]
+    nbformat.write(nb, path)
+    (folder / "low-bandwidth-planner.fr.ipynb").unlink()
+    report = pipeline.check([folder], STATIC)
+    problems = [p for p in report.errors if p.code == "task-without-answer"]
+    assert sorted(p.message for p in problems) == [
+        "manually graded task has no answer below it",
+        "manually graded task has no rubric",
+    ]
+    assert {p.cell for p in problems} == {task + 1}
+
+
 def test_problem_lines_name_file_cell_and_fix():
     """Does a problem read `path: cell N: problem — what to do`?"""
     report = pipeline.check([FIXTURES / "00-duplicate-grade-id"], STATIC)
