@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 #: The checks whose first argument names the widget a graded cell marks.
 WIDGET_CALL = re.compile(r"\b(?:check|score)_\w+\(\s*['\"]([^'\"]+)['\"]")
-#: A widget made with its id (``ReflectionJournal("w7-reflect", ...)``): what a task's trainee writes in.
+#: A widget made with its id (``ReflectionJournal("w7-reflect", ...)``): where a task is answered.
 WIDGET_MADE = re.compile(r"\b[A-Z]\w*\(\s*['\"]([A-Za-z0-9][A-Za-z0-9_.-]{0,63})['\"]")
 RESULTS_FORMAT = "atelier-results"
 

@@ -26,7 +26,11 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 360, "height": 740}
 ASSIGNMENT = "viewsubmit-fr"
 #: A code editor, a code cell's input, or a box to type code in (JupyterLab, Notebook, Voila).
-EDITORS = ".jp-CodeMirrorEditor, .cm-editor, .CodeMirror, .jp-InputArea-editor, textarea"
+#: The reflection journal's box (an ipywidgets Textarea) is for prose, and allowed.
+EDITORS = (
+    ".jp-CodeMirrorEditor, .cm-editor, .CodeMirror, .jp-InputArea-editor, "
+    "textarea:not(.widget-textarea > textarea)"
+)
 #: The start of the diagnostic of option "b" of question 2 (w7-case), from the hidden test.
 DIAGNOSTIC_B = "Plus de ressources ne rééquilibrent pas une journée"
 
@@ -124,6 +128,13 @@ def test_a_french_trainee_submits_from_the_view_and_reads_her_feedback_beside_th
     expect(right).to_have_class("atelier-result atelier-right")
     expect(page.locator("#atelier-score")).to_contain_text("Votre note")
     expect(page.locator("#atelier-attempts-left")).to_have_text(words["receipt_practice"])
+    # The reflection waits for the facilitator, said under the journal it is written in.
+    reflection = page.locator('.atelier-result[data-item="reflection"]')
+    expect(reflection).to_have_class("atelier-result atelier-waiting")
+    expect(reflection).to_contain_text(submit_words("fr")["waiting"])
+    assert reflection.evaluate(
+        "b => b.previousElementSibling.classList.contains('atelier-id-w7-reflect')"
+    )
     panel = page.locator("#atelier-feedback")
     expect(panel.locator('li[data-item="test-w7-case"]')).to_contain_text("Un étudiant")
     assert page.locator(EDITORS).count() == 0, "a code editor is in the view"

@@ -308,3 +308,73 @@ def _widget_texts(notebook) -> dict[str, dict[str, str]]:
                         words.update(ast.literal_eval(keyword.value))
                 texts[str(node.args[0].value)] = words
     return texts
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_facilitator_reads_and_marks_the_reflection_written_in_the_view(graded, language):
+    """Does the facilitator read the reflection a trainee typed in the view, and can they mark it?
+
+    Workbook 07's reflection is nbgrader's manually graded task (the prompt and rubric) with a
+    journal below it. The autograded notebook, and formgrader's page of it, show the trainee's
+    text under the rubric; the task waits for a manual grade (the trainee's results say
+    "waiting"); a mark given as formgrader gives it counts in the score and reaches the results
+    with its comment, under the journal.
+    """
+    from nbgrader.coursedir import CourseDirectory
+
+    from atelier.grading.instant.items import item_results
+
+    course, assignments, _outcomes = graded
+    path = WORKBOOKS / "07-home-learning" / "answers" / f"home-learning.{language}.json"
+    answer_set = _load(path)
+    aid, name = assignments[path], answer_set["notebook"]
+    notebook = name.removesuffix(".ipynb")
+    text = answer_set["widgets"]["w7-reflect"]["a"]
+    autograded = nbformat.read(course.step_dir("autograded") / STUDENT / aid / name, as_version=4)
+    ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in autograded.cells]
+    task, journal = autograded.cells[ids.index("reflection")], ids.index("w7-reflect")
+    assert task.metadata["nbgrader"]["task"] and ids.index("reflection") + 1 == journal
+    shown = {
+        kind: "".join(output.get("data", {}).get(kind, ""))
+        for output in autograded.cells[journal].outputs
+        for kind in ("text/plain", "text/html")
+        if kind in output.get("data", {})
+    }
+    assert text in shown["text/plain"], shown
+    page = formgrader_page(course, STUDENT, aid, name)
+    rubric = {"en": "Rubric (4 points)", "fr": "Grille (4 points)"}[language]
+    written = html.escape(text[:60], quote=False)
+    assert written in page and page.index(rubric) < page.index(written)
+
+    coursedir = CourseDirectory(config=course.nbgrader_config())
+    mark = {"en": "Three elements, each an action.", "fr": "Trois éléments, chacun une action."}
+    with course.gradebook() as gb:
+        grade = gb.find_grade("reflection", notebook, aid, STUDENT)
+        assert grade.needs_manual_grade and grade.auto_score is None and grade.max_score == 4
+        before = gb.find_submission(aid, STUDENT).score
+    waiting = {i["id"]: i for i in item_results(coursedir, aid, STUDENT)["items"]}["reflection"]
+    assert (waiting["kind"], waiting["status"], waiting["score"]) == ("manual", "waiting", None)
+    assert waiting["widgets"] == ["w7-reflect"]
+    try:
+        with course.gradebook() as gb:
+            # What formgrader's grade and comment boxes do (nbgrader's GradeHandler.put).
+            grade = gb.find_grade("reflection", notebook, aid, STUDENT)
+            grade.manual_score = 3.0
+            grade.needs_manual_grade = False
+            gb.find_comment("reflection", notebook, aid, STUDENT).manual_comment = mark[language]
+            gb.db.commit()
+            assert gb.find_submission(aid, STUDENT).score == before + 3
+        results = item_results(coursedir, aid, STUDENT)
+        marked = {i["id"]: i for i in results["items"]}["reflection"]
+        assert (marked["status"], marked["score"], marked["comment"]) == (
+            "marked",
+            3.0,
+            mark[language],
+        )
+        assert results["score"] == answer_set["expected_score"] + 3
+    finally:
+        with course.gradebook() as gb:
+            grade = gb.find_grade("reflection", notebook, aid, STUDENT)
+            grade.manual_score, grade.needs_manual_grade = None, True
+            gb.find_comment("reflection", notebook, aid, STUDENT).manual_comment = None
+            gb.db.commit()

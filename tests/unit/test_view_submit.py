@@ -39,6 +39,32 @@ def test_unanswered_lists_widgets_without_a_value_and_untouched_written_answers(
     assert unanswered(mine, released) == [{"id": "quiz-n1", "kind": "widget"}]
 
 
+def test_an_empty_reflection_journal_below_its_task_is_unanswered(tmp_path):
+    """Is a reflection written in the view (a task, then its journal) unanswered until written?
+
+    Workbooks 02 and 07 ask for the reflection in a journal under nbgrader's task cell: the
+    task is the prompt and rubric, never an answer; the journal's saved text is the answer.
+    """
+    from atelier.hub_config.view.submit import item_labels, unanswered
+
+    task = new_markdown_cell("## Reflect (graded by your facilitator)\n\n**Rubric (4 points)**")
+    task.metadata["nbgrader"] = {"task": True, "grade": False, "solution": False,
+                                 "locked": True, "points": 4, "grade_id": "reflection"}  # fmt: skip
+    journal = new_code_cell('ReflectionJournal("w7-reflect", prompts=["Your message."])')
+    journal.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True,
+                                    "grade_id": "w7-reflect"}  # fmt: skip
+    released, mine = tmp_path / "released", tmp_path / "mine"
+    for folder in (released, mine):
+        folder.mkdir()
+        nbformat.write(new_notebook(cells=[task, journal]), folder / "w7.en.ipynb")
+    assert unanswered(mine, released) == [{"id": "w7-reflect", "kind": "widget"}]
+    assert item_labels(mine)["w7-reflect"] == "Reflect (graded by your facilitator)"
+    answers = {"w7-reflect": {"value": {"a": "Dear students, ..."}, "kind": "journal"}}
+    document = {"format": "atelier-answers", "version": 1, "answers": answers}
+    (mine / ".atelier-answers.json").write_text(json.dumps(document))
+    assert unanswered(mine, released) == []
+
+
 def test_items_are_named_by_the_heading_a_trainee_reads_above_them(tmp_path):
     """Are unanswered items and results named by their heading, without Markdown, not by ids?"""
     from atelier.hub_config.view.submit import item_labels, plain

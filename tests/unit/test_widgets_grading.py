@@ -123,10 +123,13 @@ def test_failures_never_name_a_widget_id(answered, language):
         with pytest.raises(AssertionError) as raised:
             failing()
         said.append(str(raised.value))
-    assert said[0] == {
-        "en": "No answer was saved for this question.",
-        "fr": "Aucune réponse n’a été enregistrée pour cette question.",
-    }[language]
+    assert (
+        said[0]
+        == {
+            "en": "No answer was saved for this question.",
+            "fr": "Aucune réponse n’a été enregistrée pour cette question.",
+        }[language]
+    )
     assert all("q9" not in text and "q1" not in text for text in said), said
 
 
