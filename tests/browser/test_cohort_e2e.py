@@ -105,10 +105,10 @@ ORDER_CLICKS = (2, 4, 3, 4)
 
 
 def answer_set(language: str, name: str = "") -> dict:
-    """The cells of a prepared answer set (``answers/*.json``): the typical mistake or ``right``."""
+    """A prepared answer set (``answers/*.json``): the typical mistake or ``right``."""
     suffix = f".{name}" if name else ""
     path = WORKBOOK / "answers" / f"{WORKBOOK_ID}.{language}{suffix}.json"
-    return json.loads(path.read_text("utf-8"))["cells"]
+    return json.loads(path.read_text("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,10 @@ class Trainee:
     reflection: float
     comment: str
 
-    def answers(self) -> dict:
-        """The trainee's text per answer cell (the reflection), from the prepared sets."""
-        return answer_set(self.language, "" if self.partly_wrong else "right")
+    def reflection_text(self) -> str:
+        """The reflection the trainee writes in the journal, from the prepared sets."""
+        chosen = answer_set(self.language, "" if self.partly_wrong else "right")
+        return chosen["widgets"]["w2-reflect"]["a"]
 
 
 TRAINEES = {
@@ -426,13 +427,14 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
         )
         assert not issues, issues
     with browsing.step(f"{name}-answers", page):
-        answers = who.answers()
         answer_the_widgets(notebook, who)
-        reflection = notebook.locator(".jp-MarkdownCell", has_text="YOUR ANSWER HERE")
-        reflection.scroll_into_view_if_needed()
-        reflection.dblclick()
-        replace_cell_text(page, reflection, answers["reflect-answer"])
-        page.keyboard.press("Shift+Enter")
+        # The reflection is typed in its journal, below the task that holds the rubric.
+        journal = notebook.locator(".atelier-id-w2-reflect")
+        journal.scroll_into_view_if_needed()
+        field = journal.locator("textarea")
+        field.fill(who.reflection_text())
+        field.press("Tab")
+        journal.get_by_text(ITEMS[lang]["saved"]).wait_for()
         notebook.locator("jp-button[data-command='docmanager:save']").click()
         page.locator(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)").wait_for()
     with browsing.step(f"{name}-validates", page):
@@ -494,14 +496,6 @@ def answer_the_widgets(notebook, who) -> None:
     saved(box)
 
 
-def replace_cell_text(page, cell, text: str) -> None:
-    """Replace what a cell's editor holds with ``text``, as pasted (no auto-indent or brackets)."""
-    cell.scroll_into_view_if_needed()
-    cell.locator(".cm-content").click()
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text(text)
-
-
 def wait_until(condition, message: str, timeout: float = 30) -> None:
     """Poll ``condition()`` until it holds (a kernel's answer arrives asynchronously)."""
     deadline = time.monotonic() + timeout
@@ -533,7 +527,7 @@ def grade_the_submissions(hub, browsing, page) -> None:
         with browsing.step(f"facilitator-grades-{name}s-reflection", page):
             mine = submissions(page, hub, who.language)[hub.account(name)]
             page.goto(f"{hub.url}/services/{COHORT}/formgrader/submissions/{mine['id']}/")
-            page.get_by_text(who.answers()["reflect-answer"][:40]).wait_for()
+            page.get_by_text(who.reflection_text()[:40]).first.wait_for()
             # Formgrader binds its inputs once it has fetched the grades and MathJax has run.
             page.wait_for_function(FORMGRADER_READY)
             score = page.locator("input.score#reflect-answer")

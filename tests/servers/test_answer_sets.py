@@ -345,6 +345,8 @@ def test_the_facilitator_reads_and_marks_the_reflection_written_in_the_view(grad
     rubric = {"en": "Rubric (4 points)", "fr": "Grille (4 points)"}[language]
     written = html.escape(text[:60], quote=False)
     assert written in page and page.index(rubric) < page.index(written)
+    # Formgrader's score and comment boxes of the task, for the facilitator's mark.
+    assert 'id="reflection"' in page and 'id="reflection-comment"' in page
 
     coursedir = CourseDirectory(config=course.nbgrader_config())
     mark = {"en": "Three elements, each an action.", "fr": "Trois éléments, chacun une action."}
