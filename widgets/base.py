@@ -48,6 +48,8 @@ auto; }
 </style>"""
 
 FULL_WIDTH = {"width": "100%", "max_width": "100%"}
+#: The prefix of the class that carries a widget's id in the page (``atelier-id-w7-case``).
+ID_CLASS = "atelier-id-"
 
 
 def escape(text: Any) -> str:
@@ -116,6 +118,10 @@ class AtelierWidget(widgets.VBox):
         self.children = [widgets.HTML(STYLE), *body, self._feedback_box, self._status]
         self.add_class("atelier")
         self.add_class(f"atelier-{self.kind}")
+        if widget_id is not None:
+            # The workbook view finds the widget by this class to show its feedback beside it
+            # (hub_config/view/); ipywidgets gives a widget classes, not attributes.
+            self.add_class(f"{ID_CLASS}{widget_id}")
         self.layout.max_width = "100%"
         self._restore()
 

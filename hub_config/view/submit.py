@@ -146,6 +146,51 @@ def unanswered(folder: Path, released: Path) -> list[dict]:
     return missing
 
 
+#: A Markdown heading line; its text names the items below it for the trainee.
+HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+#: A Markdown link or image: its text is kept, the address dropped.
+LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def item_labels(folder: Path) -> dict[str, str]:
+    """By item id (grade id or widget id): the heading a trainee reads above the item.
+
+    Grade ids and widget ids mean nothing to a trainee; the heading of the part of the workbook
+    that holds the item ("2. A student who works too much (2 points)") is what they recognise.
+    Read from the trainee's own copy; an item under no heading has none.
+    """
+    labels: dict[str, str] = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        heading = ""
+        for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+            if not isinstance(cell, dict):
+                continue
+            source = _source(cell)
+            if cell.get("cell_type") == "markdown":
+                found = HEADING.findall(source)
+                if found:
+                    heading = plain(found[-1])
+            ids = [_grade_id(cell)] if _grade_id(cell) else []
+            if cell.get("cell_type") == "code":
+                ids += widget_ids(source)
+            for item in ids:
+                labels.setdefault(item, heading)
+    return labels
+
+
+def plain(markdown: str, most: int = 120) -> str:
+    """A heading's text without Markdown marks or HTML tags, at most ``most`` characters."""
+    text = LINK.sub(r"\1", markdown)
+    text = re.sub(r"<[^>]*>", "", text)
+    text = re.sub(r"[*_`]+", "", text)
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
+
+
 def _grade_id(cell: dict) -> str:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
 
@@ -243,9 +288,18 @@ class _Base(JupyterHandler):
         return courses[0]
 
     def write_error(self, status_code, **kwargs):
-        """Errors as JSON with a sentence for the trainee."""
+        """Errors as JSON with a sentence for the trainee, never a traceback.
+
+        The sentence is the refusal's own (raised with ``HTTPError(status, sentence)``, in the
+        trainee's language); anything unforeseen gets the general one.
+        """
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        message = ""
+        if isinstance(error, web.HTTPError) and status_code < 500 and error.log_message:
+            message = error.log_message % error.args if error.args else error.log_message
         self.set_header("Content-Type", "application/json")
-        self.finish({"state": "refused", "message": self._reason})
+        self.finish({"state": "refused", "status": status_code,
+                     "message": message or words()["failed"]})  # fmt: skip
 
 
 class SubmitHandler(_Base):
@@ -276,6 +330,9 @@ class SubmitHandler(_Base):
             raise web.HTTPError(409, text["no_attempts"].format(attempts=policy.attempts))
         loop = asyncio.get_running_loop()
         missing = await loop.run_in_executor(None, unanswered, folder, released)
+        labels = await loop.run_in_executor(None, item_labels, folder)
+        for item in missing:
+            item["label"] = labels.get(item["id"], "")
         left = policy.attempts_left(used)
         if not body.get("confirm"):
             self.finish({"state": "confirm", "assignment": assignment, "course": course,
@@ -285,7 +342,7 @@ class SubmitHandler(_Base):
         try:
             receipt = await loop.run_in_executor(None, submit_now, root_dir, course, assignment)
         except SubmitRefused as refused:
-            raise web.HTTPError(409, str(refused)) from None
+            raise web.HTTPError(409, text["refused"].format(reason=str(refused))) from None
         grading = await call_instant(course, assignment)
         self.finish({
             "state": "submitted", "assignment": assignment, "course": course,
@@ -323,9 +380,18 @@ class FeedbackHandler(_Base):
             return
         state = results.get("state", "")
         results["message"] = text.get(state, "").format(**_numbers(results))
+        root_dir = self.settings.get("server_root_dir", os.path.expanduser("~"))
+        labels = await asyncio.get_running_loop().run_in_executor(
+            None, item_labels, Path(root_dir) / course / assignment
+        )
         for item in results.get("items", []):
             if item.get("status") == "waiting":
                 item["note"] = text["waiting"]
+            # The heading above the graded cell, else above the widget it grades.
+            named = [labels.get(item.get("id", ""))] + [
+                labels.get(w) for w in item.get("widgets", [])
+            ]
+            item["label"] = next((n for n in named if n), "")
         self.finish(results)
 
 

@@ -16,8 +16,9 @@ lab extension and the theme under ``/voila/``. This module adds only the page.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -74,6 +75,36 @@ def view_url(base_url: str, path: str) -> str:
     return url_path_join(base_url, "atelier", "view", quote(path))
 
 
+def submission(base_url: str, path: str, courses=None) -> dict | None:
+    """Where the view's Submit button and feedback go, if ``path`` is a released workbook.
+
+    A released workbook is fetched to ``<course>/<assignment>/<notebook>.ipynb`` under the
+    server's root (where :mod:`atelier.hub_config.view.submit` looks for it); it is the trainee's
+    to submit when that course released the assignment to them. Any other notebook has no
+    Submit button (None).
+
+    Args:
+        base_url: the server's base URL (``/user/<name>/``).
+        path: the notebook's path under the server's root, as in the view's URL.
+        courses: ``assignment -> courses`` (default: :func:`submit.my_courses`, the exchange).
+    """
+    from atelier.hub_config.view import submit
+
+    parts = path.strip("/").split("/")
+    if len(parts) != 3 or not re.fullmatch(submit.ASSIGNMENT, parts[1]):
+        return None
+    course, assignment = parts[0], parts[1]
+    if course not in (courses or submit.my_courses)(assignment):
+        return None
+    query = "?" + urlencode({"course": course})
+    return {
+        "course": course,
+        "assignment": assignment,
+        "submit_url": url_path_join(base_url, "atelier", "submit", assignment) + query,
+        "feedback_url": url_path_join(base_url, "atelier", "feedback", assignment) + query,
+    }
+
+
 def voila_configuration(serverapp):
     """Voila's configuration for the view: the view's template, nothing a URL can change."""
     from voila.configuration import VoilaConfiguration
@@ -107,6 +138,7 @@ def prelaunch(handler, notebook, cwd):
         "language": code,
         "words": page_words(code),
         "lab_url": lab_url(handler.base_url, notebook_path(path)),
+        "submit": submission(handler.base_url, notebook_path(path)),
     }
     return notebook
 
