@@ -1,4 +1,4 @@
-"""The images of a workbook's text in the view: read from the notebook's folder, sent inside the page.
+"""The images of a workbook's text in the view: read from its folder, sent inside the page.
 
 Rule: an image a Markdown cell names by a relative path (``![A diagram](images/bits.svg)``) is
 read from the notebook's own folder when the page is prepared and sent as a cell attachment, so
