@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 from nbconvert.filters.markdown_mistune import IPythonRenderer
+from voila.exporter import VoilaMarkdownRenderer
 
 #: An image larger than this stays out of the page (a trainee on a slow link pays for every byte).
 MAX_BYTES = 1_000_000
@@ -70,11 +71,12 @@ def inline_images(notebook, folder: Path) -> None:
         cell["source"] = MARKDOWN_IMAGE.sub(attach, source)
 
 
-class ViewMarkdownRenderer(IPythonRenderer):
-    """nbconvert's Markdown renderer for the view: attachments shown, no contents-manager call.
+class ViewMarkdownRenderer(VoilaMarkdownRenderer):
+    """Voila's Markdown renderer (its exporter accepts no other) drawing images as nbconvert's does.
 
-    Voila passes its renderer the server's contents manager; this one does not need it.
+    nbconvert's ``image`` shows attachments and never calls the contents manager.
     """
 
-    def __init__(self, *args, contents_manager=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def image(self, text: str, url: str, title: str | None = None) -> str:
+        """An ``<img>``: an attachment as a data URL, any other address as it is."""
+        return IPythonRenderer.image(self, text, url, title)

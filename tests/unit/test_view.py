@@ -124,9 +124,11 @@ def test_an_image_of_the_text_is_sent_inside_the_page_and_renders(tmp_path):
     assert "attachment:images/bits.svg" in cell["source"]
     for kept in ("../secret.png", "(notes.txt)", "https://example.org/a.png", "images/gone.png"):
         assert kept in cell["source"]
-    renderer = ViewMarkdownRenderer(
-        escape=False, attachments=cell["attachments"], contents_manager=object()
-    )
+    from voila.exporter import VoilaExporter
+
+    # Voila's exporter takes it (its trait accepts subclasses of its own renderer only).
+    assert VoilaExporter(markdown_renderer_class=ViewMarkdownRenderer)
+    renderer = ViewMarkdownRenderer(object(), escape=False, attachments=cell["attachments"])
     html = MarkdownWithMath(renderer=renderer).render(cell["source"])
     assert 'src="data:image/svg+xml;base64,' in html
     assert 'alt="A diagram"' in html
