@@ -292,3 +292,164 @@ def test_an_english_trainee_on_a_desktop_goes_the_same_way(journey_hub, browser)
     """
     journey(journey_hub, browser, "alice", "en", DESKTOP, "en-GB", "x", "fiona",
             answer_set("en", ""))  # fmt: skip
+
+
+# --- nothing lost (workbook 07, practice) --------------------------------------------------------
+
+
+def home_learning(language: str) -> tuple[dict, dict]:
+    """07's right answers (its answer set) and its widget calls, in ``language``."""
+    path = HOME_LEARNING / "answers" / f"home-learning.{language}.right.json"
+    answers = json.loads(path.read_text("utf-8"))["widgets"]
+    return answers, widget_calls(HOME_LEARNING / f"home-learning.{language}.ipynb")
+
+
+def submitted_answers(hub, cohort: str, username: str, assignment: str) -> dict:
+    """Widget id -> value in the answers file of the trainee's newest submission."""
+    folder = newest_submission(hub, cohort, username, assignment)
+    return saved_answers(folder / ".atelier-answers.json", timeout=0)
+
+
+def view_url(hub, username: str, cohort: str, assignment: str, notebook: str) -> str:
+    return f"{hub.url}/user/{username}/atelier/view/{cohort}/{assignment}/{notebook}"
+
+
+def test_two_tabs_on_one_workbook_lose_no_saved_answer(journey_hub, browser):
+    """Answers given in two tabs of the same workbook: is every one shown "saved" submitted?
+
+    Each tab has its own kernel; each save merges into the one answers file, so an answer saved
+    in one tab survives a save in the other, and the submission carries all of them.
+    """
+    hub = journey_hub
+    answers, calls = home_learning("en")
+    assignment = "home-learning-en"
+    bob = Browser(browser, DESKTOP, "en-GB")
+    try:
+        first = bob.page()
+        log_in(first, hub, "bob", "en")
+        open_from_home(first, hub, "bob", assignment, "w7-case")
+        second = bob.page()
+        second.goto(view_url(hub, "bob", "x", assignment, "home-learning.en.ipynb"),
+                    wait_until="commit")  # fmt: skip
+        wait_for_view(second, "w7-case")
+        for page, item in ((first, "w7-case"), (second, "w7-data"), (first, "w7-term"),
+                           (second, "w7-order"), (first, "w7-match")):  # fmt: skip
+            give(page, calls, item, answers[item], "en")
+            save_state(page, "en", "saved")
+        assert_no_code(second, "second tab")
+        submit(second, "en")
+        given = {k: answers[k] for k in ("w7-case", "w7-data", "w7-term", "w7-order", "w7-match")}
+        sent = submitted_answers(hub, "x", "bob", assignment)
+        assert {k: sent.get(k) for k in given} == given, sent
+        assert not bob.outside, bob.outside
+    finally:
+        bob.close()
+
+
+def test_a_phone_that_goes_offline_mid_answer_loses_nothing(journey_hub, browser):
+    """Offline while typing on a phone: does the page say so in French, then save on return?
+
+    The answer typed offline is saved once the link is back and goes with the submission, as
+    does the one saved before.
+    """
+    hub = journey_hub
+    answers, calls = home_learning("fr")
+    assignment = "home-learning-fr"
+    dede = Browser(browser, PHONE, "fr-FR")
+    try:
+        page = dede.page()
+        log_in(page, hub, "dede", "fr")
+        open_from_home(page, hub, "dede", assignment, "w7-case")
+        give(page, calls, "w7-case", answers["w7-case"], "fr")
+        save_state(page, "fr", "saved")
+        field = widget(page, "w7-term").get_by_role("textbox")
+        field.fill(answers["w7-term"][:4])
+        dede.context.set_offline(True)
+        save_state(page, "fr", "offline")
+        field.fill(answers["w7-term"])
+        field.press("Enter")
+        save_state(page, "fr", "offline")
+        expect(page.locator("#atelier-reload")).to_be_visible()
+        dede.context.set_offline(False)
+        save_state(page, "fr", "saved")
+        saved_at = answers_file(hub, "dede", "y", assignment)
+        wait_saved(saved_at, "w7-term", answers["w7-term"])
+        submit(page, "fr")
+        sent = submitted_answers(hub, "y", "dede", assignment)
+        assert sent.get("w7-case") == answers["w7-case"], sent
+        assert sent.get("w7-term") == answers["w7-term"], sent
+        assert not dede.outside, dede.outside
+    finally:
+        dede.close()
+
+
+def test_a_server_culled_while_typing_keeps_every_saved_answer(journey_hub, browser):
+    """The server stops while the trainee types: is what showed "saved" there when it is back?
+
+    The server is stopped through the hub's API, as the idle culler stops it. The answer typed
+    meanwhile cannot be saved: the bar says so in French and it is not in the answers file; after
+    the server is started again and the page reloaded, every saved answer is shown.
+    """
+    hub = journey_hub
+    answers, calls = home_learning("fr")
+    assignment = "home-learning-fr"
+    saved_at = answers_file(hub, "chloe", "y", assignment)
+    chloe = Browser(browser, PHONE, "fr-FR")
+    api = hub.login("chloe")
+    try:
+        page = chloe.page()
+        log_in(page, hub, "chloe", "fr")
+        open_from_home(page, hub, "chloe", assignment, "w7-case")
+        for item in ("w7-case", "w7-data", "w7-term"):
+            give(page, calls, item, answers[item], "fr")
+            save_state(page, "fr", "saved")
+            wait_saved(saved_at, item, answers[item])
+        before = saved_answers(saved_at)
+
+        field = widget(page, "w7-term").get_by_role("textbox")
+        field.fill("surveill")
+        stop_server(hub, api, "chloe")
+        save_state(page, "fr", "offline")
+        field.fill("surveillance")
+        field.press("Enter")
+        save_state(page, "fr", "offline")
+        assert saved_answers(saved_at) == before
+
+        start_server(hub, api, "chloe")
+        page.locator("#atelier-reload").click()
+        wait_for_view(page, "w7-case")
+        assert saved_answers(saved_at) == before
+        expect(widget(page, "w7-term").get_by_role("textbox")).to_have_value(answers["w7-term"])
+        for item in ("w7-case", "w7-data"):
+            options = calls[item][1]["options"]
+            expect(
+                widget(page, item).get_by_label(options[answers[item]], exact=True)
+            ).to_be_checked()
+        assert not chloe.outside, chloe.outside
+    finally:
+        chloe.close()
+
+
+def stop_server(hub, session, username: str) -> None:
+    """Stop the trainee's server through the hub's API and wait until it is gone."""
+    stopped = hub.api(session, "DELETE", f"/users/{username}/server")
+    assert stopped.status_code in (202, 204), stopped.text
+    wait_server(hub, session, username, running=False)
+
+
+def start_server(hub, session, username: str) -> None:
+    """Start the trainee's server through the hub's API and wait until it is ready."""
+    started = hub.api(session, "POST", f"/users/{username}/server")
+    assert started.status_code in (201, 202), started.text
+    wait_server(hub, session, username, running=True)
+
+
+def wait_server(hub, session, username: str, running: bool, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        model = hub.api(session, "GET", f"/users/{username}").json()
+        server = model.get("servers", {}).get("")
+        if bool(server and server.get("ready")) if running else not server:
+            return
+        assert time.monotonic() < deadline, f"{username}'s server: {model}"
+        time.sleep(0.5)
