@@ -19,13 +19,15 @@ is refused and fails the test. axe-core audits every page a trainee sees.
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import re
+import shutil
 import time
 from pathlib import Path
 
 import pytest
-from harness import WORKBOOKS
+from harness import REPO, WORKBOOKS
 from hubs import running_hub
 from playwright.sync_api import expect
 from test_cohort_e2e import FORMGRADER_READY
@@ -70,12 +72,23 @@ PLANNER_ITEMS = ["w2-data", "w2-afford", "w2-order", "w2-plan", "w2-match", "w2-
 
 @pytest.fixture(scope="module")
 def journey_hub():
-    """A hub of its own: 02 released to cohorts x and y (assessed), 07 as practice."""
+    """A hub of its own: 02 released to cohorts x and y (assessed), 07 as practice.
+
+    Its log is kept in ``$ATELIER_TEST_ARTIFACTS/trainee-journey/`` (default ``tests/artifacts/``).
+    """
+    artifacts = Path(os.environ.get("ATELIER_TEST_ARTIFACTS") or REPO / "tests" / "artifacts")
+    folder = artifacts / "trainee-journey"
+    folder.mkdir(parents=True, exist_ok=True)
     with running_hub(roster=ROSTER) as hub:
-        for cohort in ("x", "y"):
-            hub.atelier("release", str(PLANNER), f"--cohort={cohort}")
-            hub.atelier("release", str(HOME_LEARNING), f"--cohort={cohort}", "--mode=practice")
-        yield hub
+        try:
+            for cohort in ("x", "y"):
+                hub.atelier("release", str(PLANNER), f"--cohort={cohort}")
+                hub.atelier("release", str(HOME_LEARNING), f"--cohort={cohort}",
+                            "--mode=practice")  # fmt: skip
+            yield hub
+        finally:
+            if hub.log_path.exists():
+                shutil.copy(hub.log_path, folder / "hub.log")
 
 
 def answer_set(language: str, name: str) -> dict:
@@ -166,7 +179,7 @@ def journey(hub, browser, username, language, screen, locale, cohort, facilitato
         page.reload(wait_until="commit")
         wait_for_view(page, PLANNER_ITEMS[0])
         for item in ("w2-data", "w2-afford"):
-            number = float(shown_value(page, item).replace(" ", "").replace(",", "."))
+            number = float(re.sub(r"\s", "", shown_value(page, item)).replace(",", "."))
             assert number == given[item], (item, shown_value(page, item))
         order = widget(page, "w2-order").inner_text()
         labels = [calls["w2-order"][1]["items"][key] for key in given["w2-order"]]
