@@ -158,7 +158,10 @@ def widget_calls(notebook: Path) -> dict[str, tuple[str, dict]]:
         except SyntaxError:
             continue
         for node in ast.walk(tree):
+            # Widget classes only (the test cells call check_* functions with the same ids).
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            if not node.func.id[:1].isupper():
                 continue
             if not (node.args and isinstance(node.args[0], ast.Constant)):
                 continue
@@ -211,8 +214,7 @@ def give(page, calls: dict, widget_id: str, value, language: str) -> None:
         for target, label in enumerate(labels):
             while True:
                 text = box.inner_text()
-                order = sorted(labels, key=text.index)
-                position = order.index(label)
+                position = shown_order(text, labels).index(label)
                 if position == target:
                     break
                 up = translate("order.up", language, n=position + 1)
@@ -221,6 +223,16 @@ def give(page, calls: dict, widget_id: str, value, language: str) -> None:
         box.get_by_role("button", name=translate("order.confirm", language)).click()
     else:
         raise AssertionError(f"no way to give {kind} {widget_id} in this test")
+
+
+def shown_order(text: str, labels: list[str]) -> list[str]:
+    """The labels of an ordering item in the order its rows show (``2. label``)."""
+    places = {}
+    for label in labels:
+        found = re.search(r"(\d+)\.\s*" + re.escape(label), text)
+        assert found, f"{label!r} is not in the ordering item: {text!r}"
+        places[label] = int(found.group(1))
+    return sorted(labels, key=places.get)
 
 
 def saved_answers(path: Path, timeout: float = 30) -> dict:
