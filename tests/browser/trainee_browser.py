@@ -213,26 +213,26 @@ def give(page, calls: dict, widget_id: str, value, language: str) -> None:
         labels = [arguments["items"][key] for key in value]
         for target, label in enumerate(labels):
             while True:
-                text = box.inner_text()
-                position = shown_order(text, labels).index(label)
+                order = shown_order(box)
+                assert sorted(order) == sorted(labels), (order, labels)
+                position = order.index(label)
                 if position == target:
                     break
                 up = translate("order.up", language, n=position + 1)
                 box.get_by_role("button", name=up, exact=True).click()
-                expect(box).not_to_have_text(text)
+                deadline = time.monotonic() + 30
+                while shown_order(box) == order:
+                    assert time.monotonic() < deadline, f"{widget_id} did not move"
+                    time.sleep(0.1)
         box.get_by_role("button", name=translate("order.confirm", language)).click()
     else:
         raise AssertionError(f"no way to give {kind} {widget_id} in this test")
 
 
-def shown_order(text: str, labels: list[str]) -> list[str]:
-    """The labels of an ordering item in the order its rows show (``2. label``)."""
-    places = {}
-    for label in labels:
-        found = re.search(r"(\d+)\.\s*" + re.escape(label), text)
-        assert found, f"{label!r} is not in the ordering item: {text!r}"
-        places[label] = int(found.group(1))
-    return sorted(labels, key=places.get)
+def shown_order(box) -> list[str]:
+    """The row labels of an ordering item, top to bottom (each row's text is ``N. label``)."""
+    rows = box.locator(".widget-html-content").all_inner_texts()
+    return [re.sub(r"^\d+\.\s*", "", row.strip()) for row in rows if re.match(r"^\d+\.", row)]
 
 
 def saved_answers(path: Path, timeout: float = 30) -> dict:
