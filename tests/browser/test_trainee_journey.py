@@ -217,7 +217,9 @@ def journey(hub, browser, username, language, screen, locale, cohort, facilitato
         for item in PLANNER_ITEMS:
             question = re.sub(r"<[^>]+>", "", calls[item][1]["question"])[:40]
             assert not any(question in text for text in listed), (item, listed)
-        expect(page.locator("#atelier-score")).to_be_visible(timeout=FEEDBACK_SECONDS * 1000)
+        # Graded: every automatic item has its result beside its widget.
+        results = page.locator(".atelier-result.atelier-right, .atelier-result.atelier-wrong")
+        expect(results.first).to_be_visible(timeout=FEEDBACK_SECONDS * 1000)
         waited = time.monotonic() - pressed
         assert waited <= FEEDBACK_SECONDS, f"feedback after {waited:.1f} s"
         failing = set(answers["expected"]["failing_tests"])
