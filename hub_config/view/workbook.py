@@ -122,16 +122,29 @@ def voila_configuration(serverapp):
     return configuration
 
 
+def is_test_cell(cell) -> bool:
+    """Whether ``cell`` is one of nbgrader's test cells (graded, not an answer: code run to grade).
+
+    The view does not run them: the trainee's copy keeps only their visible part, which says an
+    item is not answered yet by raising, and Voila would show that as a broken part of the page
+    under every question not answered. The view's Submit lists unanswered items instead.
+    """
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def prelaunch(handler, notebook, cwd):
     """Voila's prelaunch hook: give the template this request's words and links, and the images.
 
-    The template reads them from ``nb.metadata.atelier_view``; local images of the text go in as
-    cell attachments (:mod:`atelier.hub_config.view.images`). The notebook on disk is not changed.
+    The template reads them from ``nb.metadata.atelier_view``; nbgrader's test cells are left out
+    (:func:`is_test_cell`); local images of the text go in as cell attachments
+    (:mod:`atelier.hub_config.view.images`). The notebook on disk is not changed.
     """
     from atelier.hub_config.view.images import inline_images
 
     code = handler.settings[SETTINGS_KEY]["language"]
     path = handler.path_kwargs.get("path", "") if handler.path_kwargs else ""
+    notebook.cells = [cell for cell in notebook.cells if not is_test_cell(cell)]
     root = handler.settings.get("server_root_dir") or os.path.expanduser("~")
     inline_images(notebook, Path(root) / (cwd or ""))
     notebook.metadata["atelier_view"] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from tornado import web
 
@@ -132,3 +134,79 @@ def test_an_image_of_the_text_is_sent_inside_the_page_and_renders(tmp_path):
     html = MarkdownWithMath(renderer=renderer).render(cell["source"])
     assert 'src="data:image/svg+xml;base64,' in html
     assert 'alt="A diagram"' in html
+
+
+def test_a_widget_carries_its_id_for_the_view_to_put_its_feedback_beside_it(tmp_path):
+    """Can the view find a widget by its id in the page (a class), and only one with an id?"""
+    from atelier.widgets import MultipleChoice
+    from atelier.widgets.store import AnswerStore
+
+    question = MultipleChoice("w7-case", "Q?", ["x", "y"], store=AnswerStore(tmp_path))
+    assert "atelier-id-w7-case" in question._dom_classes
+    anonymous = MultipleChoice(None, "Q?", ["x", "y"], store=AnswerStore(tmp_path))
+    assert not [c for c in anonymous._dom_classes if c.startswith("atelier-id-")]
+
+
+def test_only_a_released_workbook_of_mine_gets_submit_and_feedback_addresses():
+    """Does the view offer Submit for ``<course>/<assignment>/<notebook>`` released to me only?"""
+    released = {"w7-fr": ["y"]}.get
+
+    def courses(assignment):
+        return released(assignment, [])
+
+    found = workbook.submission("/user/chloé/", "y/w7-fr/w7.fr.ipynb", courses)
+    assert found == {
+        "course": "y",
+        "assignment": "w7-fr",
+        "submit_url": "/user/chloé/atelier/submit/w7-fr?course=y",
+        "feedback_url": "/user/chloé/atelier/feedback/w7-fr?course=y",
+    }
+    # Another course's copy, my own notebook, a folder deeper, a name that is no assignment.
+    for path in ("x/w7-fr/w7.fr.ipynb", "notes/mine.ipynb", "y/w7-fr/sub/w7.fr.ipynb",
+                 "y/W7_FR/w7.fr.ipynb", "w7.fr.ipynb"):  # fmt: skip
+        assert workbook.submission("/user/chloé/", path, courses) is None, path
+
+
+def test_every_word_of_submit_and_feedback_is_in_both_languages_and_escaped():
+    """Is every word the Submit dialog and the feedback use in en and fr, and no text as HTML?"""
+    template = (
+        workbook.SHARE_DIR / "voila" / "templates" / workbook.TEMPLATE / "index.html.j2"
+    ).read_text("utf-8")
+    for selector in ('id="atelier-submit"', 'id="atelier-confirm"', 'role="dialog"',
+                     'id="atelier-unanswered"', 'id="atelier-confirm-yes"',
+                     'id="atelier-confirm-no"', 'id="atelier-receipt"', 'id="atelier-feedback"',
+                     'id="atelier-score"'):  # fmt: skip
+        assert selector in template, selector
+    # People's text (headings, diagnostics, comments) never goes in as HTML.
+    assert "innerHTML" not in template
+    used = set(re.findall(r'say\("(\w+)"', template))
+    used |= set(re.findall(r"view\.words\.(\w+)", template))
+    used |= {"right", "wrong", "partial", "unanswered", "offline_submit"}
+    for language in ("en", "fr"):
+        missing = used - set(workbook.page_words(language))
+        assert not missing, (language, sorted(missing))
+
+
+def test_the_view_leaves_out_nbgrader_s_test_cells_only(monkeypatch):
+    """Does the view run the workbook without its test cells (each would show as a broken part)?"""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    widget = new_code_cell('MultipleChoice("w7-case", "Q?", {"a": "A"})')
+    test = new_code_cell('check_answered("w7-case")')
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test-w7-case"}
+    written = new_markdown_cell("YOUR ANSWER HERE")
+    written.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "reflection"}
+    answer = new_code_cell("x = 1")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "square"}
+    notebook = new_notebook(cells=[widget, test, written, answer])
+
+    class Handler:
+        settings = {workbook.SETTINGS_KEY: {"language": "fr"}}
+        path_kwargs = {"path": "notes/mine.ipynb"}
+        base_url = "/user/chloe/"
+
+    monkeypatch.setattr(workbook, "submission", lambda base_url, path: None)
+    shown = workbook.prelaunch(Handler(), notebook, "/tmp")
+    assert shown.cells == [widget, written, answer]
+    assert shown.metadata["atelier_view"]["language"] == "fr"
+    assert shown.metadata["atelier_view"]["submit"] is None

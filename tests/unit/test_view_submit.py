@@ -37,3 +37,54 @@ def test_unanswered_lists_widgets_without_a_value_and_untouched_written_answers(
     ]
     nbformat.write(_notebook("I would use it weekly."), mine / "quiz.en.ipynb")
     assert unanswered(mine, released) == [{"id": "quiz-n1", "kind": "widget"}]
+
+
+def test_items_are_named_by_the_heading_a_trainee_reads_above_them(tmp_path):
+    """Are unanswered items and results named by their heading, without Markdown, not by ids?"""
+    from atelier.hub_config.view.submit import item_labels, plain
+
+    intro = new_markdown_cell("# Quiz\n\n### 2. A *student* who [works](#x) too much (2 points)")
+    question = new_code_cell('MultipleChoice("w7-case", "Kofi writes...", {"a": "A"})')
+    test = new_code_cell('check_answered("w7-case")')
+    test.metadata["nbgrader"] = {"grade": True, "grade_id": "test-w7-case", "points": 2}
+    reflection = new_markdown_cell("## Reflection <small>(marked)</small>")
+    written = new_markdown_cell("YOUR ANSWER HERE")
+    written.metadata["nbgrader"] = {"solution": True, "grade": True, "grade_id": "reflection"}
+    nbformat.write(new_notebook(cells=[intro, question, test, reflection, written]),
+                   tmp_path / "w7.en.ipynb")  # fmt: skip
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    labels = item_labels(tmp_path)
+    assert labels == {
+        "w7-case": "2. A student who works too much (2 points)",
+        "test-w7-case": "2. A student who works too much (2 points)",
+        "reflection": "Reflection (marked)",
+    }
+    assert plain("x" * 200).endswith("…") and len(plain("x" * 200)) == 120
+
+
+def test_a_refusal_reaches_the_trainee_as_a_sentence_never_a_traceback():
+    """Does an error reply carry the refusal's own sentence, and a general one for a crash?"""
+    from tornado import web
+
+    from atelier.hub_config.view import submit
+
+    class Reply:
+        def __init__(self):
+            self.body = None
+
+        def set_header(self, *args):
+            pass
+
+        def finish(self, body):
+            self.body = body
+
+    closed = web.HTTPError(409, submit.words("fr")["closed"])
+    reply = Reply()
+    submit._Base.write_error(reply, 409, exc_info=(web.HTTPError, closed, None))
+    assert reply.body == {"state": "refused", "status": 409,
+                          "message": submit.words("fr")["closed"]}  # fmt: skip
+    reply = Reply()
+    crash = KeyError("grade_id")
+    submit._Base.write_error(reply, 500, exc_info=(KeyError, crash, None))
+    assert reply.body["message"] == submit.words()["failed"]
+    assert "grade_id" not in reply.body["message"]
