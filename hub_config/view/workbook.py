@@ -134,14 +134,19 @@ def is_test_cell(cell) -> bool:
 
 
 def prelaunch(handler, notebook, cwd):
-    """Voila's prelaunch hook: give the template this request's words and links.
+    """Voila's prelaunch hook: give the template this request's words and links, and the images.
 
     The template reads them from ``nb.metadata.atelier_view``; nbgrader's test cells are left out
-    (:func:`is_test_cell`). The notebook on disk is not changed.
+    (:func:`is_test_cell`); local images of the text go in as cell attachments
+    (:mod:`atelier.hub_config.view.images`). The notebook on disk is not changed.
     """
+    from atelier.hub_config.view.images import inline_images
+
     code = handler.settings[SETTINGS_KEY]["language"]
     path = handler.path_kwargs.get("path", "") if handler.path_kwargs else ""
     notebook.cells = [cell for cell in notebook.cells if not is_test_cell(cell)]
+    root = handler.settings.get("server_root_dir") or os.path.expanduser("~")
+    inline_images(notebook, Path(root) / (cwd or ""))
     notebook.metadata["atelier_view"] = {
         "language": code,
         "words": page_words(code),
@@ -167,6 +172,10 @@ def setup(serverapp) -> None:
     # Voila's sentences in place of a failed cell and the page's <html lang>.
     config.VoilaExecutor.cell_error_instruction = words["cell_error"]
     config.VoilaExporter.language_code = code
+    # Voila's own renderer stops the page at the first image (images.py says why).
+    config.VoilaExporter.markdown_renderer_class = (
+        "atelier.hub_config.view.images.ViewMarkdownRenderer"
+    )
     serverapp.web_app.settings[SETTINGS_KEY] = {
         "language": code,
         "config": config,

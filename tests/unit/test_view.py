@@ -100,6 +100,42 @@ def test_a_failed_save_is_marked_for_the_page_s_save_state(tmp_path):
     assert "atelier-save-failed" not in question._status.value
 
 
+def test_an_image_of_the_text_is_sent_inside_the_page_and_renders(tmp_path):
+    """Does a workbook's diagram show in the view, and nothing outside its folder?
+
+    Voila's own renderer stopped the page at the first image (Jupyter Server's contents manager
+    is asynchronous); the view attaches local images and renders them without it.
+    """
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    from atelier.hub_config.view.images import ViewMarkdownRenderer, inline_images
+
+    folder = tmp_path / "wb"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "bits.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG")
+    (folder / "notes.txt").write_text("not an image")
+    text = (
+        '![A diagram](images/bits.svg "Bits")\n\n![Outside](../secret.png)\n\n'
+        "![Text](notes.txt)\n\n![Web](https://example.org/a.png)\n\n![Gone](images/gone.png)"
+    )
+    notebook = {"cells": [{"cell_type": "markdown", "source": text, "metadata": {}}]}
+    inline_images(notebook, folder)
+    cell = notebook["cells"][0]
+    assert list(cell["attachments"]) == ["images/bits.svg"]
+    assert "attachment:images/bits.svg" in cell["source"]
+    for kept in ("../secret.png", "(notes.txt)", "https://example.org/a.png", "images/gone.png"):
+        assert kept in cell["source"]
+    from voila.exporter import VoilaExporter
+
+    # Voila's exporter takes it (its trait accepts subclasses of its own renderer only).
+    assert VoilaExporter(markdown_renderer_class=ViewMarkdownRenderer)
+    renderer = ViewMarkdownRenderer(object(), escape=False, attachments=cell["attachments"])
+    html = MarkdownWithMath(renderer=renderer).render(cell["source"])
+    assert 'src="data:image/svg+xml;base64,' in html
+    assert 'alt="A diagram"' in html
+
+
 def test_a_widget_carries_its_id_for_the_view_to_put_its_feedback_beside_it(tmp_path):
     """Can the view find a widget by its id in the page (a class), and only one with an id?"""
     from atelier.widgets import MultipleChoice
