@@ -69,6 +69,8 @@ farah,Farah Sall,farah@example.org,Université B,Sénégal,fr,facilitator,y
 FEEDBACK_SECONDS = 30
 #: 02's graded items in the page's order.
 PLANNER_ITEMS = ["w2-data", "w2-afford", "w2-order", "w2-plan", "w2-match", "w2-term"]
+#: The reflection: typed prose in its journal, marked by the facilitator.
+REFLECTION = "w2-reflect"
 
 
 @pytest.fixture(scope="module")
@@ -202,18 +204,18 @@ def journey(hub, browser, username, language, screen, locale, cohort, facilitato
             save_state(page, language, "saved")
             wait_saved(saved_at, rest[0], given[rest[0]])
             rest = rest[1:]
-        for item in rest:
+        for item in [*rest, REFLECTION]:
             give(page, calls, item, given[item], language)
             save_state(page, language, "saved")
             wait_saved(saved_at, item, given[item])
         assert_no_code(page, "view, every item answered")
-        assert saved_answers(saved_at) == {k: given[k] for k in PLANNER_ITEMS}
+        assert saved_answers(saved_at) == {k: given[k] for k in [*PLANNER_ITEMS, REFLECTION]}
 
-        # Submit: the view lists the reflection (no box for it in the view) and the formative
-        # check as not answered, and none of the graded items given.
+        # Submit: the view lists the formative check (left alone) as not answered, and none of
+        # the graded items or the reflection given.
         listed: list[str] = []
         pressed = submit(page, language, unanswered=listed)
-        assert len(listed) == 2, listed
+        assert len(listed) == 1, listed
         for item in PLANNER_ITEMS:
             question = re.sub(r"<[^>]+>", "", calls[item][1]["question"])[:40]
             assert not any(question in text for text in listed), (item, listed)
@@ -228,11 +230,9 @@ def journey(hub, browser, username, language, screen, locale, cohort, facilitato
             status = "atelier-wrong" if test in failing else "atelier-right"
             result = page.locator(f'.atelier-result[data-item="{test}"]').first
             expect(result).to_have_class(re.compile(rf"\b{status}\b"))
-        # The reflection is nbgrader's written answer (a Markdown solution cell): the view has no
-        # box for it yet, so it is submitted unanswered and nbgrader scores it 0 until the
-        # facilitator marks it. Once the view can take it, it shows "waiting" here.
+        # The reflection waits for the facilitator, under its journal.
         reflection = page.locator('.atelier-result[data-item="reflect-answer"]').first
-        expect(reflection).to_have_class(re.compile(r"\batelier-(waiting|wrong)\b"))
+        expect(reflection).to_have_class(re.compile(r"\batelier-waiting\b"))
         score = page.locator("#atelier-score").inner_text()
         assert re.search(rf"\b{answers['expected']['autograded']}\b", score), score
         assert_no_code(page, "feedback")

@@ -28,7 +28,9 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 #: What a code editor or a code cell's input looks like in JupyterLab's, Notebook's or Voila's DOM.
 EDITORS = (
     ".CodeMirror, .cm-editor, .jp-CodeMirrorEditor, .jp-InputArea-editor, "
-    ".jp-CodeCell .jp-InputArea, .jp-CodeCell .jp-Cell-inputWrapper, textarea"
+    ".jp-CodeCell .jp-InputArea, .jp-CodeCell .jp-Cell-inputWrapper, "
+    # A text box for prose (a reflection's journal) is an answer box, not a code editor.
+    "textarea:not(.widget-textarea > textarea)"
 )
 #: Text that only Python source of the workbooks shows (imports, calls of the widget classes,
 #: the hidden tests' checks, assignments of the optional cells).
@@ -225,6 +227,12 @@ def give(page, calls: dict, widget_id: str, value, language: str) -> None:
                     assert time.monotonic() < deadline, f"{widget_id} did not move"
                     time.sleep(0.1)
         box.get_by_role("button", name=translate("order.confirm", language)).click()
+    elif kind == "ReflectionJournal":
+        # One text box per prompt, in the prompts' order; typed prose, saved when it loses focus.
+        boxes = box.locator("textarea")
+        for number, key in enumerate(sorted(value)):
+            boxes.nth(number).fill(value[key])
+            boxes.nth(number).press("Tab")
     else:
         raise AssertionError(f"no way to give {kind} {widget_id} in this test")
 
