@@ -16,7 +16,7 @@ what Atelier does not use. Three levers, each a pure function returning the sett
   tornado's gzip, but costs ~2 CPU-s per MB: too much for a trainee's server to pay per visit.
   :func:`precompress` (run by ``atelier install``, as root) writes a ``.br`` copy of each text
   asset of the given folders under :func:`precompressed_dir`; :func:`send_precompressed` serves
-  it to a browser that accepts ``br`` (every current browser does on HTTPS and on loopback),
+  it to a browser that accepts ``br`` (every current browser does over HTTPS, Chromium on loopback),
   and any other client gets tornado's gzip as before.
 - **Less to load.** :data:`DISABLED_EXTENSIONS` are JupyterLab plugins trainees have no use for
   (terminal, debugger, consoles, extension manager, plugin manager, news...): they are not
