@@ -354,8 +354,13 @@ def main() -> None:
                 bench_hub.stop_hub(stock_hub)
                 return result
 
-            # Atelier's hub made the trainee's account; it waits idle while stock goes first.
+            # Atelier's hub made the trainee's account; it waits idle while stock goes first,
+            # after one start of the trainee's server there has delivered the workbooks to
+            # their home (stock JupyterHub opens the same files).
             if args.stock_first:
+                session = atelier.login(username)
+                assert atelier.press_start_and_wait(session, username)[0], "no Atelier server"
+                atelier.stop_all([username])
                 stock = run_stock()
                 ours = run_ours()
             else:
