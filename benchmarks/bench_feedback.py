@@ -277,6 +277,9 @@ def run_stock(args, workbook: Path, kinds: dict, students: list[str]) -> dict:
             kind = kinds[kind_names[index % len(kind_names)]]
             nbformat.write(filled(released, kind), folder / notebook.name)
             (folder / "timestamp.txt").write_text(stamp)
+            # What `nbgrader submit` writes beside them; release_feedback needs it (it names the
+            # feedback file by a hash of it), and stopped at the first trainee without one.
+            (folder / "submission_secret.txt").write_text(secrets.token_hex(64))
         steps = {}
         for step in ("collect", "autograde", "generate_feedback", "release_feedback"):
             forced = ["--force"] if step in ("autograde", "generate_feedback") else []

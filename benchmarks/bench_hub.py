@@ -202,7 +202,10 @@ def measure(hub: BenchHub, accounts: dict[str, str], logins: int) -> dict:
     return result
 
 
-def start_atelier(root: Path, prefix: str, usernames, passwords, token) -> BenchHub:
+def start_atelier(
+    root: Path, prefix: str, usernames, passwords, token, before_start=None
+) -> BenchHub:
+    """Atelier's hub on free ports; ``before_start(settings_path)`` runs before it starts."""
     port = free_port()
     config_d = root / "atelier_config_d"
     config_d.mkdir()
@@ -235,6 +238,8 @@ def start_atelier(root: Path, prefix: str, usernames, passwords, token) -> Bench
     }
     settings_path = root / "atelier.yaml"
     settings_path.write_text(yaml.safe_dump(settings))
+    if before_start is not None:
+        before_start(settings_path)
     log = (root / "atelier-hub.log").open("ab")
     process = subprocess.Popen(
         [str(ENV_BIN / "atelier"), "start", "--settings", str(settings_path)],

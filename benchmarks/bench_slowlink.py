@@ -69,6 +69,17 @@ GOALS = {
 VIEW_ANSWERS = {"first": "Four", "repeat": "Three"}
 
 
+def load(step: str) -> None:
+    """Say what is measured next, with the machine's load average (others may share it)."""
+    one, five, _ = os.getloadavg()
+    print(f"{time.strftime('%H:%M:%S')} load {one:.1f} / {five:.1f}  {step}", flush=True)
+
+
+def measured(meter: Meter, seconds: float) -> dict:
+    """A visit's figures, with the list of its responses (where the bytes went)."""
+    return {"bytes": meter.bytes, "requests": meter.requests, "s": seconds, "log": list(meter.log)}
+
+
 def run_first_cell(page, url: str, timeout: float = 600) -> float:
     """Open the workbook and run its first code cell; seconds from navigation to its output.
 
@@ -119,7 +130,7 @@ def measure_lab(browser, hub: bench_hub.BenchHub, username: str) -> dict:
         # Lab polls the server every few seconds, so "network idle" never comes on a slow link:
         # count what arrives in the few seconds after the cell ran (late chunks, settings).
         page.wait_for_timeout(5000)
-        result[f"lab_{visit}"] = {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}
+        result[f"lab_{visit}"] = measured(meter, seconds)
         # The next visit starts a fresh kernel too, as a trainee coming back the next day would.
         base = f"{hub.url}/user/{username}"
         headers = {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{username}/") or ""}
@@ -167,7 +178,7 @@ def measure_view(browser, hub: bench_hub.BenchHub, username: str) -> dict:
         page.locator("#atelier-save", has_text=saved).wait_for()
         seconds = time.monotonic() - started
         page.wait_for_timeout(3000)
-        result[f"view_{visit}"] = {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}
+        result[f"view_{visit}"] = measured(meter, seconds)
         page.goto("about:blank")  # Voila shuts the page's kernel down as it is left
     context.close()
     context = logged_in_context(browser, hub, session)
@@ -179,7 +190,7 @@ def measure_view(browser, hub: bench_hub.BenchHub, username: str) -> dict:
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     seconds = time.monotonic() - started
     page.wait_for_timeout(5000)
-    result["notebook7_first"] = {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}
+    result["notebook7_first"] = measured(meter, seconds)
     context.close()
     return result
 
@@ -197,7 +208,7 @@ def measure_app(browser, url: str) -> dict:
     page.get_by_text("You typed: 3").wait_for()
     seconds = time.monotonic() - started
     context.close()
-    return {"app_first": {"bytes": meter.bytes, "requests": meter.requests, "s": seconds}}
+    return {"app_first": measured(meter, seconds)}
 
 
 def start_process(cmd, log: Path, cwd: Path, env=None) -> subprocess.Popen:
@@ -274,7 +285,17 @@ def report(ours: dict, stock: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
+    parser.add_argument(
+        "--requests",
+        metavar="FILE",
+        help="Write every visit's responses (URL, bytes, encoding, cache headers) to FILE (JSON).",
+    )
+    parser.add_argument(
+        "--stock-first",
+        action="store_true",
+        help="Measure stock JupyterHub before Atelier (alternate between runs).",
+    )
+    args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: the benchmark creates Unix accounts")
     from playwright.sync_api import sync_playwright
@@ -296,38 +317,63 @@ def main() -> None:
             f"{username},Trainee,{username}@example.org,U,K,en,trainee,bench\n"
         )
         token = secrets.token_hex(16)
-        atelier = bench_hub.start_atelier(root, prefix, [username], {}, token)
-        subprocess.run(
-            [str(ENV_BIN / "atelier"), "roster", "import", "--settings", str(atelier.settings_path),
-             str(root / "roster.csv"), "--passwords-file", str(root / "pw.csv")],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+
+        def import_roster(settings_path: Path) -> None:
+            # Before the hub starts, as the tests do: a roster with a new cohort imported into a
+            # running hub restarts it and waits for that cohort's formgrader service.
+            subprocess.run(
+                [str(ENV_BIN / "atelier"), "roster", "import", "--settings", str(settings_path),
+                 str(root / "roster.csv"), "--passwords-file", str(root / "pw.csv")],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+
+        atelier = bench_hub.start_atelier(root, prefix, [username], {}, token, import_roster)
         with (root / "pw.csv").open() as handle:
             atelier.passwords = {row["username"]: row["password"] for row in csv.DictReader(handle)}
-        # roster import restarted the hub by itself (a new cohort); wait until it answers.
-        bench_hub.wait_http(f"{atelier.url}/hub/api")
         hubs.append(atelier)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=shutil.which("chromium") or "/usr/bin/chromium",
                 args=["--no-sandbox", "--disable-dev-shm-usage"],
             )
-            print("Atelier's hub...", flush=True)
-            ours = measure_lab(browser, atelier, username)
-            print("Atelier's workbook view and Notebook 7...", flush=True)
-            ours.update(measure_view(browser, atelier, username))
-            atelier.stop_all([username])
-            bench_hub.stop_hub(atelier)
-            print("Stock JupyterHub...", flush=True)
-            stock_hub = bench_hub.start_stock(root, [f"{prefix}{username}"], token)
-            hubs.append(stock_hub)
-            stock = measure_lab(browser, stock_hub, f"{prefix}{username}")
-            stock_hub.stop_all([f"{prefix}{username}"])
-            bench_hub.stop_hub(stock_hub)
-            print("Public app: atelier apps and plain voila...", flush=True)
+
+            def run_ours() -> dict:
+                load("Atelier's hub (JupyterLab, then the workbook view and Notebook 7)...")
+                result = measure_lab(browser, atelier, username)
+                result.update(measure_view(browser, atelier, username))
+                atelier.stop_all([username])
+                bench_hub.stop_hub(atelier)
+                return result
+
+            def run_stock() -> dict:
+                load("Stock JupyterHub...")
+                stock_hub = bench_hub.start_stock(root, [f"{prefix}{username}"], token)
+                hubs.append(stock_hub)
+                result = measure_lab(browser, stock_hub, f"{prefix}{username}")
+                stock_hub.stop_all([f"{prefix}{username}"])
+                bench_hub.stop_hub(stock_hub)
+                return result
+
+            # Atelier's hub made the trainee's account; it waits idle while stock goes first,
+            # after one start of the trainee's server there has delivered the workbooks to
+            # their home (stock JupyterHub opens the same files).
+            if args.stock_first:
+                session = atelier.login(username)
+                assert atelier.press_start_and_wait(session, username)[0], "no Atelier server"
+                atelier.stop_all([username])
+                stock = run_stock()
+                ours = run_ours()
+            else:
+                ours = run_ours()
+                stock = run_stock()
+            load("Public app: atelier apps and plain voila...")
             ours_app, stock_app = measure_apps(browser, root)
             browser.close()
+        load("Done.")
         report({**ours, **ours_app}, {**stock, **stock_app})
+        if args.requests:
+            visits = {"atelier": {**ours, **ours_app}, "stock": {**stock, **stock_app}}
+            Path(args.requests).write_text(json.dumps(visits, indent=1))
     finally:
         for hub in hubs:
             if hub.process.poll() is None:

@@ -32,7 +32,9 @@ class Meter:
 
     Bytes are Chromium's own count (``Network.loadingFinished`` ``encodedDataLength``: compressed
     bodies plus headers). With ``conditions`` (``Network.emulateNetworkConditions`` parameters)
-    the page's link is throttled to them as well.
+    the page's link is throttled to them as well. ``log`` lists every response since the last
+    :meth:`reset` (URL, status, bytes, content encoding, cache headers, served from the cache):
+    where the bytes of a page go.
     """
 
     def __init__(self, context, page, conditions: dict | None = None):
@@ -41,14 +43,32 @@ class Meter:
         if conditions:
             self.cdp.send("Network.emulateNetworkConditions", conditions)
         self.reset()
+        self._responses: dict[str, dict] = {}
+        self.cdp.on("Network.responseReceived", self._received)
         self.cdp.on("Network.loadingFinished", self._finished)
 
     def reset(self) -> None:
         """Start counting from zero."""
         self.bytes = 0
         self.requests = 0
+        self.log: list[dict] = []
+
+    def _received(self, event) -> None:
+        response = event["response"]
+        headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+        self._responses[event["requestId"]] = {
+            "url": response["url"],
+            "status": response["status"],
+            "encoding": headers.get("content-encoding", ""),
+            "cache_control": headers.get("cache-control", ""),
+            "etag": bool(headers.get("etag")),
+            "from_cache": bool(response.get("fromDiskCache") or response.get("fromMemoryCache")),
+        }
 
     def _finished(self, event) -> None:
+        entry = self._responses.pop(event["requestId"], None)
+        if entry is not None:
+            self.log.append({**entry, "bytes": event["encodedDataLength"]})
         if event["encodedDataLength"] > 0:
             self.bytes += event["encodedDataLength"]
             self.requests += 1

@@ -21,6 +21,7 @@ from atelier.app import AtelierApp
 from atelier.errors import AtelierError
 from atelier.hub_config.servers import importfix
 from atelier.hub_config.servers.delivery import publish_workbooks
+from atelier.processes.jupyterpath import prepend
 from atelier.public import apps
 
 #: The world-readable prefix holding the hub's Python environment and node packages.
@@ -70,6 +71,7 @@ class InstallApp(AtelierApp):
         "ensure_proxy",
         "ensure_lab_overrides",
         "ensure_import_fix",
+        "ensure_precompressed_assets",
         "ensure_workbooks_repo",
         "ensure_public_apps",
         "ensure_command_link",
@@ -131,6 +133,22 @@ class InstallApp(AtelierApp):
         if not path.exists() or path.read_text() != importfix.PTH_LINE:
             path.write_text(importfix.PTH_LINE)
             os.chmod(path, 0o644)
+
+    def ensure_precompressed_assets(self):
+        """The workbook view's JavaScript and CSS have brotli copies (``slowlink.precompress``).
+
+        Brotli at its best costs ~2 CPU-s per MB: paid here once (~20 s for Voila's front end and
+        the widgets' code), not by a trainee's server at each visit. Only new or changed files
+        are compressed again.
+        """
+        from atelier import slowlink
+        from atelier.hub_config.view import assets, workbook
+
+        # The view's template is found through JUPYTER_PATH (as on a trainee's server).
+        os.environ["JUPYTER_PATH"] = prepend(workbook.SHARE_DIR, os.environ.get("JUPYTER_PATH"))
+        written = slowlink.precompress(assets.asset_roots())
+        if written:
+            self.log.info("Compressed %d assets of the workbook view (brotli)", written)
 
     def ensure_workbooks_repo(self):
         """The workbooks are published to the trainees' repository (a new commit if changed)."""

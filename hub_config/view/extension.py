@@ -20,6 +20,7 @@ from jupyter_server.utils import url_path_join
 #: The modules whose ``HANDLERS`` the extension adds, in this order.
 MODULES = (
     "atelier.hub_config.view.workbook",
+    "atelier.hub_config.view.assets",
     "atelier.hub_config.view.home",
     "atelier.hub_config.view.submit",
 )

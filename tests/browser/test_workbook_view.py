@@ -143,3 +143,47 @@ def test_a_trainee_answers_a_workbook_in_the_view_on_a_phone(view_hub, browser, 
         assert hosts == {"127.0.0.1"}, hosts
     finally:
         context.close()
+
+
+def test_the_view_costs_under_a_megabyte_first_and_almost_nothing_again(view_hub, browser):
+    """Does the view stay within its byte budgets: first visit ≤ 1 MB, repeat visit a few kB?
+
+    Budgets (tests/budgets.json, +10% tolerance, as test_page_budgets.py) hold what
+    bench_slowlink.py measures: Voila's code as brotli, immutable, no MathJax for this workbook.
+    """
+    from harness import Meter
+
+    budgets = json.loads((Path(__file__).resolve().parents[1] / "budgets.json").read_text())
+    hub = view_hub
+    session = hub.login("bob")
+    hub.start_server(session, "bob")
+    context = browser.new_context()
+    context.add_cookies(
+        [
+            {"name": c.name, "value": c.value, "domain": "127.0.0.1", "path": c.path or "/"}
+            for c in session.cookies
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    meter = Meter(context, page)
+    saved_text = page_words("en")["saved"]
+    seen: set[str] = set()
+    try:
+        for visit, answer in (("view_first", "Four"), ("view_repeat", "Three")):
+            meter.reset()
+            page.goto(f"{hub.url}/user/bob/atelier/view/workbooks/quiz/quiz.en.ipynb")
+            page.get_by_label(answer, exact=True).check()
+            expect(page.locator("#atelier-save")).to_have_text(saved_text)
+            page.wait_for_timeout(2000)
+            budget = budgets[visit]["bytes"]
+            served = {urlparse(e["url"]).path.split("/atelier/", 1)[-1] for e in meter.log}
+            seen |= served
+            assert meter.bytes <= budget * 1.10, (
+                f"{visit}: {meter.bytes} bytes in {meter.requests} requests, over its budget of "
+                f"{budget} (+10%): {sorted(served)}"
+            )
+            page.goto("about:blank")
+        assert not any("mathjax" in url.lower() for url in seen), "MathJax for a page with no math"
+    finally:
+        context.close()

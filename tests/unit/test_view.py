@@ -210,3 +210,60 @@ def test_the_view_leaves_out_nbgrader_s_test_cells_only(monkeypatch):
     assert shown.cells == [widget, written, answer]
     assert shown.metadata["atelier_view"]["language"] == "fr"
     assert shown.metadata["atelier_view"]["submit"] is None
+
+
+def test_the_view_s_assets_have_versioned_routes():
+    """Are Voila's chunks and the widgets' code served under /atelier/assets/<version>/?"""
+    from atelier.hub_config.view import assets
+
+    routes = dict(extension.handlers("/user/chloe/"))
+    assert routes["/user/chloe/atelier/assets/(?P<version>[0-9a-f]+)/static/(?P<path>.+)"] is (
+        assets.StaticAssetHandler
+    )
+    assert assets.asset_urls("/user/chloe/", "abc123") == {
+        "fullStaticUrl": "/user/chloe/atelier/assets/abc123/static",
+        "fullLabextensionsUrl": "/user/chloe/atelier/assets/abc123/labextensions",
+    }
+
+
+def test_the_asset_version_changes_with_a_lab_extension_s(tmp_path):
+    """Does a new version of a lab extension of the view give its assets new URLs?"""
+    import json
+
+    from atelier.hub_config.view import assets
+
+    folder = tmp_path / "@jupyter-widgets" / "jupyterlab-manager"
+    folder.mkdir(parents=True)
+    (folder / "package.json").write_text(json.dumps({"name": "x", "version": "5.0.1"}))
+    before = assets.asset_version([folder])
+    (folder / "package.json").write_text(json.dumps({"name": "x", "version": "5.0.2"}))
+    assert assets.asset_version([folder]) != before
+    assert len(before) == 12 and int(before, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    ("source", "math"),
+    [
+        ("The mean is $\\bar{x}$.", True),
+        ("\\[ a^2 + b^2 = c^2 \\]", True),
+        ("choice(['\\\\(x\\\\)', 'y'])", True),
+        ("Plan your lesson: 40 minutes, 3 groups.", False),
+    ],
+)
+def test_mathjax_is_loaded_only_for_a_workbook_with_math(tmp_path, source, math):
+    """Does the view leave MathJax out of a workbook without TeX, and keep it where there is?"""
+    import nbformat
+
+    from atelier.hub_config.view import assets
+
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Workbook"), nbformat.v4.new_markdown_cell(source)]
+    )
+    nbformat.write(notebook, tmp_path / "w.ipynb")
+    settings = {"server_root_dir": str(tmp_path), assets.SETTINGS_KEY: {"version": "v1"}}
+    current = {"fullMathjaxUrl": "/static/mathjax/MathJax.js", "mathjaxConfig": "TeX", "x": 1}
+    config = assets.page_config(current, base_url="/u/", settings=settings, notebook_path="w.ipynb")
+    assert config["x"] == 1
+    assert config["fullStaticUrl"] == "/u/atelier/assets/v1/static"
+    assert bool(config["fullMathjaxUrl"]) is math
+    assert current["fullMathjaxUrl"], "Voila's own page config is left as it was"
