@@ -53,8 +53,8 @@ def workbooks(hub):
     ps1 = root / "source-ps1"
     ps1.mkdir()
     nb = json.loads(PS1.read_text())
-    nb["metadata"]["atelier"] = {"id": "hostile", "language": "en", "title": "Hostile"}
-    (ps1 / "hostile.en.ipynb").write_text(json.dumps(nb))
+    nb["metadata"]["atelier"] = {"id": "instant-cheats", "language": "en", "title": "Cheats"}
+    (ps1 / "instant-cheats.en.ipynb").write_text(json.dumps(nb))
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
     releases = {
         "practice": (copy_workbook(QUIZ, root, "11", "practice"), ["--mode=practice"]),
@@ -62,9 +62,9 @@ def workbooks(hub):
         "twice": (copy_workbook(QUIZ, root, "13", "twice"), ["--attempts=2"]),
         "closed": (copy_workbook(QUIZ, root, "14", "closed"), [f"--due={past}", "--close-at-due"]),
         "held": (copy_workbook(QUIZ, root, "15", "held"), ["--no-instant-feedback"]),
-        "hostile": (root / "90-hostile", ["--mode=practice"]),
+        "cheats": (root / "90-instant-cheats", ["--mode=practice"]),
     }
-    ps1.rename(root / "90-hostile")
+    ps1.rename(root / "90-instant-cheats")
     for folder, options in releases.values():
         hub.atelier("release", str(folder), "--cohort=x", *options)
     for cohort in ("x", "y"):
@@ -127,21 +127,21 @@ def test_a_hostile_submission_is_handled_as_atelier_grade_handles_it(hub, workbo
 
     ``atelier grade`` run on the last submission afterwards agrees.
     """
-    bob.fetch("x", "hostile-en")
+    bob.fetch("x", "instant-cheats-en")
     for attempt, name in enumerate([*HOSTILE, "honest"], 1):
         raw = (CHEATS / f"{name}.ipynb").read_bytes()
-        bob.answer("x", "hostile-en", "hostile.en.ipynb", {}, raw=raw)
-        done = bob.submit("hostile-en")
+        bob.answer("x", "instant-cheats-en", "instant-cheats.en.ipynb", {}, raw=raw)
+        done = bob.submit("instant-cheats-en")
         assert done.status_code == 200, (name, done.text)
-        shown = _attempt(bob, "hostile-en", attempt)
+        shown = _attempt(bob, "instant-cheats-en", attempt)
         tests = {i["id"]: i["score"] for i in shown["items"] if i["kind"] == "auto"}
         expected = {"test_squares": 2.0, "test_mean": 1.0} if name == "honest" else {
             "test_squares": 0.0, "test_mean": 0.0}  # fmt: skip
         assert {k: tests.get(k) for k in expected} == expected, (name, shown)
     account = hub.account("bob")
-    instant = _grades(hub, "x", "hostile-en", account)
-    hub.atelier("grade", "--cohort=x", "hostile-en", "--force", "--no-progress")
-    assert _grades(hub, "x", "hostile-en", account) == instant
+    instant = _grades(hub, "x", "instant-cheats-en", account)
+    hub.atelier("grade", "--cohort=x", "instant-cheats-en", "--force", "--no-progress")
+    assert _grades(hub, "x", "instant-cheats-en", account) == instant
 
 
 def _attempt(trainee: Trainee, assignment: str, attempt: int, timeout: float = 180) -> dict:
