@@ -72,6 +72,14 @@ def test_no_room_holds_more_than_fifteen_modules_at_one_level():
     assert not crowded, f"rooms over {ROOM_MODULES} modules, give them sub-rooms: {crowded}"
 
 
+def test_no_two_test_modules_share_a_name():
+    """Can pytest collect every tier at once? (test folders are not packages: names must differ)."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    assert not {name: paths for name, paths in seen.items() if len(paths) > 1}
+
+
 def test_a_trainee_config_written_before_the_move_loads_the_same_classes():
     """Do the exchange classes the trainees' config written by 0.1 names still import?"""
     paths = atelier_paths(UPGRADE / "trainee-nbgrader_config.py")
