@@ -51,7 +51,9 @@ def test_a_trainee_fetches_and_submits_from_the_assignment_list(released):
     assert "@jupyter/nbgrader:formgrader" in config["disabledExtensions"]
     listing = session.get(f"{base}/assignments", params={"course_id": "x"}, timeout=60).json()
     assert listing["success"], listing
-    names = {a["assignment_id"] for a in listing["value"]}
+    # Other modules release their own workbooks to the session hub's cohorts: the quiz's
+    # languages are what this test is about.
+    names = {a["assignment_id"] for a in listing["value"] if a["assignment_id"].startswith("quiz-")}
     assert names == {"quiz-en"}
     headers = {"X-XSRFToken": _xsrf(session, hub, "alice")}
     form = {"course_id": "x", "assignment_id": "quiz-en"}
@@ -86,7 +88,8 @@ def test_a_french_trainee_sees_the_french_quiz_of_her_cohort_only(released):
     hub = released
     session, base = _server(hub, "chloe")
     own = session.get(f"{base}/assignments", params={"course_id": "y"}, timeout=60).json()
-    assert {a["assignment_id"] for a in own["value"]} == {"quiz-fr"}
+    quiz = {a["assignment_id"] for a in own["value"] if a["assignment_id"].startswith("quiz-")}
+    assert quiz == {"quiz-fr"}
     other = session.get(f"{base}/assignments", params={"course_id": "x"}, timeout=60).json()
     assert other["value"] == []
 

@@ -55,6 +55,10 @@ def workbooks(hub):
     nb = json.loads(PS1.read_text())
     nb["metadata"]["atelier"] = {"id": "instant-cheats", "language": "en", "title": "Cheats"}
     (ps1 / "instant-cheats.en.ipynb").write_text(json.dumps(nb))
+    # Cohort x of the session hub may have French trainees (other modules add them): a French
+    # version too, or release refuses the workbook.
+    nb["metadata"]["atelier"] = {"id": "instant-cheats", "language": "fr", "title": "Triches"}
+    (ps1 / "instant-cheats.fr.ipynb").write_text(json.dumps(nb))
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
     releases = {
         "practice": (copy_workbook(QUIZ, root, "11", "practice"), ["--mode=practice"]),
