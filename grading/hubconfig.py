@@ -41,7 +41,7 @@ from traitlets.config import Config
 from atelier.files import atomic_write
 from atelier.grading.course import Course, GradingError, jupyter_path
 from atelier.grading.courses.folders import ensure
-from atelier.processes.ports import free_port
+from atelier.processes.ports import free_port, kept_port
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
 TRAINEE_SERVER_EXTENSIONS_OFF = (
@@ -280,7 +280,10 @@ def instant_service(settings: Mapping, trainee_groups: list[str]) -> tuple[dict,
     """The ``atelier-instant`` service (root, like ``atelier grade``) and its trainees' role."""
     from atelier.settings import DEFAULT_SETTINGS_PATH
 
-    port = settings["grading"].get("instant_port", 0) or free_port()
+    # The same port after a hub restart: trainees' servers outlive it with this address.
+    port = settings["grading"].get("instant_port", 0) or kept_port(
+        Path(settings["hub"]["state_dir"]) / "instant-port"
+    )
     service = {
         "name": INSTANT_SERVICE,
         "url": f"http://127.0.0.1:{port}",

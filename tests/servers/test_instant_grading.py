@@ -289,3 +289,25 @@ def test_instant_feedback_off_holds_results_until_released(hub, workbooks, bob):
     shown = bob.wait_feedback("held-en")
     assert shown["score"] == 3.0, shown
     assert [i["status"] for i in shown["items"]][-1] == "waiting"
+
+
+def test_a_server_that_outlives_a_hub_restart_still_grades_at_once(hub, workbooks, bob):
+    """After the hub restarts (an upgrade), does a server started before it still get grading?
+
+    Trainees' servers keep running through a hub restart, with the service's address in their
+    environment: the service comes back at the same address.
+    """
+    bob.fetch("x", "practice-en")
+    bob.answer("x", "practice-en", "practice.en.ipynb", RIGHT_QUIZ, {"quiz-q1": "b"})
+    assert bob.submit("practice-en").status_code == 200
+    assert bob.wait_feedback("practice-en")["score"] == 3.0
+    hub.restart()
+    deadline = time.monotonic() + 120
+    while requests.get(f"{_instant_url(hub)}/", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "the service did not come back"
+        time.sleep(0.5)
+    bob.answer("x", "practice-en", "practice.en.ipynb", RIGHT_QUIZ, {"quiz-q1": "a"})
+    submitted = bob.submit("practice-en")
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["grading"] == "queued", submitted.json()
+    assert _attempt(bob, "practice-en", 2)["score"] == 2.0
