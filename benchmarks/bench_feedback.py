@@ -31,7 +31,6 @@ import json
 import os
 import pwd
 import random
-import re
 import secrets
 import shutil
 import statistics
@@ -47,18 +46,8 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "tests"))
-
-
-def solution_of(source: str) -> str:
-    """The author's answer: the source cell without nbgrader's solution markers."""
-    return "\n".join(line for line in source.splitlines() if "### BEGIN SOLUTION" not in line
-                     and "### END SOLUTION" not in line)  # fmt: skip
-
-
-def wrong_answer(source: str) -> str:
-    """A plausible wrong answer: the right signature, a constant result."""
-    match = re.search(r"^def .*:$", source, re.M)
-    return f"{match.group(0)}\n    return None" if match else "answer = None"
+# The grading benchmark builds submissions the same way: its answer of the author, its wrong one.
+from bench_grade import solution_of, wrong_answer  # noqa: E402
 
 
 def answer_kinds(workbook: Path, language: str) -> dict[str, dict[str, str]]:

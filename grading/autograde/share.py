@@ -9,6 +9,7 @@ sandboxes run, before nbgrader touches the course.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,30 @@ from atelier.errors import AtelierError
 from atelier.grading.autograde.account import become
 from atelier.grading.autograde.nbgrader_autograde import nbgrader_app
 from atelier.grading.sandbox.sandbox import SandboxLimits, SandboxOptions
+
+
+def only_students(converter, students) -> None:
+    """Have an nbgrader converter find the notebooks of ``students`` only.
+
+    nbgrader's converters take one student or all (``student_id``, a glob); grading a list of
+    trainees (a batch, ``--student``) narrows what ``init_notebooks`` found, by the student part
+    of each folder as the converter itself names it.
+    """
+    wanted = set(students)
+    pattern = re.compile(
+        converter._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)", escape=True)
+    )
+    original = converter.init_notebooks
+
+    def init_only_wanted():
+        original()
+        converter.assignments = {
+            path: notebooks
+            for path, notebooks in converter.assignments.items()
+            if (found := pattern.match(path)) and found.group("student_id") in wanted
+        }
+
+    converter.init_notebooks = init_only_wanted
 
 
 def _isolating(app, config) -> bool:
@@ -120,18 +145,7 @@ def _grade_assignment(app, assignment, students, pool, force, progress, report,
     converter.pool = pool
     converter.regrade = force
     if students:
-        wanted = set(students)
-        original = converter.init_notebooks
-
-        def init_only_wanted():
-            original()
-            converter.assignments = {
-                path: notebooks
-                for path, notebooks in converter.assignments.items()
-                if converter._parse(path)["student_id"] in wanted
-            }
-
-        converter.init_notebooks = init_only_wanted
+        only_students(converter, students)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -207,6 +207,8 @@ def generate_feedback(app, assignment: str, students: list[str]) -> str:
     from nbgrader.utils import capture_log
     from traitlets.config import Config
 
+    from atelier.grading.autograde.share import only_students
+
     config = Config()
     config.HTMLExporter.template_name = "feedback"
     app.coursedir.assignment_id = assignment
@@ -214,30 +216,11 @@ def generate_feedback(app, assignment: str, students: list[str]) -> str:
     converter = GenerateFeedback(coursedir=app.coursedir, parent=app)
     converter.update_config(config)
     converter.force = True
-    wanted = set(students)
-    original = converter.init_notebooks
-
-    def init_only_wanted():
-        original()
-        converter.assignments = {
-            path: notebooks
-            for path, notebooks in converter.assignments.items()
-            if _student_of(converter, path) in wanted
-        }
-
-    converter.init_notebooks = init_only_wanted
+    only_students(converter, students)
     result = capture_log(converter)
     if result.get("success"):
         return ""
     return f"{result.get('log', '')}{result.get('error', '')}"[-2000:]
-
-
-def _student_of(converter, path: str) -> str:
-    import re
-
-    regexp = converter._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)", escape=True)
-    found = re.match(regexp, path)
-    return found.group("student_id") if found else ""
 
 
 def main_in_child(course_root, run_as, slots, config, extra_hidden, read_fd, write_fd) -> None:
