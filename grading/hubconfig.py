@@ -138,6 +138,9 @@ def formgrader_server_command(course: Course, port: int) -> list[str]:
         "--ip=127.0.0.1",
         f"--ServerApp.root_dir={course.root}",
         "--ServerApp.default_url=/formgrader",
+        # The hub stops a service with SIGINT: without this, Jupyter Server asks for a "y" on a
+        # terminal nobody reads and goes on serving until SIGTERM, 10 s later.
+        "--ServerApp.answer_yes=True",
         # The command line wins over config files (the trainees' drop-in turns formgrader off).
         *server_args(),
         f"--config={course.trusted_config_file}",

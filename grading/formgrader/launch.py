@@ -51,7 +51,10 @@ def serve_notice(cohort: str, port: int, prefix: str) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Notice)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # The hub stops a service with SIGINT, then SIGTERM 10 s later: both end the notice at once
+    # (the launcher's own handlers forward to a child that is gone).
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, lambda *_: sys.exit(0))
     try:
         server.serve_forever()
     finally:
