@@ -107,7 +107,9 @@ def public_hub():
         if hub is not None:
             os.killpg(hub.pid, 15)
             try:
-                hub.wait(timeout=30)
+                # Its proxy and services got the signal too: the hub's own clean-up of them only
+                # retries against processes that are gone.
+                hub.wait(timeout=8)
             except subprocess.TimeoutExpired:
                 os.killpg(hub.pid, 9)
                 hub.wait()
