@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import random
@@ -105,15 +106,17 @@ def public_hub():
         yield types.SimpleNamespace(url=url, account=account, apps_port=settings["apps"]["port"])
     finally:
         if hub is not None:
-            os.killpg(hub.pid, 15)
-            try:
-                # Its proxy and services got the signal too: the hub's own clean-up of them only
-                # retries against processes that are gone.
-                hub.wait(timeout=8)
-            except subprocess.TimeoutExpired:
+            # The hub alone first: it stops its services (each in a session of its own), as an
+            # administrator's stop does; then the proxy it leaves running by design.
+            hub.send_signal(15)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                hub.wait(timeout=60)
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(hub.pid, 9)
-                hub.wait()
+            hub.wait()
             log.close()
+        # Whatever the apps account still runs (its kernels) ends before the account goes.
+        subprocess.run(["pkill", "-KILL", "-u", account], capture_output=True)
         subprocess.run(["userdel", "--remove", account], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
