@@ -41,7 +41,7 @@ from traitlets.config import Config
 from atelier.files import atomic_write
 from atelier.grading.course import Course, GradingError, jupyter_path
 from atelier.grading.courses.folders import ensure
-from atelier.processes.ports import free_port, kept_port
+from atelier.processes.ports import free_port
 
 #: Server extensions trainees do not need (formgrader belongs to the per-course service).
 TRAINEE_SERVER_EXTENSIONS_OFF = (
@@ -259,7 +259,7 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
         service, role = instant_service(settings, [course_groups(c_) for c_ in applied])
         services.append(service)
         roles.append(role)
-        environment["ATELIER_INSTANT_URL"] = service["url"]
+        environment["ATELIER_INSTANT_URL"] = instant_url_for_servers(settings)
         c.Spawner.environment = environment
         c.Spawner.server_token_scopes = [*SERVER_TOKEN_SCOPES, INSTANT_SCOPE]
     c.JupyterHub.load_groups = groups
@@ -279,14 +279,25 @@ def course_groups(course_id: str) -> str:
     return f"nbgrader-{course_id}"
 
 
+def instant_url_for_servers(settings: Mapping) -> str:
+    """Where trainees' servers call the ``atelier-instant`` service: through the hub's proxy.
+
+    Trainees' servers outlive a hub restart with this address in their environment, while the
+    restarted hub may start the service on another port: the proxy's route follows the service
+    (the hub updates it at start), the service's own port does not.
+    """
+    ip = settings["hub"]["ip"]
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(ip, ip)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings['hub']['port']}"
+
+
 def instant_service(settings: Mapping, trainee_groups: list[str]) -> tuple[dict, dict]:
     """The ``atelier-instant`` service (root, like ``atelier grade``) and its trainees' role."""
     from atelier.settings import DEFAULT_SETTINGS_PATH
 
-    # The same port after a hub restart: trainees' servers outlive it with this address.
-    port = settings["grading"].get("instant_port", 0) or kept_port(
-        Path(settings["hub"]["state_dir"]) / "instant-port"
-    )
+    port = settings["grading"].get("instant_port", 0) or free_port()
     service = {
         "name": INSTANT_SERVICE,
         "url": f"http://127.0.0.1:{port}",
