@@ -44,6 +44,10 @@ class HideHiddenTests(ClearHiddenTests):
 
 
 def _generate(course: Course, assignment: str) -> dict:
+    # A language version nobody has been graded on yet (released because the cohort has a trainee
+    # in that language) has nothing to give: nbgrader would fail on it, and with it the command.
+    if not any(Path(course.root, "autograded").glob(f"*/{assignment}")):
+        return {"success": True, "log": f"{assignment}: nothing graded yet\n", "error": ""}
     # nbconvert looks its templates up when the exporter is made: the local-MathJax macro
     # (atelier.grading.course.JUPYTER_DATA) must be on the path by then.
     saved = os.environ.get("JUPYTER_PATH")
