@@ -130,9 +130,6 @@ def trainee_server_args() -> list[str]:
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
         *(f"--ServerApp.jpserver_extensions={name}=True" for name in TRAINEE_EXTENSIONS_ON),
         *TRAINEE_LAB_ARGS,
-        # Stopped with SIGINT (culler, hub, Stop My Server): without this, Jupyter Server asks for
-        # a "y" on a terminal nobody reads and goes on serving until SIGTERM, 10 s later.
-        "--ServerApp.answer_yes=True",
     ]
 
 
