@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from harness import BIN, FIXTURES, PREFIX
+from harness import BIN, FIXTURES, PREFIX, stop_process
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from seeds import seed_dashboard_cohort
 
@@ -108,12 +108,9 @@ def public_hub():
         if hub is not None:
             # The hub alone first: it stops its services (each in a session of its own), as an
             # administrator's stop does; then the proxy it leaves running by design.
-            hub.send_signal(15)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                hub.wait(timeout=60)
+            stop_process(hub, grace=60)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(hub.pid, 9)
-            hub.wait()
             log.close()
         # Whatever the apps account still runs (its kernels) ends before the account goes.
         subprocess.run(["pkill", "-KILL", "-u", account], capture_output=True)

@@ -7,11 +7,9 @@ every trainee; a French and an English trainee each open it in the view at 360×
 from __future__ import annotations
 
 import json
-import os
 import pwd
 import re
 import shutil
-import signal
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -51,16 +49,13 @@ def kill_kernel(kernel_id: str) -> int:
     The server's restarter starts a new kernel and tells every open page ("restarting"). A
     kernel started by Voila names its connection file after its id.
     """
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if b"ipykernel" in command and kernel_id.encode() in command:
-            os.kill(int(entry.name), signal.SIGKILL)
-            return int(entry.name)
+    import psutil
+
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "ipykernel" in command and kernel_id in command:
+            process.kill()
+            return process.pid
     raise AssertionError(f"no kernel process for {kernel_id}")
 
 

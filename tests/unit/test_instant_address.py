@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 
 from atelier.grading.hubconfig import instant_url_for_servers
+from atelier.processes.ports import free_port
 
 
 @pytest.mark.parametrize(
     ("ip", "address"),
     [
-        ("127.0.0.1", "http://127.0.0.1:8000"),
-        ("0.0.0.0", "http://127.0.0.1:8000"),
-        ("", "http://127.0.0.1:8000"),
-        ("::", "http://[::1]:8000"),
-        ("192.0.2.10", "http://192.0.2.10:8000"),
-        ("2001:db8::5", "http://[2001:db8::5]:8000"),
+        ("127.0.0.1", "http://127.0.0.1:{port}"),
+        ("0.0.0.0", "http://127.0.0.1:{port}"),
+        ("", "http://127.0.0.1:{port}"),
+        ("::", "http://[::1]:{port}"),
+        ("192.0.2.10", "http://192.0.2.10:{port}"),
+        ("2001:db8::5", "http://[2001:db8::5]:{port}"),
     ],
 )
 def test_servers_call_the_service_through_the_hubs_proxy(ip, address):
@@ -24,5 +25,6 @@ def test_servers_call_the_service_through_the_hubs_proxy(ip, address):
     The service's own port changes when the hub restarts; a server started before the restart
     keeps the address it was given, so that address must be the proxy's.
     """
-    settings = {"hub": {"ip": ip, "port": 8000}, "grading": {"instant_port": 0}}
-    assert instant_url_for_servers(settings) == address
+    port = free_port()
+    settings = {"hub": {"ip": ip, "port": port}, "grading": {"instant_port": 0}}
+    assert instant_url_for_servers(settings) == address.format(port=port)
