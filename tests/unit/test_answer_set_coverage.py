@@ -1,9 +1,11 @@
-"""Every autograded workbook carries a prepared answer set per language version.
+"""Every autograded workbook carries its prepared answer sets per language version.
 
-``tests/servers/test_answer_sets.py`` grades the answer sets it finds; this module makes sure
-none is missing, so a workbook cannot gain autograded cells (nbgrader ``grade: true`` code cells)
-or a new language version without the answer set that proves its assessment loop
-(docs/answer-sets.md).
+``tests/servers/test_answer_sets.py`` grades the answer sets it finds (and a blank submission of
+every workbook with an all-right set); this module makes sure none is missing, so a workbook
+cannot gain autograded cells (nbgrader ``grade: true`` code cells) or a new language version
+without the two sets that prove its assessment loop: the typical mistake and the all-right one
+(docs/answer-sets.md). Since issue 18 every graded item is a widget, so every graded version has
+both, and CI grades each workbook right, wrong and blank in each language.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def missing_answer_sets(folder: Path) -> list[str]:
     """Problems with the answer sets of one workbook folder, one line each (empty when complete).
 
     A notebook ``<id>.<lang>.ipynb`` with autograded cells needs ``answers/<id>.<lang>.json``
-    naming that workbook, language and notebook.
+    (a typical mistake) and ``answers/<id>.<lang>.right.json`` (every item right), each naming
+    that workbook, language and notebook.
     """
     problems = []
     for notebook in sorted(folder.glob("*.ipynb")):
@@ -43,6 +46,11 @@ def missing_answer_sets(folder: Path) -> list[str]:
             expected = answer_set.relative_to(folder)
             problems.append(f"{notebook.name}: has autograded cells but no {expected}")
             continue
+        right = folder / "answers" / f"{workbook}.{lang}.right.json"
+        if not right.is_file():
+            problems.append(
+                f"{notebook.name}: has autograded cells but no {right.relative_to(folder)}"
+            )
         data = json.loads(answer_set.read_text("utf-8"))
         wanted = {
             "format": "atelier-answer-set",
@@ -89,6 +97,7 @@ def test_missing_answer_set_is_reported(tmp_path):
 
     problems = missing_answer_sets(tmp_path)
 
-    assert len(problems) == 2, problems
+    assert len(problems) == 3, problems
     assert problems[0].startswith("demo.en.ipynb: has autograded cells but no answers/demo.en.json")
-    assert problems[1].startswith("answers/demo.fr.json: header")
+    assert problems[1] == "demo.fr.ipynb: has autograded cells but no answers/demo.fr.right.json"
+    assert problems[2].startswith("answers/demo.fr.json: header")
