@@ -55,6 +55,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.grading.gradesapp.GradesApp",
         "Grade reports of a cohort: `atelier grades export --cohort C [--moodle]`.",
     ),
+    "report": (
+        "atelier.grading.reportapp.ReportApp",
+        "Item analysis of a workbook's graded items: `atelier report items --cohort C WORKBOOK`.",
+    ),
     "dashboard": (
         "atelier.grading.dashboard.dashboardapp.DashboardApp",
         "The facilitators' dashboard (Voila), run by the hub as a service.",

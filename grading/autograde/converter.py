@@ -374,6 +374,28 @@ class SandboxedAutograde(Autograde):
         outcome = Outcome(item.student, item.assignment, "error", message[:200])
         self._finish(item, outcome, journal=False)
 
+    def _record_attempt(self, item: _Pending, dest: str) -> None:
+        """Add this graded attempt's item scores to the course's attempts log (item analysis).
+
+        The gradebook keeps only the latest submission; the log keeps each attempt, so the item
+        report can count first attempts. A failure here is logged, never a grading failure.
+        """
+        from nbgrader.api import Gradebook
+
+        from atelier.grading.courses.folders import append_record
+        from atelier.grading.itemanalysis import ATTEMPTS_LOG, attempt_record
+
+        try:
+            with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+                record = attempt_record(gb, Path(dest), item.student, item.assignment)
+            if record is not None:
+                append_record(Path(self.coursedir.root) / "log" / ATTEMPTS_LOG, record)
+        except Exception as error:  # the grades are written: the report only misses this one
+            self.log.warning(
+                "item analysis: the attempt of %s at %s was not recorded: %s",
+                item.student, item.assignment, error,
+            )  # fmt: skip
+
     def _describe(self, error: Exception) -> str:
         """One line for the report: a file this process may not read or write is named."""
         import pwd
@@ -409,6 +431,7 @@ class SandboxedAutograde(Autograde):
             for notebook in item.all_notebooks:
                 outputs.setdefault(Path(notebook).stem, None)
             self.journal.record(outcome, item.digest, outputs)
+            self._record_attempt(item, dest)
         self.outcomes.append(outcome)
         if self.on_progress:
             self.on_progress(outcome)

@@ -380,3 +380,35 @@ def test_the_facilitator_reads_and_marks_the_reflection_written_in_the_view(grad
             grade.manual_score, grade.needs_manual_grade = None, True
             gb.find_comment("reflection", notebook, aid, STUDENT).manual_comment = None
             gb.db.commit()
+
+
+def test_every_graded_attempt_is_in_the_item_analysis_log(graded):
+    """Does grading log each attempt's item scores (as the gradebook has them) and choices?
+
+    `atelier report items` reads this log (docs/grading.md, "Item analysis"): the gradebook
+    keeps only a trainee's latest submission, the log every attempt.
+    """
+    from atelier.grading import itemanalysis
+
+    course, assignments, _outcomes = graded
+    logged = {(r["student"], r["assignment"]): r for r in itemanalysis.read_attempts(course.root)}
+    for path in ANSWER_SETS:
+        aid, student, answer_set = assignments[path], student_of(path), _load(path)
+        record = logged[student, aid]
+        with course.gradebook() as gb:
+            submission = gb.find_submission(aid, student)
+            scores = {
+                g.name: (g.score, g.max_score)
+                for nb in submission.notebooks
+                for g in nb.grades
+                if g.auto_score is not None
+            }
+        assert {k: (v["score"], v["max"]) for k, v in record["items"].items()} == scores, aid
+        for item in record["items"].values():
+            given = answer_set["widgets"].get(item["widget"])
+            if isinstance(given, str) and len(given) <= 200:
+                assert item["answer"] == given, (aid, item)
+    # The blank submissions are attempts too, with nothing chosen.
+    for path in WIDGET_GRADED:
+        blank = logged[BLANK, assignments[path]]
+        assert all(item["answer"] is None for item in blank["items"].values())

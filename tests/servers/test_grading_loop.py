@@ -362,6 +362,30 @@ def test_grading_scores_right_and_wrong_answers(loop):
     assert bruno["test-square"] == 0 and bruno["test-q1"] == 0
 
 
+def test_item_report_counts_each_trainees_graded_attempt(loop):
+    """Does `atelier report items` report each autograded item of the graded attempts as CSV?
+
+    alice (English) got both items right, bruno (French) neither: facility 50 %, each language
+    apart; alice's widget answer is counted among the options; two trainees raise no flag.
+    """
+    done = loop.atelier("report", "items", f"--cohort={loop.cohort}", "quiz")
+    rows = {row["item"]: row for row in csv.DictReader(io.StringIO(done.stdout))}
+    assert sorted(rows) == ["test-q1", "test-square"], done.stdout
+    q1 = rows["test-q1"]
+    assert (q1["workbook"], q1["trainees"], q1["max_points"], q1["facility_index"]) == (
+        "quiz",
+        "2",
+        "1",
+        "50.0",
+    )
+    assert "en: 1 trainees, facility 100.0" in q1["languages"]
+    assert "fr: 1 trainees, facility 0.0" in q1["languages"]
+    assert "b: 1" in q1["options"] and q1["flags"] == ""
+    assert rows["test-square"]["facility_index"] == "50.0"
+    unknown = loop.atelier("report", "items", f"--cohort={loop.cohort}", "nothing", check=False)
+    assert unknown.returncode != 0 and "never released" in unknown.stderr
+
+
 def test_a_manual_grade_survives_a_regrade(loop):
     """Is a facilitator's manual grade and comment kept when the cohort is graded again?"""
     with loop.course.gradebook() as gb:
