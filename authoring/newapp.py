@@ -73,7 +73,53 @@ def new_workbook(
     wb.write_notebook(nb, path)
     for sub in ("data", "images"):
         (folder / sub).mkdir(exist_ok=True)
+    write_answer_sets(folder, workbook_id, lang, TEMPLATE_ANSWERS)
     return path
+
+
+#: The template's graded items answered: every item right, and the typical mistake (one
+#: session counted instead of three). ``atelier check`` runs the source with the right set.
+TEMPLATE_ANSWERS = {
+    "right": (
+        "Every item right.",
+        {"__ID__-decide": "a", "__ID__-estimate": 360, "__ID__-reflect": {"a": "In my course ..."}},
+        4,
+        [],
+    ),
+    "": (
+        "Counts one session instead of three in the estimate.",
+        {"__ID__-decide": "a", "__ID__-estimate": 120},
+        2,
+        ["apply-test-2"],
+    ),
+}
+
+
+def answer_set(workbook_id: str, lang: str, description: str, widgets: dict, score, failing):
+    """An answer set document (docs/answer-sets.md) for a workbook's language version."""
+    return {
+        "format": "atelier-answer-set",
+        "version": 1,
+        "workbook": workbook_id,
+        "language": lang,
+        "notebook": f"{workbook_id}.{lang}.ipynb",
+        "description": description,
+        "cells": {},
+        "widgets": {key.replace("__ID__", workbook_id): value for key, value in widgets.items()},
+        "expected_score": score,
+        "expected": {"failing_tests": list(failing)},
+    }
+
+
+def write_answer_sets(folder: Path, workbook_id: str, lang: str, sets: dict) -> None:
+    """Write ``answers/<id>.<lang>[.<name>].json`` for each set not already there."""
+    answers = folder / "answers"
+    answers.mkdir(exist_ok=True)
+    for name, (description, widgets, score, failing) in sets.items():
+        path = answers / f"{workbook_id}.{lang}{'.' + name if name else ''}.json"
+        if not path.exists():
+            document = answer_set(workbook_id, lang, description, widgets, score, failing)
+            path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", "utf-8")
 
 
 class NewApp(AtelierApp):

@@ -121,7 +121,32 @@ def translate_workbook(root: Path, workbook_id: str, to: str, source_lang: str =
     target = folder / f"{workbook_id}.{to}.ipynb"
     existing = wb.read_notebook(target) if target.exists() else None
     wb.write_notebook(translate_notebook(source, existing, to), target)
+    copy_answer_sets(folder, workbook_id, src_lang, to)
     return target
+
+
+def copy_answer_sets(folder: Path, workbook_id: str, src_lang: str, to: str) -> None:
+    """Give the new language version the source's answer sets, where it has none yet.
+
+    Widget answers are keys and numbers, the same in every language; a typed answer (a short
+    text, a reflection) is the translator's to translate, like the prose.
+    """
+    import json
+
+    from atelier.authoring.newapp import answer_set
+
+    for path in sorted((folder / "answers").glob(f"{workbook_id}.{src_lang}*.json")):
+        name = path.name.removeprefix(f"{workbook_id}.{src_lang}")
+        target = path.with_name(f"{workbook_id}.{to}{name}")
+        if target.exists() or not (name == ".json" or name.count(".") == 2):
+            continue
+        data = json.loads(path.read_text("utf-8"))
+        document = answer_set(
+            workbook_id, to, data.get("description", ""), data.get("widgets", {}),
+            data.get("expected_score", 0), data.get("expected", {}).get("failing_tests", []),
+        )  # fmt: skip
+        document["cells"] = data.get("cells", {})
+        target.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", "utf-8")
 
 
 class TranslateApp(AtelierApp):

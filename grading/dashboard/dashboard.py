@@ -83,6 +83,8 @@ class CohortProgress:
     workbooks: list[str]
     columns: list[str]
     trainees: list[TraineeProgress]
+    #: Per workbook, the statistics of its graded items over first attempts (item analysis).
+    items: dict[str, list] = field(default_factory=dict)
 
 
 # --- reading live data -------------------------------------------------------------------------
@@ -160,7 +162,14 @@ def cohort_progress(settings, cohort: str) -> CohortProgress:
                 max_score=grade.max_score,
             )
         result.append(progress)
-    return CohortProgress(cohort, workbooks, columns, result)
+    from atelier.grading import itemanalysis
+
+    attempts = itemanalysis.read_attempts(course.root)
+    items = {
+        workbook: itemanalysis.analyse(itemanalysis.choose_attempts(attempts, workbook))
+        for workbook in workbooks
+    }
+    return CohortProgress(cohort, workbooks, columns, result, items)
 
 
 # --- summaries ---------------------------------------------------------------------------------
@@ -308,6 +317,37 @@ def bar_chart(rows: list[dict], label: str, value: str, maximum: float = 100.0) 
     return _fragment("bar_chart", _chart(rows, label, value, maximum))
 
 
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def item_sections(progress: CohortProgress) -> list[tuple[str, tuple, dict]]:
+    """Per workbook with graded attempts: its item table and a chart of facility per item."""
+    sections = []
+    for workbook, reports in progress.items.items():
+        if not reports:
+            continue
+        rows = [
+            {
+                "item": r.item,
+                "trainees": r.n,
+                "facility %": _number(r.facility),
+                "SD %": _number(r.sd),
+                "discrimination": _number(r.discrimination),
+                "efficiency %": _number(r.efficiency),
+                "by language": "; ".join(
+                    f"{lang} {n}: {_number(f)}" for lang, (n, f) in r.by_language.items()
+                ),
+                "options": "; ".join(f"{o}: {c}" for o, c in r.options.items()) or "—",
+                "flags": "; ".join(r.flags) or "—",
+            }
+            for r in reports
+        ]
+        chart_rows = [{"item": r.item, "facility": r.facility or 0.0} for r in reports]
+        sections.append((workbook, _table_data(rows), _chart(chart_rows, "item", "facility")))
+    return sections
+
+
 def page(progress: CohortProgress, column: str | None = None) -> str:
     """The dashboard of a cohort: summary, workbooks, trainees, a breakdown by ``column``, CSV link.
 
@@ -331,6 +371,7 @@ def page(progress: CohortProgress, column: str | None = None) -> str:
         _table_data(by),
         _chart(by, column, "mean completion"),
         f"data:text/csv;base64,{csv_data}",
+        item_sections(progress),
     )
 
 

@@ -595,6 +595,16 @@ def follow_the_cohort(hub, browsing, page) -> None:
             assert row[f"{WORKBOOK_ID} status"] == "graded", row
             assert abs(float(row[f"{WORKBOOK_ID} percent"]) - percent) < 0.01, row
             assert f"{who.full_name}\t100\t{percent:.0f}%" in shown, shown
+        # Item analysis: the workbook's graded items, with what `atelier report items` says.
+        items = page.get_by_role("region", name=f"Items of {WORKBOOK_ID}")
+        table = items.locator("table").inner_text()
+        report = hub.atelier("report", "items", f"--cohort={COHORT}", WORKBOOK_ID).stdout
+        reported = list(csv.DictReader(io.StringIO(report)))
+        assert len(reported) >= 6, report
+        for row in reported:
+            assert row["trainees"] == str(len(TRAINEES)), row
+            assert f"{row['item']}\t{row['trainees']}\t{row['facility_index']}\t" in table, table
+        assert items.locator("svg rect").count() == len(reported)
         issues = serious_violations(page)
         assert not issues, issues
 

@@ -84,3 +84,41 @@ def test_charts_and_tables_load_nothing(progress):
     )
     assert "<script" not in page and "src=" not in page
     assert page.count("<rect") == 4
+
+
+def test_items_section_shows_each_graded_item_of_first_attempts(tmp_path):
+    """Does the dashboard list each item of the logged attempts, escaped, with its chart?"""
+    import json
+
+    from atelier.grading import itemanalysis
+    from atelier.grading.course import Course
+
+    settings = seed_dashboard_cohort(tmp_path)
+    course = Course.from_settings(settings, "c1")
+    (course.root / "log").mkdir(exist_ok=True)
+    lines = [
+        {
+            "student": f"t{i}",
+            "assignment": "alpha-en",
+            "received": f"2026-11-0{i + 1}T10:00:00",
+            "items": {
+                "<b>q1</b>": {"score": i % 2, "max": 1, "widget": "w", "answer": "ab"[i % 2]},
+                "q2": {"score": 2, "max": 2, "widget": None, "answer": None},
+            },
+        }
+        for i in range(4)
+    ]
+    log = course.root / "log" / itemanalysis.ATTEMPTS_LOG
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    progress = dashboard.cohort_progress(settings, "c1")
+    page = dashboard.page(progress)
+
+    assert [r.item for r in progress.items["alpha"]] == ["<b>q1</b>", "q2"]
+    assert progress.items["beta"] == []
+    assert 'aria-label="Items of alpha"' in page and "Items of beta" not in page
+    assert "&lt;b&gt;q1&lt;/b&gt;" in page and "<b>q1</b>" not in page
+    # q1: half right -> facility 50.0; q2: all right -> 100.0; a bar each
+    section = page[page.index('aria-label="Items of alpha"') :]
+    assert "<td>50.0</td>" in section and "<td>100.0</td>" in section
+    assert section.count("<rect") == 2

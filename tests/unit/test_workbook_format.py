@@ -152,8 +152,11 @@ def test_code_signature_ignores_strings_and_comments_only():
 
 
 def test_student_version_strips_solutions_and_hidden_tests():
-    """Does student_version() strip solutions and hidden tests, keep visible tests and its input?"""
-    source = newapp.template("en")
+    """Does student_version() strip solutions and hidden tests, keep visible tests and its input?
+
+    A notebook with a solution code cell (a fixture: workbooks themselves no longer grade code).
+    """
+    source = nbformat.read(FIXTURES / "00-warning-cell" / "warning-cell.en.ipynb", as_version=4)
     before = copy.deepcopy(source)
     student = wb.student_version(source)
     assert source == before
@@ -161,6 +164,17 @@ def test_student_version_strips_solutions_and_hidden_tests():
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "hours * 60" not in text and "raise NotImplementedError()" in text
     assert "minutes(2) == 120" in text and "minutes(1.5)" not in text
+
+
+def test_the_template_grades_widgets_and_keeps_no_key_in_the_student_version():
+    """Does `atelier new`'s template grade widget items only, their keys gone for trainees?"""
+    source = newapp.template("en")
+    graded = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert graded and all("atelier.widgets.grading" in c.source for c in graded)
+    assert not [c for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    text = "\n".join(c.source for c in wb.student_version(source).cells)
+    assert 'check_answered("__ID__-decide", language="en")' in text
+    assert "check_choice" not in text and "check_numeric" not in text and "360" not in text
 
 
 def test_student_version_keeps_no_key_of_a_graded_widget():
@@ -203,6 +217,14 @@ def test_new_then_translate_keeps_translations_and_marks_changes(tmp_path):
     report = pipeline.check([root / "00-demo-unit"], STATIC)
     assert not report.errors, report.lines()
     assert {p.code for p in report.warnings} == {"untranslated"}
+    # The template's items come answered: right and typical, in each language version.
+    answers = root / "00-demo-unit" / "answers"
+    for lang in ("en", "fr"):
+        right = json.loads((answers / f"demo-unit.{lang}.right.json").read_text())
+        typical = json.loads((answers / f"demo-unit.{lang}.json").read_text())
+        assert (right["language"], right["notebook"]) == (lang, f"demo-unit.{lang}.ipynb")
+        assert right["widgets"]["demo-unit-estimate"] == 360 and right["expected_score"] == 4
+        assert typical["expected"]["failing_tests"] == ["apply-test-2"]
 
 
 def test_new_refuses_bad_ids_and_existing_workbooks(tmp_path):
