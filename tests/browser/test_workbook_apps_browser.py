@@ -11,8 +11,9 @@ from harness import WORKBOOKS
 pytestmark = pytest.mark.browser
 
 APPS_WORKBOOKS = WORKBOOKS
-# No preheating: six cold renders cost less than starting six pools for one visit each.
-APPS_SETTINGS = {"pool_size": 0, "max_kernels": 8, "cull_idle_timeout": 300}
+# No preheating: a cold render per app costs less than starting a pool per app for one visit;
+# every app's kernel stays until the module ends, so there is room for all of them.
+APPS_SETTINGS = {"pool_size": 0, "max_kernels": 16, "cull_idle_timeout": 300}
 APPS = [
     "00-ictcft-self-assessment/ictcft-self-assessment.en.ipynb",
     "00-ictcft-self-assessment/ictcft-self-assessment.fr.ipynb",
@@ -20,6 +21,8 @@ APPS = [
     "02-low-bandwidth-planner/low-bandwidth-planner.fr.ipynb",
     "07-home-learning/home-learning.en.ipynb",
     "07-home-learning/home-learning.fr.ipynb",
+    "09-smart-classroom/smart-classroom.en.ipynb",
+    "09-smart-classroom/smart-classroom.fr.ipynb",
 ]
 #: What the apps' widgets show (their HTML outputs), to see a change come back from the kernel.
 SHOWN = (
@@ -28,7 +31,7 @@ SHOWN = (
 
 
 def test_every_app_workbook_is_served():
-    """Are exactly the workbooks marked as apps (00, 02, 07, both languages) the ones served?"""
+    """Are exactly the workbooks marked as apps (both languages of each) the ones served?"""
     from atelier.public.apps import find_apps
 
     assert sorted(p.as_posix() for p in find_apps(WORKBOOKS)) == sorted(APPS)
