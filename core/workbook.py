@@ -174,6 +174,35 @@ def ictcft() -> dict:
     return json.loads(resources.files("atelier").joinpath("ictcft.json").read_text("utf-8"))
 
 
+def ictcft_names(language: str = "en") -> dict:
+    """The ICT CFT's names in ``language``: UNESCO's official edition in that language.
+
+    Returns ``{"framework", "source", "levels", "aspects", "competencies"}``: ``levels`` maps each
+    English level name to its name, ``aspects`` each aspect number (int) to its name,
+    ``competencies`` each English competency name to its name; ``source`` is the edition cited.
+    A language with no official edition in ``core/ictcft.json`` gets the English names (the
+    framework's reference edition), never an unofficial translation.
+    """
+    table = ictcft()
+    english = {
+        "framework": table["framework"],
+        "source": table["source"],
+        "levels": {level: level for level in table["levels"]},
+        "aspects": {a["aspect"]: a["name"] for a in table["aspects"]},
+        "competencies": {c["competency"]: c["competency"] for c in table["cells"]},
+    }
+    names = table.get("names", {}).get(language)
+    if not names:
+        return english
+    return {
+        "framework": names["framework"],
+        "source": names["source"],
+        "levels": {**english["levels"], **names["levels"]},
+        "aspects": {**english["aspects"], **{int(a): n for a, n in names["aspects"].items()}},
+        "competencies": {**english["competencies"], **names["competencies"]},
+    }
+
+
 def ictcft_cell(aspect: int, level: str) -> str | None:
     """The competency name of an ICT CFT cell, or None if there is no such cell."""
     for cell in ictcft()["cells"]:

@@ -67,12 +67,62 @@ def _matrix_from_core(core: dict, ours: dict) -> dict:
     for cell in core["cells"]:
         cells.setdefault(str(cell["aspect"]), {})[codes[cell["level"]]] = cell["competency"]
     source = core.get("source", {})
-    return {
-        **ours,
-        "title": source.get("title", ours["title"]),
-        "address": source.get("address", ours["address"]),
-        "date": source.get("date", ours["date"]),
-        "licence": source.get("licence", ours["licence"]),
-        "aspects": [str(a["aspect"]) for a in core["aspects"]],
+    english = {
+        "source": {
+            "source": ours["source"],
+            "title": source.get("title", ours["title"]),
+            "address": source.get("address", ours["address"]),
+            "date": source.get("date", ours["date"]),
+            "licence": source.get("licence", ours["licence"]),
+        },
+        "levels": {codes[level]: level for level in core["levels"]},
+        "aspects": {str(a["aspect"]): a["name"] for a in core["aspects"]},
         "cells": cells,
     }
+    # Each official edition's names, in this room's shape (level codes, aspect numbers as text);
+    # a name an edition lacks stays English.
+    names = {"en": english}
+    for lang, edition in core.get("names", {}).items():
+        competencies = edition.get("competencies", {})
+        names[lang] = {
+            "source": {
+                **english["source"],
+                **edition.get("source", {}),
+                "source": f"UNESCO, {edition.get('source', {}).get('title', ours['title'])}",
+            },
+            "levels": {
+                codes[level]: edition.get("levels", {}).get(level, level)
+                for level in core["levels"]
+            },
+            "aspects": {
+                a: edition.get("aspects", {}).get(a, n) for a, n in english["aspects"].items()
+            },
+            "cells": {
+                a: {code: competencies.get(name, name) for code, name in row.items()}
+                for a, row in cells.items()
+            },
+        }
+    return {
+        **ours,
+        **{key: english["source"][key] for key in ("title", "address", "date", "licence")},
+        "aspects": [str(a["aspect"]) for a in core["aspects"]],
+        "cells": cells,
+        "names": names,
+    }
+
+
+def ictcft_names(matrix: dict, language: str) -> dict:
+    """The names of ``matrix`` (``load("ictcft")``) in ``language``: its official edition's.
+
+    ``{"source", "levels", "aspects", "cells"}`` keyed by level code and aspect number (text); the
+    English names for a language UNESCO publishes no edition in.
+    """
+    names = matrix.get("names") or {
+        "en": {
+            "source": {key: matrix[key] for key in (*PROVENANCE,)},
+            "levels": {code: code for code in matrix["levels"]},
+            "aspects": {a: a for a in matrix["aspects"]},
+            "cells": matrix["cells"],
+        }
+    }
+    return names.get(language) or names["en"]

@@ -58,7 +58,7 @@ def answer_tools(page) -> None:
     participants.fill(str(TOOLS_PARTICIPANTS))
     participants.press("Enter")
     page.get_by_role("button", name="Ajouter une étape").click()
-    page.get_by_label("Culture numérique (Acquisition de connaissances)").select_option(
+    page.get_by_label("Culture numérique (Acquisition des connaissances)").select_option(
         label="2 – je suis à l’aise"
     )
     journal = page.get_by_label("Votre réflexion 1")

@@ -84,9 +84,14 @@ def test_every_data_name_has_a_text():
     assert all(f"oscqr.rating.{r}" in en for r in oscqr["ratings"])
     assert all(f"handbook.{d}" in en for d in tables.load("handbook")["dimensions"])
     matrix = tables.load("ictcft")
-    for aspect in matrix["aspects"]:
-        for level in matrix["levels"]:
-            assert en[f"ictcft.cell.{aspect}.{level}"] == matrix["cells"][aspect][level]
+    assert all(f"ictcft.aspect_short.{aspect}" in en for aspect in matrix["aspects"])
+    for language in ("en", "fr"):
+        names = tables.ictcft_names(matrix, language)
+        assert set(names["levels"]) == set(matrix["levels"])
+        assert set(names["aspects"]) == set(matrix["aspects"])
+        for aspect in matrix["aspects"]:
+            assert set(names["cells"][aspect]) == set(matrix["levels"])
+            assert all(names["cells"][aspect].values())
 
 
 def every_widget(language):

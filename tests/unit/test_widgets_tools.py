@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import pytest
 
 from atelier.errors import AtelierError
@@ -220,6 +221,84 @@ def test_self_assessment_radar(store):
         selfassessment._menus["3.KD"].description == "Complex Problem-solving (Knowledge Deepening)"
     )
     assert store.get("w0-self")["value"] == {"3.KD": 2, "6.KA": 3}
+
+
+def test_self_assessment_speaks_the_official_french_edition(store):
+    """In French, are the names those of UNESCO's French edition, and is « aspect » the word?"""
+    widget = ICTCFTSelfAssessment("w0-fr", language="fr", store=store)
+    assert widget._menus["4.KD"].description == "Imprégnation (Approfondissement des connaissances)"
+    assert widget._menus["6.KC"].description == (
+        "Enseignant en tant qu'innovateur (Création de connaissances)"
+    )
+    texts = [c.value for c in widget.children if isinstance(c, widgets.HTML)]
+    headings = [c.children[0].value for c in widget.children if isinstance(c, widgets.VBox)]
+    assert "<h4>6. Formation professionnelle des enseignants</h4>" in headings
+    assert any("pf0000368966" in t for t in texts)  # the French edition is cited
+    widget.value = {"3.KD": 2}
+    chart = widget._chart.value
+    assert "Aspect" in chart and "Domaine" not in chart and "Approfondissement" in chart
+
+
+def coverage_lines(widget, aspect):
+    """The coverage line under each competency of ``aspect``, in level order."""
+    group = next(
+        c
+        for c in widget.children
+        if isinstance(c, widgets.VBox) and f">{aspect}. " in c.children[0].value
+    )
+    return [c.value for c in group.children[1:] if isinstance(c, widgets.HTML)]
+
+
+def test_self_assessment_says_which_workbook_addresses_each_competency(store, monkeypatch):
+    """Under each competency: the workbooks that claim it, or "Beyond this programme"?"""
+    coverage = {key: [] for key in (f"{a}.{lv}" for a in "123456" for lv in ("KA", "KD", "KC"))}
+    coverage["6.KA"] = [
+        {
+            "number": "00",
+            "id": "orientation",
+            "folder": "00-orientation",
+            "titles": {"en": "Where do you stand?", "fr": "Où en êtes-vous ?"},
+        }
+    ]
+    real_load = tables.load
+
+    def load(name):
+        return {"cells": coverage} if name == "ictcft_coverage" else real_load(name)
+
+    monkeypatch.setattr(tables, "load", load)
+    english = ICTCFTSelfAssessment(language="en", store=store)
+    assert coverage_lines(english, 6) == [
+        "<small>Addressed in: workbook 00, Where do you stand?</small>",
+        "<small>Beyond this programme</small>",
+        "<small>Beyond this programme</small>",
+    ]
+    french = ICTCFTSelfAssessment(language="fr", store=store)
+    assert coverage_lines(french, 6)[0] == (
+        "<small>Abordée dans\u00a0: cahier 00, «\u00a0Où en êtes-vous ?\u00a0»</small>"
+    )
+    assert coverage_lines(french, 2)[2] == "<small>Au-delà de ce programme</small>"
+
+
+def test_self_assessment_without_coverage_says_nothing(store, monkeypatch):
+    """With no coverage table shipped, does the widget leave the lines out rather than guess?"""
+    real_load = tables.load
+
+    def load(name):
+        if name == "ictcft_coverage":
+            raise AtelierError("widgets: no data table named 'ictcft_coverage'")
+        return real_load(name)
+
+    monkeypatch.setattr(tables, "load", load)
+    widget = ICTCFTSelfAssessment(language="en", store=store)
+    assert coverage_lines(widget, 1) == []
+
+
+def test_shipped_coverage_covers_the_18_cells():
+    """Does the shipped coverage table hold the 18 cells, each a list of workbooks?"""
+    coverage = tables.load("ictcft_coverage")
+    assert all(coverage[field] for field in tables.PROVENANCE)
+    assert len(coverage["cells"]) == 18
+    assert all(isinstance(v, list) for v in coverage["cells"].values())
 
 
 def test_self_assessment_follows_the_core_matrix():

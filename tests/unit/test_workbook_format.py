@@ -131,6 +131,101 @@ def test_ictcft_table_has_the_18_cells_of_the_framework():
     assert wb.ictcft_cell(6, "Knowledge Creation") == "Teacher as Innovator"
 
 
+def test_ictcft_names_per_language():
+    """Are the French names UNESCO's French edition's, keyed like the English, with its source?"""
+    english, french = wb.ictcft_names("en"), wb.ictcft_names("fr")
+    assert english["competencies"]["Infusion"] == "Infusion"
+    assert french["competencies"]["Infusion"] == "Imprégnation"
+    assert french["competencies"]["Teacher as Innovator"] == "Enseignant en tant qu'innovateur"
+    assert french["competencies"]["Collaborative Groups"] == "Travail collaboratif"
+    assert french["levels"]["Knowledge Acquisition"] == "Acquisition des connaissances"
+    assert french["aspects"][6] == "Formation professionnelle des enseignants"
+    assert french["source"]["address"].endswith("pf0000368966")
+    assert french["source"]["licence"] == "CC BY-SA 3.0 IGO"
+    for names in (english, french):
+        assert len(names["competencies"]) == 18 and all(names["competencies"].values())
+        assert sorted(names["aspects"]) == [1, 2, 3, 4, 5, 6] and len(names["levels"]) == 3
+    assert set(french["competencies"]) == {c["competency"] for c in wb.ictcft()["cells"]}
+    # No official edition in that language: the English (reference) names, not a guess.
+    assert wb.ictcft_names("xx") == english
+
+
+def coverage_root(tmp_path, claims):
+    """A checkout with ``widgets/data/`` and one workbook per ``claims`` item (its ICT CFT list)."""
+    (tmp_path / "widgets" / "data").mkdir(parents=True)
+    root = tmp_path / "workbooks"
+    for number, ictcft in enumerate(claims):
+        folder = root / f"{number:02d}-demo-{number}"
+        for lang in ("en", "fr"):
+            nb = newapp.template(lang)
+            nb.metadata.atelier.update(
+                id=f"demo-{number}", title=f"Demo {number} ({lang})", ictcft=ictcft
+            )
+            wb.write_notebook(nb, folder / f"demo-{number}.{lang}.ipynb")
+    return root
+
+
+def test_catalogue_writes_the_ictcft_coverage_and_it_goes_stale(tmp_path):
+    """Does `atelier catalogue` write which workbooks claim each cell, and check see it stale?"""
+    digital = {"aspect": 6, "level": "Knowledge Acquisition", "competency": "Digital Literacy"}
+    policy = {"aspect": 1, "level": "Knowledge Deepening", "competency": "Policy Application"}
+    root = coverage_root(tmp_path, [[digital], [digital, policy]])
+    catalogue.write_catalogue(root)
+    path = tmp_path / "widgets" / "data" / "ictcft_coverage.json"
+    coverage = json.loads(path.read_text("utf-8"))
+    assert len(coverage["cells"]) == 18
+    assert [w["id"] for w in coverage["cells"]["6.KA"]] == ["demo-0", "demo-1"]
+    assert coverage["cells"]["1.KD"] == [
+        {
+            "number": "01",
+            "id": "demo-1",
+            "folder": "01-demo-1",
+            "titles": {"en": "Demo 1 (en)", "fr": "Demo 1 (fr)"},
+        }
+    ]
+    assert coverage["cells"]["2.KC"] == []  # Knowledge Society Skills: beyond the programme
+    assert not catalogue.catalogue_problems(root)
+
+    # A workbook drops a claim: the coverage no longer says what the metadata says.
+    for lang in ("en", "fr"):
+        nb_path = root / "01-demo-1" / f"demo-1.{lang}.ipynb"
+        nb = wb.read_notebook(nb_path)
+        nb.metadata.atelier["ictcft"] = [digital]
+        wb.write_notebook(nb, nb_path)
+        # The index notebooks are made fresh: only the coverage is left stale.
+        index = catalogue.build_catalogue(root, lang)
+        wb.write_notebook(index, catalogue.catalogue_path(root, lang))
+    problems = catalogue.catalogue_problems(root)
+    assert [(p.code, Path(p.path).name) for p in problems] == [
+        ("stale-catalogue", "ictcft_coverage.json")
+    ]
+    path.unlink()
+    assert [p.code for p in catalogue.catalogue_problems(root)] == ["stale-catalogue"]
+    catalogue.write_catalogue(root)
+    assert not catalogue.catalogue_problems(root)
+
+
+def test_catalogue_names_competencies_in_the_official_french(tmp_path):
+    """Does the French index name competencies and levels as UNESCO's French edition does?"""
+    infusion = {"aspect": 4, "level": "Knowledge Deepening", "competency": "Infusion"}
+    root = coverage_root(tmp_path, [[infusion]])
+    catalogue.write_catalogue(root)
+    french = "\n".join(c.source for c in wb.read_notebook(root / "index.fr.ipynb").cells)
+    english = "\n".join(c.source for c in wb.read_notebook(root / "index.en.ipynb").cells)
+    assert "Imprégnation (4, Approfondissement des connaissances)" in french
+    assert "Infusion" not in french and "Knowledge Deepening" not in french
+    assert "Infusion (4, Knowledge Deepening)" in english
+
+
+def test_catalogue_outside_a_checkout_writes_no_coverage(tmp_path):
+    """A workbooks folder with no widgets/data/ beside it: index notebooks only, no coverage?"""
+    root = tmp_path / "workbooks"
+    shutil.copytree(REFERENCE, root / REFERENCE.name)
+    written = catalogue.write_catalogue(root)
+    assert [p.name for p in written] == ["index.en.ipynb", "index.fr.ipynb"]
+    assert not catalogue.catalogue_problems(root)
+
+
 def test_metadata_rejects_a_competency_in_the_wrong_cell(tmp_path):
     """Is a competency name that belongs to another aspect/level reported with the right name?"""
     nb = newapp.template("en")
@@ -244,7 +339,7 @@ def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
     assert not catalogue.catalogue_problems(root)
     text = "\n".join(c.source for c in wb.read_notebook(root / "index.fr.ipynb").cells)
     assert "low-bandwidth-planner.fr.ipynb" in text and "12 min de lecture + 40 min" in text
-    assert "Standard Classroom" in text
+    assert "Classe standard" in text and "Standard Classroom" not in text
     path = root / REFERENCE.name / "low-bandwidth-planner.en.ipynb"
     nb = wb.read_notebook(path)
     nb.metadata.atelier["minutes"]["exercises"] = 45
