@@ -37,6 +37,7 @@ def executed(tmp_path_factory):
     paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [
         scaffolded,
         FIXTURES / "00-warning-cell",
+        FIXTURES / "00-content-valid",
     ]
     # The template grades code: its fixtures and a scaffolded draft meet the content rules as
     # warnings (what an author drafting uses); test_check_content.py fails them.
@@ -62,6 +63,13 @@ def test_scaffolded_workbook_passes_check(executed):
     """
     report, by_folder, scaffolded = executed
     assert scaffolded.name not in by_folder, report.lines()
+
+
+def test_content_valid_fixture_runs_cleanly(executed):
+    """Does the fixture that passes the content rules also run, as source and student version?"""
+    report, by_folder, _ = executed
+    assert "00-content-valid" not in by_folder, report.lines()
+    assert not [p for p in report.warnings if "00-content-valid" in p.path], report.lines()
 
 
 def test_warnings_are_reported_without_failing(executed):
@@ -190,7 +198,8 @@ def test_a_widget_key_that_rejects_the_right_answers_fails_the_source_run(tmp_pa
     data = json.loads(right.read_text("utf-8"))
     data["widgets"]["w2-plan"] = "a"  # what the hidden test's key rejects
     right.write_text(json.dumps(data), "utf-8")
-    report = pipeline.check([folder], CheckOptions(cell_timeout=20, voila=False))
+    # The content rules have their own tests (tests/unit/test_check_content.py).
+    report = pipeline.check([folder], CheckOptions(cell_timeout=20, voila=False, content="off"))
     errors = [(Path(p.path).name, p.code, p.message) for p in report.errors]
     assert len(errors) == 1, report.lines()
     name, code, message = errors[0]
