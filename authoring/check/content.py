@@ -18,6 +18,9 @@ problems out, run by :mod:`.pipeline` after the static checks of each notebook;
   are the words of its markdown cells over :data:`WORDS_PER_MINUTE`, exercise minutes the sum of
   its cells' ``atelier.minutes``; a claim more than :data:`TOLERANCE` off is an error.
 - ``citation``, ``glossary``, ``fr-typography``: the prose rules of :mod:`.prose`.
+
+Across a workbook's language versions (:func:`content_folder_problems`), each cell carries the same
+``atelier.item`` and ``atelier.minutes`` as in the reference language.
 """
 
 from __future__ import annotations
@@ -331,17 +334,67 @@ def check_reading_time(nb, path: Path) -> list[Problem]:
     return problems
 
 
+# ------------------------------------------------------------------------------------ languages
+
+
+def check_tags_aligned(notebooks: dict) -> list[Problem]:
+    """Each language version tags its cells as the reference does (same item, same minutes).
+
+    ``notebooks`` maps a language to ``(path, notebook)``; the reference is English when present.
+    A cell missing in a translation is ``translation-drift``'s to report.
+    """
+    if len(notebooks) < 2:
+        return []
+    ref = "en" if "en" in notebooks else sorted(notebooks)[0]
+    ref_path, ref_nb = notebooks[ref]
+    tags = {c.get("id"): (i, _atelier(c)) for i, c in enumerate(ref_nb.cells, 1)}
+    problems = []
+    for lang, (path, nb) in sorted(notebooks.items()):
+        if lang == ref:
+            continue
+        for j, other in enumerate(nb.cells, 1):
+            if other.get("id") not in tags:
+                continue
+            i, meta = tags[other.get("id")]
+            for key, code in (("item", "item-tag"), ("minutes", "reading-time")):
+                if meta.get(key) != _atelier(other).get(key):
+                    problems.append(
+                        Problem(
+                            str(path),
+                            f"{cell_label(other)}: atelier.{key} is "
+                            f"{json.dumps(_atelier(other).get(key))} but "
+                            f"{json.dumps(meta.get(key))} in {ref_path.name} cell {i}",
+                            "tag the cell as in the reference language: the same item and "
+                            "minutes in every language",
+                            j,
+                            code=code,
+                        )
+                    )
+    return problems
+
+
 # --------------------------------------------------------------------------------------- pipeline
 
 #: The content rules, in the order they run (cheapest first, prose last).
 CONTENT_CHECKS = [check_code_graded, check_items, check_reading_time, *PROSE_CHECKS]
 
 
+def at_level(problems: list[Problem], options: CheckOptions) -> list[Problem]:
+    """The content problems as ``options.content`` reports them: errors, warnings or none."""
+    if options.content == "off":
+        return []
+    if options.content == "warn":
+        return [Problem(p.path, p.message, p.fix, p.cell, "warning", p.code) for p in problems]
+    return problems
+
+
 def content_problems(nb, path: Path, options: CheckOptions) -> list[Problem]:
     """Run :data:`CONTENT_CHECKS` on a notebook at the level ``options.content`` sets."""
     if options.content == "off":
         return []
-    problems = [problem for step in CONTENT_CHECKS for problem in step(nb, path)]
-    if options.content == "warn":
-        problems = [Problem(p.path, p.message, p.fix, p.cell, "warning", p.code) for p in problems]
-    return problems
+    return at_level([problem for step in CONTENT_CHECKS for problem in step(nb, path)], options)
+
+
+def content_folder_problems(notebooks: dict, options: CheckOptions) -> list[Problem]:
+    """The content rules across a workbook's language versions (``lang -> (path, notebook)``)."""
+    return at_level(check_tags_aligned(notebooks), options)

@@ -8,7 +8,8 @@ Rule: a check is a pipeline of small steps, run in this order and written down h
 2. :data:`.content.CONTENT_CHECKS`, on each notebook as stored: what it teaches and assesses (no
    graded point needs trainee-written code, graded items tagged with the ICT CFT cells claimed and
    two at the apply level, citations resolve, declared minutes match the prose and exercises,
-   French glossary and typography), at the level ``options.content`` sets (error, warn, off).
+   French glossary and typography), at the level ``options.content`` sets (error, warn, off);
+   then, across each workbook's languages, the same item tags and minutes on the same cells.
 3. :data:`.static.FOLDER_CHECKS`, on each workbook folder (languages present, translations aligned,
    folder size).
 4. :data:`.static.ROOT_CHECKS`, on each workbooks root (the catalogue is up to date).
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atelier import workbook as wb
-from atelier.authoring.check.content import content_problems
+from atelier.authoring.check.content import content_folder_problems, content_problems
 from atelier.authoring.check.kernels import execute_all, network_isolation, plan_runs
 from atelier.authoring.check.options import CheckOptions
 from atelier.authoring.check.static import (
@@ -131,6 +132,7 @@ def _static_checks(workbooks, roots: list[Path], options: CheckOptions) -> list[
             for step in NOTEBOOK_CHECKS:
                 problems.extend(step(nb, path, options))
             problems.extend(content_problems(nb, path, options))
+        problems.extend(content_folder_problems(loaded, options))
         for step in FOLDER_CHECKS:
             problems.extend(
                 step(folder, loaded if step is not check_languages else versions, options)

@@ -294,3 +294,21 @@ def test_an_inflated_teaching_claim_says_make_it_deeper():
     (problem,) = pipeline.check([FIXTURES / "00-content-reading-time"], STATIC).errors
     assert "teaching is 30, but the prose reads in about 9 minutes" in problem.message
     assert "make it deeper" in problem.fix and "not a larger number" in problem.fix
+
+
+def test_language_versions_carry_the_same_tags(tmp_path):
+    """Is a French version whose item or minutes differ from the English one's caught?"""
+    import shutil
+
+    folder = tmp_path / VALID.name
+    shutil.copytree(VALID, folder)
+    path = folder / "content-valid.fr.ipynb"
+    nb = wb.read_notebook(path)
+    cell(nb, "test-wv-plan").metadata.atelier["item"]["cognitive"] = "understand"
+    cell(nb, "wv-plan").metadata.atelier["minutes"] = 3
+    nbformat.write(nb, path)
+    report = pipeline.check([folder], STATIC)
+    found = {(nb.cells[p.cell - 1].id, p.code) for p in report.problems}
+    assert found == {("test-wv-plan", "item-tag"), ("wv-plan", "reading-time")}, report.lines()
+    (problem,) = [p for p in report.problems if p.code == "reading-time"]
+    assert "atelier.minutes is 3 but 8 in content-valid.en.ipynb cell 9" in problem.message
