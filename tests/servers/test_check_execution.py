@@ -39,8 +39,8 @@ def executed(tmp_path_factory):
         FIXTURES / "00-warning-cell",
         FIXTURES / "00-content-valid",
     ]
-    # The template grades code: its fixtures and a scaffolded draft meet the content rules as
-    # warnings (what an author drafting uses); test_check_content.py fails them.
+    # Template-made fixtures and a scaffolded draft (placeholder prose and minutes) meet the
+    # content rules as warnings, as an author drafting does; test_check_content.py fails them.
     report = pipeline.check(paths, CheckOptions(cell_timeout=20, voila=False, content="warn"))
     by_folder: dict[str, set[str]] = {}
     for problem in report.errors:

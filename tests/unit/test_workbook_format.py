@@ -20,8 +20,9 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workbooks"
 REFERENCE = REPO / "workbooks" / "02-low-bandwidth-planner"
-# The fixtures here are made from `atelier new`'s template, which grades code: they test the other
-# static rules, so the content rules are off (test_check_content.py has their own fixtures).
+# The fixtures here were made from `atelier new`'s template (make_fixtures.py), drafts with a
+# graded code cell: they test the other static rules, so the content rules are off
+# (test_check_content.py has the content rules' own fixtures).
 STATIC = CheckOptions(execute=False, voila=False, content="off")
 
 
