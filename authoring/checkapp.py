@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Enum, Float, Integer, Unicode
 
 from atelier.app import AtelierApp, base_aliases, base_flags
 
@@ -28,6 +28,7 @@ class CheckApp(AtelierApp):
         "timeout": "CheckApp.cell_timeout",
         "workers": "CheckApp.workers",
         "json-file": "CheckApp.json_file",
+        "content": "CheckApp.content",
     }
     flags = {
         **base_flags,
@@ -50,6 +51,13 @@ class CheckApp(AtelierApp):
     json_file = Unicode("", help="Also write the JSON report to this file.").tag(config=True)
     execute = Bool(True, help="Run the notebooks (source and student versions).").tag(config=True)
     voila = Bool(True, help="Render workbooks published as apps with Voila.").tag(config=True)
+    content = Enum(
+        ["", "error", "warn", "off"],
+        "",
+        help="The content rules (graded code, ICT CFT items, citations, minutes, French glossary "
+        "and typography): 'error' as they say, 'warn' to report them as warnings while drafting, "
+        "'off'; empty means workbooks.check_content.",
+    ).tag(config=True)
 
     def options(self):
         """The check options: settings' ``workbooks`` section, overridden by command-line traits."""
@@ -64,6 +72,7 @@ class CheckApp(AtelierApp):
             max_folder_bytes=section.get("max_folder_kb", 20000) * 1000,
             execute=self.execute,
             voila=self.voila,
+            content=self.content or section.get("check_content", "error"),
         )
 
     def run(self):

@@ -23,6 +23,8 @@ class CheckOptions:
     voila: bool = True
     voila_timeout: float = 90.0
     fork: bool = True
+    #: The content rules (:mod:`.content`): "error" as they say, "warn" (drafting) or "off".
+    content: str = "error"
 
     @property
     def kernels(self) -> int:

@@ -5,14 +5,19 @@ Rule: a check is a pipeline of small steps, run in this order and written down h
 1. :data:`.static.NOTEBOOK_CHECKS`, on each notebook as stored (metadata schema, stored outputs,
    nbgrader metadata, solutions and hidden tests only where nbgrader expects them, alt text, local
    links and data files, sizes, untranslated cells). Pure functions: notebook in, problems out.
-2. :data:`.static.FOLDER_CHECKS`, on each workbook folder (languages present, translations aligned,
+2. :data:`.content.CONTENT_CHECKS`, on each notebook as stored: what it teaches and assesses (no
+   graded point needs trainee-written code, graded items tagged with the ICT CFT cells claimed and
+   two at the apply level, citations resolve, declared minutes match the prose and exercises,
+   French glossary and typography), at the level ``options.content`` sets (error, warn, off);
+   then, across each workbook's languages, the same item tags and minutes on the same cells.
+3. :data:`.static.FOLDER_CHECKS`, on each workbook folder (languages present, translations aligned,
    folder size).
-3. :data:`.static.ROOT_CHECKS`, on each workbooks root (the catalogue is up to date).
-4. Execution (:mod:`.kernels`, kernels forked by :mod:`atelier.authoring.forkserver`): every
+4. :data:`.static.ROOT_CHECKS`, on each workbooks root (the catalogue is up to date).
+5. Execution (:mod:`.kernels`, kernels forked by :mod:`atelier.authoring.forkserver`): every
    language version runs top to bottom in a fresh kernel twice, as the source with solutions and as
    the student version nbgrader releases; many kernels run at once (one per core), each with a
    per-cell timeout and no network.
-5. Voila (:mod:`.voila`): workbooks published as apps are rendered by Voila's own server, and the
+6. Voila (:mod:`.voila`): workbooks published as apps are rendered by Voila's own server, and the
    page must show no error.
 
 Every problem reads ``path: cell N: problem — what to do``; :class:`Report` turns them into text or
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atelier import workbook as wb
+from atelier.authoring.check.content import content_folder_problems, content_problems
 from atelier.authoring.check.kernels import execute_all, network_isolation, plan_runs
 from atelier.authoring.check.options import CheckOptions
 from atelier.authoring.check.static import (
@@ -119,12 +125,14 @@ def _read(folders: list[Path], report: Report) -> list[tuple[Path, dict, dict]]:
 
 
 def _static_checks(workbooks, roots: list[Path], options: CheckOptions) -> list[Problem]:
-    """Steps 1-3: every stored notebook, every folder, every workbooks root."""
+    """Steps 1-4: every stored notebook, every folder, every workbooks root."""
     problems = []
     for folder, versions, loaded in workbooks:
         for path, nb in loaded.values():
             for step in NOTEBOOK_CHECKS:
                 problems.extend(step(nb, path, options))
+            problems.extend(content_problems(nb, path, options))
+        problems.extend(content_folder_problems(loaded, options))
         for step in FOLDER_CHECKS:
             problems.extend(
                 step(folder, loaded if step is not check_languages else versions, options)

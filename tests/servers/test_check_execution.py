@@ -37,8 +37,11 @@ def executed(tmp_path_factory):
     paths = [FIXTURES / name for name in EXECUTION_FIXTURES] + [
         scaffolded,
         FIXTURES / "00-warning-cell",
+        FIXTURES / "00-content-valid",
     ]
-    report = pipeline.check(paths, CheckOptions(cell_timeout=20, voila=False))
+    # Template-made fixtures and a scaffolded draft (placeholder prose and minutes) meet the
+    # content rules as warnings, as an author drafting does; test_check_content.py fails them.
+    report = pipeline.check(paths, CheckOptions(cell_timeout=20, voila=False, content="warn"))
     by_folder: dict[str, set[str]] = {}
     for problem in report.errors:
         folder = Path(problem.path).parent.name
@@ -54,9 +57,19 @@ def test_execution_fixture_fails_with_its_own_problem(executed, fixture, code):
 
 
 def test_scaffolded_workbook_passes_check(executed):
-    """Does `atelier new` produce a workbook that runs cleanly as source and as student version?"""
+    """Does `atelier new` produce a workbook that runs cleanly as source and as student version?
+
+    A draft: checked with the content rules as warnings (``--content warn``).
+    """
     report, by_folder, scaffolded = executed
     assert scaffolded.name not in by_folder, report.lines()
+
+
+def test_content_valid_fixture_runs_cleanly(executed):
+    """Does the fixture that passes the content rules also run, as source and student version?"""
+    report, by_folder, _ = executed
+    assert "00-content-valid" not in by_folder, report.lines()
+    assert not [p for p in report.warnings if "00-content-valid" in p.path], report.lines()
 
 
 def test_warnings_are_reported_without_failing(executed):
@@ -69,7 +82,9 @@ def test_warnings_are_reported_without_failing(executed):
 
 def test_voila_render_error_is_reported():
     """Is a cell that fails only under Voila reported for an app workbook?"""
-    report = pipeline.check([FIXTURES / "00-voila-error"], CheckOptions(execute=False))
+    report = pipeline.check(
+        [FIXTURES / "00-voila-error"], CheckOptions(execute=False, content="off")
+    )
     assert {p.code for p in report.errors} == {"voila"}, report.lines()
 
 
@@ -85,7 +100,9 @@ def test_voila_render_cannot_reach_the_network(monkeypatch):
         listener.listen(8)
         listener.setblocking(False)
         monkeypatch.setenv("ATELIER_CHECK_PROBE_PORT", str(listener.getsockname()[1]))
-        report = pipeline.check([FIXTURES / "00-voila-network"], CheckOptions(execute=False))
+        report = pipeline.check(
+            [FIXTURES / "00-voila-network"], CheckOptions(execute=False, content="off")
+        )
         reached = []
         while True:
             try:
@@ -181,7 +198,8 @@ def test_a_widget_key_that_rejects_the_right_answers_fails_the_source_run(tmp_pa
     data = json.loads(right.read_text("utf-8"))
     data["widgets"]["w2-plan"] = "a"  # what the hidden test's key rejects
     right.write_text(json.dumps(data), "utf-8")
-    report = pipeline.check([folder], CheckOptions(cell_timeout=20, voila=False))
+    # The content rules have their own tests (tests/unit/test_check_content.py).
+    report = pipeline.check([folder], CheckOptions(cell_timeout=20, voila=False, content="off"))
     errors = [(Path(p.path).name, p.code, p.message) for p in report.errors]
     assert len(errors) == 1, report.lines()
     name, code, message = errors[0]

@@ -20,7 +20,10 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workbooks"
 REFERENCE = REPO / "workbooks" / "02-low-bandwidth-planner"
-STATIC = CheckOptions(execute=False, voila=False)
+# The fixtures here were made from `atelier new`'s template (make_fixtures.py), drafts with a
+# graded code cell: they test the other static rules, so the content rules are off
+# (test_check_content.py has the content rules' own fixtures).
+STATIC = CheckOptions(execute=False, voila=False, content="off")
 
 
 def codes(report) -> set[str]:
@@ -42,7 +45,7 @@ def codes(report) -> set[str]:
         (
             "00-oversize",
             "oversize",
-            CheckOptions(execute=False, voila=False, max_notebook_bytes=20_000),
+            CheckOptions(execute=False, voila=False, content="off", max_notebook_bytes=20_000),
         ),
         ("stale-catalogue", "stale-catalogue", STATIC),
     ],
@@ -56,6 +59,12 @@ def test_static_fixture_fails_with_its_own_problem(fixture, code, options):
 def test_valid_fixture_and_reference_pass_static_checks():
     """Do the template-made fixture and the reference workbook pass every static check?"""
     report = pipeline.check([FIXTURES / "00-valid", REFERENCE], STATIC)
+    assert not report.errors, report.lines()
+
+
+def test_reference_workbook_passes_the_content_rules():
+    """Does the reference workbook pass the content rules too (graded items, sources, minutes)?"""
+    report = pipeline.check([REFERENCE], CheckOptions(execute=False, voila=False))
     assert not report.errors, report.lines()
 
 
