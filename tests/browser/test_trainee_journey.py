@@ -211,11 +211,11 @@ def journey(hub, browser, username, language, screen, locale, cohort, facilitato
         assert_no_code(page, "view, every item answered")
         assert saved_answers(saved_at) == {k: given[k] for k in [*PLANNER_ITEMS, REFLECTION]}
 
-        # Submit: the view lists the formative check (left alone) as not answered, and none of
-        # the graded items or the reflection given.
+        # Submit: the view lists the two formative checks (left alone) as not answered, and none
+        # of the graded items or the reflection given.
         listed: list[str] = []
         pressed = submit(page, language, unanswered=listed)
-        assert len(listed) == 1, listed
+        assert len(listed) == 2, listed
         for item in PLANNER_ITEMS:
             question = re.sub(r"<[^>]+>", "", calls[item][1]["question"])[:40]
             assert not any(question in text for text in listed), (item, listed)

@@ -104,7 +104,7 @@ def test_a_french_trainee_submits_from_the_view_and_reads_her_feedback_beside_th
     expect(missing.first).to_be_visible()
     listed = missing.all_inner_texts()
     assert any("De quel élément s'agit-il" in text for text in listed), listed
-    assert any("Réflexion" in text for text in listed), listed
+    assert any("Réfléchissez" in text for text in listed), listed
     assert not any("Un étudiant qui travaille trop" in text for text in listed), listed
     assert not any(text.strip() in ("w7-match", "reflection", "w7-week") for text in listed)
     assert "Entraînement" in page.locator("#atelier-attempts").inner_text()
