@@ -23,6 +23,10 @@ APPS = [
     "07-home-learning/home-learning.fr.ipynb",
     "09-smart-classroom/smart-classroom.en.ipynb",
     "09-smart-classroom/smart-classroom.fr.ipynb",
+    "10-accessibility-inclusion/accessibility-inclusion.en.ipynb",
+    "10-accessibility-inclusion/accessibility-inclusion.fr.ipynb",
+    "11-low-tech-delivery/low-tech-delivery.en.ipynb",
+    "11-low-tech-delivery/low-tech-delivery.fr.ipynb",
 ]
 #: What the apps' widgets show (their HTML outputs), to see a change come back from the kernel.
 SHOWN = (

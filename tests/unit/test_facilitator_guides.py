@@ -67,6 +67,9 @@ def sections(text: str) -> list[tuple[int, str, str]]:
 def guide_problems(text: str, language: str, title: str) -> list[str]:
     """What a guide lacks against the house style, one line each (empty when it follows it)."""
     problems = []
+    # French typography puts a non-breaking space before a colon: a heading matches either way.
+    text = text.replace("\u00a0", " ").replace("\u202f", " ")
+    title = title.replace("\u00a0", " ").replace("\u202f", " ")
     found = sections(text)
     headings = [(level, heading) for level, heading, _ in found]
     expected = HEADINGS[language]
