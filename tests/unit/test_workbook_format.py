@@ -347,7 +347,7 @@ def test_catalogue_lists_workbooks_and_goes_stale(tmp_path):
     catalogue.write_catalogue(root)
     assert not catalogue.catalogue_problems(root)
     text = "\n".join(c.source for c in wb.read_notebook(root / "index.fr.ipynb").cells)
-    assert "low-bandwidth-planner.fr.ipynb" in text and "12 min de lecture + 40 min" in text
+    assert "low-bandwidth-planner.fr.ipynb" in text and "13 min de lecture + 43 min" in text
     assert "Classe standard" in text and "Standard Classroom" not in text
     path = root / REFERENCE.name / "low-bandwidth-planner.en.ipynb"
     nb = wb.read_notebook(path)
