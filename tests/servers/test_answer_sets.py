@@ -342,7 +342,7 @@ def test_the_facilitator_reads_and_marks_the_reflection_written_in_the_view(grad
     }
     assert text in shown["text/plain"], shown
     page = formgrader_page(course, STUDENT, aid, name)
-    rubric = {"en": "Rubric (4 points)", "fr": "Grille (4 points)"}[language]
+    rubric = {"en": "Rubric (4 points)", "fr": "évaluation (4 points)"}[language]
     written = html.escape(text[:60], quote=False)
     assert written in page and page.index(rubric) < page.index(written)
     # Formgrader's score and comment boxes of the task, for the facilitator's mark.
