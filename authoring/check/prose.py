@@ -256,6 +256,16 @@ def fold(text: str) -> str:
     return plain.replace("’", "'").replace("‘", "'").replace("\u00a0", " ").replace("\u202f", " ")
 
 
+def french_prose(nb, path: Path):
+    """(number, cell, prose) of a French notebook's markdown cells, its Sources cell aside."""
+    if not is_french(nb, path):
+        return
+    skip = sources_cell(nb)
+    for i, cell in enumerate(nb.cells, 1):
+        if cell.cell_type == "markdown" and i != skip:
+            yield i, cell, prose_text(cell.source)
+
+
 @cache
 def _term_pattern(term: str) -> re.Pattern:
     words = [re.escape(w) for w in fold(term).split()]
@@ -264,15 +274,9 @@ def _term_pattern(term: str) -> re.Pattern:
 
 def check_glossary(nb, path: Path) -> list[Problem]:
     """A French notebook uses none of the glossary's terms to avoid (Sources and code aside)."""
-    if not is_french(nb, path):
-        return []
-    skip = sources_cell(nb)
     problems = []
-    for i, cell in enumerate(nb.cells, 1):
-        if cell.cell_type != "markdown" or i == skip:
-            continue
+    for i, cell, text in french_prose(nb, path):
         # NFKD keeps one folded character per original one for Latin text: positions still match.
-        text = prose_text(cell.source)
         folded = fold(text)
         for entry in glossary():
             match = _term_pattern(entry["avoid"]).search(folded)
@@ -330,14 +334,9 @@ def typography_faults(text: str) -> list[str]:
 
 def check_fr_typography(nb, path: Path) -> list[Problem]:
     """French prose puts a non-breaking space before ``: ; ? !`` (one warning per cell)."""
-    if not is_french(nb, path):
-        return []
-    skip = sources_cell(nb)
     problems = []
-    for i, cell in enumerate(nb.cells, 1):
-        if cell.cell_type != "markdown" or i == skip:
-            continue
-        faults = typography_faults(prose_text(cell.source))
+    for i, cell, text in french_prose(nb, path):
+        faults = typography_faults(text)
         if faults:
             more = f" (and {len(faults) - 2} more)" if len(faults) > 2 else ""
             problems.append(
