@@ -245,8 +245,16 @@ def account_exists(name: str) -> bool:
     return True
 
 
+#: Where Debian keeps the account tools (useradd, usermod, userdel): a caller's PATH may lack
+#: them (the grading sandbox sets its own PATH when it adds a slot account).
+ADMIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def _run(cmd: list[str]) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    import shutil
+
+    tool = shutil.which(cmd[0], path=ADMIN_PATH) or cmd[0]
+    result = subprocess.run([tool, *cmd[1:]], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise AtelierError(f"{' '.join(cmd)} failed: {result.stderr.strip() or result.returncode}")
 
