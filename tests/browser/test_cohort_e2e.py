@@ -400,6 +400,18 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
         notebook.locator(".jp-Cell").first.click()
         page.get_by_role("menuitem", name=who.words["run"], exact=True).click()
         page.locator("li[data-command='runmenu:run-all']").click()
+        # Run All queues every cell before the widgets' messages: a choice made while the kernel
+        # still runs the cells below is answered only after them. Wait, as a trainee sees, until
+        # no cell is left waiting ("[*]") and the last one has run.
+        prompts = notebook.locator(".jp-CodeCell .jp-InputPrompt")
+        wait_until(
+            lambda: (
+                re.search(r"\[\d+\]", prompts.last.text_content() or "")
+                and not notebook.locator(".jp-InputPrompt", has_text="[*]").count()
+            ),
+            "Run All did not finish",
+            timeout=120,
+        )
         calculator = notebook.locator(".atelier").first
         calculator.wait_for()
         calculator.scroll_into_view_if_needed()

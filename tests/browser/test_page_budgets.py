@@ -10,6 +10,7 @@ Budgets are bytes, not times: they do not drift with the machine's load.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,15 @@ def open_workbook(page, url: str) -> None:
     page.goto(url)
     cell = page.locator(".jp-CodeCell").first
     output = cell.locator(".jp-OutputArea-output").first
+    # Run pressed before Lab has connected the notebook's kernel opens Lab's "Select Kernel"
+    # dialog, which then takes every click: wait for the kernel as a trainee waits for "Idle".
+    page.get_by_text(re.compile(r"\| (Idle|Inactif)$")).wait_for()
     # A key pressed while Lab is still starting its kernel can be lost: press Run again until the
     # cell has run, as a trainee would, within the page's own timeout.
     for _attempt in range(12):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():  # a dialog that still came up is accepted (its default: the kernel)
+            dialog.locator(".jp-mod-accept").first.click()
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         try:
