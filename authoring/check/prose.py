@@ -33,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 
 from atelier import workbook as wb
+from atelier.authoring.check.static import TRANSLATE_MARKER
 from atelier.workbook import Problem
 
 # ------------------------------------------------------------------------------------------ prose
@@ -257,12 +258,16 @@ def fold(text: str) -> str:
 
 
 def french_prose(nb, path: Path):
-    """(number, cell, prose) of a French notebook's markdown cells, its Sources cell aside."""
+    """(number, cell, prose) of a French notebook's markdown cells, its Sources cell aside.
+
+    A cell still marked ``<!-- TRANSLATE`` holds the English text ``atelier translate`` copied:
+    the "not translated yet" warning covers it, French rules would only repeat it.
+    """
     if not is_french(nb, path):
         return
     skip = sources_cell(nb)
     for i, cell in enumerate(nb.cells, 1):
-        if cell.cell_type == "markdown" and i != skip:
+        if cell.cell_type == "markdown" and i != skip and TRANSLATE_MARKER not in cell.source:
             yield i, cell, prose_text(cell.source)
 
 

@@ -242,6 +242,17 @@ def test_typography_skips_english_notebooks_and_the_sources_cell():
     assert not prose.check_fr_typography(nb, path)
 
 
+def test_french_rules_wait_for_a_cell_to_be_translated():
+    """Is a cell ``atelier translate`` copied in English left to the "not translated" warning?"""
+    nb, path = valid("fr")
+    english = "Question: what will the facilitator say?"
+    cell(nb, "why").source = english
+    assert {p.code for p in prose.check_fr_typography(nb, path)} == {"fr-typography"}
+    cell(nb, "why").source = "<!-- TRANSLATE: from en -->\n" + english
+    assert not prose.check_fr_typography(nb, path)
+    assert not prose.check_glossary(nb, path)
+
+
 # ----------------------------------------------------------------------------- items and minutes
 
 
