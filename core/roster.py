@@ -3,7 +3,9 @@
 The rule: a roster is checked as a whole before anything changes on the machine. :func:`read_roster`
 either returns every person of the file or raises :class:`RosterError` listing every problem found
 (missing column, a column header outside the safe character set, duplicate person, bad email,
-unknown language or role, hostile, overlong or reserved names), each with its line number.
+unknown language or role, hostile, overlong or reserved names, a country, gender or consent
+outside what ``docs/roster.md`` lists), each with its line number and column. Countries are stored
+as ISO 3166-1 alpha-2 codes, so ``Sénégal``, ``Senegal`` and ``SN`` count as one country.
 Usernames are normalised (Unicode NFKC, then lower case) and must then be plain ASCII, so two rows
 can never map to the same Unix account without it being reported with both line numbers; an
 already-imported person may be imported again (same username and email) to update them. A
@@ -14,6 +16,7 @@ services) nor a system account's.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import unicodedata
@@ -29,15 +32,25 @@ REQUIRED_COLUMNS = (
     "username",
     "full_name",
     "email",
-    "institution",
-    "country",
     "language",
     "role",
     "cohort",
 )
-#: Columns that may be left empty on a row.
-OPTIONAL_VALUES = {"institution", "country"}
+#: Columns a roster may have, each with a meaning (``docs/roster.md``); a cell may be left empty.
+#: What a programme reports (participation by institution, country, gender) reads them, and
+#: ``consent`` says whether a person's institution, country and gender may be used at all.
+OPTIONAL_COLUMNS = ("institution", "country", "gender", "consent")
 ROLES = ("trainee", "facilitator")
+#: Gender: the values a roster may give (English or French, any case), each read as one of three
+#: stored words; "prefer not to say" (or an empty cell) is stored as ``""`` and never guessed.
+GENDERS = {
+    "woman": "woman", "female": "woman", "f": "woman", "femme": "woman",
+    "man": "man", "male": "man", "m": "man", "homme": "man",
+    "non-binary": "non-binary", "nonbinary": "non-binary", "non-binaire": "non-binary",
+    "prefer not to say": "", "préfère ne pas répondre": "", "": "",
+}  # fmt: skip
+#: Consent to reports by personal attribute: yes or no (oui/non); an empty cell is no.
+CONSENT = {"yes": "yes", "oui": "yes", "no": "no", "non": "no", "": "no"}
 
 #: A normalised username: ASCII letter first, then letters, digits, `-` or `_`. Unix accounts are
 #: at most 32 characters; the account prefix takes up to 8 of them.
@@ -99,6 +112,18 @@ class Person:
     cohorts: tuple[str, ...]
     extra: dict = field(default_factory=dict)
     line: int = 0
+    #: ``woman``, ``man``, ``non-binary`` or ``""`` (not said, or no gender column).
+    gender: str = ""
+    #: ``yes``, ``no``, or ``""`` when the roster has no consent column (see :attr:`consents`).
+    consent: str = ""
+
+    @property
+    def consents(self) -> bool:
+        """Whether institution, country and gender may be counted in reports (docs/roster.md).
+
+        A roster without a consent column asks nobody, and its people are counted as before.
+        """
+        return self.consent != "no"
 
     def to_json(self) -> dict:
         """A JSON-ready mapping (the roster store's format)."""
@@ -217,6 +242,7 @@ def parse_roster(
         raise RosterError(path, [f"line 1: {problem}" for problem in bad_headers])
     columns = [_header_key(name) for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    has_consent = "consent" in columns
     if missing:
         raise RosterError(
             path,
@@ -250,9 +276,11 @@ def parse_roster(
             )
             continue
         values = {name: cell.strip() for name, cell in zip(columns, row, strict=True) if name}
+        for name in OPTIONAL_COLUMNS:
+            values.setdefault(name, "")
         row_problems = []
         for name in REQUIRED_COLUMNS:
-            if not values[name] and name not in OPTIONAL_VALUES:
+            if not values[name]:
                 row_problems.append(f"{name} is empty")
 
         raw_username = values["username"]
@@ -275,6 +303,26 @@ def parse_roster(
             problem = text_problem(name, values[name])
             if problem:
                 row_problems.append(problem)
+        country = ""
+        if values["country"] and not text_problem("country", values["country"]):
+            country = country_code(values["country"]) or ""
+            if not country:
+                row_problems.append(
+                    f"column country: {show(values['country'])} is not a country; give its ISO "
+                    "3166 two-letter code (SN, KE, FR) or its English or French name"
+                )
+        gender = GENDERS.get(" ".join(values["gender"].lower().split()))
+        if gender is None:
+            row_problems.append(
+                f"column gender: {show(values['gender'])} is not one of woman, man, non-binary, "
+                "prefer not to say (or femme, homme, non-binaire, préfère ne pas répondre), or empty"
+            )
+        consent = CONSENT.get(values["consent"].lower())
+        if consent is None:
+            row_problems.append(
+                f"column consent: {show(values['consent'])} is not yes or no (oui, non); "
+                "an empty cell means no"
+            )
 
         email = values["email"]
         if email:
@@ -313,7 +361,8 @@ def parse_roster(
                 f"({show(before.email)}); choose another username"
             )
 
-        extra = {name: values[name] for name in columns if name and name not in REQUIRED_COLUMNS}
+        known_columns = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+        extra = {name: values[name] for name in columns if name and name not in known_columns}
         for name, value in extra.items():
             problem = text_problem(f"column {name}", value)
             if problem:
@@ -328,12 +377,14 @@ def parse_roster(
                 full_name=values["full_name"],
                 email=email,
                 institution=values["institution"],
-                country=values["country"],
+                country=country,
                 language=language,
                 role=role,
                 cohorts=cohorts,
                 extra=extra,
                 line=line,
+                gender=gender or "",
+                consent=(consent or "no") if has_consent else "",
             )
         )
     if problems:
@@ -360,6 +411,51 @@ def read_roster(
     except OSError as exc:
         raise AtelierError(f"{p}: cannot read the roster ({exc.strerror})") from exc
     return parse_roster(_decode(str(p), data), str(p), known, reserved)
+
+
+def _folded(text: str) -> str:
+    """``text`` without accents, case, punctuation or extra spaces: how country names compare."""
+    plain = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).lower()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", plain).split())
+
+
+@functools.cache
+def _countries() -> dict[str, str]:
+    """Folded English and French country names, and codes, to ISO 3166-1 alpha-2 codes.
+
+    The names are CLDR's (through Babel, which JupyterLab's server already brings): every
+    territory with a two-letter code, which is what ISO 3166-1 alpha-2 assigns.
+    """
+    from babel import Locale
+
+    table: dict[str, str] = {}
+    for language in ("en", "fr"):
+        for code, name in Locale(language).territories.items():
+            if len(code) == 2 and code.isalpha() and code not in ("ZZ", "EU", "EZ", "UN", "QO"):
+                table[_folded(name)] = code
+                table[code.lower()] = code
+    return table
+
+
+def country_code(value: str) -> str | None:
+    """The ISO 3166-1 alpha-2 code of a country given by code or English or French name, or None.
+
+    ``SN``, ``sn``, ``Senegal``, ``Sénégal`` and ``senegal`` are all ``SN``.
+    """
+    return _countries().get(_folded(value)) if value.strip() else None
+
+
+def country_name(code: str, language: str = "en") -> str:
+    """A country's name in ``language`` (``en`` or ``fr``) from its code; the value itself if unknown."""
+    from babel import Locale
+
+    try:
+        return Locale(language if language in LANGUAGES else LANGUAGES[0]).territories.get(
+            code, code
+        )
+    except ValueError:
+        return code
 
 
 def cohorts_of(people: Iterable[Person]) -> dict[str, dict[str, list[str]]]:

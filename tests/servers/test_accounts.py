@@ -57,8 +57,8 @@ def test_the_prefixed_form_and_the_grader_account_itself_are_refused(machine):
     """Is ``<prefix>grader-c1`` (the grader account's own name) refused, as is ``<prefix>x``?"""
     prefix = machine.prefix
     text = HEADER + (
-        f"{prefix}grader-c1,G,g@example.org,U,K,en,trainee,c1\n"
-        f"{prefix}alice,A,a@example.org,U,K,en,trainee,c1\n"
+        f"{prefix}grader-c1,G,g@example.org,U,KE,en,trainee,c1\n"
+        f"{prefix}alice,A,a@example.org,U,KE,en,trainee,c1\n"
     )
     output = import_refused(machine, text)
     assert "line 2:" in output and "line 3:" in output and "without it" in output, output
@@ -70,7 +70,7 @@ def test_an_existing_unmarked_account_with_a_trainees_name_is_never_adopted(mach
     subprocess.run(["useradd", "--no-create-home", account], check=True)
     try:
         text = HEADER + (
-            "bob,Bob,bob@example.org,U,K,en,trainee,c1\ndora,Dora,dora@example.org,U,K,en,trainee,c1\n"
+            "bob,Bob,bob@example.org,U,KE,en,trainee,c1\ndora,Dora,dora@example.org,U,KE,en,trainee,c1\n"
         )
         output = import_refused(machine, text)
         assert "line 3:" in output and account in output, output
@@ -83,7 +83,7 @@ def test_a_system_accounts_name_is_refused(machine):
     """Is the bare name of an existing system account refused (with the prefix it would be safe)?"""
     text = (
         HEADER
-        + "polkitd,P,p@example.org,U,K,en,trainee,c1\nmessagebus,M,m@e.org,U,K,en,trainee,c1\n"
+        + "polkitd,P,p@example.org,U,KE,en,trainee,c1\nmessagebus,M,m@e.org,U,KE,en,trainee,c1\n"
     )
     names = {e.pw_name for e in pwd.getpwall()}
     output = import_refused(machine, text)
@@ -94,7 +94,7 @@ def test_a_system_accounts_name_is_refused(machine):
 
 def test_a_good_roster_still_imports_and_marks_its_accounts(machine):
     """Are accounts made by an import marked as Atelier trainees (and re-importing is safe)?"""
-    text = HEADER + "erin,Erin,erin@example.org,U,K,en,trainee,c1\n"
+    text = HEADER + "erin,Erin,erin@example.org,U,KE,en,trainee,c1\n"
     machine.import_roster(text)
     machine.import_roster(text)
     assert pwd.getpwnam(machine.account("erin")).pw_gecos == "Atelier trainee"

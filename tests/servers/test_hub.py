@@ -22,11 +22,11 @@ from harness import execute_in_kernel
 pytestmark = pytest.mark.server
 
 BAD_ROSTER = """username,full name,email,institution,country,language,role,cohort
-dave,Dave,dave@example.org,U,K,en,trainee,x
-Dave,Dave Twin,twin@example.org,U,K,en,trainee,x
-erin,Erin,not-an-email,U,K,en,trainee,x
-femi,Femi,femi@example.org,U,K,sw,trainee,x
-gus,<img src=x onerror=alert(1)>,gus@example.org,U,K,en,trainee,x
+dave,Dave,dave@example.org,U,KE,en,trainee,x
+Dave,Dave Twin,twin@example.org,U,KE,en,trainee,x
+erin,Erin,not-an-email,U,KE,en,trainee,x
+femi,Femi,femi@example.org,U,KE,sw,trainee,x
+gus,<img src=x onerror=alert(1)>,gus@example.org,U,KE,en,trainee,x
 """
 
 

@@ -65,7 +65,7 @@ def uid_of(hub, username: str) -> int:
 
 def test_a_trainee_server_starts_without_running_node(hub):
     """Does a trainee's server start (JupyterLab ready) without spawning Node.js (yarn, npm)?"""
-    nour = "nour,Nour Haddad,nour@example.org,U,K,en,trainee,x\n"
+    nour = "nour,Nour Haddad,nour@example.org,U,KE,en,trainee,x\n"
     result = hub.import_roster(ROSTER_HEADER + nour)
     assert result.returncode == 0, result.stderr
     uid = uid_of(hub, "nour")
@@ -87,7 +87,7 @@ def test_a_trainee_server_starts_without_running_node(hub):
 def test_new_people_of_a_known_cohort_reach_the_running_hub_without_a_restart(hub):
     """Are new trainees of a known cohort in its group, seen by its facilitator, with no restart?"""
     hub_pid = (hub.state_dir / "jupyterhub.pid").read_text()
-    result = hub.import_roster(ROSTER_HEADER + "omar,Omar Sy,omar@example.org,U,K,fr,trainee,x\n")
+    result = hub.import_roster(ROSTER_HEADER + "omar,Omar Sy,omar@example.org,U,KE,fr,trainee,x\n")
     assert "no restart was needed" in result.stdout, result.stdout
     assert (hub.state_dir / "jupyterhub.pid").read_text() == hub_pid
     fiona = hub.login("fiona")
@@ -106,8 +106,8 @@ def test_a_new_cohort_restarts_the_hub_safely_and_applies_its_rights(hub):
     proxy_before = (hub.state_dir / "proxy.pid").read_text()
     result = hub.import_roster(
         ROSTER_HEADER
-        + "zara,Zara Ali,zara@example.org,U,K,en,trainee,z\n"
-        + "zack,Zack Obi,zack@example.org,U,K,en,facilitator,z\n"
+        + "zara,Zara Ali,zara@example.org,U,KE,en,trainee,z\n"
+        + "zack,Zack Obi,zack@example.org,U,KE,en,facilitator,z\n"
     )
     assert "restarted to add cohort(s) z" in result.stdout, result.stdout
     assert (hub.state_dir / "proxy.pid").read_text() == proxy_before

@@ -40,10 +40,10 @@ LIMITS = {
     "cleanup_minutes": 1,
 }
 ROSTER = """username,full name,email,institution,country,language,role,cohort
-tara,Tara Mensah,tara@example.org,U,K,en,trainee,x
-theo,Theo Dlamini,theo@example.org,U,K,fr,trainee,x
-tess,Tess Ouedraogo,tess@example.org,U,K,en,trainee,x
-tomi,Tomi Adeyemi,tomi@example.org,U,K,fr,trainee,x
+tara,Tara Mensah,tara@example.org,U,KE,en,trainee,x
+theo,Theo Dlamini,theo@example.org,U,KE,fr,trainee,x
+tess,Tess Ouedraogo,tess@example.org,U,KE,en,trainee,x
+tomi,Tomi Adeyemi,tomi@example.org,U,KE,fr,trainee,x
 """
 
 #: Writes 1 MiB files into each folder until an error (at most 48), then removes them.

@@ -22,7 +22,7 @@ from test_hub import execute_in_kernel, server_pid, xsrf_headers
 pytestmark = pytest.mark.server
 
 ROSTER = """username,full name,email,institution,country,language,role,cohort
-pia,Pia Nkosi,pia@example.org,U,K,en,trainee,x
+pia,Pia Nkosi,pia@example.org,U,KE,en,trainee,x
 """
 
 #: What the issue asks: the site answers again within this many seconds of the proxy's death.

@@ -27,10 +27,10 @@ from test_hub_running import NodeWatch
 pytestmark = pytest.mark.server
 
 ROSTER = """username,full name,email,institution,country,language,role,cohort
-tara,Tara Mensah,tara@example.org,U,K,en,trainee,x
-theo,Theo Dlamini,theo@example.org,U,K,fr,trainee,x
-tess,Tess Ouedraogo,tess@example.org,U,K,en,trainee,x
-tomi,Tomi Adeyemi,tomi@example.org,U,K,en,trainee,x
+tara,Tara Mensah,tara@example.org,U,KE,en,trainee,x
+theo,Theo Dlamini,theo@example.org,U,KE,fr,trainee,x
+tess,Tess Ouedraogo,tess@example.org,U,KE,en,trainee,x
+tomi,Tomi Adeyemi,tomi@example.org,U,KE,en,trainee,x
 """
 
 

@@ -15,9 +15,9 @@ from atelier.settings import load_settings
 pytestmark = pytest.mark.unit
 
 ROSTER = """username,full name,email,institution,country,language,role,cohort
-alice,Alice,alice@example.org,U,K,en,trainee,x
-chloe,Chloé,chloe@example.org,U,S,fr,trainee,y
-fiona,Fiona,fiona@example.org,U,S,en,facilitator,x
+alice,Alice,alice@example.org,U,KE,en,trainee,x
+chloe,Chloé,chloe@example.org,U,SN,fr,trainee,y
+fiona,Fiona,fiona@example.org,U,SN,en,facilitator,x
 """
 
 

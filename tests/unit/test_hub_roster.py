@@ -53,15 +53,15 @@ def test_a_missing_column_is_named_on_line_1():
 def test_every_bad_row_is_listed_with_its_line_number():
     """Are all problems of a file reported at once, each with the right line number?"""
     text = roster(
-        "alice,Alice,alice@example.org,U,K,en,trainee,x",
-        "Alice,Alice Twin,twin@example.org,U,K,en,trainee,x",
-        "carl,Carl,not-an-email,U,K,en,trainee,x",
-        "dora,Dora,dora@example.org,U,K,de,trainee,x",
-        "eve,<script>alert(1)</script>,eve@example.org,U,K,en,trainee,x",
-        "frank,Frank,frank@example.org,U,K,en,boss,x",
-        "gina," + "G" * 150 + ",gina@example.org,U,K,en,trainee,x",
-        "root,Root,root@example.org,U,K,en,trainee,x",
-        "h,H,h@example.org,U,K,en,trainee",
+        "alice,Alice,alice@example.org,U,KE,en,trainee,x",
+        "Alice,Alice Twin,twin@example.org,U,KE,en,trainee,x",
+        "carl,Carl,not-an-email,U,KE,en,trainee,x",
+        "dora,Dora,dora@example.org,U,KE,de,trainee,x",
+        "eve,<script>alert(1)</script>,eve@example.org,U,KE,en,trainee,x",
+        "frank,Frank,frank@example.org,U,KE,en,boss,x",
+        "gina," + "G" * 150 + ",gina@example.org,U,KE,en,trainee,x",
+        "root,Root,root@example.org,U,KE,en,trainee,x",
+        "h,H,h@example.org,U,KE,en,trainee",
     )
     found = problems(text)
     assert any(p.startswith("line 3:") and "same account as line 2" in p for p in found)
@@ -81,7 +81,7 @@ def test_every_bad_row_is_listed_with_its_line_number():
 )
 def test_hostile_or_look_alike_usernames_are_refused(username):
     """Are Cyrillic look-alikes, accents, overlong and shell-like usernames refused?"""
-    found = problems(roster(f"{username},Name,n@example.org,U,K,en,trainee,x"))
+    found = problems(roster(f"{username},Name,n@example.org,U,KE,en,trainee,x"))
     assert found and found[0].startswith("line 2:")
     assert all(len(p) < 400 for p in found), "messages stay bounded whatever the input"
 
@@ -90,7 +90,7 @@ def test_fullwidth_letters_normalise_to_the_same_account_and_collide():
     """Does fullwidth 'ａｌｉｃｅ' (NFKC-equal) collide with 'alice', naming both lines?"""
     found = problems(
         roster(
-            "alice,A,a@example.org,U,K,en,trainee,x", "ａｌｉｃｅ,B,b@example.org,U,K,en,trainee,x"
+            "alice,A,a@example.org,U,KE,en,trainee,x", "ａｌｉｃｅ,B,b@example.org,U,KE,en,trainee,x"
         )
     )
     assert found == [found[0]] and "line 3:" in found[0] and "line 2" in found[0]
@@ -98,18 +98,18 @@ def test_fullwidth_letters_normalise_to_the_same_account_and_collide():
 
 def test_reimport_updates_a_known_person_but_refuses_a_different_one():
     """Can a known person be imported again, while someone else cannot take their username?"""
-    first = parse_roster(roster("alice,A,a@example.org,U,K,en,trainee,x"))
+    first = parse_roster(roster("alice,A,a@example.org,U,KE,en,trainee,x"))
     known = {p.username: p for p in first}
-    again = parse_roster(roster("alice,Alice M,A@example.org,U,K,fr,trainee,x"), known=known)
+    again = parse_roster(roster("alice,Alice M,A@example.org,U,KE,fr,trainee,x"), known=known)
     assert again[0].language == "fr"
-    found = problems(roster("Alice,Other,other@example.org,U,K,en,trainee,x"), known=known)
+    found = problems(roster("Alice,Other,other@example.org,U,KE,en,trainee,x"), known=known)
     assert "already imported" in found[0]
 
 
 def test_a_file_that_is_not_utf8_is_refused_with_its_line(tmp_path):
     """Is a Latin-1 file refused with the line of the first bad byte?"""
     path = tmp_path / "latin1.csv"
-    path.write_bytes(roster("alice,Hélène,a@example.org,U,K,fr,trainee,x").encode("latin-1"))
+    path.write_bytes(roster("alice,Hélène,a@example.org,U,KE,fr,trainee,x").encode("latin-1"))
     with pytest.raises(RosterError) as caught:
         read_roster(path)
     assert caught.value.problems[0].startswith("line 2:") and "UTF-8" in caught.value.problems[0]
@@ -117,7 +117,7 @@ def test_a_file_that_is_not_utf8_is_refused_with_its_line(tmp_path):
 
 def test_a_trainee_in_two_cohorts_is_refused():
     """Does a trainee listed in two cohorts get an error?"""
-    assert "exactly one cohort" in problems(roster("a,A,a@example.org,U,K,en,trainee,x;y"))[0]
+    assert "exactly one cohort" in problems(roster("a,A,a@example.org,U,KE,en,trainee,x;y"))[0]
 
 
 ROSTERS = FIXTURES / "rosters"
@@ -143,7 +143,7 @@ def test_every_header_outside_the_safe_set_is_refused(header):
 
     out = io.StringIO()
     csv.writer(out).writerow([*HEADER.split(","), header])
-    text = out.getvalue() + "alice,A,alice@example.org,U,K,en,trainee,x,v\n"
+    text = out.getvalue() + "alice,A,alice@example.org,U,KE,en,trainee,x,v\n"
     found = problems(text)
     assert len(found) == 1 and found[0].startswith("line 1: column header "), found
 
@@ -151,7 +151,7 @@ def test_every_header_outside_the_safe_set_is_refused(header):
 def test_safe_extra_columns_are_kept():
     """Are extra columns with plain headers (spaces, '-', '.', digits) still kept?"""
     text = roster(
-        "alice,A,alice@example.org,U,K,en,trainee,x,2024,B2,yes",
+        "alice,A,alice@example.org,U,KE,en,trainee,x,2024,B2,yes",
         header=HEADER + ",Year of entry,level-2,opt.in",
     )
     (person,) = parse_roster(text)
@@ -165,7 +165,7 @@ def test_safe_extra_columns_are_kept():
 )  # fmt: skip
 def test_names_atelier_derives_or_the_system_uses_are_refused(username):
     """Is every grader, sandbox, service or system name refused with its line number?"""
-    found = problems(roster(f"{username},A,a@example.org,U,K,en,trainee,c1"))
+    found = problems(roster(f"{username},A,a@example.org,U,KE,en,trainee,c1"))
     assert found == [f"line 2: {found[0][8:]}"] and "reserved" in found[0], found
 
 
@@ -183,11 +183,11 @@ def test_names_of_this_machine_and_settings_are_refused_with_their_line():
     )
     reserved = ReservedNames(AccountPolicy(prefix="atelier-"), apps_account="atelier-web")
     text = roster(
-        "alice,A,alice@example.org,U,K,en,trainee,c1",
-        "sbx3,S,s@example.org,U,K,en,trainee,c1",
-        "atelier-bob,B,b@example.org,U,K,en,trainee,c1",
-        "web,W,w@example.org,U,K,en,trainee,c1",
-        f"{system},Y,y@example.org,U,K,en,trainee,c1",
+        "alice,A,alice@example.org,U,KE,en,trainee,c1",
+        "sbx3,S,s@example.org,U,KE,en,trainee,c1",
+        "atelier-bob,B,b@example.org,U,KE,en,trainee,c1",
+        "web,W,w@example.org,U,KE,en,trainee,c1",
+        f"{system},Y,y@example.org,U,KE,en,trainee,c1",
     )
     with pytest.raises(RosterError) as caught:
         parse_roster(text, "cohort.csv", None, reserved)
