@@ -60,6 +60,8 @@ class TraineeProgress:
     full_name: str
     columns: dict[str, str]
     workbooks: dict[str, WorkbookProgress] = field(default_factory=dict)
+    #: The roster's consent column says no: institution and country are never used for them.
+    withheld: bool = False
 
     @property
     def completion(self) -> float:
@@ -85,6 +87,8 @@ class CohortProgress:
     trainees: list[TraineeProgress]
     #: Per workbook, the statistics of its graded items over first attempts (item analysis).
     items: dict[str, list] = field(default_factory=dict)
+    #: Participation (:mod:`atelier.grading.participation`), read with the rest; None if not read.
+    participation: object = None
 
 
 # --- reading live data -------------------------------------------------------------------------
@@ -142,13 +146,14 @@ def cohort_progress(settings, cohort: str) -> CohortProgress:
     for row in rows:
         trainee = row.trainee
         person = people.get(trainee.username)
+        withheld = not getattr(person, "consents", True)
         values = {
-            "institution": getattr(person, "institution", ""),
-            "country": getattr(person, "country", ""),
+            "institution": "" if withheld else getattr(person, "institution", ""),
+            "country": "" if withheld else getattr(person, "country", ""),
             "language": trainee.language,
             **{key: str(value) for key, value in (getattr(person, "extra", {}) or {}).items()},
         }
-        progress = TraineeProgress(trainee.username, trainee.full_name, values)
+        progress = TraineeProgress(trainee.username, trainee.full_name, values, withheld=withheld)
         for workbook in workbooks:
             grade = row.grades[workbook]
             assignments = [f"{workbook}-{lang}" for lang in LANGUAGES]
@@ -169,7 +174,11 @@ def cohort_progress(settings, cohort: str) -> CohortProgress:
         workbook: itemanalysis.analyse(itemanalysis.choose_attempts(attempts, workbook))
         for workbook in workbooks
     }
-    return CohortProgress(cohort, workbooks, columns, result, items)
+    from atelier.grading.participation.events import cohort_participation
+
+    return CohortProgress(
+        cohort, workbooks, columns, result, items, cohort_participation(settings, cohort)
+    )
 
 
 # --- summaries ---------------------------------------------------------------------------------
@@ -200,6 +209,8 @@ def breakdown(progress: CohortProgress, column: str) -> list[dict]:
         raise AtelierError(f"no roster column '{column}'; choose one of {progress.columns}")
     groups: dict[str, list[TraineeProgress]] = {}
     for trainee in progress.trainees:
+        if trainee.withheld and column in ("institution", "country"):
+            continue  # no consent: in no breakdown by a personal attribute (docs/roster.md)
         groups.setdefault(trainee.columns.get(column, "") or "—", []).append(trainee)
     return [
         {
@@ -348,12 +359,15 @@ def item_sections(progress: CohortProgress) -> list[tuple[str, tuple, dict]]:
     return sections
 
 
-def page(progress: CohortProgress, column: str | None = None) -> str:
+def page(progress: CohortProgress, column: str | None = None, language: str = "en") -> str:
     """The dashboard of a cohort: summary, workbooks, trainees, a breakdown by ``column``, CSV link.
 
-    ``column`` (a roster column, the first one when not given) is what the breakdown groups by.
+    ``column`` (a roster column, the first one when not given) is what the breakdown groups by;
+    the Participation section is in ``language`` (the facilitator's).
     """
     import base64
+
+    from atelier.grading.participation.page import section
 
     column = column or progress.columns[0]
     summary = workbook_summary(progress)
@@ -372,6 +386,9 @@ def page(progress: CohortProgress, column: str | None = None) -> str:
         _chart(by, column, "mean completion"),
         f"data:text/csv;base64,{csv_data}",
         item_sections(progress),
+        ""
+        if progress.participation is None
+        else section(progress.participation, progress.cohort, language),
     )
 
 
