@@ -315,7 +315,8 @@ def parse_roster(
         if gender is None:
             row_problems.append(
                 f"column gender: {show(values['gender'])} is not one of woman, man, non-binary, "
-                "prefer not to say (or femme, homme, non-binaire, préfère ne pas répondre), or empty"
+                "prefer not to say (or femme, homme, non-binaire, préfère ne pas répondre), "
+                "or empty"
             )
         consent = CONSENT.get(values["consent"].lower())
         if consent is None:
@@ -447,7 +448,7 @@ def country_code(value: str) -> str | None:
 
 
 def country_name(code: str, language: str = "en") -> str:
-    """A country's name in ``language`` (``en`` or ``fr``) from its code; the value itself if unknown."""
+    """A country's name in ``language`` (``en`` or ``fr``) from its code; else the value itself."""
     from babel import Locale
 
     try:

@@ -63,7 +63,10 @@ class ReportItemsApp(CohortApp, OutputApp):
 
 
 class ReportParticipationApp(CohortApp, OutputApp):
-    """``atelier report participation --cohort C [--institution NAME] [--format csv|pdf] -o FILE``."""
+    """``atelier report participation --cohort C``: participation as CSV or a one-page PDF.
+
+    Options: ``[--institution NAME] [--format csv|pdf] [--language en|fr] -o FILE``.
+    """
 
     name = "atelier report participation"
     description = (
@@ -87,9 +90,9 @@ class ReportParticipationApp(CohortApp, OutputApp):
     format = Enum(
         ["csv", "pdf"], "csv", help="csv (standard output or -o) or pdf (a one-page report, -o)."
     ).tag(config=True)
-    language = Enum(
-        list(LANGUAGES), LANGUAGES[0], help="Language of the report's words."
-    ).tag(config=True)
+    language = Enum(list(LANGUAGES), LANGUAGES[0], help="Language of the report's words.").tag(
+        config=True
+    )
 
     def run(self):
         """Compute the cohort's participation and write it."""

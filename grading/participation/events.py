@@ -83,7 +83,7 @@ def _read(top: Path, parts: list[str], owners: set[int] | None) -> bytes | None:
 
 
 def answer_copies(course, account: str, assignment: str) -> Iterator[tuple[str, bytes]]:
-    """(where, bytes) of each answers file of ``account`` for ``assignment``: home, then collected."""
+    """(where, bytes) of each answers file of ``account`` for ``assignment``: home, collected."""
     try:
         entry = pwd.getpwnam(account)
     except KeyError:

@@ -26,6 +26,7 @@ against a hand count (``tests/unit/test_participation.py``). The definitions, wh
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -92,15 +93,27 @@ def fold(text: str) -> str:
 
 
 def counts(participants: Iterable[Participant], attribute: str) -> Counter:
-    """Trainees per value of ``attribute``; without consent, none by a personal attribute."""
+    """Trainees per value of ``attribute``; without consent, none by a personal attribute.
+
+    Institutions are grouped by :func:`fold` and named by their most frequent spelling.
+    """
     found: Counter = Counter()
+    spellings: dict[str, Counter] = defaultdict(Counter)
     for person in participants:
         if attribute in PERSONAL and not person.consents:
             continue
         value = getattr(person, attribute)
         if attribute == "institution":
+            # "Univ A" and "univ  a" are one institution, named as most of its trainees wrote it.
             value = " ".join(value.split())
+            spellings[fold(value)][value] += 1
+            value = fold(value)
         found[value or NOT_GIVEN] += 1
+    if spellings:
+        named = {
+            key: min(s.items(), key=lambda kv: (-kv[1], kv[0]))[0] for key, s in spellings.items()
+        }
+        found = Counter({named.get(key, key) or NOT_GIVEN: n for key, n in found.items()})
     return found
 
 
@@ -120,7 +133,7 @@ def suppress(found: Counter, min_group: int) -> list[tuple[str, int]]:
 
 
 def breakdown(participants: list[Participant], attribute: str, min_group: int = 5) -> list:
-    """Rows (value, trainees, share %) of ``attribute``, small groups suppressed where the rule says.
+    """Rows (value, trainees, share %) of ``attribute``, small groups suppressed by the rule.
 
     The share is of the trainees counted in the breakdown (those who consented, for a personal
     attribute), rounded to one decimal.
@@ -159,7 +172,7 @@ def time_on_task(events: Iterable[Event], gap_cap: timedelta) -> dict[tuple[str,
     for key, moments in times.items():
         ordered = sorted(moments)
         spent[key] = sum(
-            (min(b - a, gap_cap) for a, b in zip(ordered, ordered[1:], strict=False)),
+            (min(b - a, gap_cap) for a, b in itertools.pairwise(ordered)),
             timedelta(0),
         )
     return spent

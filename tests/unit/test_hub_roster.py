@@ -90,7 +90,8 @@ def test_fullwidth_letters_normalise_to_the_same_account_and_collide():
     """Does fullwidth 'ａｌｉｃｅ' (NFKC-equal) collide with 'alice', naming both lines?"""
     found = problems(
         roster(
-            "alice,A,a@example.org,U,KE,en,trainee,x", "ａｌｉｃｅ,B,b@example.org,U,KE,en,trainee,x"
+            "alice,A,a@example.org,U,KE,en,trainee,x",
+            "ａｌｉｃｅ,B,b@example.org,U,KE,en,trainee,x",
         )
     )
     assert found == [found[0]] and "line 3:" in found[0] and "line 2" in found[0]
