@@ -168,6 +168,11 @@ def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
     text = page.locator("#rendered_cells").inner_text()
     assert "Univ A" in text and "83.3" in text
     assert page.locator("a[download='c1-progress.csv']").count() == 1
+    # Participation: 4 trainees, one per country, so by country all four are suppressed.
+    assert page.locator("#participation-participants").inner_text() == "4"
+    by_country = page.locator("#participation-by-country").inner_text()
+    assert "other/suppressed" in by_country and "Senegal" not in by_country
+    assert page.locator("a[download='c1-participation.csv']").count() == 1
     assert all(u.startswith(url) or u.startswith("data:") for u in page.requests_seen)
 
 
