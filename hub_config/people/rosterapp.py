@@ -97,6 +97,13 @@ class RosterImportApp(AtelierApp):
         ]  # fmt: skip
         print(f"{len(people)} people imported ({len(created)} new accounts).")
         print(_table(["username", "unix account", "role", "cohort", "new password"], rows))
+        refused = sum(p.consent == "no" for p in people)
+        if refused:
+            # The facilitator should know before a report looks short of people.
+            print(
+                f"{refused} people did not consent (consent column): they count in totals only, "
+                "never by institution, country or gender (docs/roster.md)."
+            )
         if issued:
             print("Passwords are shown only now: hand each person theirs.")
         if self.passwords_file and issued:

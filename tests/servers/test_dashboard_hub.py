@@ -61,6 +61,8 @@ def cohort():
     extra = {"apps": {"on_hub": False, "dashboard": True, "dashboard_port": free_port()}}
     with running_hub(extra, roster=ROSTER) as hub:
         hub.atelier("release", str(FIXTURES / "grading" / "01-quiz"), "--cohort=x")
+        again = hub.import_roster(ROSTER)  # the same people: the import says who did not consent
+        assert "1 people did not consent" in again.stdout, again.stdout
         python = str(PREFIX / "env" / "bin" / "python")
         folders = {}
         for name in ("a1", "a2", "a3", "a4", "a5", "a6"):
