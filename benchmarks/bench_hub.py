@@ -328,7 +328,7 @@ def atelier_with_trainees(
     roster = root / "roster.csv"
     roster.write_text(
         "username,full name,email,institution,country,language,role,cohort\n"
-        + "".join(f"{u},Trainee {u},{u}@example.org,U,K,en,trainee,{cohort}\n" for u in usernames)
+        + "".join(f"{u},Trainee {u},{u}@example.org,U,KE,en,trainee,{cohort}\n" for u in usernames)
     )
     hub = start_atelier(root, prefix, usernames, {}, token)
     subprocess.run(

@@ -314,7 +314,7 @@ def main() -> None:
         username = "u00"
         (root / "roster.csv").write_text(
             "username,full name,email,institution,country,language,role,cohort\n"
-            f"{username},Trainee,{username}@example.org,U,K,en,trainee,bench\n"
+            f"{username},Trainee,{username}@example.org,U,KE,en,trainee,bench\n"
         )
         token = secrets.token_hex(16)
 
