@@ -137,7 +137,14 @@ class Person:
         """The inverse of :meth:`to_json`."""
         values = dict(data)
         values["cohorts"] = tuple(values.get("cohorts", ()))
-        values.setdefault("extra", {})
+        values["extra"] = dict(values.get("extra") or {})
+        # Stored before these columns had a meaning, a gender or consent column was an extra one:
+        # read it as the import reads it now, so a "no" given then is respected without waiting
+        # for the roster to be imported again (an unreadable value counts as no consent).
+        for name, table, fallback in (("gender", GENDERS, ""), ("consent", CONSENT, "no")):
+            if name not in values and name in values["extra"]:
+                raw = str(values["extra"].pop(name))
+                values[name] = table.get(" ".join(raw.lower().split()), fallback)
         return cls(**values)
 
 

@@ -95,6 +95,20 @@ def test_without_a_consent_column_everyone_counts_and_an_empty_cell_means_no():
     assert (blank.consent, blank.consents) == ("no", False)
 
 
+def test_a_consent_kept_as_an_extra_column_by_an_older_import_is_respected():
+    """roster.json from before: consent and gender in ``extra``; read as an import reads them."""
+    from atelier.roster import Person
+
+    old = {"username": "a", "full_name": "A", "email": "a@x.org", "institution": "U",
+           "country": "SN", "language": "en", "role": "trainee", "cohorts": ["c"],
+           "extra": {"consent": "No", "gender": "Femme", "district": "N"}}  # fmt: skip
+    person = Person.from_json(old)
+    assert (person.consents, person.gender, person.extra) == (False, "woman", {"district": "N"})
+    odd = Person.from_json({**old, "extra": {"consent": "perhaps"}})
+    assert odd.consents is False
+    assert Person.from_json(person.to_json()) == person
+
+
 def test_bad_country_gender_and_consent_are_named_by_line_and_column():
     """Is each bad value reported with its line and its column, and nothing returned?"""
     text = "\n".join(
