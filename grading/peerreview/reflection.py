@@ -83,6 +83,8 @@ def parse_criteria(markdown: str, points: float) -> tuple[str, list[dict]]:
             elif line.strip() and criteria:
                 break
     prompt = "\n".join(lines[:start] if start is not None else lines).strip()
+    # Shown to reviewers as plain text: headings' and bold's marks would read as noise.
+    prompt = re.sub(r"\*\*|^#+\s*", "", prompt, flags=re.MULTILINE)
     if not criteria:
         criteria = [{"text": "", "points": points}]
     return prompt, criteria
@@ -98,8 +100,11 @@ def find_rubric(notebook: dict, assignment: str, notebook_id: str) -> Rubric:
             prompt, criteria = parse_criteria(_source(cell), points)
             widget = ""
             if index + 1 < len(cells) and cells[index + 1].get("cell_type") == "code":
-                found = code_items([_source(cells[index + 1])])
-                widget = found[0] if found else ""
+                # The widget classes are imported in an earlier cell: read the code so far.
+                before = [_source(c) for c in cells[: index + 1] if c.get("cell_type") == "code"]
+                found = code_items([*before, _source(cells[index + 1])])
+                new = [item for item in found if item not in code_items(before)]
+                widget = new[0] if new else ""
             if not widget:
                 raise GradingError(
                     f"{notebook_id}: the task cell {meta.get('grade_id')!r} is not followed by a "
