@@ -14,6 +14,7 @@ ROOMS = (
     "atelier.authoring",
     "atelier.public",
     "atelier.grading",
+    "atelier.grading.peerreview",
     "atelier.hub_config.people",
     "atelier.hub_config.servers",
     "atelier.hub_config.view",

@@ -68,14 +68,20 @@ def notebook(path: str) -> dict:
 @pytest.mark.parametrize(
     ("path", "widget", "points"),
     [
-        ("workbooks/02-low-bandwidth-planner/low-bandwidth-planner.en.ipynb", "w2-reflect",
-         [1, 1, 1, 1]),
-        ("workbooks/02-low-bandwidth-planner/low-bandwidth-planner.fr.ipynb", "w2-reflect",
-         [1, 1, 1, 1]),
+        (
+            "workbooks/02-low-bandwidth-planner/low-bandwidth-planner.en.ipynb",
+            "w2-reflect",
+            [1, 1, 1, 1],
+        ),
+        (
+            "workbooks/02-low-bandwidth-planner/low-bandwidth-planner.fr.ipynb",
+            "w2-reflect",
+            [1, 1, 1, 1],
+        ),
         ("workbooks/07-home-learning/home-learning.en.ipynb", "w7-reflect", [2, 1, 1]),
         ("workbooks/07-home-learning/home-learning.fr.ipynb", "w7-reflect", [2, 1, 1]),
     ],
-)  # fmt: skip
+)
 def test_the_rubric_is_read_from_the_reflection_task_cell(path, widget, points):
     """Are workbooks 02 and 07's rubrics read line by line, in both languages, with the widget?"""
     rubric = reflection.find_rubric(notebook(path), "w-en", Path(path).stem)
@@ -104,20 +110,38 @@ def test_a_markdown_answer_cell_without_a_rubric_is_one_criterion():
 
 def test_a_workbook_without_a_reflection_is_refused_by_name():
     """Does a notebook with no reflection get a message naming it?"""
-    with pytest.raises(GradingError, match="nothing.en has no reflection"):
+    with pytest.raises(GradingError, match=r"nothing\.en has no reflection"):
         reflection.find_rubric({"cells": []}, "nothing-en", "nothing.en")
 
 
 # --- the record's phases ------------------------------------------------------------------------
 
-RUBRIC = {"assignment": "w-en", "notebook": "w.en", "grade_id": "g", "points": 4, "widget": "r",
-          "prompt": "", "criteria": [{"text": "a", "points": 2}, {"text": "b", "points": 2}]}  # fmt: skip
+RUBRIC = {
+    "assignment": "w-en",
+    "notebook": "w.en",
+    "grade_id": "g",
+    "points": 4,
+    "widget": "r",
+    "prompt": "",
+    "criteria": [{"text": "a", "points": 2}, {"text": "b", "points": 2}],
+}
 
 
 def opened(n=4, k=2, grace=2, due_days=7):
     subs = {f"t{i}": ("w-en", f"text {i}") for i in range(n)}
-    return state.create("c", "w", subs, {"w-en": RUBRIC}, k=k, due=T0 + timedelta(days=due_days),
-                        grace_days=grace, seed="x", anonymous=True, how="median", at=T0)  # fmt: skip
+    return state.create(
+        "c",
+        "w",
+        subs,
+        {"w-en": RUBRIC},
+        k=k,
+        due=T0 + timedelta(days=due_days),
+        grace_days=grace,
+        seed="x",
+        anonymous=True,
+        how="median",
+        at=T0,
+    )
 
 
 def test_opening_needs_two_submissions_and_a_future_due_date():
@@ -163,8 +187,11 @@ def test_at_the_due_date_missed_reviews_are_reported_and_reassigned():
     for each in second:
         author = record["submissions"][each["submission"]]["author"]
         assert each["reviewer"] not in (late, author)
-        earlier = {r["reviewer"] for r in record["reviews"].values()
-                   if r["submission"] == each["submission"] and r is not each}  # fmt: skip
+        earlier = {
+            r["reviewer"]
+            for r in record["reviews"].values()
+            if r["submission"] == each["submission"] and r is not each
+        }
         assert each["reviewer"] not in earlier, "given a submission they already reviewed"
     # Every submission still gets its k reviews counting the new ones.
     live = Counter(r["submission"] for r in record["reviews"].values() if r["state"] != "missed")
