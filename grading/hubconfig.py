@@ -273,6 +273,11 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
         service, role = hub_service(settings, allowed)
         services.append(service)
         roles.append(role)
+        # "My workbooks" links to the peer review pages (hub_config/view/home.py).
+        environment["ATELIER_PEER_URL"] = (
+            f"{c.JupyterHub.get('base_url', '/').rstrip('/')}/services/{service['name']}/"
+        )
+        c.Spawner.environment = environment
     c.JupyterHub.load_groups = groups
     c.JupyterHub.load_roles = roles
     c.JupyterHub.services = services

@@ -40,6 +40,11 @@ WORKBOOK = r"([a-z0-9][a-z0-9-]{0,63})"
 REVIEW_ID = r"([0-9a-f]{16})"
 
 
+def when(stamp: str | None) -> str:
+    """A stored time as people read it: ``2026-12-11 12:36 UTC``."""
+    return f"{stamp[:16].replace('T', ' ')} UTC" if stamp else ""
+
+
 class Person:
     """The caller as the roster says: username, account, language, role and cohorts."""
 
@@ -104,6 +109,7 @@ class PeerHandler(HubOAuthenticated, web.RequestHandler):
                 text=self.words(),
                 prefix=prefix,
                 language=self.person.language,
+                when=when,
                 hub_home="/hub/home",
                 xsrf=token.decode() if isinstance(token, bytes) else token,
                 **context,
