@@ -190,6 +190,13 @@ def test_only_the_cohorts_facilitators_open_its_page(hub):
     assert page.status_code == 200
     assert "Ana Lopes" in page.text and page.text.count("data-author=") == 4
     form = {"_xsrf": xsrf_of(page), "action": "close"}
+    get(hub, "ana", "")  # ana's own token, as a page of the service sets it in her cookie
+    token = session(hub, "ana").cookies.get("_xsrf", path=SERVICE)
+    assert token
+    trainee = session(hub, "ana").post(
+        f"{hub.url}{SERVICE}cohort/p/reflect", data={**form, "_xsrf": token}, timeout=60
+    )
+    assert trainee.status_code == 403
     refused = session(hub, "fred").post(
         f"{hub.url}{SERVICE}cohort/p/reflect", data=form, timeout=60
     )

@@ -271,3 +271,16 @@ def test_every_word_of_the_pages_is_in_english_and_french():
         used |= set(re.findall(r'text\["(\w+)"\]', template.read_text("utf-8")))
         used |= set(re.findall(r"text\['(\w+)'\]", template.read_text("utf-8")))
     assert {f"peer.{k}" for k in used} <= en.keys()
+
+
+def test_the_hub_runs_the_service_as_root_for_the_cohorts_groups():
+    """Is atelier-peer a root service (no user), opened by the cohorts' groups' role only?"""
+    from atelier.grading.peerreview.service import hub_service
+
+    settings = {"grading": {"peer_review": {"port": 8999}}}
+    service, role = hub_service(settings, ["nbgrader-p", "formgrade-p"])
+    assert service["name"] == "atelier-peer" and "user" not in service
+    assert service["url"] == "http://127.0.0.1:8999"
+    assert service["command"][-1] == "atelier.grading.peerreview.service"
+    assert role["scopes"] == ["access:services!service=atelier-peer"]
+    assert role["groups"] == ["formgrade-p", "nbgrader-p"]
