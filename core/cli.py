@@ -59,6 +59,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.grading.reportapp.ReportApp",
         "Item analysis of a workbook's graded items: `atelier report items --cohort C WORKBOOK`.",
     ),
+    "peer": (
+        "atelier.grading.peerreview.peerapp.PeerApp",
+        "Peer review of a workbook's reflection: `atelier peer open|status|reassign|close`.",
+    ),
     "dashboard": (
         "atelier.grading.dashboard.dashboardapp.DashboardApp",
         "The facilitators' dashboard (Voila), run by the hub as a service.",

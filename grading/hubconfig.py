@@ -19,6 +19,10 @@ role ``atelier-instant-user`` gives ``access:services!service=atelier-instant`` 
 trainees (``nbgrader-C``), and ``Spawner.server_token_scopes`` asks for it beside the server
 role's own scopes; the servers find it at ``ATELIER_INSTANT_URL``.
 
+With ``grading.peer_review.service`` on, the service ``atelier-peer``
+(:mod:`atelier.grading.peerreview.service`, root) serves the peer review pages; its role lets every
+cohort's trainees and facilitators in, and the service shows each only their part.
+
 For trainees (every single-user server), :func:`ensure_trainee_config` writes three files in
 ``<exchange_root>/.jupyter``, which servers read through ``JUPYTER_CONFIG_PATH``:
 ``nbgrader_config.py`` (the hardened exchange classes of :mod:`atelier.grading.exchange.trainee` and
@@ -262,6 +266,18 @@ def apply(c, settings: Mapping, *, touch_disk: bool | None = None) -> list[str]:
         environment["ATELIER_INSTANT_URL"] = instant_url_for_servers(settings)
         c.Spawner.environment = environment
         c.Spawner.server_token_scopes = [*SERVER_TOKEN_SCOPES, INSTANT_SCOPE]
+    if settings["grading"].get("peer_review", {}).get("service", True) and applied:
+        from atelier.grading.peerreview.service import hub_service
+
+        allowed = [g for c_ in applied for g in (course_groups(c_), f"formgrade-{c_}")]
+        service, role = hub_service(settings, allowed)
+        services.append(service)
+        roles.append(role)
+        # "My workbooks" links to the peer review pages (hub_config/view/home.py).
+        environment["ATELIER_PEER_URL"] = (
+            f"{c.JupyterHub.get('base_url', '/').rstrip('/')}/services/{service['name']}/"
+        )
+        c.Spawner.environment = environment
     c.JupyterHub.load_groups = groups
     c.JupyterHub.load_roles = roles
     c.JupyterHub.services = services

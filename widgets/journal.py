@@ -61,6 +61,8 @@ class ReflectionJournal(AtelierWidget):
             box.observe(self._written, "value")
             self._boxes[key] = box
             children += [prompt(f"<strong>{number}.</strong> {text}"), box]
+        # Reflections may go to peer review, anonymous both ways (grading/peerreview/).
+        children.append(prompt(f"<em>{self._('journal.unsigned')}</em>"))
         return children
 
     def _written(self, _change):

@@ -16,6 +16,7 @@ the trainee would not want.
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -114,6 +115,9 @@ def home_page(base_url: str, language: str, workbooks: list[Workbook], notice: s
         notice=notice,
         lab_url=url_path_join(base_url, "lab/tree/workbooks"),
         logout_url=url_path_join(base_url, "logout"),
+        # The peer review pages are the hub service atelier-peer's (grading/peerreview/), set by
+        # grading's hub plugin when the service runs.
+        peer_url=os.environ.get("ATELIER_PEER_URL", ""),
     )
 
 

@@ -15,6 +15,7 @@ ROOMS = (
     "atelier.public",
     "atelier.grading",
     "atelier.grading.participation",
+    "atelier.grading.peerreview",
     "atelier.hub_config.people",
     "atelier.hub_config.servers",
     "atelier.hub_config.view",
