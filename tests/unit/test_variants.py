@@ -1,0 +1,221 @@
+"""Per-trainee variants: the secret, the seeds, the draw, the widgets and the hidden tests."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import Counter
+
+import pytest
+
+from atelier import variants
+from atelier.widgets import grading
+from atelier.widgets.assessment import MultipleChoice, NumericAnswer
+from atelier.widgets.store import AnswerStore
+
+pytestmark = pytest.mark.unit
+
+DATA = {"minutes": [90, 60, 120], "rate": [{"up": 1000, "down": 600}, {"up": 600, "down": 600}]}
+
+
+def megabytes(p):
+    """The hidden test's formula for DATA: (up + down) kbps x seconds / 8,000."""
+    return (p["up"] + p["down"]) * p["minutes"] * 60 / 8000
+
+
+@pytest.fixture(autouse=True)
+def no_seed(monkeypatch):
+    """Every test starts with no seed: none in the environment, none pinned."""
+    monkeypatch.delenv(variants.SEED_VARIABLE, raising=False)
+    monkeypatch.setattr(variants, "_pinned", None)
+
+
+def seed_of(username: str, cohort: str = "spring", secret: bytes = b"s" * 32) -> str:
+    return variants.trainee_seed(variants.cohort_key(secret, cohort), username)
+
+
+def test_the_draw_is_stable_and_differs_across_trainees_items_and_cohorts():
+    """Same trainee, item and cohort: same numbers; another trainee, item or cohort: others."""
+    alice = seed_of("alice")
+    assert seed_of("alice") == alice and len(alice) == 64
+    assert variants.draw("w2-data", DATA, alice) == variants.draw("w2-data", DATA, alice)
+    seeds = [seed_of(f"t{n}") for n in range(40)]
+    assert len({tuple(variants.draw("w2-data", DATA, s).items()) for s in seeds}) == 6
+    # Items of one trainee are drawn independently of each other.
+    pairs = {
+        (tuple(variants.draw("a", DATA, s).items()), tuple(variants.draw("b", DATA, s).items()))
+        for s in seeds
+    }
+    assert len(pairs) > 6
+    assert seed_of("alice", "autumn") != alice
+    assert seed_of("alice", secret=b"t" * 32) != alice
+
+
+def test_every_combination_is_about_equally_likely():
+    """Over 6,000 trainees, is each of the 6 combinations drawn 1,000 times give or take 12%?"""
+    counts = Counter(
+        tuple(variants.draw("w2-data", DATA, seed_of(f"t{n}")).values()) for n in range(6000)
+    )
+    assert len(counts) == 6
+    assert all(880 <= count <= 1120 for count in counts.values()), counts
+
+
+def test_no_seed_is_the_default_variant_and_a_malformed_seed_is_none():
+    """Without a seed (a public app, atelier check), is every parameter its first value?"""
+    default = {"minutes": 90, "up": 1000, "down": 600}
+    assert variants.draw("w2-data", DATA) == default
+    os.environ[variants.SEED_VARIABLE] = "not a seed"
+    assert variants.current_seed() == "" and variants.draw("w2-data", DATA) == default
+    assert variants.every_variant(DATA)[0] == default and len(variants.every_variant(DATA)) == 6
+
+
+def test_a_pinned_seed_wins_over_the_environment():
+    """Does the grader's pinned seed decide, whatever the notebook put in its environment?"""
+    alice, bob = seed_of("alice"), seed_of("bob")
+    os.environ[variants.SEED_VARIABLE] = bob
+    assert variants.current_seed() == bob
+    variants.pin(alice)
+    assert variants.current_seed() == alice
+    variants.pin("")
+    assert variants.draw("w2-data", DATA) == variants.every_variant(DATA)[0]
+
+
+@pytest.mark.parametrize(
+    ("declaration", "words"),
+    [
+        ({}, "mapping"),
+        ({"minutes": []}, "at least one"),
+        ({"minutes": "90"}, "list of values"),
+        ({"2x": [1]}, "identifier"),
+        ({"m": [None]}, "not a number"),
+        ({"rate": [{"up": 1}, {"down": 2}]}, "same keys"),
+        ({"up": [1], "rate": [{"up": 1}]}, "given twice"),
+        ({f"p{n}": list(range(10)) for n in range(5)}, "combinations"),
+    ],
+)
+def test_a_bad_declaration_is_refused_with_what_is_wrong(declaration, words):
+    """Is each mistake in a declaration said, naming the item?"""
+    with pytest.raises(variants.VariantError, match=words) as refused:
+        variants.draw("w2-data", declaration, seed_of("alice"))
+    assert "w2-data" in str(refused.value)
+
+
+def test_fill_replaces_declared_names_only_in_the_language():
+    """Are {minutes} and {up} filled (French digits) while LaTeX braces stay as written?"""
+    text = r"{minutes} min at {up} kbps, $\frac{a}{b}$ {other}"
+    assert variants.fill(text, {"minutes": 90, "up": 1000}) == (
+        r"90 min at 1,000 kbps, $\frac{a}{b}$ {other}"
+    )
+    assert variants.fill("{x}", {"x": 2.5}, "fr") == "2,5"
+    assert variants.fill("{x}", {"x": 1000}, "fr") == "1\u202f000"
+
+
+def test_the_secret_is_made_once_private_and_refused_when_others_can_read_it(tmp_path):
+    """Made 600 with O_EXCL, read back the same, refused once group or others may read it."""
+    first = variants.load_secret(tmp_path, create=True)
+    assert variants.load_secret(tmp_path, create=True) == first == variants.load_secret(tmp_path)
+    path = tmp_path / variants.SECRET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o644)
+    with pytest.raises(variants.VariantError, match="chmod 600"):
+        variants.load_secret(tmp_path)
+    with pytest.raises(variants.VariantError, match="no variants secret"):
+        variants.load_secret(tmp_path / "elsewhere")
+    path.unlink()
+    os.symlink(tmp_path / "target", path)
+    (tmp_path / "target").write_text("00" * 32)
+    (tmp_path / "target").chmod(0o600)
+    with pytest.raises(variants.VariantError, match="cannot read"):
+        variants.load_secret(tmp_path)  # a link is never followed
+
+
+def test_the_grader_finds_the_spawners_seed_from_the_student_id(tmp_path):
+    """Is the seed of student id ``at-alice`` the one the spawner gives hub user ``alice``?"""
+    secret = variants.load_secret(tmp_path, create=True)
+    cohort = variants.CohortVariants.load(tmp_path, "spring", "at-")
+    expected = variants.trainee_seed(variants.cohort_key(secret, "spring"), "alice")
+    assert cohort.seed_of_student("at-alice") == expected
+    assert "key" not in repr(cohort) and secret.hex() not in repr(cohort)
+
+
+# -- the widgets and the hidden tests ------------------------------------------------------------
+def test_the_widget_shows_the_trainees_numbers_and_formgrader_reads_them(tmp_path):
+    """Does the question carry the trainee's numbers, and the answer text name them?"""
+    alice = seed_of("alice")
+    os.environ[variants.SEED_VARIABLE] = alice
+    drawn = variants.draw("w2-data", DATA, alice)
+    widget = NumericAnswer(
+        "w2-data",
+        "MB in {minutes} minutes at {up} up and {down} down?",
+        unit="MB",
+        variants=DATA,
+        store=AnswerStore(tmp_path),
+    )
+    assert widget.variant == drawn
+    assert widget.question == "MB in {minutes} minutes at {up:,} up and {down} down?".format(
+        **drawn
+    )
+    widget.value = megabytes(drawn)
+    text = widget.answer_text()["text/plain"]
+    assert f"minutes = {drawn['minutes']}" in text and widget.question in text
+    data, metadata = widget._repr_mimebundle_()
+    assert metadata == {"atelier": {"item": "w2-data", "variant": drawn}}
+    assert "text/html" in data
+
+
+def test_a_choice_widget_fills_its_options_and_a_formative_key_from_the_parameters(tmp_path):
+    """Does a formative choice take its key as a function of the numbers drawn?"""
+    declaration = {"budget": [500, 2000]}
+    os.environ[variants.SEED_VARIABLE] = next(
+        s for s in (seed_of(f"t{n}") for n in range(50))
+        if variants.draw("w2-plan", declaration, s) == {"budget": 2000}
+    )  # fmt: skip
+    widget = MultipleChoice(
+        "w2-plan",
+        "With {budget} MB a month?",
+        {"a": "Video ({budget} MB is enough)", "b": "Voice only"},
+        correct=lambda p: "a" if p["budget"] >= 1000 else "b",
+        variants=declaration,
+        store=AnswerStore(tmp_path),
+    )
+    assert widget.options[0][1] == "Video (2,000 MB is enough)" and widget.correct == ["a"]
+
+
+def test_each_trainees_right_answer_passes_and_anothers_fails_naming_the_numbers(
+    tmp_path, monkeypatch, capsys
+):
+    """Graded with each trainee's seed: their own right answer passes, a classmate's fails."""
+    monkeypatch.chdir(tmp_path)
+    seeds = [seed_of(f"t{n}") for n in range(30)]
+    alice = seeds[0]
+    bob = next(s for s in seeds if megabytes(variants.draw("w2-data", DATA, s)) != megabytes(
+        variants.draw("w2-data", DATA, alice)))  # fmt: skip
+    answer_of = {s: megabytes(variants.draw("w2-data", DATA, s)) for s in (alice, bob)}
+
+    def grade(seed, value):
+        AnswerStore(tmp_path).save("w2-data", value, "numeric")
+        variants.pin(seed)
+        grading.check_numeric(
+            "w2-data", megabytes, 25, unit="MB", variants=DATA,
+            explanation="({up} + {down}) kbps × {minutes} min", language="en",
+        )  # fmt: skip
+
+    grade(alice, answer_of[alice])
+    assert "Your numbers: minutes = " in capsys.readouterr().out
+    grade(bob, answer_of[bob])
+    with pytest.raises(AssertionError) as failed:
+        grade(bob, answer_of[alice])
+    params = variants.draw("w2-data", DATA, bob)
+    message = str(failed.value)
+    assert f"Your numbers: minutes = {params['minutes']}" in message
+    assert f"({params['up']:,} + {params['down']}) kbps × {params['minutes']} min" in message
+    # The environment a notebook sets changes nothing once the grader pinned the seed.
+    os.environ[variants.SEED_VARIABLE] = alice
+    with pytest.raises(AssertionError):
+        grade(bob, answer_of[alice])
+
+
+def test_a_widget_with_variants_needs_an_id():
+    """A draw is per item: a widget without an id cannot have variants."""
+    with pytest.raises(Exception, match="needs an id"):
+        NumericAnswer(None, "{minutes}?", variants=DATA)
