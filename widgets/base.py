@@ -373,9 +373,6 @@ class AtelierWidget(widgets.VBox):
         """
         data = super()._repr_mimebundle_(**kwargs)
         data.update(self.answer_text())
-        if self.variant and self.widget_id:
-            # The grader's item analysis reads which variant the graded notebook showed.
-            return data, {"atelier": {"item": self.widget_id, "variant": dict(self.variant)}}
         return data
 
 

@@ -396,7 +396,8 @@ class SandboxedAutograde(Autograde):
 
         try:
             with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
-                record = attempt_record(gb, Path(dest), item.student, item.assignment)
+                seed = self.variants.seed_of_student(item.student) if self.variants else ""
+                record = attempt_record(gb, Path(dest), item.student, item.assignment, seed)
             if record is not None:
                 append_record(Path(self.coursedir.root) / "log" / ATTEMPTS_LOG, record)
         except Exception as error:  # the grades are written: the report only misses this one

@@ -158,9 +158,7 @@ def test_the_widget_shows_the_trainees_numbers_and_formgrader_reads_them(tmp_pat
     widget.value = megabytes(drawn)
     text = widget.answer_text()["text/plain"]
     assert f"minutes = {drawn['minutes']}" in text and widget.question in text
-    data, metadata = widget._repr_mimebundle_()
-    assert metadata == {"atelier": {"item": "w2-data", "variant": drawn}}
-    assert "text/html" in data
+    assert f"minutes = {drawn['minutes']}" in widget._repr_mimebundle_()["text/html"]
 
 
 def test_a_choice_widget_fills_its_options_and_a_formative_key_from_the_parameters(tmp_path):
@@ -219,3 +217,38 @@ def test_a_widget_with_variants_needs_an_id():
     """A draw is per item: a widget without an id cannot have variants."""
     with pytest.raises(Exception, match="needs an id"):
         NumericAnswer(None, "{minutes}?", variants=DATA)
+
+
+# -- item analysis ------------------------------------------------------------------------------
+def test_item_analysis_pools_the_variants_of_an_item_and_logs_each_trainees():
+    """One report row per item whatever the variants, computed over all of them; each logged."""
+    from atelier.grading.itemanalysis import analyse, graded_variants
+
+    test = "check_numeric('w2-data', f, 25, variants=" + repr(DATA) + ")"
+    graded = {"cells": [
+        {"cell_type": "code", "source": test, "metadata": {"nbgrader": {"grade": True}}},
+        {"cell_type": "code", "source": "check_choice('w2-plan', 'c')",
+         "metadata": {"nbgrader": {"grade": True}}},
+        {"cell_type": "code", "source": test, "metadata": {}},  # not a test: not read
+    ]}  # fmt: skip
+    alice = seed_of("alice")
+    assert graded_variants(graded, alice) == {"w2-data": variants.draw("w2-data", DATA, alice)}
+    assert graded_variants(graded, "") == {"w2-data": variants.every_variant(DATA)[0]}
+    attempts = []
+    for n in range(12):
+        variant = variants.every_variant(DATA)[n % 6]
+        score = 2.0 if n % 3 else 0.0  # 8 of 12 right, spread over every variant
+        attempts.append({
+            "student": f"t{n}", "assignment": "low-bandwidth-planner-en", "received": f"{n:02d}",
+            "items": {
+                "test-w2-data": {"score": score, "max": 2.0, "widget": "w2-data",
+                                 "answer": None, "variant": variant},
+                "test-w2-afford": {"score": float(n % 2), "max": 1.0, "widget": "w2-afford",
+                                   "answer": None},
+            },
+        })  # fmt: skip
+    reports = {r.item: r for r in analyse(attempts)}
+    assert set(reports) == {"test-w2-data", "test-w2-afford"}
+    pooled = reports["test-w2-data"]
+    assert pooled.n == 12 and pooled.facility == pytest.approx(100 * 8 / 12)
+    assert {len({str(a["items"]["test-w2-data"]["variant"]) for a in attempts})} == {6}
