@@ -6,7 +6,9 @@ import os
 import stat
 from collections import Counter
 
+import nbformat
 import pytest
+from harness import WORKBOOKS
 
 from atelier import variants
 from atelier.widgets import grading
@@ -252,3 +254,60 @@ def test_item_analysis_pools_the_variants_of_an_item_and_logs_each_trainees():
     pooled = reports["test-w2-data"]
     assert pooled.n == 12 and pooled.facility == pytest.approx(100 * 8 / 12)
     assert {len({str(a["items"]["test-w2-data"]["variant"]) for a in attempts})} == {6}
+
+
+# -- workbook 02 and its answer sets ------------------------------------------------------------
+WORKBOOK_02 = WORKBOOKS / "02-low-bandwidth-planner"
+
+
+def _cells(language: str):
+    return nbformat.read(WORKBOOK_02 / f"low-bandwidth-planner.{language}.ipynb", 4).cells
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_workbook_02_grades_every_variant_on_its_own_numbers(tmp_path, monkeypatch, language):
+    """Does the notebook's own hidden test take each variant's answer, and refuse the default's?
+
+    The answer sets are written for the default variant; this derives every other one's.
+    """
+    from atelier.widgets.items import code_variants
+
+    monkeypatch.chdir(tmp_path)
+    cells = _cells(language)
+    declaration = code_variants([c.source for c in cells if c.cell_type == "code"])["w2-data"]
+    test = next(c for c in cells if c.get("id") == "test-w2-data").source
+    every = variants.every_variant(declaration)
+    default = megabytes(every[0])
+    assert len(every) == 6 and default == 1080  # what the answer sets and the prose say
+    seeds = {}
+    for n in range(500):
+        drawn = variants.draw("w2-data", declaration, seed_of(f"t{n}"))
+        seeds.setdefault(tuple(drawn.items()), seed_of(f"t{n}"))
+    assert len(seeds) == len(every)
+    for params in every:
+        variants.pin(seeds[tuple(params.items())])
+        AnswerStore(tmp_path).save("w2-data", megabytes(params), "numeric")
+        exec(test, {})
+        if abs(megabytes(params) - default) > 25:
+            AnswerStore(tmp_path).save("w2-data", default, "numeric")
+            with pytest.raises(AssertionError) as failed:
+                exec(test, {})
+            assert str(params["minutes"]) in str(failed.value)
+
+
+def test_every_answer_set_names_the_default_variant_of_its_items():
+    """An answer set's ``variants`` are the default ones (what the check and CI grade with)."""
+    import json
+
+    from atelier.widgets.items import code_variants
+
+    checked = 0
+    for path in sorted(WORKBOOKS.glob("*/answers/*.json")):
+        answer_set = json.loads(path.read_text("utf-8"))
+        notebook = path.parent.parent / answer_set["notebook"]
+        cells = nbformat.read(notebook, 4).cells
+        declared = code_variants([c.source for c in cells if c.cell_type == "code"])
+        for item, declaration in declared.items():
+            assert answer_set.get("variants", {}).get(item) == variants.draw(item, declaration, "")
+            checked += 1
+    assert checked >= 4  # workbook 02's four sets
