@@ -14,6 +14,7 @@ student folder gets none, so every widget test must fail on the released noteboo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -154,14 +155,12 @@ def check_variants(nb, path: Path, options) -> list[Problem]:
             elif item not in declared and given is not None:
                 problem(f"cell {index}: {item} has variants in its test only", "declare them")
     answer_set = right_answer_set(path)
-    stated = {}
-    if answer_set.is_file():
-        try:
-            stated = json.loads(answer_set.read_text("utf-8")).get("variants") or {}
-        except (OSError, ValueError, AttributeError):
-            stated = {}  # an unreadable set is reported by check_key_answers
+    stated = None
+    # No set, or one check_key_answers reports as unreadable: nothing to compare.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        stated = json.loads(answer_set.read_text("utf-8")).get("variants") or {}
     for item, declaration in declared.items():
-        if declaration is NOT_LITERAL or not answer_set.is_file():
+        if declaration is NOT_LITERAL or not isinstance(stated, dict):
             continue
         try:
             default = draw(item, declaration, "")

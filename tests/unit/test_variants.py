@@ -311,3 +311,31 @@ def test_every_answer_set_names_the_default_variant_of_its_items():
             assert answer_set.get("variants", {}).get(item) == variants.draw(item, declaration, "")
             checked += 1
     assert checked >= 4  # workbook 02's four sets
+
+
+def test_the_check_refuses_a_test_graded_on_other_variants_and_a_set_for_another_variant(
+    tmp_path,
+):
+    """Does ``atelier check`` name a test graded on other variants, and a set for another one?"""
+    import shutil
+
+    from atelier.authoring.check import pipeline
+    from atelier.authoring.check.options import CheckOptions
+
+    folder = tmp_path / WORKBOOK_02.name
+    shutil.copytree(WORKBOOK_02, folder)
+    static = CheckOptions(execute=False, voila=False, content="off")
+    assert not pipeline.check([folder], static).errors
+    for language in ("en", "fr"):  # graded cells stay alike in both languages
+        path = folder / f"low-bandwidth-planner.{language}.ipynb"
+        nb = nbformat.read(path, 4)
+        test = next(c for c in nb.cells if c.get("id") == "test-w2-data")
+        test.source = test.source.replace("[90, 60, 75]", "[90, 60]")
+        nbformat.write(nb, path)
+    right = folder / "answers" / "low-bandwidth-planner.en.right.json"
+    right.write_text(right.read_text().replace('"minutes": 90', '"minutes": 60'))
+    report = pipeline.check([folder], static)
+    lines = "\n".join(report.lines())
+    assert {p.code for p in report.errors} == {"variants"}, lines
+    assert "cell 12: the test of w2-data grades with variants=" in lines
+    assert "not the default variant" in lines and "en.right.json" in lines
