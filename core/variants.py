@@ -68,15 +68,17 @@ def load_secret(state_dir: str | Path, create: bool = False) -> bytes:
     """The variants' secret in ``state_dir``; with ``create``, made (mode 600) when missing.
 
     Made with ``O_EXCL``, so two hub processes starting at once keep the same secret; refused
-    when any other account may read it (then every trainee's numbers could be computed).
+    when others may read it or its group may change it (then every trainee's numbers could be
+    computed or chosen). Its group may read it: the state directory (700) already keeps others
+    out on one machine, and on Kubernetes the Secret is mounted for the hub's group only.
     """
     path = Path(state_dir) / SECRET_FILE
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            pass
+        except OSError:
+            pass  # there already, or a read-only mount (Kubernetes): read below, or say missing
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32) + "\n")
@@ -92,7 +94,7 @@ def load_secret(state_dir: str | Path, create: bool = False) -> bytes:
     except OSError as error:
         raise VariantError(f"{path}: cannot read the variants secret: {error}") from None
     with os.fdopen(fd, "r") as handle:
-        if os.fstat(handle.fileno()).st_mode & 0o077:
+        if os.fstat(handle.fileno()).st_mode & 0o027:
             raise VariantError(f"{path}: must be readable by its owner only (chmod 600 {path})")
         text = handle.read(200).strip()
     try:

@@ -118,6 +118,8 @@ def test_the_secret_is_made_once_private_and_refused_when_others_can_read_it(tmp
     assert variants.load_secret(tmp_path, create=True) == first == variants.load_secret(tmp_path)
     path = tmp_path / variants.SECRET_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o640)  # its group may read it (a Kubernetes Secret for the hub's group)
+    assert variants.load_secret(tmp_path) == first
     path.chmod(0o644)
     with pytest.raises(variants.VariantError, match="chmod 600"):
         variants.load_secret(tmp_path)
@@ -339,3 +341,47 @@ def test_the_check_refuses_a_test_graded_on_other_variants_and_a_set_for_another
     assert {p.code for p in report.errors} == {"variants"}, lines
     assert "cell 12: the test of w2-data grades with variants=" in lines
     assert "not the default variant" in lines and "en.right.json" in lines
+
+
+def test_on_kubernetes_the_hub_pod_gets_the_secret_and_a_trainee_pod_only_their_seed(tmp_path):
+    """Do the chart's values carry the secret for the hub, and a trainee's pod only their seed?"""
+    import yaml
+
+    from atelier.accounts import save_people
+    from atelier.hub_config.kubernetes import kube, kubehub
+    from atelier.roster import parse_roster
+    from atelier.settings import load_settings
+
+    state = tmp_path / "state"
+    state.mkdir()
+    roster = (
+        "username,full name,email,institution,country,language,role,cohort\n"
+        "alice,Alice,alice@example.org,U,K,en,trainee,x\n"
+        "fiona,Fiona,fiona@example.org,U,S,en,facilitator,x\n"
+    )
+    people = {p.username: p for p in parse_roster(roster)}
+    save_people(state, people)
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(yaml.safe_dump({
+        "hub": {"state_dir": str(state)},
+        "database": {"url": "postgresql://atelier:pw@db.example.org/atelier"},
+        "kubernetes": {"host": "a.example.org", "singleuser_image": "r/t:1",
+                       "workbooks_url": "https://g/w.git"},
+    }))  # fmt: skip
+    shipped = kube.render_values(load_settings(settings))["hub"]["extraFiles"]
+    secret = variants.load_secret(state)
+    entry = shipped["atelier-variants-secret"]
+    assert entry["stringData"].strip() == secret.hex() and entry["mode"] == 0o440
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    (mounted / variants.SECRET_FILE).write_text(entry["stringData"])
+    (mounted / variants.SECRET_FILE).chmod(0o440)
+    environ = {"ATELIER_STATE_DIR": str(mounted)}
+    pod = kubehub.pod_settings(people["alice"], environ)["environment"]
+    assert pod[variants.SEED_VARIABLE] == variants.trainee_seed(
+        variants.cohort_key(secret, "x"), "alice"
+    )
+    assert secret.hex() not in str(pod)
+    assert (
+        variants.SEED_VARIABLE not in kubehub.pod_settings(people["fiona"], environ)["environment"]
+    )
