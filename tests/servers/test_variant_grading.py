@@ -245,3 +245,36 @@ def test_formgrader_shows_each_trainees_numbers_and_the_log_keeps_them(graded):
         if r["assignment"] == ASSIGNMENT
     }
     assert logged[hub.account(B)] == numbers(B) and logged[hub.account(C)] == mine
+
+
+def test_formgraders_page_shows_the_trainees_numbers_and_question(graded):
+    """Does formgrader's page of B's submission say B's numbers, question and "Your numbers"?
+
+    The page as formgrader serves it: nbgrader's exporter and formgrade template.
+    """
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config.loader import PyFileConfigLoader
+
+    hub, course = graded
+    config = PyFileConfigLoader(course.config_file.name, path=str(course.config_file.parent))
+    config = config.load_config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    student = hub.account(B)
+    resources = {
+        "assignment_id": ASSIGNMENT, "notebook_id": NOTEBOOK.removesuffix(".ipynb"),
+        "submission_id": "s", "index": 0, "total": 1, "base_url": f"/services/{COHORT}",
+        "student": student, "last_name": "", "first_name": "",
+        "notebook_path": f"autograded/{student}/{ASSIGNMENT}/{NOTEBOOK}",
+    }  # fmt: skip
+    path = course.root / "autograded" / student / ASSIGNMENT / NOTEBOOK
+    page, _ = HTMLExporter(config=config).from_filename(str(path), resources=resources)
+    mine = numbers(B)
+    up = f"{mine['up']:,}"
+    assert "Numbers drawn for this trainee:" in page
+    assert f"minutes = {mine['minutes']}, up = {up}, down = {mine['down']:,}" in page
+    assert (
+        f"a {mine['minutes']}-minute group session where each participant sends {up} kbps" in page
+    )
+    assert f"Your numbers: minutes = {mine['minutes']}" in page
