@@ -68,6 +68,9 @@ def _start_kernel(request: dict) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        # The check shows and grades the default variant (atelier.variants), even when an author
+        # runs it from a trainee's server, whose environment carries a seed.
+        os.environ.pop("ATELIER_VARIANT_SEED", None)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)

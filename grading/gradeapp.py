@@ -193,6 +193,23 @@ class GradeApp(AtelierApp):
             shards=self.shards,
             own_classes=[*type(self).mro(), *self.classes],
             run_as=self.run_as,
+            variants=self._variants(),
+        )
+
+    def _variants(self):
+        """The cohort's variant keys, read as root before grading gives root up (None: no cohort).
+
+        A course directory graded without ``--cohort`` has no cohort to derive trainees' seeds
+        from: every submission is graded against the default variant.
+        """
+        if not self.cohort:
+            return None
+        from atelier.variants import CohortVariants
+
+        return CohortVariants.load(
+            self.settings.get_path("hub.state_dir"),
+            self.cohort,
+            self.settings.get_path("accounts.prefix", "at-"),
         )
 
     def _cohort_account(self) -> str:
@@ -252,6 +269,7 @@ def grade_assignments(
     shards: int = 0,
     own_classes=(),
     run_as=None,
+    variants=None,
 ) -> list:
     """Autograde ``assignments`` in ``course_root``; return one :class:`Outcome` per submission.
 
@@ -278,6 +296,8 @@ def grade_assignments(
         run_as: the account (a ``pwd`` entry, see :func:`grading_account`) grading processes
             become once their sandboxes run; then grading always happens in forked processes,
             never in this one.
+        variants: the cohort's variant keys (:class:`atelier.variants.CohortVariants`), so each
+            submission runs with its trainee's seed; None grades every one with the default.
     """
     from traitlets.config import Config
 
@@ -307,6 +327,7 @@ def grade_assignments(
         "nbgrader_config": nbgrader_config,
         "extra_hidden": list(extra_hidden),
         "log_level": log_level,
+        "variants": variants,
     }
     pairs = [(a, student) for a in assignments for student in submitted[a]]
     shards = min(shards, len(pairs))

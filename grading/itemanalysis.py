@@ -3,14 +3,15 @@
 Rule: every graded attempt leaves one line in its course's ``log/item-attempts.jsonl``, written by
 the grading process right after it wrote the gradebook (:func:`attempt_record`, called by the
 autograde converter): the trainee, the assignment, the submission's receipt time, and for each
-autograded item its score, its maximum, the widget it grades and the answer given. nbgrader's
+autograded item its score, its maximum, the widget it grades, the answer given and, for an item
+drawn per trainee, the parameters of the trainee's variant (:func:`graded_variants`). nbgrader's
 gradebook keeps only a trainee's latest submission; this log keeps every attempt, so the report
 can count each trainee's *first* attempt (the default: later attempts follow diagnostics and say
 less about the item) or their last one.
 
 The statistics are those of Moodle's quiz statistics report (its ``question/classes/statistics``
-calculator), over the trainees' chosen attempts of one workbook, all language versions pooled
-(they share grade ids):
+calculator), over the trainees' chosen attempts of one workbook, all language versions and all
+variants of an item pooled (they share grade ids):
 
 - facility index: mean score on the item / its maximum, in percent;
 - standard deviation of the item's scores (n - 1), in percent of its maximum;
@@ -71,6 +72,32 @@ def graded_widgets(notebook: dict) -> dict[str, str]:
     return found
 
 
+def graded_variants(notebook: dict, seed: str) -> dict[str, dict]:
+    """Widget id -> the parameters the grader drew for ``seed`` (items declaring variants).
+
+    Read from the autograded test cells (nbgrader put back their source: the trainee cannot
+    change a declaration there) and drawn with the seed the grader computed, never from what the
+    trainee's notebook displayed. The statistics pool every variant of an item (one grade id).
+    """
+    from atelier.variants import VariantError, draw
+    from atelier.widgets.items import graded_variants as declared_in
+
+    found = {}
+    for cell in notebook.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or not meta.get("grade"):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        for widget, declaration in declared_in(source).items():
+            if isinstance(declaration, dict):
+                try:
+                    found[widget] = draw(widget, declaration, seed)
+                except VariantError:
+                    continue
+    return found
+
+
 def _answer(value):
     """A saved answer as the log keeps it: a choice (text or list of texts), else None."""
     if isinstance(value, str) and len(value) <= _MAX_ANSWER:
@@ -97,11 +124,14 @@ def read_json_nofollow(path: Path, limit: int = 2_000_000) -> dict | None:
     return document if isinstance(document, dict) else None
 
 
-def attempt_record(gb, autograded: Path, student: str, assignment: str) -> dict | None:
+def attempt_record(
+    gb, autograded: Path, student: str, assignment: str, seed: str = ""
+) -> dict | None:
     """The log line of one graded attempt: its autograded items' scores and the answers given.
 
     ``gb`` is the course's open gradebook, ``autograded`` the attempt's autograded folder (its
-    notebooks name the widget each test grades; its ``.atelier-answers.json`` is the trainee's).
+    notebooks name the widget each test grades; its ``.atelier-answers.json`` is the trainee's),
+    ``seed`` the trainee's variant seed the grader used ("" for the default variant).
     """
     submission = gb.find_submission(assignment, student)
     answers_file = read_json_nofollow(autograded / ".atelier-answers.json") or {}
@@ -111,6 +141,7 @@ def attempt_record(gb, autograded: Path, student: str, assignment: str) -> dict 
     for notebook in submission.notebooks:
         document = read_json_nofollow(autograded / f"{notebook.name}.ipynb") or {}
         widgets = graded_widgets(document)
+        variants = graded_variants(document, seed)
         for grade in notebook.grades:
             if grade.auto_score is None:
                 continue  # graded by hand: not an item of the statistics
@@ -123,6 +154,8 @@ def attempt_record(gb, autograded: Path, student: str, assignment: str) -> dict 
                 "widget": widget,
                 "answer": _answer(value),
             }
+            if widget in variants:
+                items[grade.name]["variant"] = variants[widget]
     if not items:
         return None
     when = submission.timestamp

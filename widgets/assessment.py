@@ -22,11 +22,13 @@ from typing import Any
 import ipywidgets as widgets
 
 from atelier.errors import AtelierError
+from atelier.variants import fill
 from atelier.widgets import i18n
 from atelier.widgets.base import (
     FULL_WIDTH,
     STACKED_STYLE,
     AtelierWidget,
+    drawn,
     escape,
     feedback_html,
     plain,
@@ -70,7 +72,10 @@ class MultipleChoice(AtelierWidget):
             c...).
         multiple: several answers may be chosen.
         feedback: option key -> what choosing it reveals (the misconception behind a wrong answer).
-        correct: the key (or keys) of the right answer(s): makes the question formative.
+        correct: the key (or keys) of the right answer(s): makes the question formative; with
+            ``variants``, a function of the drawn parameters may give them.
+        variants: parameter name -> values, drawn per trainee (:mod:`atelier.variants`); each
+            ``{name}`` in the question, the options and the feedback shows the trainee's value.
     """
 
     kind = "choice"
@@ -84,12 +89,19 @@ class MultipleChoice(AtelierWidget):
         multiple: bool = False,
         feedback: Mapping[str, str] | None = None,
         correct: str | Sequence[str] | None = None,
+        variants: Mapping[str, Sequence[Any]] | None = None,
         **kwargs: Any,
     ):
-        self.question = question
-        self.options = keyed(options, "options")
+        self.variant = drawn(widget_id, variants)
+        language = i18n.get_language(kwargs.get("language"))
+        self.question = fill(question, self.variant, language)
+        self.options = [(k, fill(t, self.variant, language)) for k, t in keyed(options, "options")]
         self.multiple = multiple
-        self.option_feedback = dict(feedback or {})
+        self.option_feedback = {
+            k: fill(t, self.variant, language) for k, t in dict(feedback or {}).items()
+        }
+        if callable(correct):
+            correct = correct(dict(self.variant))
         if correct is not None:
             correct = [correct] if isinstance(correct, str) else list(correct)
             unknown = set(correct) - {key for key, _ in self.options}
@@ -184,6 +196,9 @@ class NumericAnswer(AtelierWidget):
         tolerance: how far from ``correct`` still counts as right (absolute, in ``unit``).
         hints: ``[(low, high, text)]``: feedback for answers in a range (a typical wrong
             calculation).
+        variants: parameter name -> values, drawn per trainee (:mod:`atelier.variants`); each
+            ``{name}`` in the question and the unit shows the trainee's value, and ``correct`` and
+            ``hints`` may be functions of the drawn parameters (a dict).
     """
 
     kind = "numeric"
@@ -197,13 +212,16 @@ class NumericAnswer(AtelierWidget):
         correct: float | None = None,
         tolerance: float = 0.0,
         hints: Sequence[tuple[float, float, str]] = (),
+        variants: Mapping[str, Sequence[Any]] | None = None,
         **kwargs: Any,
     ):
-        self.question = question
-        self.unit = unit
-        self.correct = correct
+        self.variant = drawn(widget_id, variants)
+        language = i18n.get_language(kwargs.get("language"))
+        self.question = fill(question, self.variant, language)
+        self.unit = fill(unit, self.variant, language) if unit else unit
+        self.correct = correct(dict(self.variant)) if callable(correct) else correct
         self.tolerance = abs(float(tolerance))
-        self.hints = list(hints)
+        self.hints = list(hints(dict(self.variant)) if callable(hints) else hints)
         self._invalid_text = ""
         super().__init__(widget_id, **kwargs)
 

@@ -19,6 +19,8 @@ import ipywidgets as widgets
 from traitlets import Any as AnyTrait
 from traitlets import Unicode, observe
 
+from atelier import variants as variant_draw
+from atelier.errors import AtelierError
 from atelier.widgets import i18n
 from atelier.widgets.store import AnswersFileError, AnswerStore, check_id
 
@@ -157,6 +159,26 @@ def stacked(control: widgets.DOMWidget) -> widgets.DOMWidget:
     return control
 
 
+def drawn(widget_id: str | None, variants: Mapping | None) -> dict[str, Any]:
+    """The parameters drawn for this trainee of an item declaring ``variants`` ({} if none).
+
+    See :mod:`atelier.variants`: the trainee's seed comes from their server's environment; with
+    none (a public app, ``atelier check``), each parameter's first value.
+    """
+    if not variants:
+        return {}
+    if widget_id is None:
+        raise AtelierError("a widget with variants needs an id: the numbers are drawn per item")
+    return variant_draw.draw(widget_id, variants)
+
+
+def numbers_text(params: Mapping[str, Any], language: str) -> str:
+    """``minutes = 60, up = 1,000``: the parameters of a variant, as a trainee reads numbers."""
+    return ", ".join(
+        f"{name} = {variant_draw.format_value(value, language)}" for name, value in params.items()
+    )
+
+
 def row(*children: widgets.Widget) -> widgets.HBox:
     """A horizontal row that wraps onto several lines on a narrow screen."""
     return widgets.HBox(list(children), layout=widgets.Layout(flex_flow="row wrap", **FULL_WIDTH))
@@ -176,6 +198,8 @@ class AtelierWidget(widgets.VBox):
     """
 
     kind = "answer"
+    #: The parameters drawn for this trainee when the item declares variants ({} otherwise).
+    variant: dict[str, Any] = {}
     value = AnyTrait(
         None, allow_none=True, help="The answer, as plain JSON (what is saved and graded)."
     )
@@ -327,9 +351,16 @@ class AtelierWidget(widgets.VBox):
             if self.widget_id
             else self._("answer.given_here")
         )
+        # A variant's numbers first: the facilitator reads the answer against this trainee's
+        # question, not the default one.
+        numbers: Lines = []
+        if self.variant:
+            numbers.append((self._("variant.numbers"), numbers_text(self.variant, self.language)))
+            numbers.append((self._("variant.question"), plain(getattr(self, "question", ""))))
         if value in EMPTY:
-            return answer_bundle(heading, [self._("answer.none")])
-        return answer_bundle(heading, self._answer_lines(value), self._answer_table(value))
+            return answer_bundle(heading, [*numbers, self._("answer.none")])
+        lines = [*numbers, *self._answer_lines(value)]
+        return answer_bundle(heading, lines, self._answer_table(value))
 
     def _repr_mimebundle_(self, **kwargs):
         """The bundle of ipywidgets, with the answer as text and HTML beside the live widget's view.

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from atelier import variants as variant_draw
 from atelier.widgets import i18n
 from atelier.widgets.store import AnswerStore
 
@@ -61,6 +62,35 @@ def _fail(message: str, notes: Sequence[str], explanation: str | None, language:
     raise AssertionError(" ".join(parts))
 
 
+def _variant(
+    widget_id: str, variants: Mapping[str, Sequence[Any]] | None, language: str | None
+) -> tuple[dict[str, Any], str]:
+    """The trainee's parameters of an item declaring ``variants``, and the sentence naming them.
+
+    At autograde the seed is the one the grader pinned (:func:`atelier.variants.pin`), computed
+    from the server's secret and the submission's trainee: never what the notebook wrote.
+    """
+    if not variants:
+        return {}, ""
+    params = variant_draw.draw(widget_id, variants)
+    lang = i18n.get_language(language)
+    numbers = ", ".join(
+        f"{name} = {variant_draw.format_value(value, lang)}" for name, value in params.items()
+    )
+    return params, i18n.translate("grading.variant", language, numbers=numbers)
+
+
+def _of(value: Any, params: dict[str, Any]) -> Any:
+    """``value``, or what it gives for ``params`` when it is a function of the parameters."""
+    return value(dict(params)) if callable(value) else value
+
+
+def _filled(text: str | None, params: dict[str, Any], language: str | None) -> str | None:
+    if text is None or not params:
+        return text
+    return variant_draw.fill(text, params, i18n.get_language(language))
+
+
 def check_answered(
     widget_id: str, *, directory: str | None = None, language: str | None = None
 ) -> None:
@@ -74,21 +104,33 @@ def check_choice(
     *,
     feedback: Mapping[str, str] | None = None,
     explanation: str | None = None,
+    variants: Mapping[str, Sequence[Any]] | None = None,
     directory: str | None = None,
     language: str | None = None,
 ) -> None:
     """Assert that the choice saved for ``widget_id`` is exactly ``correct`` (a key, or keys).
 
     ``feedback`` (option key -> misconception) is added to the failure message for each wrong key
-    chosen, then ``explanation`` (what was expected).
+    chosen, then ``explanation`` (what was expected). With ``variants`` (the widget's own
+    declaration), ``correct`` may be a function of the trainee's parameters, ``{name}`` in
+    ``feedback`` and ``explanation`` shows their values, and the message names them.
     """
+    params, numbers = _variant(widget_id, variants, language)
     value = _given(widget_id, directory, language)
+    correct = _of(correct, params)
     chosen = {value} if isinstance(value, str) else set(value)
     expected = {correct} if isinstance(correct, str) else set(correct)
     if chosen != expected:
-        notes = [feedback[k] for k in sorted(chosen - expected) if feedback and k in feedback]
+        notes = [
+            _filled(feedback[k], params, language)
+            for k in sorted(chosen - expected)
+            if feedback and k in feedback
+        ]
         message = i18n.translate("grading.wrong_choice", language, id=widget_id)
-        _fail(message, notes, explanation, language)
+        notes = [numbers, *notes] if numbers else notes
+        _fail(message, notes, _filled(explanation, params, language), language)
+    if numbers:
+        print(numbers)  # the facilitator reads, in formgrader, which numbers were graded
 
 
 def check_numeric(
@@ -99,6 +141,7 @@ def check_numeric(
     unit: str = "",
     hints: Sequence[tuple[float, float, str]] = (),
     explanation: str | None = None,
+    variants: Mapping[str, Sequence[Any]] | None = None,
     directory: str | None = None,
     language: str | None = None,
 ) -> None:
@@ -106,8 +149,18 @@ def check_numeric(
 
     ``hints`` (``[(low, high, text)]``, as the widget takes them) name the typical wrong
     calculation behind an answer in ``low``-``high``; ``explanation`` says what was expected.
+    With ``variants`` (the widget's own declaration), ``correct``, ``tolerance`` and ``hints``
+    may be functions of the trainee's parameters (a dict), ``{name}`` in ``explanation`` and the
+    hints shows their values (``{answer}``: the expected number), and the message names them.
     """
+    params, numbers = _variant(widget_id, variants, language)
     value = _given(widget_id, directory, language)
+    correct = float(_of(correct, params))
+    tolerance = float(_of(tolerance, params))
+    hints = [(low, high, _filled(text, params, language)) for low, high, text in _of(hints, params)]
+    # ``{answer}`` in the explanation is the number this trainee's parameters give.
+    explanation = _filled(explanation, {**params, "answer": round(correct, 2)} if params else {},
+                          language)  # fmt: skip
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or abs(value - correct) > abs(tolerance) + 1e-9 * max(1, abs(correct)):
         shown = f"{value:g}" if number else value
@@ -116,7 +169,9 @@ def check_numeric(
             "grading.wrong_number", language, id=widget_id, value=shown, unit=unit
         ).replace(" )", ")")
         notes = [text for low, high, text in hints if number and low <= value <= high]
-        _fail(message, notes, explanation, language)
+        _fail(message, [numbers, *notes] if numbers else notes, explanation, language)
+    if numbers:
+        print(numbers)  # the facilitator reads, in formgrader, which numbers were graded
 
 
 def check_text(

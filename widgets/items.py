@@ -111,3 +111,65 @@ def answered(items: Iterable[str], answers: Mapping[str, Mapping]) -> list[str]:
         if isinstance(entry, Mapping) and entry.get("value") not in _EMPTY:
             done.append(item)
     return done
+
+
+#: A declaration ``variants=`` that is not a literal (a name, a call): it cannot be read unrun.
+NOT_LITERAL = object()
+
+
+def _literal_variants(call: ast.Call):
+    for keyword in call.keywords:
+        if keyword.arg == "variants":
+            try:
+                return ast.literal_eval(keyword.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return NOT_LITERAL
+    return None
+
+
+def code_variants(sources: Iterable[str]) -> dict[str, object]:
+    """Item id -> the ``variants=`` its widget call declares (a literal, or :data:`NOT_LITERAL`).
+
+    Read as :func:`code_items` reads items; items without variants are left out.
+    """
+    found: dict[str, object] = {}
+    trees = []
+    for source in sources:
+        try:
+            trees.append(ast.parse(source))
+        except (SyntaxError, ValueError):
+            continue
+    classes: set[str] = set()
+    modules: set[str] = set()
+    for tree in trees:
+        more_classes, more_modules = _imported_widget_names(tree)
+        classes |= more_classes
+        modules |= more_modules
+    for tree in trees:
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _dotted(node.func)
+            head, _, last = name.rpartition(".")
+            if name in classes or (head in modules and last in WIDGET_CLASSES):
+                widget_id, declared = _call_id(node), _literal_variants(node)
+                if widget_id and declared is not None:
+                    found[widget_id] = declared
+    return found
+
+
+def graded_variants(source: str) -> dict[str, object]:
+    """Item id -> the ``variants=`` a test cell's grading call (``check_*``, ``score_*``) gives."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    found: dict[str, object] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            last = _dotted(node.func).rpartition(".")[2]
+            if last.startswith(("check_", "score_")) and last != "check_answered":
+                widget_id = _call_id(node)
+                if widget_id:
+                    found[widget_id] = _literal_variants(node)
+    return found

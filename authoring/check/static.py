@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from atelier import workbook as wb
 from atelier.authoring.check.options import CheckOptions
-from atelier.authoring.check.workdirs import GRADING_MODULE, check_key_answers
+from atelier.authoring.check.workdirs import GRADING_MODULE, check_key_answers, check_variants
 from atelier.languages import LANGUAGES
 from atelier.workbook import Problem
 
@@ -354,6 +354,7 @@ NOTEBOOK_CHECKS: list[NotebookCheck] = [
     check_notebook_size,
     check_untranslated,
     check_key_answers,
+    check_variants,
 ]
 
 

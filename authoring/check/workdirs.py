@@ -14,6 +14,7 @@ student folder gets none, so every widget test must fail on the released noteboo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -112,3 +113,63 @@ def working_folder(base: str | Path, path: Path, kind: str) -> Path:
             document = {"format": "atelier-answers", "version": 1, "answers": entries}
             (folder / ANSWERS_FILENAME).write_text(json.dumps(document), "utf-8")
     return folder
+
+
+def check_variants(nb, path: Path, options) -> list[Problem]:
+    """Items drawn per trainee: declared as literals, graded with the same declaration.
+
+    A hidden test that grades an item declaring variants without them (or with others) would grade
+    every trainee against the default numbers, or against numbers nobody was shown; an answer
+    set names the variant it was written for, which must be the default one (the check, Binder
+    and public apps show the default). ``atelier.variants`` says how parameters are drawn.
+    """
+    from atelier.variants import VariantError, check_declaration, draw
+    from atelier.widgets.items import NOT_LITERAL, code_variants, graded_variants
+
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    declared = code_variants(code)
+    problems = []
+
+    def problem(what: str, fix: str) -> None:
+        problems.append(Problem(str(path), what, fix, code="variants"))
+
+    for item, declaration in declared.items():
+        if declaration is NOT_LITERAL:
+            problem(f"item {item}: variants= is not a literal", "write the mapping in the call")
+            continue
+        try:
+            check_declaration(declaration, f"item {item}")
+        except VariantError as error:
+            problem(str(error), "fix the declaration (docs/widgets.md, Variants)")
+    for index, cell in enumerate(nb.cells):
+        if not wb.is_test(cell):
+            continue
+        for item, given in graded_variants(cell.source).items():
+            if item in declared and given != declared[item]:
+                problem(
+                    f"cell {index}: the test of {item} grades with variants={given!r}, but its "
+                    "widget declares others",
+                    "give the test the widget's own variants= (each trainee is graded on their "
+                    "numbers)",
+                )
+            elif item not in declared and given is not None:
+                problem(f"cell {index}: {item} has variants in its test only", "declare them")
+    answer_set = right_answer_set(path)
+    stated = None
+    # No set, or one check_key_answers reports as unreadable: nothing to compare.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        stated = json.loads(answer_set.read_text("utf-8")).get("variants") or {}
+    for item, declaration in declared.items():
+        if declaration is NOT_LITERAL or not isinstance(stated, dict):
+            continue
+        try:
+            default = draw(item, declaration, "")
+        except VariantError:
+            continue
+        if stated.get(item) != default:
+            problem(
+                f"{answer_set.name}: variants of {item} is {stated.get(item)!r}, not the default "
+                f"variant {default!r} the check runs with",
+                'write "variants": {"' + item + '": ' + json.dumps(default) + "} in the set",
+            )
+    return problems

@@ -78,6 +78,12 @@ class SandboxedAutograde(Autograde):
     """
 
     pool = AnyTrait(None, help="The execution pool submissions are run in.")
+    variants = AnyTrait(
+        None,
+        allow_none=True,
+        help="The cohort's variant keys (atelier.variants.CohortVariants): each submission runs "
+        "with its trainee's seed. None: every submission gets the default variant.",
+    )
     on_progress = AnyTrait(None, allow_none=True, help="Called with each finished Outcome.")
     on_start = AnyTrait(
         None, allow_none=True, help="Called with the number of submissions to grade."
@@ -300,7 +306,10 @@ class SandboxedAutograde(Autograde):
             built = os.path.abspath(os.path.join(dest, os.path.basename(notebook_filename)))
             item.sanitized[built] = nb
             notebook_id = os.path.splitext(os.path.basename(notebook_filename))[0]
-            item.futures[notebook_id] = self.pool.submit(cells_to_run(nb), side_files)
+            # The trainee's variant seed, computed here from the cohort's key and the student id:
+            # never read from anything the trainee submitted.
+            seed = self.variants.seed_of_student(item.student) if self.variants else ""
+            item.futures[notebook_id] = self.pool.submit(cells_to_run(nb), side_files, seed)
 
     def _write_back_finished(self, in_flight: dict, block: bool) -> None:
         for future in self.pool.finished(list(in_flight), block=block):
@@ -387,7 +396,8 @@ class SandboxedAutograde(Autograde):
 
         try:
             with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
-                record = attempt_record(gb, Path(dest), item.student, item.assignment)
+                seed = self.variants.seed_of_student(item.student) if self.variants else ""
+                record = attempt_record(gb, Path(dest), item.student, item.assignment, seed)
             if record is not None:
                 append_record(Path(self.coursedir.root) / "log" / ATTEMPTS_LOG, record)
         except Exception as error:  # the grades are written: the report only misses this one

@@ -84,14 +84,15 @@ def _make_pool(app, course_root: Path, workers: int, dask_address: str, config, 
 
 def grade_share(course_root: Path, units, *, workers, dask_address, force, progress, config,
                  extra_hidden, log_level, nbgrader_config=None, report=None, run_as=None,
-                 errors_as_outcomes=False) -> list:  # fmt: skip
+                 errors_as_outcomes=False, variants=None) -> list:  # fmt: skip
     """Grade ``units`` ((assignment, students) pairs) in turn, with one pool for all of them.
 
     ``students`` empty means everyone. ``report`` is called with each finished outcome. With
     ``run_as`` (in a forked grading process only) this process becomes that account as soon as
     the pool's sandboxes run, before nbgrader touches the course. With ``errors_as_outcomes``, an
     assignment that cannot be graded makes an error outcome for each of its students instead of
-    stopping the others.
+    stopping the others. ``variants`` (:class:`atelier.variants.CohortVariants`, loaded as root
+    before this process gives root up) gives each submission its trainee's seed.
     """
     import warnings
 
@@ -117,8 +118,9 @@ def grade_share(course_root: Path, units, *, workers, dask_address, force, progr
                     if run_as is not None and not early:
                         become(run_as)
                 outcomes += _grade_assignment(
-                    app, assignment, students, pool, force, progress, report, errors_as_outcomes
-                )
+                    app, assignment, students, pool, force, progress, report, errors_as_outcomes,
+                    variants,
+                )  # fmt: skip
             except AtelierError as error:
                 if not errors_as_outcomes:
                     raise
@@ -130,11 +132,12 @@ def grade_share(course_root: Path, units, *, workers, dask_address, force, progr
 
 
 def _grade_assignment(app, assignment, students, pool, force, progress, report,
-                      planned=False) -> list:  # fmt: skip
+                      planned=False, variants=None) -> list:  # fmt: skip
     """Run the sandboxed converter on one assignment; return its outcomes.
 
     ``planned``: ``students`` are those the command found submissions of; any not graded here
-    gets an error outcome rather than none.
+    gets an error outcome rather than none. ``variants``: the cohort's variant keys (None: the
+    default variant for everyone).
     """
     from nbgrader.converters.base import NbGraderException
 
@@ -143,6 +146,7 @@ def _grade_assignment(app, assignment, students, pool, force, progress, report,
     course_root = app.coursedir.root
     converter = SandboxedAutograde(coursedir=app.coursedir, parent=app)
     converter.pool = pool
+    converter.variants = variants
     converter.regrade = force
     if students:
         only_students(converter, students)

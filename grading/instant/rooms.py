@@ -40,7 +40,7 @@ class Worker:
     #: that each sees the end of its requests when the service stops.
     open_ends: list[int] = []
 
-    def __init__(self, course, run_as, slots: int, config, hidden):
+    def __init__(self, course, run_as, slots: int, config, hidden, variants=None):
         from atelier.grading.instant.worker import main_in_child
 
         to_child_r, to_child_w = os.pipe()
@@ -54,7 +54,8 @@ class Worker:
             for fd in (to_child_w, from_child_r, *Worker.open_ends):
                 os.close(fd)
             stop_with_parent()
-            main_in_child(course.root, run_as, slots, config, hidden, to_child_r, from_child_w)
+            main_in_child(course.root, run_as, slots, config, hidden, to_child_r, from_child_w,
+                          variants)  # fmt: skip
         os.close(to_child_r)
         os.close(from_child_w)
         Worker.open_ends += [to_child_w, from_child_r]

@@ -75,6 +75,7 @@ class InstantGrader:
         from atelier.grading.course import Course
         from atelier.grading.courses.folders import check_log, ensure
         from atelier.grading.exchange.collect import recover_copies
+        from atelier.variants import CohortVariants
 
         load_before_fork()
         grading = self.settings["grading"]
@@ -92,8 +93,12 @@ class InstantGrader:
                 check_log(course)
                 recover_copies(course)
                 run_as = grading_account(course.root, course.grader_account)
+                # Read as root now: the grading processes give root up before they grade.
+                variants = CohortVariants.load(
+                    self.settings["hub"]["state_dir"], cohort, course.account_prefix
+                )
                 self.workers[cohort] = [
-                    Worker(course, run_as, max(1, slots // per_course), config, hidden)
+                    Worker(course, run_as, max(1, slots // per_course), config, hidden, variants)
                     for _ in range(per_course)
                 ]
             except Exception as error:

@@ -29,11 +29,14 @@ WARMUP = "atelier-instant-warmup"
 FEEDBACK_CHUNK = 4
 
 
-def serve(course_root: Path, run_as, slots: int, config, extra_hidden, requests, replies) -> None:
+def serve(course_root: Path, run_as, slots: int, config, extra_hidden, requests, replies,
+          variants=None) -> None:  # fmt: skip
     """The worker's life: warm up, then answer every batch read from ``requests`` on ``replies``.
 
     ``requests`` is the pipe's descriptor, ``replies`` a text file on the other pipe: one JSON
-    line per batch each way, then one per assignment whose HTML feedback is made.
+    line per batch each way, then one per assignment whose HTML feedback is made. ``variants``:
+    the cohort's variant keys, read by the service as root (each submission runs with its
+    trainee's seed).
     """
     from atelier.grading.autograde.nbgrader_autograde import nbgrader_app
     from atelier.grading.autograde.share import _isolating, _make_pool
@@ -54,7 +57,7 @@ def serve(course_root: Path, run_as, slots: int, config, extra_hidden, requests,
 
         become(run_as)
     send(replies, {"ready": True})
-    state = _State(course_root, config, log_level)
+    state = _State(course_root, config, log_level, variants)
     lines = LineReader(requests)
     #: Feedback still to generate: assignment -> student -> the service's tag of the grading.
     feedback: dict[str, dict[str, int]] = {}
@@ -120,8 +123,9 @@ class LineReader:
 class _State:
     """What the worker keeps between batches: nbgrader's app and options per assignment."""
 
-    def __init__(self, course_root: Path, config, log_level: int):
+    def __init__(self, course_root: Path, config, log_level: int, variants=None):
         self.course_root, self.config, self.log_level = course_root, config, log_level
+        self.variants = variants
         self.apps: dict = {}
 
     def app(self, assignment: str):
@@ -170,7 +174,8 @@ class _State:
                 # directory; every batch starts from "every trainee" and filters.
                 app.coursedir.student_id = "*"
                 outcomes = _grade_assignment(app, assignment, sorted(set(students)), pool,
-                                             regrade, False, None, True)  # fmt: skip
+                                             regrade, False, None, True,
+                                             self.variants)  # fmt: skip
             except Exception as error:
                 reason = f"{type(error).__name__}: {error}"[:500]
                 results += [_result(s, assignment, "error", reason) for s in students]
@@ -223,12 +228,14 @@ def generate_feedback(app, assignment: str, students: list[str]) -> str:
     return f"{result.get('log', '')}{result.get('error', '')}"[-2000:]
 
 
-def main_in_child(course_root, run_as, slots, config, extra_hidden, read_fd, write_fd) -> None:
+def main_in_child(course_root, run_as, slots, config, extra_hidden, read_fd, write_fd,
+                  variants=None) -> None:  # fmt: skip
     """The forked child's entry: serve, then exit without returning into the service's code."""
     status = 1
     try:
         with open(write_fd, "w", encoding="utf-8") as replies:
-            serve(Path(course_root), run_as, slots, config, extra_hidden, read_fd, replies)
+            serve(Path(course_root), run_as, slots, config, extra_hidden, read_fd, replies,
+                  variants)  # fmt: skip
         status = 0
     except BaseException:
         traceback.print_exc()

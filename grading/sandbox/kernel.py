@@ -87,6 +87,9 @@ PROTECTED_MODULES = (
     "collections.abc", "copy", "random", "statistics", "decimal", "fractions", "re", "string",
     "json", "json.decoder", "json.encoder", "traceback", "linecache", "signal", "gc", "os",
     "posixpath", "threading", "types", "abc", "IPython.display",
+    # The variant draw and what it computes with: a test recomputes the trainee's numbers with
+    # them, so the trainee's code must not have replaced them (docs/security.md).
+    "atelier.variants", "hmac", "hashlib", "_hashlib",
 )  # fmt: skip
 #: Packages whose every loaded module is protected the same way (what tests call into).
 PROTECTED_PREFIXES = (
@@ -746,7 +749,8 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
     Args:
         shell: the pre-warmed shell (this process's private copy).
         snapshot: what to put back before test cells.
-        job: ``cells`` (``index``, ``source``, ``test``), ``nonce`` and ``limits``.
+        job: ``cells`` (``index``, ``source``, ``test``), ``nonce``, ``limits`` and the
+            trainee's ``variant_seed`` (``""``: the default variant).
         out_fd: the write end of the result pipe.
     """
     # Nothing of the trainee's has run yet. From here on the loop uses only what it binds now, in
@@ -780,6 +784,14 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
         prepared.append((cell["index"], bool(cell["test"]), cell["source"], compiled))
     cells = tuple(prepared)
     del prepared
+    # The trainee's variant seed, computed by the grader from the server's secret: pinned before
+    # any of the trainee's code runs (the widgets show their numbers), and again after the
+    # restore before every test, so that nothing the notebook did (its environment, the module's
+    # globals) changes the numbers a test grades against.
+    variant_seed = str(job.get("variant_seed") or "")
+    variant_globals = vars(importlib.import_module("atelier.variants"))
+    set_item = operator.setitem
+    set_item(variant_globals, "_pinned", variant_seed)
     loaded = _import_early(sorted(wanted), os.getcwd()) if wanted else []
     parts, quick = snapshot.extended(loaded)
     shell_classes = snapshot.shell_classes
@@ -864,6 +876,7 @@ def run_notebook(shell: SandboxShell, snapshot: Snapshot, job: dict, out_fd: int
                 for key in [*namespace]:
                     if type_(key) is not str_:
                         refused = "the notebook's namespace held a name that is not a string"
+                set_item(variant_globals, "_pinned", variant_seed)
             except base_exception as caught:
                 execution_count = None
                 refused = "the state tests rely on could not be put back"

@@ -41,8 +41,11 @@ class ExecutionPool:
 
     workers = 1
 
-    def submit(self, cells: list[dict], files: dict[str, bytes]):
-        """Start running ``cells`` in a fresh sandboxed process; return a future."""
+    def submit(self, cells: list[dict], files: dict[str, bytes], variant_seed: str = ""):
+        """Start running ``cells`` in a fresh sandboxed process; return a future.
+
+        ``variant_seed`` is the trainee's (:mod:`atelier.variants`); ``""`` the default variant.
+        """
         raise NotImplementedError
 
     def finished(self, futures: list, block: bool):
@@ -89,16 +92,16 @@ class LocalPool(ExecutionPool):
             self._free.put(sandbox)
         self._executor = concurrent.futures.ThreadPoolExecutor(self.workers, "atelier-grade")
 
-    def _run(self, cells, files) -> dict:
+    def _run(self, cells, files, variant_seed="") -> dict:
         sandbox = self._free.get()
         try:
-            return sandbox.execute(cells, files).to_dict()
+            return sandbox.execute(cells, files, variant_seed).to_dict()
         finally:
             self._free.put(sandbox)
 
-    def submit(self, cells, files):
+    def submit(self, cells, files, variant_seed=""):
         """Queue a run on the next free slot."""
-        return self._executor.submit(self._run, cells, files)
+        return self._executor.submit(self._run, cells, files, variant_seed)
 
     def finished(self, futures, block):
         """Yield done futures, waiting for all of them with ``block``."""
@@ -141,7 +144,7 @@ def _close_worker_sandboxes() -> None:
 
 
 def run_on_worker(
-    cells: list[dict], files: dict, limits: dict, options: dict, hidden: list
+    cells: list[dict], files: dict, limits: dict, options: dict, hidden: list, variant_seed=""
 ) -> dict:
     """The Dask task: run ``cells`` in this worker thread's own sandbox slot."""
     key = repr((sorted(limits.items()), sorted((k, repr(v)) for k, v in options.items()), hidden))
@@ -154,7 +157,7 @@ def run_on_worker(
             atexit.register(_close_worker_sandboxes)
         _worker_sandboxes.append(sandbox)
         _worker_state.sandbox, _worker_state.key = sandbox, key
-    return sandbox.execute(cells, files).to_dict()
+    return sandbox.execute(cells, files, variant_seed).to_dict()
 
 
 class DaskPool(ExecutionPool):
@@ -166,9 +169,11 @@ class DaskPool(ExecutionPool):
         option_values = {n: getattr(options, n) for n in options.trait_names(config=True)}
         self._args = (limits.as_dict(), option_values, list(hidden))
 
-    def submit(self, cells, files):
+    def submit(self, cells, files, variant_seed=""):
         """Send a run to the cluster (never cached: each run is a fresh process)."""
-        return self.client.submit(run_on_worker, cells, files, *self._args, pure=False)
+        return self.client.submit(
+            run_on_worker, cells, files, *self._args, variant_seed, pure=False
+        )
 
     def finished(self, futures, block):
         """Yield done futures, waiting for all of them with ``block``."""

@@ -327,12 +327,16 @@ class Sandbox:
         body = self._read_exact(length)
         return body if raw else json.loads(body)
 
-    def execute(self, cells: list[dict], files: dict[str, bytes] | None = None) -> Execution:
+    def execute(
+        self, cells: list[dict], files: dict[str, bytes] | None = None, variant_seed: str = ""
+    ) -> Execution:
         """Run ``cells`` (``index``, ``source``, ``test``) in a fresh confined process.
 
         Args:
             cells: the code cells to run, in order.
             files: the submission's other files (relative path -> content), placed next to it.
+            variant_seed: the trainee's seed (:mod:`atelier.variants`), pinned for the tests;
+                ``""`` for the default variant.
 
         Returns:
             The records the child wrote and the supervisor's verdict.
@@ -353,6 +357,7 @@ class Sandbox:
             "cells": cells,
             "limits": self.limits.as_dict(),
             "nonce": nonce,
+            "variant_seed": variant_seed or "",
             "files": [[relpath, len(content)] for relpath, content in files.items()],
         }
         blob = b"".join(files.values())

@@ -129,6 +129,10 @@ def _child(conf: dict, job: dict, out_fd: int, shell, snapshot) -> None:
         os.environ.clear()
         os.environ.update(conf["env"])
         os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PWD": workdir})
+        if job.get("variant_seed"):
+            # As in the trainee's server: the widgets' cells show this trainee's numbers (the
+            # tests use the seed the harness pins, never this variable).
+            os.environ["ATELIER_VARIANT_SEED"] = job["variant_seed"]
         if sys.path[:1] != [""]:
             sys.path.insert(0, "")
         run_notebook(shell, snapshot, job, out_fd)

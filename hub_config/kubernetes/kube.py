@@ -117,8 +117,13 @@ def _by_name(items: list[dict]) -> dict:
 
 
 def _state_files(settings: Mapping) -> dict:
-    """The roster store as ``hub.extraFiles`` entries (the chart puts them in a Secret)."""
+    """The roster store and the variants' secret as ``hub.extraFiles`` (the chart: a Secret).
+
+    The secret (made here on first use, as on one machine) lets the hub pod give each trainee's
+    pod their variant seed and the cluster's grading verbs compute it (``atelier.variants``).
+    """
     from atelier.accounts import PASSWORDS_FILE, ROSTER_FILE
+    from atelier.variants import SECRET_FILE, load_secret
 
     files = {}
     state = Path(settings["hub"]["state_dir"])
@@ -126,6 +131,11 @@ def _state_files(settings: Mapping) -> dict:
         text = (state / name).read_text("utf-8") if (state / name).exists() else "{}"
         key = "atelier-" + name.replace(".", "-")
         files[key] = {"mountPath": f"{HUB_STATE_DIR}/{name}", "stringData": text, "mode": 0o440}
+    files["atelier-variants-secret"] = {
+        "mountPath": f"{HUB_STATE_DIR}/{SECRET_FILE}",
+        "stringData": load_secret(state, create=True).hex() + "\n",
+        "mode": 0o440,
+    }
     return files
 
 

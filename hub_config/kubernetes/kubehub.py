@@ -8,8 +8,9 @@ mounts, for each cohort they belong to, the cohort's ``outbound/`` read-only, th
 the hook sets what :mod:`atelier.hub_config.servers.singleuser` does on one machine: the interface
 language and the workbooks (nbgitpuller, one branch per language).
 
-The hub image has Atelier installed; this module reads only the roster store mounted from a Secret
-and the environment the chart sets (``ATELIER_*`` in ``hub.extraEnv``).
+The hub image has Atelier installed; this module reads only the roster store and the variants'
+secret mounted from a Secret and the environment the chart sets (``ATELIER_*`` in
+``hub.extraEnv``); a trainee's pod gets their variant seed, never the secret.
 """
 
 from __future__ import annotations
@@ -85,8 +86,28 @@ def pod_settings(person, environ=os.environ) -> dict:
     root = environ.get("ATELIER_EXCHANGE_ROOT", "/srv/atelier/exchange")
     url = environ.get("ATELIER_WORKBOOKS_URL", "")
     account = f"{prefix}{person.username}"
+    environment = {"ATELIER_LANGUAGE": person.language, "LANG": f"{person.language}.UTF-8"}
+    if person.role == "trainee" and len(person.cohorts) == 1:
+        # As the spawner does on one machine: the seed only, never the secret. Values rendered
+        # before variants existed ship no secret: then the pod shows the default variant, and the
+        # cluster's grading says the secret is missing rather than grading other numbers.
+        from atelier.variants import (
+            SEED_VARIABLE,
+            VariantError,
+            cohort_key,
+            load_secret,
+            trainee_seed,
+        )
+
+        try:
+            secret = load_secret(environ.get("ATELIER_STATE_DIR", "/srv/atelier/state"))
+        except VariantError:
+            secret = None
+        if secret is not None:
+            key = cohort_key(secret, person.cohorts[0])
+            environment[SEED_VARIABLE] = trainee_seed(key, person.username)
     settings = {
-        "environment": {"ATELIER_LANGUAGE": person.language, "LANG": f"{person.language}.UTF-8"},
+        "environment": environment,
         "volume_mounts": exchange_mounts(root, account, person.username, person.cohorts)
         if person.role == "trainee"
         else [],

@@ -154,11 +154,38 @@ class AtelierSpawner(LocalProcessSpawner):
         return env
 
     def get_env(self):
-        """The stock environment plus what delivery needs: language and repository."""
+        """The stock environment plus what delivery needs (language, repository) and the seed."""
         env = super().get_env()
-        env["ATELIER_LANGUAGE"] = self._person().get("language", "en")
+        person = self._person()
+        env["ATELIER_LANGUAGE"] = person.get("language", "en")
         env["ATELIER_WORKBOOKS_REPO"] = self.workbooks_repo
+        seed = self.variant_seed(person)
+        if seed:
+            from atelier.variants import SEED_VARIABLE
+
+            env[SEED_VARIABLE] = seed
         return env
+
+    def variant_seed(self, person: dict) -> str:
+        """The trainee's variant seed (``atelier.variants``): their numbers in variant items.
+
+        Computed here, as root, from the hub's secret (made on first use), the trainee's one
+        cohort and their username; only the seed reaches the server, never the secret, so a
+        trainee can compute no one else's numbers. A facilitator gets none (the default
+        variant). The grader computes the same seed again from the same three.
+        """
+        cohorts = person.get("cohorts") or []
+        if person.get("role", "trainee") != "trainee" or len(cohorts) != 1:
+            return ""
+        from atelier.variants import VariantError, cohort_key, load_secret, trainee_seed
+
+        try:
+            secret = load_secret(self.state_dir, create=True)
+        except (VariantError, OSError) as error:
+            # Started without it, the trainee would answer the default numbers and be graded
+            # against their own: refused, with the reason in the hub's log.
+            raise RuntimeError(f"{self.user.name}'s server cannot start: {error}") from error
+        return trainee_seed(cohort_key(secret, cohorts[0]), self.user.name)
 
     @default("cmd")
     def _cmd_default(self):

@@ -62,7 +62,8 @@ fatou,Fatou Sow,fatou@example.org,Université A,Sénégal,en,facilitator,{COHORT
 """
 #: How a trainee gives each graded item in the page, by language: the text that finds its widget,
 #: then what they do (numbers typed as the language writes them). The partly wrong trainee counts
-#: only the data received in the first item, as the prepared answer set does.
+#: only the data received in the first item, as the prepared answer set does; the first item's
+#: numbers are drawn per trainee (:func:`data_answer`).
 ITEMS = {
     "en": {
         "data": "How many megabytes does",
@@ -76,7 +77,7 @@ ITEMS = {
             "Has only a basic phone": "Summary and questions by text message",
         }),
         "term": ("Name, in a word or two", "Audio only"),
-        "numbers": {"right": "1080", "wrong": "405", "afford": "2.5"},
+        "numbers": {"afford": "2.5"},
         "up": "Move {n} up",
         "answer": "Your answer",
         "saved": "Answer saved",
@@ -93,7 +94,7 @@ ITEMS = {
             "N'a qu'un téléphone simple": "Résumé et questions par SMS",
         }),
         "term": ("Nommez, en un ou deux mots", "Voix seule"),
-        "numbers": {"right": "1 080", "wrong": "405", "afford": "2,5"},
+        "numbers": {"afford": "2,5"},
         "up": "Monter le n° {n}",
         "answer": "Votre réponse",
         "saved": "Réponse enregistrée",
@@ -439,7 +440,7 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
         )
         assert not issues, issues
     with browsing.step(f"{name}-answers", page):
-        answer_the_widgets(notebook, who)
+        answer_the_widgets(notebook, who, data_answer(hub, name, who))
         # The reflection is typed in its journal, below the task that holds the rubric.
         journal = notebook.locator(".atelier-id-w2-reflect")
         journal.scroll_into_view_if_needed()
@@ -463,8 +464,31 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
         submitted.get_by_text(f"{WORKBOOK_ID}-{lang}").wait_for()
 
 
-def answer_the_widgets(notebook, who) -> None:
-    """Give every graded item of the workbook by tapping, choosing and typing, as a trainee does."""
+def data_answer(hub, username: str, who) -> str:
+    """The first item (w2-data) as this trainee types it: drawn per trainee (docs/widgets.md).
+
+    Their own numbers, from the seed the hub derived for them from its secret: the right answer,
+    or the partly wrong trainee's typical mistake (only the data received).
+    """
+    import nbformat
+
+    from atelier import variants
+    from atelier.widgets.items import code_variants
+
+    secret = variants.load_secret(hub.state_dir)
+    seed = variants.trainee_seed(variants.cohort_key(secret, COHORT), username)
+    notebook = nbformat.read(WORKBOOK / f"{WORKBOOK_ID}.{who.language}.ipynb", as_version=4)
+    declared = code_variants(c.source for c in notebook.cells if c.cell_type == "code")
+    p = variants.draw("w2-data", declared["w2-data"], seed)
+    kbps = p["down"] if who.partly_wrong else p["up"] + p["down"]
+    return variants.format_value(kbps * p["minutes"] * 60 / 8000, who.language)
+
+
+def answer_the_widgets(notebook, who, data: str) -> None:
+    """Give every graded item of the workbook by tapping, choosing and typing, as a trainee does.
+
+    ``data`` is what the trainee types for the first item (their own numbers).
+    """
     items = ITEMS[who.language]
 
     def widget(text: str):
@@ -477,7 +501,7 @@ def answer_the_widgets(notebook, who) -> None:
 
     numbers = items["numbers"]
     for text, typed in (
-        (items["data"], numbers["wrong" if who.partly_wrong else "right"]),
+        (items["data"], data),
         (items["afford"], numbers["afford"]),
     ):
         box = widget(text)

@@ -149,6 +149,31 @@ def newest_submission(hub, cohort: str, username: str, assignment: str) -> Path:
     return found[-1]
 
 
+def with_own_numbers(hub, username: str, cohort: str, language: str, answers: dict) -> dict:
+    """The answer set with its first item (w2-data, drawn per trainee) in the trainee's numbers.
+
+    The set is written for the default variant (docs/answer-sets.md); the trainee answers their
+    own: the right number, or the set's typical mistake (only the data received) with them.
+    """
+    import copy
+
+    import nbformat
+
+    from atelier import variants
+    from atelier.widgets.items import code_variants
+
+    secret = variants.load_secret(hub.state_dir)
+    seed = variants.trainee_seed(variants.cohort_key(secret, cohort), username)
+    notebook = nbformat.read(PLANNER / f"low-bandwidth-planner.{language}.ipynb", as_version=4)
+    declared = code_variants(c.source for c in notebook.cells if c.cell_type == "code")
+    p = variants.draw("w2-data", declared["w2-data"], seed)
+    wrong = "test-w2-data" in answers["expected"]["failing_tests"]
+    kbps = p["down"] if wrong else p["up"] + p["down"]
+    mine = copy.deepcopy(answers)
+    mine["widgets"]["w2-data"] = kbps * p["minutes"] * 60 / 8000
+    return mine
+
+
 # --- the journey ----------------------------------------------------------------------------------
 
 
@@ -163,6 +188,9 @@ def journey(hub, browser, username, language, screen, locale, cohort, facilitato
     try:
         page = trainee.page()
         log_in(page, hub, username, language)
+        # The server has started: the hub's variants secret exists.
+        answers = with_own_numbers(hub, username, cohort, language, answers)
+        given = answers["widgets"]
         expect(card(page, assignment)).to_have_attribute("data-state", "not_started")
         assert_no_code(page, "home")
         audit(page, "home")
