@@ -356,8 +356,8 @@ def test_on_kubernetes_the_hub_pod_gets_the_secret_and_a_trainee_pod_only_their_
     state.mkdir()
     roster = (
         "username,full name,email,institution,country,language,role,cohort\n"
-        "alice,Alice,alice@example.org,U,K,en,trainee,x\n"
-        "fiona,Fiona,fiona@example.org,U,S,en,facilitator,x\n"
+        "alice,Alice,alice@example.org,U,KE,en,trainee,x\n"
+        "fiona,Fiona,fiona@example.org,U,SN,en,facilitator,x\n"
     )
     people = {p.username: p for p in parse_roster(roster)}
     save_people(state, people)
