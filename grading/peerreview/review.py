@@ -47,6 +47,25 @@ def current(settings: Mapping, cohort: str, workbook: str, at: datetime | None =
         return record
 
 
+def collected(
+    course: Course, trainees, assignments: list[str], skip: set[str] = frozenset()
+) -> tuple[dict, dict]:
+    """``(rubrics, submissions)``: each assignment's rubric, each submitter's (assignment, text).
+
+    ``skip``: accounts whose text is not read (already in the review).
+    """
+    rubrics, submissions = {}, {}
+    accounts = [t.account for t in trainees if t.account not in skip]
+    for assignment in assignments:
+        rubric = reflection.course_rubric(course, assignment)
+        rubrics[assignment] = rubric.to_json()
+        for account in reflection.submitted_accounts(course, assignment, accounts):
+            if account in submissions:
+                continue  # both languages submitted: the first language's counts, once
+            submissions[account] = (assignment, reflection.submission_text(course, account, rubric))
+    return rubrics, submissions
+
+
 def open_review(
     settings: Mapping,
     course: Course,
@@ -64,15 +83,7 @@ def open_review(
     at = at or state.now()
     due = due or at + timedelta(days=opts["due_days"])
     state_dir = settings["hub"]["state_dir"]
-    rubrics, submissions = {}, {}
-    accounts = [t.account for t in trainees]
-    for assignment in assignments:
-        rubric = reflection.course_rubric(course, assignment)
-        rubrics[assignment] = rubric.to_json()
-        for account in reflection.submitted_accounts(course, assignment, accounts):
-            if account in submissions:
-                continue  # both languages submitted: the first language's counts, once
-            submissions[account] = (assignment, reflection.submission_text(course, account, rubric))
+    rubrics, submissions = collected(course, trainees, assignments)
     with state.locked(state_dir, course.cohort):
         old = state.load(state_dir, course.cohort, workbook)
         if old is not None and not state.is_closed(old):
@@ -100,6 +111,34 @@ def open_review(
         )
         state.save(state_dir, record)
     return record
+
+
+def add_late(
+    settings: Mapping,
+    course: Course,
+    trainees,
+    workbook: str,
+    assignments: list[str],
+    at: datetime | None = None,
+) -> tuple[dict, list[tuple[str, list[str], list[str]]]]:
+    """Bring the submissions collected since the review opened into it while it is open.
+
+    Returns the record and, per submission added, ``(account, its reviewers, whom it reviews)``
+    (:func:`atelier.grading.peerreview.state.add_submissions`).
+    """
+    state_dir = settings["hub"]["state_dir"]
+    before = state.load(state_dir, course.cohort, workbook)
+    if before is None:
+        raise GradingError(
+            f"{workbook} was never opened for peer review in cohort {course.cohort}: "
+            f"run atelier peer open --cohort {course.cohort} {workbook}"
+        )
+    known = {s["author"] for s in before["submissions"].values()}
+    # The texts are read before taking the lock (root reading the course, possibly slow).
+    _, late = collected(course, trainees, assignments, skip=known)
+    with changing(settings, course.cohort, workbook, at) as record:
+        added = state.add_submissions(record, late, at or state.now())
+    return record, added
 
 
 def _grade_item(record: Mapping, sid: str) -> dict:

@@ -284,3 +284,63 @@ def test_the_hub_runs_the_service_as_root_for_the_cohorts_groups():
     assert service["command"][-1] == "atelier.grading.peerreview.service"
     assert role["scopes"] == ["access:services!service=atelier-peer"]
     assert role["groups"] == ["formgrade-p", "nbgrader-p"]
+
+
+def live_reviews(record):
+    """(reviews per submission, reviews per reviewer), missed ones left out."""
+    live = [r for r in record["reviews"].values() if r["state"] != "missed"]
+    return Counter(r["submission"] for r in live), Counter(r["reviewer"] for r in live)
+
+
+@pytest.mark.parametrize(("n", "k", "late"), [(4, 2, 1), (5, 3, 2), (3, 2, 1), (2, 1, 1)])
+def test_a_late_submission_joins_with_k_reviewers_and_k_reviews_balanced(n, k, late):
+    """Does a submission collected late get k reviewers and its author k reviews, none theirs?"""
+    record = opened(n=n, k=k)
+    newcomers = {f"late{i}": ("w-en", f"late text {i}") for i in range(late)}
+    added = state.add_submissions(record, newcomers, T0 + timedelta(days=1))
+    assert [a for a, _, _ in added] == sorted(newcomers)
+    per_submission, per_reviewer = live_reviews(record)
+    for index, (account, reviewers, authors) in enumerate(added):
+        sid = state.submission_of(record, account)
+        assert record["submissions"][sid]["added"]
+        assert account not in reviewers and account not in authors
+        # k of the submitters already in (all of them when fewer), each once.
+        wanted = min(k, n + index)
+        assert len(set(reviewers)) == len(reviewers) == wanted
+        assert len(set(authors)) == len(authors) == wanted
+        # A later newcomer may review this one too: never fewer reviews than asked.
+        assert per_submission[sid] >= wanted and per_reviewer[account] >= wanted
+    # Balanced: nobody holds more than one review over anyone else, nor any submission.
+    assert max(per_submission.values()) - min(per_submission.values()) <= 1
+    assert max(per_reviewer.values()) - min(per_reviewer.values()) <= 1
+    for each in record["reviews"].values():
+        assert each["reviewer"] != record["submissions"][each["submission"]]["author"]
+    # What they were given is on their list of reviews to write.
+    assert len(state.to_do(record, "late0")) == per_reviewer["late0"]
+
+
+def test_adding_skips_who_is_in_and_prefers_reviewers_who_missed_nothing():
+    """Is a submitter already in left alone, and a reviewer who missed passed over first?"""
+    record = opened(n=4, k=1)
+    missed = "t0"
+    rid = next(r for r, each in record["reviews"].items() if each["reviewer"] == missed)
+    record["reviews"][rid]["state"] = "missed"
+    record["missed"].append({"reviewer": missed, "review": rid, "round": 1, "at": "x"})
+    before = dict(record["submissions"])
+    added = state.add_submissions(
+        record, {"t1": ("w-en", "again"), "t9": ("w-en", "late")}, T0 + timedelta(hours=1)
+    )
+    assert [a for a, _, _ in added] == ["t9"]
+    assert all(record["submissions"][s] == before[s] for s in before)
+    assert added[0][1] != [missed]
+
+
+def test_a_closed_review_or_an_unknown_language_takes_no_late_submission():
+    """Are a closed review and a submission of an assignment with no rubric refused by name?"""
+    record = opened()
+    with pytest.raises(GradingError, match="no rubric for"):
+        state.add_submissions(record, {"t9": ("w-fr", "tard")}, T0)
+    state.close(record, T0)
+    with pytest.raises(GradingError, match="is closed"):
+        state.add_submissions(record, {"t9": ("w-en", "late")}, T0)
+    assert state.submission_of(record, "t9") is None
