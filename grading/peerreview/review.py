@@ -21,10 +21,20 @@ def options(settings: Mapping) -> dict:
     return dict(settings["grading"]["peer_review"])
 
 
+def records_dir(settings: Mapping) -> str:
+    """Where the records are: ``grading.peer_review.state_dir``, else ``hub.state_dir``.
+
+    One machine keeps them in root's state directory; a cluster on the courses volume, which
+    the ``atelier-peer`` pod and the grading pod both mount (:mod:`atelier.hub_config.kubernetes`).
+    """
+    own = settings["grading"].get("peer_review", {}).get("state_dir", "")
+    return own or settings["hub"]["state_dir"]
+
+
 @contextlib.contextmanager
 def changing(settings: Mapping, cohort: str, workbook: str, at: datetime | None = None):
     """The record of a peer review, advanced to ``at``, saved on exit; ``GradingError`` if none."""
-    state_dir = settings["hub"]["state_dir"]
+    state_dir = records_dir(settings)
     at = at or state.now()
     with state.locked(state_dir, cohort):
         record = state.load(state_dir, cohort, workbook)
@@ -40,7 +50,7 @@ def changing(settings: Mapping, cohort: str, workbook: str, at: datetime | None 
 
 def current(settings: Mapping, cohort: str, workbook: str, at: datetime | None = None):
     """The record advanced to now (saved when the clock changed it), or ``None``."""
-    state_dir = settings["hub"]["state_dir"]
+    state_dir = records_dir(settings)
     if state.load(state_dir, cohort, workbook) is None:
         return None
     with changing(settings, cohort, workbook, at) as record:
@@ -82,7 +92,7 @@ def open_review(
     opts = options(settings)
     at = at or state.now()
     due = due or at + timedelta(days=opts["due_days"])
-    state_dir = settings["hub"]["state_dir"]
+    state_dir = records_dir(settings)
     rubrics, submissions = collected(course, trainees, assignments)
     with state.locked(state_dir, course.cohort):
         old = state.load(state_dir, course.cohort, workbook)
@@ -126,7 +136,7 @@ def add_late(
     Returns the record and, per submission added, ``(account, its reviewers, whom it reviews)``
     (:func:`atelier.grading.peerreview.state.add_submissions`).
     """
-    state_dir = settings["hub"]["state_dir"]
+    state_dir = records_dir(settings)
     before = state.load(state_dir, course.cohort, workbook)
     if before is None:
         raise GradingError(

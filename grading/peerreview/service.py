@@ -168,7 +168,7 @@ class HomeHandler(PeerHandler):
 
     def listing(self) -> tuple[list, list, list]:
         """(reviews to write, results, the facilitator's reviews): file work, off the loop."""
-        state_dir = self.peer_settings["hub"]["state_dir"]
+        state_dir = review.records_dir(self.peer_settings)
         to_write, results, cohorts = [], [], []
         for cohort in self.person.trainee_of():
             for workbook in state.reviews_of_cohort(state_dir, cohort):
@@ -207,7 +207,7 @@ class ReviewHandler(PeerHandler):
 
     def find(self, rid: str):
         """``(record, review)`` if ``rid`` was given to the caller, else ``(None, None)``."""
-        state_dir = self.peer_settings["hub"]["state_dir"]
+        state_dir = review.records_dir(self.peer_settings)
         for cohort in self.person.trainee_of():
             for workbook in state.reviews_of_cohort(state_dir, cohort):
                 record = self.record(cohort, workbook)
@@ -481,10 +481,14 @@ def hub_service(settings: Mapping, groups: list[str]) -> tuple[dict, dict]:
         "display": True,
         "oauth_no_confirm": True,
     }
-    role = {
+    return service, hub_role(groups)
+
+
+def hub_role(groups: list[str]) -> dict:
+    """The role letting ``groups`` open the service (one machine's hub and a cluster's alike)."""
+    return {
         "name": f"{SERVICE}-user",
         "description": "Open the peer review pages (each person sees only their own part).",
         "scopes": [f"access:services!service={SERVICE}"],
         "groups": sorted(groups),
     }
-    return service, role

@@ -1,7 +1,8 @@
 """One peer review of a workbook in a cohort: its record, its phases, and what each person sees.
 
 Rule: a peer review is one JSON file, ``<hub.state_dir>/peerreview/<cohort>/<workbook>.json``
-(the hub's state directory is root's: folders 0700, the file 0600), written whole
+(the hub's state directory is root's: folders 0700, the file 0600; ``grading.peer_review
+.state_dir`` moves it, as a cluster does to the courses volume), written whole
 (:func:`atelier.files.atomic_write`) under a lock shared by the ``atelier peer`` verbs and the
 ``atelier-peer`` service. No trainee's account can read or change it. The reflections are copied
 into it when the review opens (root reads them from the collected submissions through
