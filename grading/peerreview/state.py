@@ -87,6 +87,9 @@ def path(state_dir: str | os.PathLike, cohort: str, workbook: str) -> Path:
 
 def _ensure_folder(state_dir: str | os.PathLike, cohort: str) -> Path:
     top = Path(state_dir) / "peerreview"
+    # The records' own folder too (grading.peer_review.state_dir, which a cluster puts on the
+    # courses volume); hub.state_dir exists already, and its mode is left alone.
+    Path(state_dir).mkdir(mode=0o700, exist_ok=True)
     for each in (top, top / cohort):
         each.mkdir(mode=0o700, exist_ok=True)
         os.chmod(each, 0o700)

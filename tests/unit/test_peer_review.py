@@ -344,3 +344,12 @@ def test_a_closed_review_or_an_unknown_language_takes_no_late_submission():
     with pytest.raises(GradingError, match="is closed"):
         state.add_submissions(record, {"t9": ("w-en", "late")}, T0)
     assert state.submission_of(record, "t9") is None
+
+
+def test_a_records_folder_that_does_not_exist_yet_is_made_private(tmp_path):
+    """Is grading.peer_review.state_dir made (0700) at the first record, as on a new volume?"""
+    where = tmp_path / "courses" / ".atelier-peer"
+    where.parent.mkdir()
+    state.save(where, opened())
+    assert where.stat().st_mode & 0o777 == 0o700
+    assert state.load(where, "c", "w")["cohort"] == "c"
