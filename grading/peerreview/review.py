@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from atelier.grading.course import Course, GradingError, split_assignment
-from atelier.grading.peerreview import marks, reflection, state
+from atelier.grading.peerreview import late, marks, reflection, state
 
 
 def options(settings: Mapping) -> dict:
@@ -134,7 +134,7 @@ def add_late(
     """Bring the submissions collected since the review opened into it while it is open.
 
     Returns the record and, per submission added, ``(account, its reviewers, whom it reviews)``
-    (:func:`atelier.grading.peerreview.state.add_submissions`).
+    (:func:`atelier.grading.peerreview.late.add_submissions`).
     """
     state_dir = records_dir(settings)
     before = state.load(state_dir, course.cohort, workbook)
@@ -145,9 +145,9 @@ def add_late(
         )
     known = {s["author"] for s in before["submissions"].values()}
     # The texts are read before taking the lock (root reading the course, possibly slow).
-    _, late = collected(course, trainees, assignments, skip=known)
+    _, newcomers = collected(course, trainees, assignments, skip=known)
     with changing(settings, course.cohort, workbook, at) as record:
-        added = state.add_submissions(record, late, at or state.now())
+        added = late.add_submissions(record, newcomers, at or state.now())
     return record, added
 
 

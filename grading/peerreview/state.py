@@ -8,7 +8,7 @@ Rule: a peer review is one JSON file, ``<hub.state_dir>/peerreview/<cohort>/<wor
 into it when the review opens (root reads them from the collected submissions through
 :mod:`atelier.grading.safefs`), so the service never opens a trainee's file afterwards: what is
 reviewed is the submission collected when the review opened (or, for one collected later, when
-``atelier peer add`` brought it in: :func:`add_submissions`).
+``atelier peer add`` brought it in: :mod:`atelier.grading.peerreview.late`).
 
 Phases, from the clock at each read (:func:`advance`):
 
@@ -30,7 +30,6 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -188,11 +187,12 @@ def create(
         "marks": {},
     }
     for reviewer, author in assign.assign(submissions, k, seed):
-        record["reviews"][secrets.token_hex(8)] = _review(ids[author], reviewer, 1)
+        record["reviews"][secrets.token_hex(8)] = new_review(ids[author], reviewer, 1)
     return record
 
 
-def _review(submission: str, reviewer: str, round_: int) -> dict:
+def new_review(submission: str, reviewer: str, round_: int) -> dict:
+    """A review given to ``reviewer``, not written yet."""
     return {
         "submission": submission,
         "reviewer": reviewer,
@@ -257,78 +257,11 @@ def reassign(record: dict, at: datetime, new_due: datetime) -> list[tuple[str, s
         )
         moves.append((review["reviewer"], chosen))
         if chosen is not None:
-            reviews[secrets.token_hex(8)] = _review(submission, chosen, record["round"] + 1)
+            reviews[secrets.token_hex(8)] = new_review(submission, chosen, record["round"] + 1)
             load[chosen] += 1
     record["round"] += 1
     record["due"] = stamp(new_due)
     return moves
-
-
-def add_submissions(
-    record: dict, late: Mapping[str, tuple[str, str]], at: datetime
-) -> list[tuple[str, list[str], list[str]]]:
-    """Bring submissions collected after the opening into the open review.
-
-    Moodle's workshop lets the facilitator allocate those too. Each new submission gets
-    ``min(k, n - 1)`` reviewers and its author as many submissions to review, with the
-    rules: only submitters, nobody their own, the least loaded first (reviewers who missed
-    nothing before those who did), ties broken by the seed; the due date stays.
-    ``late`` maps an account to (assignment, text); accounts already in are skipped.
-
-    Returns ``(account, its reviewers, the authors it reviews)`` per submission added.
-    """
-    if is_closed(record):
-        raise GradingError(
-            f"the peer review of {record['workbook']} in cohort {record['cohort']} is closed: "
-            "a submission cannot join it any more"
-        )
-    reviews = record["reviews"]
-    added = []
-    for account, (assignment, text) in sorted(late.items()):
-        if submission_of(record, account) is not None:
-            continue
-        if assignment not in record["rubrics"]:
-            raise GradingError(
-                f"{account}'s submission is of {assignment}, which this peer review has no "
-                "rubric for (it was not released when the review opened)"
-            )
-        others = {s["author"] for s in record["submissions"].values()}
-        sid = secrets.token_hex(8)
-        record["submissions"][sid] = {
-            "author": account,
-            "assignment": assignment,
-            "text": text,
-            "added": stamp(at),
-        }
-        per = min(record["k"], len(others))
-        missed = {m["reviewer"] for m in record["missed"]}
-        load = {a: 0 for a in others}
-        for review in reviews.values():
-            if review["state"] != "missed" and review["reviewer"] in load:
-                load[review["reviewer"]] += 1
-        reviewers = []
-        for _ in range(per):
-            chosen = assign.pick_reviewer(
-                account, others, set(reviewers), load, others - missed, f"{record['seed']}/{sid}"
-            )
-            if chosen is None:
-                break
-            reviewers.append(chosen)
-            load[chosen] += 1
-            reviews[secrets.token_hex(8)] = _review(sid, chosen, record["round"])
-        # The late author reviews the submissions with the fewest live reviews.
-        live = {s: 0 for s, each in record["submissions"].items() if each["author"] != account}
-        for review in reviews.values():
-            if review["state"] != "missed" and review["submission"] in live:
-                live[review["submission"]] += 1
-        rank = random.Random(f"{record['seed']}/{sid}/to-review")
-        ties = {s: rank.random() for s in sorted(live)}
-        chosen_sids = sorted(live, key=lambda s: (live[s], ties[s]))[:per]
-        for each in chosen_sids:
-            reviews[secrets.token_hex(8)] = _review(each, account, record["round"])
-        authors = [record["submissions"][each]["author"] for each in chosen_sids]
-        added.append((account, reviewers, authors))
-    return added
 
 
 def close(record: dict, at: datetime) -> None:

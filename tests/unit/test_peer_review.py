@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from atelier.grading.course import GradingError
-from atelier.grading.peerreview import assign, reflection, state
+from atelier.grading.peerreview import assign, late, reflection, state
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -174,19 +174,19 @@ def test_a_reviewer_writes_only_their_own_review_with_valid_scores():
 def test_at_the_due_date_missed_reviews_are_reported_and_reassigned():
     """Does the due date mark a late reviewer's reviews missed and hand them to the others?"""
     record = opened(n=4, k=2)
-    late = "t0"
+    slow = "t0"
     for rid, each in list(record["reviews"].items()):
-        if each["reviewer"] != late:
+        if each["reviewer"] != slow:
             state.record_review(record, rid, each["reviewer"], [1, 1], "", T0)
     assert not state.advance(record, T0 + timedelta(days=6))
     assert state.advance(record, T0 + timedelta(days=7, minutes=1))
     assert not state.is_closed(record) and record["round"] == 2
-    assert {m["reviewer"] for m in record["missed"]} == {late}
+    assert {m["reviewer"] for m in record["missed"]} == {slow}
     second = [r for r in record["reviews"].values() if r["round"] == 2]
     assert len(second) == 2
     for each in second:
         author = record["submissions"][each["submission"]]["author"]
-        assert each["reviewer"] not in (late, author)
+        assert each["reviewer"] not in (slow, author)
         earlier = {
             r["reviewer"]
             for r in record["reviews"].values()
@@ -292,12 +292,12 @@ def live_reviews(record):
     return Counter(r["submission"] for r in live), Counter(r["reviewer"] for r in live)
 
 
-@pytest.mark.parametrize(("n", "k", "late"), [(4, 2, 1), (5, 3, 2), (3, 2, 1), (2, 1, 1)])
-def test_a_late_submission_joins_with_k_reviewers_and_k_reviews_balanced(n, k, late):
+@pytest.mark.parametrize(("n", "k", "count"), [(4, 2, 1), (5, 3, 2), (3, 2, 1), (2, 1, 1)])
+def test_a_late_submission_joins_with_k_reviewers_and_k_reviews_balanced(n, k, count):
     """Does a submission collected late get k reviewers and its author k reviews, none theirs?"""
     record = opened(n=n, k=k)
-    newcomers = {f"late{i}": ("w-en", f"late text {i}") for i in range(late)}
-    added = state.add_submissions(record, newcomers, T0 + timedelta(days=1))
+    newcomers = {f"late{i}": ("w-en", f"late text {i}") for i in range(count)}
+    added = late.add_submissions(record, newcomers, T0 + timedelta(days=1))
     assert [a for a, _, _ in added] == sorted(newcomers)
     per_submission, per_reviewer = live_reviews(record)
     for index, (account, reviewers, authors) in enumerate(added):
@@ -327,7 +327,7 @@ def test_adding_skips_who_is_in_and_prefers_reviewers_who_missed_nothing():
     record["reviews"][rid]["state"] = "missed"
     record["missed"].append({"reviewer": missed, "review": rid, "round": 1, "at": "x"})
     before = dict(record["submissions"])
-    added = state.add_submissions(
+    added = late.add_submissions(
         record, {"t1": ("w-en", "again"), "t9": ("w-en", "late")}, T0 + timedelta(hours=1)
     )
     assert [a for a, _, _ in added] == ["t9"]
@@ -339,10 +339,10 @@ def test_a_closed_review_or_an_unknown_language_takes_no_late_submission():
     """Are a closed review and a submission of an assignment with no rubric refused by name?"""
     record = opened()
     with pytest.raises(GradingError, match="no rubric for"):
-        state.add_submissions(record, {"t9": ("w-fr", "tard")}, T0)
+        late.add_submissions(record, {"t9": ("w-fr", "tard")}, T0)
     state.close(record, T0)
     with pytest.raises(GradingError, match="is closed"):
-        state.add_submissions(record, {"t9": ("w-en", "late")}, T0)
+        late.add_submissions(record, {"t9": ("w-en", "late")}, T0)
     assert state.submission_of(record, "t9") is None
 
 
