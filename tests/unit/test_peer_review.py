@@ -353,3 +353,30 @@ def test_a_records_folder_that_does_not_exist_yet_is_made_private(tmp_path):
     state.save(where, opened())
     assert where.stat().st_mode & 0o777 == 0o700
     assert state.load(where, "c", "w")["cohort"] == "c"
+
+
+def test_peer_add_reads_only_newcomers_and_saves_them_into_the_record(tmp_path, monkeypatch):
+    """Does add_late skip the texts of who is in, and save the newcomer under the lock?"""
+    from types import SimpleNamespace
+
+    from atelier.grading.peerreview import review
+
+    record = opened(n=3, k=2, due_days=30000)
+    state.save(tmp_path, record)
+    asked = {}
+
+    def collected(course, trainees, assignments, skip=frozenset()):
+        asked["skip"] = set(skip)
+        return {}, {"t7": ("w-en", "late words")}
+
+    monkeypatch.setattr(review, "collected", collected)
+    settings = {"hub": {"state_dir": str(tmp_path)}, "grading": {"peer_review": {}}}
+    course = SimpleNamespace(cohort="c")
+    _, added = review.add_late(settings, course, [], "w", ["w-en"])
+    assert asked["skip"] == {"t0", "t1", "t2"}
+    assert [a for a, _, _ in added] == ["t7"]
+    saved = state.load(tmp_path, "c", "w")
+    assert saved["submissions"][state.submission_of(saved, "t7")]["text"] == "late words"
+    assert len(state.to_do(saved, "t7")) == 2
+    with pytest.raises(GradingError, match="never opened"):
+        review.add_late(settings, course, [], "other", ["w-en"])
