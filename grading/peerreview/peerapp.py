@@ -1,4 +1,4 @@
-"""``atelier peer``: open a workbook's reflection for peer review, follow it, reassign, close.
+"""``atelier peer``: open a reflection for peer review, follow it, add late ones, reassign, close.
 
 Rule: the verbs read their options and call :mod:`atelier.grading.peerreview.review`; reviewing,
 the authors' results and the facilitator's accept/override are pages of the ``atelier-peer``
@@ -124,6 +124,40 @@ class PeerReassignApp(PeerVerb):
             self.print_status(record)
 
 
+class PeerAddApp(PeerVerb):
+    """``atelier peer add --cohort C WORKBOOK``: bring late submissions into the open review."""
+
+    name = "atelier peer add"
+    description = (
+        "Bring the submissions collected since the peer review opened (run atelier collect "
+        "first) into it while it is open: each gets --reviewers reviewers among the submitters "
+        "and its author as many submissions to review (the least loaded first, nobody their "
+        "own), due at the review's due date."
+    )
+
+    def run(self):
+        """Add what was collected late and print who reviews whom."""
+        from atelier.grading.peerreview import review
+
+        course = self.course()
+        trainees, _ = self.people()
+        record, added = review.add_late(
+            self.settings,
+            course,
+            trainees,
+            self.workbook_id(),
+            self.released_assignments(course),
+        )
+        if not added:
+            print("no submission collected since the review opened")
+        for account, reviewers, authors in added:
+            print(
+                f"{account}: reviewed by {', '.join(reviewers) or 'nobody'}; "
+                f"reviews {', '.join(authors) or 'nobody'}"
+            )
+        self.print_status(record)
+
+
 class PeerCloseApp(PeerVerb):
     """``atelier peer close --cohort C WORKBOOK``: end the review; authors see their reviews."""
 
@@ -144,8 +178,8 @@ class PeerCloseApp(PeerVerb):
 
 
 class PeerApp(AtelierApp):
-    """``atelier peer``: peer review of reflections (open, status, reassign, close)."""
+    """``atelier peer``: peer review of reflections (open, status, add, reassign, close)."""
 
     name = "atelier peer"
     description = "Peer review of a workbook's reflection: `atelier peer open --cohort C W`."
-    subcommands = subverbs(PeerOpenApp, PeerStatusApp, PeerReassignApp, PeerCloseApp)
+    subcommands = subverbs(PeerOpenApp, PeerStatusApp, PeerAddApp, PeerReassignApp, PeerCloseApp)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from atelier.grading.course import Course, GradingError, split_assignment
-from atelier.grading.peerreview import marks, reflection, state
+from atelier.grading.peerreview import late, marks, reflection, state
 
 
 def options(settings: Mapping) -> dict:
@@ -21,10 +21,20 @@ def options(settings: Mapping) -> dict:
     return dict(settings["grading"]["peer_review"])
 
 
+def records_dir(settings: Mapping) -> str:
+    """Where the records are: ``grading.peer_review.state_dir``, else ``hub.state_dir``.
+
+    One machine keeps them in root's state directory; a cluster on the courses volume, which
+    the ``atelier-peer`` pod and the grading pod both mount (:mod:`atelier.hub_config.kubernetes`).
+    """
+    own = settings["grading"].get("peer_review", {}).get("state_dir", "")
+    return own or settings["hub"]["state_dir"]
+
+
 @contextlib.contextmanager
 def changing(settings: Mapping, cohort: str, workbook: str, at: datetime | None = None):
     """The record of a peer review, advanced to ``at``, saved on exit; ``GradingError`` if none."""
-    state_dir = settings["hub"]["state_dir"]
+    state_dir = records_dir(settings)
     at = at or state.now()
     with state.locked(state_dir, cohort):
         record = state.load(state_dir, cohort, workbook)
@@ -40,11 +50,30 @@ def changing(settings: Mapping, cohort: str, workbook: str, at: datetime | None 
 
 def current(settings: Mapping, cohort: str, workbook: str, at: datetime | None = None):
     """The record advanced to now (saved when the clock changed it), or ``None``."""
-    state_dir = settings["hub"]["state_dir"]
+    state_dir = records_dir(settings)
     if state.load(state_dir, cohort, workbook) is None:
         return None
     with changing(settings, cohort, workbook, at) as record:
         return record
+
+
+def collected(
+    course: Course, trainees, assignments: list[str], skip: set[str] = frozenset()
+) -> tuple[dict, dict]:
+    """``(rubrics, submissions)``: each assignment's rubric, each submitter's (assignment, text).
+
+    ``skip``: accounts whose text is not read (already in the review).
+    """
+    rubrics, submissions = {}, {}
+    accounts = [t.account for t in trainees if t.account not in skip]
+    for assignment in assignments:
+        rubric = reflection.course_rubric(course, assignment)
+        rubrics[assignment] = rubric.to_json()
+        for account in reflection.submitted_accounts(course, assignment, accounts):
+            if account in submissions:
+                continue  # both languages submitted: the first language's counts, once
+            submissions[account] = (assignment, reflection.submission_text(course, account, rubric))
+    return rubrics, submissions
 
 
 def open_review(
@@ -63,16 +92,8 @@ def open_review(
     opts = options(settings)
     at = at or state.now()
     due = due or at + timedelta(days=opts["due_days"])
-    state_dir = settings["hub"]["state_dir"]
-    rubrics, submissions = {}, {}
-    accounts = [t.account for t in trainees]
-    for assignment in assignments:
-        rubric = reflection.course_rubric(course, assignment)
-        rubrics[assignment] = rubric.to_json()
-        for account in reflection.submitted_accounts(course, assignment, accounts):
-            if account in submissions:
-                continue  # both languages submitted: the first language's counts, once
-            submissions[account] = (assignment, reflection.submission_text(course, account, rubric))
+    state_dir = records_dir(settings)
+    rubrics, submissions = collected(course, trainees, assignments)
     with state.locked(state_dir, course.cohort):
         old = state.load(state_dir, course.cohort, workbook)
         if old is not None and not state.is_closed(old):
@@ -100,6 +121,34 @@ def open_review(
         )
         state.save(state_dir, record)
     return record
+
+
+def add_late(
+    settings: Mapping,
+    course: Course,
+    trainees,
+    workbook: str,
+    assignments: list[str],
+    at: datetime | None = None,
+) -> tuple[dict, list[tuple[str, list[str], list[str]]]]:
+    """Bring the submissions collected since the review opened into it while it is open.
+
+    Returns the record and, per submission added, ``(account, its reviewers, whom it reviews)``
+    (:func:`atelier.grading.peerreview.late.add_submissions`).
+    """
+    state_dir = records_dir(settings)
+    before = state.load(state_dir, course.cohort, workbook)
+    if before is None:
+        raise GradingError(
+            f"{workbook} was never opened for peer review in cohort {course.cohort}: "
+            f"run atelier peer open --cohort {course.cohort} {workbook}"
+        )
+    known = {s["author"] for s in before["submissions"].values()}
+    # The texts are read before taking the lock (root reading the course, possibly slow).
+    _, newcomers = collected(course, trainees, assignments, skip=known)
+    with changing(settings, course.cohort, workbook, at) as record:
+        added = late.add_submissions(record, newcomers, at or state.now())
+    return record, added
 
 
 def _grade_item(record: Mapping, sid: str) -> dict:

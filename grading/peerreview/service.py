@@ -11,6 +11,11 @@ request; the roster says what they are. Every page is checked against that perso
   scores beside the gradebook's, accept or override, close, reassign, award marks for reviewing.
 
 Every form carries the hub's XSRF token (a POST without it is refused by JupyterHub's own check).
+
+Every handler is a coroutine whose file and gradebook work runs in the service's thread pool
+(:meth:`PeerHandler.off_loop`): a gradebook call is a process of the grader account (about a
+second) and a change waits for the cohort's lock, so on the event loop one facilitator's accept
+would freeze every reviewer's page; off it, the loop keeps serving the others.
 Why a service run as root and not pages of the trainee's own server: a reviewer reads another
 trainee's reflection, which the reviewer's account must never be able to read; root copies the
 text into the review's record (root's state directory) when the review opens, and this service
@@ -19,15 +24,19 @@ shows each person only their part of it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
+from tornado.ioloop import IOLoop
 
 from atelier.grading.course import Course, GradingError
 from atelier.grading.peerreview import review, state
@@ -38,6 +47,8 @@ log = logging.getLogger(SERVICE)
 COHORT = r"([a-z0-9][a-z0-9-]{0,29})"
 WORKBOOK = r"([a-z0-9][a-z0-9-]{0,63})"
 REVIEW_ID = r"([0-9a-f]{16})"
+#: Threads doing the pages' file and gradebook work (the event loop only answers requests).
+WORKERS = 8
 
 
 def when(stamp: str | None) -> str:
@@ -75,6 +86,11 @@ class PeerHandler(HubOAuthenticated, web.RequestHandler):
     def peer_settings(self) -> Mapping:
         """The validated Atelier settings."""
         return self.settings["atelier_settings"]
+
+    async def off_loop(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` in the service's thread pool, awaited (the module's rule)."""
+        call = functools.partial(func, *args)
+        return await IOLoop.current().run_in_executor(self.settings["executor"], call)
 
     @property
     def person(self) -> Person:
@@ -145,9 +161,14 @@ class HomeHandler(PeerHandler):
     """``/``: my reviews to write, my results, and for facilitators their cohorts' reviews."""
 
     @web.authenticated
-    def get(self):
+    async def get(self):
         """List what the caller may open, nothing else."""
-        state_dir = self.peer_settings["hub"]["state_dir"]
+        to_write, results, cohorts = await self.off_loop(self.listing)
+        self.page("peer-home.html.j2", to_write=to_write, results=results, cohorts=cohorts)
+
+    def listing(self) -> tuple[list, list, list]:
+        """(reviews to write, results, the facilitator's reviews): file work, off the loop."""
+        state_dir = review.records_dir(self.peer_settings)
         to_write, results, cohorts = [], [], []
         for cohort in self.person.trainee_of():
             for workbook in state.reviews_of_cohort(state_dir, cohort):
@@ -178,7 +199,7 @@ class HomeHandler(PeerHandler):
             if self.person.facilitates(cohort):
                 for workbook in state.reviews_of_cohort(state_dir, cohort):
                     cohorts.append({"cohort": cohort, "workbook": workbook})
-        self.page("peer-home.html.j2", to_write=to_write, results=results, cohorts=cohorts)
+        return to_write, results, cohorts
 
 
 class ReviewHandler(PeerHandler):
@@ -186,7 +207,7 @@ class ReviewHandler(PeerHandler):
 
     def find(self, rid: str):
         """``(record, review)`` if ``rid`` was given to the caller, else ``(None, None)``."""
-        state_dir = self.peer_settings["hub"]["state_dir"]
+        state_dir = review.records_dir(self.peer_settings)
         for cohort in self.person.trainee_of():
             for workbook in state.reviews_of_cohort(state_dir, cohort):
                 record = self.record(cohort, workbook)
@@ -226,9 +247,9 @@ class ReviewHandler(PeerHandler):
         )
 
     @web.authenticated
-    def get(self, rid: str):
+    async def get(self, rid: str):
         """The review, or 404 for anyone it was not given to."""
-        record, each = self.find(rid)
+        record, each = await self.off_loop(self.find, rid)
         if record is None:
             return self.refuse(404, "not_found")
         if state.is_closed(record) or each["state"] == "missed":
@@ -236,19 +257,16 @@ class ReviewHandler(PeerHandler):
         self.show(record, rid, each)
 
     @web.authenticated
-    def post(self, rid: str):
+    async def post(self, rid: str):
         """Save the review (scores and comment) for the caller only."""
-        record, each = self.find(rid)
+        record, each = await self.off_loop(self.find, rid)
         if record is None:
             return self.refuse(404, "not_found")
         count = len(state.rubric_of(record, each["submission"])["criteria"])
         scores = [self.get_body_argument(f"score-{i}", None) for i in range(count)]
         comment = self.get_body_argument("comment", "")
         try:
-            with review.changing(self.peer_settings, record["cohort"], record["workbook"]) as rec:
-                saved = state.record_review(
-                    rec, rid, self.person.account, scores, comment, state.now()
-                )
+            rec, saved = await self.off_loop(self.save, record, rid, scores, comment)
         except GradingError as error:
             key = str(error) if str(error) in ("closed", "incomplete", "too_long") else "invalid"
             if key == "closed":
@@ -264,16 +282,22 @@ class ReviewHandler(PeerHandler):
             return self.refuse(404, "not_found")
         self.show(rec, rid, saved, saved=True)
 
+    def save(self, record, rid: str, scores: list, comment: str) -> tuple[dict, dict]:
+        """``(record, review)`` after saving the caller's review, under the cohort's lock."""
+        with review.changing(self.peer_settings, record["cohort"], record["workbook"]) as rec:
+            saved = state.record_review(rec, rid, self.person.account, scores, comment, state.now())
+        return rec, saved
+
 
 class ResultsHandler(PeerHandler):
     """``results/<cohort>/<workbook>``: the reviews of the caller's own reflection, once closed."""
 
     @web.authenticated
-    def get(self, cohort: str, workbook: str):
+    async def get(self, cohort: str, workbook: str):
         """The author's reviews, anonymous; before the close, a sentence saying when."""
         if cohort not in self.person.trainee_of():
             return self.refuse(404, "not_found")
-        record = self.record(cohort, workbook)
+        record = await self.off_loop(self.record, cohort, workbook)
         if record is None or state.submission_of(record, self.person.account) is None:
             return self.refuse(404, "not_found")
         mine = state.received(record, self.person.account)
@@ -295,18 +319,24 @@ class CohortHandler(PeerHandler):
             return False
         return True
 
-    def show(self, cohort: str, workbook: str, notice: str = "") -> None:
-        """Every submission: peer scores, the gradebook's score, the decision; the reviewers."""
+    def scores(self, cohort: str, workbook: str) -> tuple[dict | None, dict]:
+        """``(record, the gradebook's scores)``: the lock and the grader's process, off the loop."""
         record = self.record(cohort, workbook)
         if record is None:
-            return self.refuse(404, "not_found")
+            return None, {}
         course = Course.from_settings(self.peer_settings, cohort)
         try:
-            own = review.facilitator_scores(course, record)
+            return record, review.facilitator_scores(course, record)
         except GradingError as error:
             log.error("%s %s: %s", cohort, workbook, error)
-            own = {}
-        names = self.names(cohort)
+            return record, {}
+
+    async def show(self, cohort: str, workbook: str, notice: str = "") -> None:
+        """Every submission: peer scores, the gradebook's score, the decision; the reviewers."""
+        record, own = await self.off_loop(self.scores, cohort, workbook)
+        if record is None:
+            return self.refuse(404, "not_found")
+        names = await self.off_loop(self.names, cohort)
         counts = state.reviewer_counts(record)
         points = review.options(self.peer_settings)["review_points"]
         self.page(
@@ -324,48 +354,58 @@ class CohortHandler(PeerHandler):
         )
 
     @web.authenticated
-    def get(self, cohort: str, workbook: str):
+    async def get(self, cohort: str, workbook: str):
         """The page, for the cohort's facilitators."""
         if self.allowed(cohort):
-            self.show(cohort, workbook)
+            await self.show(cohort, workbook)
 
     @web.authenticated
-    def post(self, cohort: str, workbook: str):
+    async def post(self, cohort: str, workbook: str):
         """Accept, override, close, reassign or award, then the page again with a notice."""
         if not self.allowed(cohort):
             return
         words = self.words()
         action = self.get_body_argument("action", "")
-        course = Course.from_settings(self.peer_settings, cohort)
-        who = self.current_user["name"]
+        arguments = {
+            "submission": self.get_body_argument("submission", ""),
+            "score": self.get_body_argument("score", ""),
+        }
         try:
-            if action in ("accept", "override"):
-                sid = self.get_body_argument("submission", "")
-                raw = self.get_body_argument("score", "").replace(",", ".").strip()
-                score = float(raw) if action == "override" and raw else None
-                review.decide(self.peer_settings, course, workbook, sid, action, score, who)
-                notice = words[f"done_{action}"]
-            elif action == "close":
-                with review.changing(self.peer_settings, cohort, workbook) as record:
-                    state.close(record, state.now())
-                notice = words["done_close"]
-            elif action == "reassign":
-                from datetime import timedelta
-
-                days = max(1, review.options(self.peer_settings)["grace_days"])
-                at = state.now()
-                with review.changing(self.peer_settings, cohort, workbook, at) as record:
-                    state.reassign(record, at, at + timedelta(days=days))
-                notice = words["done_reassign"]
-            elif action == "award":
-                review.award_marks(self.peer_settings, course, workbook, who)
-                notice = words["done_award"]
-            else:
-                raise GradingError(words["invalid"])
+            notice = await self.off_loop(self.act, cohort, workbook, action, arguments)
         except (GradingError, ValueError) as error:
             self.set_status(400)
             notice = f"{words['failed']} {error}"
-        self.show(cohort, workbook, notice)
+        await self.show(cohort, workbook, notice)
+
+    def act(self, cohort: str, workbook: str, action: str, arguments: Mapping) -> str:
+        """Do the facilitator's ``action`` (gradebook and lock, off the loop); the notice."""
+        words = self.words()
+        course = Course.from_settings(self.peer_settings, cohort)
+        who = self.current_user["name"]
+        if action in ("accept", "override"):
+            sid = arguments["submission"]
+            raw = arguments["score"].replace(",", ".").strip()
+            score = float(raw) if action == "override" and raw else None
+            review.decide(self.peer_settings, course, workbook, sid, action, score, who)
+            notice = words[f"done_{action}"]
+        elif action == "close":
+            with review.changing(self.peer_settings, cohort, workbook) as record:
+                state.close(record, state.now())
+            notice = words["done_close"]
+        elif action == "reassign":
+            from datetime import timedelta
+
+            days = max(1, review.options(self.peer_settings)["grace_days"])
+            at = state.now()
+            with review.changing(self.peer_settings, cohort, workbook, at) as record:
+                state.reassign(record, at, at + timedelta(days=days))
+            notice = words["done_reassign"]
+        elif action == "award":
+            review.award_marks(self.peer_settings, course, workbook, who)
+            notice = words["done_award"]
+        else:
+            raise GradingError(words["invalid"])
+        return notice
 
 
 def make_app(settings: Mapping, prefix: str) -> web.Application:
@@ -381,6 +421,7 @@ def make_app(settings: Mapping, prefix: str) -> web.Application:
         ],
         atelier_settings=settings,
         prefix=prefix,
+        executor=ThreadPoolExecutor(WORKERS, thread_name_prefix=SERVICE),
         cookie_secret=secrets.token_bytes(32),
         # Tornado calls check_xsrf_cookie on every POST; HubOAuthenticated makes it the hub's.
         xsrf_cookies=True,
@@ -440,10 +481,14 @@ def hub_service(settings: Mapping, groups: list[str]) -> tuple[dict, dict]:
         "display": True,
         "oauth_no_confirm": True,
     }
-    role = {
+    return service, hub_role(groups)
+
+
+def hub_role(groups: list[str]) -> dict:
+    """The role letting ``groups`` open the service (one machine's hub and a cluster's alike)."""
+    return {
         "name": f"{SERVICE}-user",
         "description": "Open the peer review pages (each person sees only their own part).",
         "scopes": [f"access:services!service={SERVICE}"],
         "groups": sorted(groups),
     }
-    return service, role

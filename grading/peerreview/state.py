@@ -1,12 +1,14 @@
 """One peer review of a workbook in a cohort: its record, its phases, and what each person sees.
 
 Rule: a peer review is one JSON file, ``<hub.state_dir>/peerreview/<cohort>/<workbook>.json``
-(the hub's state directory is root's: folders 0700, the file 0600), written whole
+(the hub's state directory is root's: folders 0700, the file 0600; ``grading.peer_review
+.state_dir`` moves it, as a cluster does to the courses volume), written whole
 (:func:`atelier.files.atomic_write`) under a lock shared by the ``atelier peer`` verbs and the
 ``atelier-peer`` service. No trainee's account can read or change it. The reflections are copied
 into it when the review opens (root reads them from the collected submissions through
 :mod:`atelier.grading.safefs`), so the service never opens a trainee's file afterwards: what is
-reviewed is the submission collected when the review opened.
+reviewed is the submission collected when the review opened (or, for one collected later, when
+``atelier peer add`` brought it in: :mod:`atelier.grading.peerreview.late`).
 
 Phases, from the clock at each read (:func:`advance`):
 
@@ -84,6 +86,9 @@ def path(state_dir: str | os.PathLike, cohort: str, workbook: str) -> Path:
 
 def _ensure_folder(state_dir: str | os.PathLike, cohort: str) -> Path:
     top = Path(state_dir) / "peerreview"
+    # The records' own folder too (grading.peer_review.state_dir, which a cluster puts on the
+    # courses volume); hub.state_dir exists already, and its mode is left alone.
+    Path(state_dir).mkdir(mode=0o700, exist_ok=True)
     for each in (top, top / cohort):
         each.mkdir(mode=0o700, exist_ok=True)
         os.chmod(each, 0o700)
@@ -182,11 +187,12 @@ def create(
         "marks": {},
     }
     for reviewer, author in assign.assign(submissions, k, seed):
-        record["reviews"][secrets.token_hex(8)] = _review(ids[author], reviewer, 1)
+        record["reviews"][secrets.token_hex(8)] = new_review(ids[author], reviewer, 1)
     return record
 
 
-def _review(submission: str, reviewer: str, round_: int) -> dict:
+def new_review(submission: str, reviewer: str, round_: int) -> dict:
+    """A review given to ``reviewer``, not written yet."""
     return {
         "submission": submission,
         "reviewer": reviewer,
@@ -251,7 +257,7 @@ def reassign(record: dict, at: datetime, new_due: datetime) -> list[tuple[str, s
         )
         moves.append((review["reviewer"], chosen))
         if chosen is not None:
-            reviews[secrets.token_hex(8)] = _review(submission, chosen, record["round"] + 1)
+            reviews[secrets.token_hex(8)] = new_review(submission, chosen, record["round"] + 1)
             load[chosen] += 1
     record["round"] += 1
     record["due"] = stamp(new_due)
@@ -422,6 +428,9 @@ def status_lines(record: Mapping) -> list[str]:
         lines.append(
             f"  {reviewer}: {c['done']} done, {c['pending']} pending, {c['missed']} missed"
         )
+    for each in record["submissions"].values():
+        if each.get("added"):
+            lines.append(f"  added late: {each['author']}'s submission ({each['added']})")
     for miss in record["missed"]:
         lines.append(
             f"  missed: {miss['reviewer']} did not review in round {miss['round']} "

@@ -26,7 +26,15 @@ What maps to what (single machine -> chart):
   login page -> ``JupyterHub.template_paths`` set in the hub pod by ``hub.extraConfig`` (the
   template is the installed package's) and its links in ``hub.config.JupyterHub.template_vars``;
 - instant grading: none (its sandbox needs root on the machine of the trainees' servers), so
-  trainees' servers get no ``ATELIER_INSTANT_URL`` and Submit says the facilitator grades.
+  trainees' servers get no ``ATELIER_INSTANT_URL`` and Submit says the facilitator grades;
+- peer review (the hub-managed ``atelier-peer`` service, root on one machine only to keep its
+  records in root's state directory and to run the gradebook as the grader account) -> an
+  external service at ``kubernetes.peer_url`` (:func:`peer_enabled`), whose Deployment and
+  Service :mod:`atelier.hub_config.kubernetes.kubemanifests` renders; its role
+  ``atelier-peer-user`` lets every cohort in, trainees' servers link to it
+  (``ATELIER_PEER_URL``), and its records live on the courses volume
+  (``grading.peer_review.state_dir``, :func:`cluster_grading`), where the pod (uid 1000, like
+  the formgraders) and a grading pod running ``atelier peer`` share them.
 
 Static parts live in ``kubernetes/values.base.yaml``; the derived values are deep-merged over them.
 """
@@ -58,6 +66,10 @@ CHART_PROVIDED = {"idle-culler"}
 #: Single-machine services a cluster does not need: the home quota watchdog (a trainee's home is
 #: a volume of the quota's size there).
 NOT_ON_KUBERNETES = {"atelier-quota"}
+
+
+#: Where the cluster keeps the peer reviews' records, under ``grading.courses_root``.
+PEER_RECORDS = ".atelier-peer"
 
 
 class KubeError(AtelierError):
@@ -97,10 +109,44 @@ def single_machine_config(settings: Mapping) -> Config:
         groups.update(more)
         roles.append(role)
         formgraders.append(course.course_id)
+    if peer_enabled(settings) and formgraders:
+        from atelier.grading.hubconfig import course_groups
+        from atelier.grading.peerreview.service import hub_role
+
+        # The same groups as one machine's atelier-peer role (grading/hubconfig.py).
+        roles.append(
+            hub_role([g for c_ in formgraders for g in (course_groups(c_), f"formgrade-{c_}")])
+        )
     c.JupyterHub.load_groups = groups
     c.JupyterHub.load_roles = roles
     c.Atelier.formgraders = formgraders
     return c
+
+
+def peer_enabled(settings: Mapping) -> bool:
+    """Whether the cluster runs the peer review pages (the service on, and its URL set)."""
+    return bool(
+        settings["grading"].get("peer_review", {}).get("service", True)
+        and settings["kubernetes"].get("peer_url")
+    )
+
+
+def cluster_grading(settings: Mapping) -> dict:
+    """The ``grading`` section as the cluster runs it.
+
+    ``identity: folder`` (every trainee pod runs as one uid, so collect takes identity from the
+    per-trainee inbound folder only that trainee's pod mounts); ``instant`` off (its sandbox
+    needs root on the trainees' machine); the peer reviews' records on the courses volume
+    (:data:`PEER_RECORDS`), which the ``atelier-peer`` pod and the grading pod both mount, and
+    the service on only when :func:`peer_enabled`.
+    """
+    grading = settings["grading"]
+    peer = {
+        **grading.get("peer_review", {}),
+        "service": peer_enabled(settings),
+        "state_dir": f"{str(grading['courses_root']).rstrip('/')}/{PEER_RECORDS}",
+    }
+    return {**grading, "identity": "folder", "instant": False, "peer_review": peer}
 
 
 def split_image(image: str, key: str) -> dict:
@@ -142,13 +188,10 @@ def _state_files(settings: Mapping) -> dict:
 def _settings_file(settings: Mapping) -> dict:
     """The settings as a ``hub.extraFiles`` entry (a Secret), for the cluster's grading verbs.
 
-    ``grading.identity`` is ``folder`` there: every trainee pod runs as one uid, so collect
-    takes identity from the per-trainee inbound folder only that trainee's pod mounts; and
-    ``grading.instant`` is off.
+    Their ``grading`` section is :func:`cluster_grading`'s.
     """
     # No instant grading service on a cluster (see the module's rule): said in the settings too.
-    grading = {**settings["grading"], "identity": "folder", "instant": False}
-    cluster = {**settings, "grading": grading}
+    cluster = {**settings, "grading": cluster_grading(settings)}
     text = yaml.safe_dump(json.loads(json.dumps(cluster)), sort_keys=False)
     return {
         "atelier-settings-yaml": {
@@ -255,6 +298,18 @@ def render_values(settings: Mapping) -> dict:
         }
     if kube["apps_url"]:
         services["apps"] = {"name": "apps", "display": True, "url": kube["apps_url"]}
+    peer_env = {}
+    if peer_enabled(settings) and c.Atelier.formgraders:
+        from atelier.grading.peerreview.service import SERVICE
+
+        services[SERVICE] = {
+            "name": SERVICE,
+            "display": True,
+            "oauth_no_confirm": True,
+            "url": kube["peer_url"],
+        }
+        # "My workbooks" links to the peer review pages, as one machine's hub sets it.
+        peer_env = {"ATELIER_PEER_URL": f"/services/{SERVICE}/"}
 
     culler = hub["culler"]
     pod = trainee_pod_limits(settings)
@@ -296,7 +351,7 @@ def render_values(settings: Mapping) -> dict:
             "cpu": {"guarantee": kube["cpu_guarantee"], "limit": pod["cpu"]},
             "storage": storage,
             "extraFiles": _trainee_files(settings),
-            "extraEnv": {"JUPYTER_CONFIG_PATH": TRAINEE_CONFIG_DIR, **pod["env"]},
+            "extraEnv": {"JUPYTER_CONFIG_PATH": TRAINEE_CONFIG_DIR, **pod["env"], **peer_env},
         },
         "cull": {
             "enabled": culler["enabled"],

@@ -20,6 +20,14 @@ What maps to what (single machine -> cluster):
 - the public apps service (:func:`atelier.public.apps.service`: ``atelier apps`` at
   ``/services/apps/``) -> a Deployment + Service at ``kubernetes.apps_url`` (no login, as on one
   machine), with no egress at all: the apps' kernels run visitors' widget callbacks;
+- the peer review service ``atelier-peer`` (:mod:`atelier.grading.peerreview.service`, a
+  hub-managed root process on one machine) -> a Deployment + Service at ``kubernetes.peer_url``
+  running the same module as uid 1000, with the courses volume (the submissions it reads when
+  a review opens, the gradebooks' course folders, and its records in
+  ``<courses_root>/.atelier-peer``) and, from the Secret ``atelier-grading``, the cluster
+  settings and the roster (``roster.json``: who is a trainee or facilitator of which cohort; no
+  passwords) at ``hub.state_dir``; no exchange volume. It joins the hub as the formgraders do
+  (external service, the chart's token, OAuth);
 - who may reach them: a NetworkPolicy per workload admits only the chart's proxy (pods labelled
   ``hub.jupyter.org/network-access-singleuser: "true"``); formgrader pods carry the chart's
   ``hub.jupyter.org/network-access-hub: "true"`` label so the hub's policy lets them call its API.
@@ -40,6 +48,8 @@ from atelier.hub_config.kubernetes.kube import (
     CLUSTER_SETTINGS,
     EXCHANGE_VOLUME,
     KubeError,
+    cluster_grading,
+    peer_enabled,
     split_image,
 )
 from atelier.settings import Settings
@@ -64,8 +74,11 @@ CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop"
 
 
 def cluster_settings(settings: Mapping) -> Settings:
-    """The settings as the cluster runs them: collect takes identity from the inbound folder."""
-    return Settings({**settings, "grading": {**settings["grading"], "identity": "folder"}})
+    """The settings as the cluster runs them: the ``grading`` section of :func:`cluster_grading`.
+
+    Identity from the inbound folder, the peer reviews' records on the courses volume.
+    """
+    return Settings({**settings, "grading": cluster_grading(settings)})
 
 
 def service_address(url: str, key: str) -> tuple[str, int]:
@@ -318,12 +331,105 @@ def apps_manifests(settings: Mapping) -> list[dict]:
     return [config, *_workload(name, labels, pod, port), _proxy_only(name, labels, port, [])]
 
 
+def peer_manifests(settings: Mapping) -> list[dict]:
+    """Deployment, Service and NetworkPolicy of the peer review service (``atelier-peer``)."""
+    from atelier.accounts import ROSTER_FILE
+    from atelier.grading.peerreview.service import SERVICE
+
+    kube = settings["kubernetes"]
+    cluster = cluster_settings(settings)
+    name, port = service_address(kube["peer_url"], "peer_url")
+    roster = f"{str(cluster['hub']['state_dir']).rstrip('/')}/{ROSTER_FILE}"
+    prefix = f"/services/{SERVICE}/"
+    env = {
+        "JUPYTERHUB_SERVICE_NAME": SERVICE,
+        "JUPYTERHUB_CLIENT_ID": f"service-{SERVICE}",
+        "JUPYTERHUB_API_URL": HUB_API_URL,
+        "JUPYTERHUB_BASE_URL": "/",
+        "JUPYTERHUB_SERVICE_PREFIX": prefix,
+        "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{port}{prefix}",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",
+        "JUPYTERHUB_OAUTH_SCOPES": json.dumps([f"access:services!service={SERVICE}"]),
+        "JUPYTERHUB_OAUTH_ACCESS_SCOPES": json.dumps([f"access:services!service={SERVICE}"]),
+        "HOME": "/tmp",
+        "ATELIER_SETTINGS": CLUSTER_SETTINGS,
+    }
+    labels = _labels("peer-review")
+    pod = {
+        "labels": {**labels, ACCESS_HUB: "true"},
+        "securityContext": RUN_AS,
+        "automountServiceAccountToken": False,
+        "containers": [
+            {
+                "name": "peer-review",
+                "image": _image(kube),
+                # The module one machine's hub starts (grading/peerreview/service.py).
+                "command": ["python", "-P", "-m", "atelier.grading.peerreview.service"],
+                "env": [
+                    {
+                        "name": "JUPYTERHUB_API_TOKEN",
+                        "valueFrom": {
+                            "secretKeyRef": {
+                                "name": HUB_SECRET,
+                                "key": f"hub.services.{SERVICE}.apiToken",
+                            }
+                        },
+                    },
+                    *({"name": k, "value": v} for k, v in env.items()),
+                ],
+                "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+                "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10},
+                "resources": _resources(kube, kube["memory_limit"]),
+                "securityContext": CONTAINER_SECURITY,
+                "volumeMounts": [
+                    {"name": COURSES_VOLUME, "mountPath": str(cluster["grading"]["courses_root"])},
+                    {
+                        "name": GRADING_SECRET,
+                        "mountPath": CLUSTER_SETTINGS,
+                        "subPath": "settings.yaml",
+                        "readOnly": True,
+                    },
+                    {
+                        "name": GRADING_SECRET,
+                        "mountPath": roster,
+                        "subPath": ROSTER_FILE,
+                        "readOnly": True,
+                    },
+                ],
+            }
+        ],
+        "volumes": [
+            {
+                "name": COURSES_VOLUME,
+                "persistentVolumeClaim": {"claimName": kube["courses_claim"]},
+            },
+            {
+                "name": GRADING_SECRET,
+                "secret": {"secretName": GRADING_SECRET, "defaultMode": 0o440},
+            },
+        ],
+    }
+    # Egress stays open: the pod calls the hub's API (logins) and the gradebooks' database.
+    return [*_workload(name, labels, pod, port), _proxy_only(name, labels, port, None)]
+
+
 def grading_secret(settings: Mapping, cohorts: list[str]) -> dict:
-    """The Secret with the cluster settings and every course's generated nbgrader config."""
+    """The Secret with the cluster settings and every course's generated nbgrader config.
+
+    With peer review on, the roster too (``roster.json``, no passwords), which only the
+    ``atelier-peer`` pod mounts.
+    """
     from atelier.grading.course import Course
 
     cluster = cluster_settings(settings)
     data = {"settings.yaml": yaml.safe_dump(json.loads(json.dumps(cluster)), sort_keys=False)}
+    if peer_enabled(settings) and cohorts:
+        from pathlib import Path
+
+        from atelier.accounts import ROSTER_FILE
+
+        roster = Path(settings["hub"]["state_dir"]) / ROSTER_FILE
+        data[ROSTER_FILE] = roster.read_text("utf-8") if roster.exists() else "{}"
     for cohort in cohorts:
         course = Course.from_settings(cluster, cohort)
         data[f"nbgrader-config-{course.course_id}.py"] = course.nbgrader_config_text()
@@ -337,7 +443,7 @@ def grading_secret(settings: Mapping, cohorts: list[str]) -> dict:
 
 
 def render_manifests(settings: Mapping) -> list[dict]:
-    """Every manifest of the installation: the grading Secret, formgraders, then public apps."""
+    """Every manifest: the grading Secret, formgraders, public apps, then peer review."""
     from atelier.database import database_url, is_postgres
     from atelier.hub_config.kubernetes.kube import single_machine_config
 
@@ -355,6 +461,8 @@ def render_manifests(settings: Mapping) -> list[dict]:
         manifests += formgrader_manifests(settings, cohort)
     if settings["kubernetes"]["apps_url"]:
         manifests += apps_manifests(settings)
+    if peer_enabled(settings) and cohorts:
+        manifests += peer_manifests(settings)
     return manifests
 
 

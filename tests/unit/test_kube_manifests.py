@@ -91,7 +91,7 @@ def by_kind(manifests: list[dict], kind: str) -> dict:
 def test_every_manifest_is_well_formed_kubernetes(manifests):
     """Do all rendered objects use only real Kubernetes fields, with the right types?"""
     kinds = sorted(m["kind"] for m in manifests)
-    assert kinds.count("Deployment") == 3  # formgraders of x and y, the public apps
+    assert kinds.count("Deployment") == 4  # formgraders of x and y, public apps, peer review
     for manifest in manifests:
         assert manifest_errors(manifest) == [], manifest["metadata"]["name"]
 
@@ -149,6 +149,10 @@ def test_the_hub_services_of_the_values_are_these_workloads(settings_file):  # n
         assert token == {"name": "hub", "key": f"hub.services.{key}.apiToken"}
         assert env["JUPYTERHUB_SERVICE_PREFIX"]["value"] == f"/services/{key}/"
         assert env["JUPYTERHUB_CLIENT_ID"]["value"] == f"service-{key}"
+        if key == "atelier-peer":
+            assert container["command"][-1] == "atelier.grading.peerreview.service"
+            assert f":{port}/services/atelier-peer/" in env["JUPYTERHUB_SERVICE_URL"]["value"]
+            continue
         config = next(a for a in container["command"] if a.startswith("--config="))
         assert config.rsplit("/", 1)[1] in secret
         assert f"c.CourseDirectory.course_id = '{key}'" in secret[config.rsplit("/", 1)[1]]
@@ -201,4 +205,75 @@ def test_kube_manifests_command_writes_them_private(settings_file, tmp_path):  #
     assert out.stat().st_mode & 0o777 == 0o600
     documents = list(yaml.safe_load_all(out.read_text()))
     assert [manifest_errors(d) for d in documents] == [[]] * len(documents)
-    assert len(documents) == 11  # secret, 2 x (formgrader x 3), apps x 4
+    assert len(documents) == 14  # secret, 2 x (formgrader x 3), apps x 4, peer review x 3
+
+
+def test_peer_review_runs_on_the_cluster_with_its_records_on_the_courses_volume(
+    settings_file,  # noqa: F811
+):
+    """Is atelier-peer a pod of the courses volume, the roster and settings, and nothing more?
+
+    Its records go to the courses volume the grading pod shares (the cluster settings say where),
+    it mounts no exchange, it reads the roster (no passwords) where the settings put hub.state_dir,
+    and only the chart's proxy reaches it.
+    """
+    settings = load_settings(settings_file)
+    manifests = kubemanifests.render_manifests(settings)
+    deployment = by_kind(manifests, "Deployment")["atelier-peer"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    courses = settings["grading"]["courses_root"]
+    assert mounts[courses]["name"] == kubemanifests.COURSES_VOLUME
+    assert kubemanifests.EXCHANGE_VOLUME not in {v["name"] for v in pod["volumes"]}
+    roster = mounts[f"{settings['hub']['state_dir']}/roster.json"]
+    assert roster["readOnly"] and roster["subPath"] == "roster.json"
+    secret = by_kind(manifests, "Secret")[kubemanifests.GRADING_SECRET]["stringData"]
+    assert "alice" in secret["roster.json"] and "pbkdf2" not in str(secret)
+    shipped = yaml.safe_load(secret["settings.yaml"])["grading"]["peer_review"]
+    assert shipped == {**shipped, "service": True, "state_dir": f"{courses}/.atelier-peer"}
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["hub.jupyter.org/network-access-hub"] == "true"
+    policy = by_kind(manifests, "NetworkPolicy")["atelier-peer"]["spec"]
+    ingress = policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert ingress == {"hub.jupyter.org/network-access-singleuser": "true"}
+    # The values register it with the hub and give trainees' servers its address.
+    values = kube.render_values(settings)
+    assert values["hub"]["services"]["atelier-peer"]["url"] == "http://atelier-peer:8890"
+    role = values["hub"]["loadRoles"]["atelier-peer-user"]
+    assert role["scopes"] == ["access:services!service=atelier-peer"]
+    assert set(role["groups"]) == {"nbgrader-x", "formgrade-x", "nbgrader-y", "formgrade-y"}
+    assert values["singleuser"]["extraEnv"]["ATELIER_PEER_URL"] == "/services/atelier-peer/"
+    assert kube.validate_values(values, CHART) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("kubernetes:\n", "kubernetes:\n  peer_url: ''\n"),
+        ("kubernetes:\n", "grading:\n  peer_review:\n    service: false\nkubernetes:\n"),
+    ],
+)
+def test_peer_review_off_on_the_cluster_is_off_everywhere(settings_file, change):  # noqa: F811
+    """With no peer_url or the service off: no pod, no hub service or role, no link, said so?"""
+    settings_file.write_text(settings_file.read_text().replace(*change, 1))
+    settings = load_settings(settings_file)
+    manifests = kubemanifests.render_manifests(settings)
+    assert "atelier-peer" not in by_kind(manifests, "Deployment")
+    secret = by_kind(manifests, "Secret")[kubemanifests.GRADING_SECRET]["stringData"]
+    assert "roster.json" not in secret
+    assert yaml.safe_load(secret["settings.yaml"])["grading"]["peer_review"]["service"] is False
+    values = kube.render_values(settings)
+    assert "atelier-peer" not in values["hub"]["services"]
+    assert "atelier-peer-user" not in values["hub"]["loadRoles"]
+    assert "ATELIER_PEER_URL" not in values["singleuser"]["extraEnv"]
+
+
+def test_a_peer_url_outside_the_namespace_names_the_key(settings_file):  # noqa: F811
+    """Is a peer review URL that is not an in-namespace Service refused, naming the key?"""
+    text = settings_file.read_text().replace(
+        "kubernetes:\n", "kubernetes:\n  peer_url: https://peer.example.org/\n"
+    )
+    settings_file.write_text(text)
+    with pytest.raises(kube.KubeError, match=r"kubernetes\.peer_url"):
+        kubemanifests.render_manifests(load_settings(settings_file))

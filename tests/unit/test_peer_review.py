@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from atelier.grading.course import GradingError
-from atelier.grading.peerreview import assign, reflection, state
+from atelier.grading.peerreview import assign, late, reflection, state
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -174,19 +174,19 @@ def test_a_reviewer_writes_only_their_own_review_with_valid_scores():
 def test_at_the_due_date_missed_reviews_are_reported_and_reassigned():
     """Does the due date mark a late reviewer's reviews missed and hand them to the others?"""
     record = opened(n=4, k=2)
-    late = "t0"
+    slow = "t0"
     for rid, each in list(record["reviews"].items()):
-        if each["reviewer"] != late:
+        if each["reviewer"] != slow:
             state.record_review(record, rid, each["reviewer"], [1, 1], "", T0)
     assert not state.advance(record, T0 + timedelta(days=6))
     assert state.advance(record, T0 + timedelta(days=7, minutes=1))
     assert not state.is_closed(record) and record["round"] == 2
-    assert {m["reviewer"] for m in record["missed"]} == {late}
+    assert {m["reviewer"] for m in record["missed"]} == {slow}
     second = [r for r in record["reviews"].values() if r["round"] == 2]
     assert len(second) == 2
     for each in second:
         author = record["submissions"][each["submission"]]["author"]
-        assert each["reviewer"] not in (late, author)
+        assert each["reviewer"] not in (slow, author)
         earlier = {
             r["reviewer"]
             for r in record["reviews"].values()
@@ -284,3 +284,99 @@ def test_the_hub_runs_the_service_as_root_for_the_cohorts_groups():
     assert service["command"][-1] == "atelier.grading.peerreview.service"
     assert role["scopes"] == ["access:services!service=atelier-peer"]
     assert role["groups"] == ["formgrade-p", "nbgrader-p"]
+
+
+def live_reviews(record):
+    """(reviews per submission, reviews per reviewer), missed ones left out."""
+    live = [r for r in record["reviews"].values() if r["state"] != "missed"]
+    return Counter(r["submission"] for r in live), Counter(r["reviewer"] for r in live)
+
+
+@pytest.mark.parametrize(("n", "k", "count"), [(4, 2, 1), (5, 3, 2), (3, 2, 1), (2, 1, 1)])
+def test_a_late_submission_joins_with_k_reviewers_and_k_reviews_balanced(n, k, count):
+    """Does a submission collected late get k reviewers and its author k reviews, none theirs?"""
+    record = opened(n=n, k=k)
+    newcomers = {f"late{i}": ("w-en", f"late text {i}") for i in range(count)}
+    added = late.add_submissions(record, newcomers, T0 + timedelta(days=1))
+    assert [a for a, _, _ in added] == sorted(newcomers)
+    per_submission, per_reviewer = live_reviews(record)
+    for index, (account, reviewers, authors) in enumerate(added):
+        sid = state.submission_of(record, account)
+        assert record["submissions"][sid]["added"]
+        assert account not in reviewers and account not in authors
+        # k of the submitters already in (all of them when fewer), each once.
+        wanted = min(k, n + index)
+        assert len(set(reviewers)) == len(reviewers) == wanted
+        assert len(set(authors)) == len(authors) == wanted
+        # A later newcomer may review this one too: never fewer reviews than asked.
+        assert per_submission[sid] >= wanted and per_reviewer[account] >= wanted
+    # Balanced: nobody holds more than one review over anyone else, nor any submission.
+    assert max(per_submission.values()) - min(per_submission.values()) <= 1
+    assert max(per_reviewer.values()) - min(per_reviewer.values()) <= 1
+    for each in record["reviews"].values():
+        assert each["reviewer"] != record["submissions"][each["submission"]]["author"]
+    # What they were given is on their list of reviews to write.
+    assert len(state.to_do(record, "late0")) == per_reviewer["late0"]
+
+
+def test_adding_skips_who_is_in_and_prefers_reviewers_who_missed_nothing():
+    """Is a submitter already in left alone, and a reviewer who missed passed over first?"""
+    record = opened(n=4, k=1)
+    missed = "t0"
+    rid = next(r for r, each in record["reviews"].items() if each["reviewer"] == missed)
+    record["reviews"][rid]["state"] = "missed"
+    record["missed"].append({"reviewer": missed, "review": rid, "round": 1, "at": "x"})
+    before = dict(record["submissions"])
+    added = late.add_submissions(
+        record, {"t1": ("w-en", "again"), "t9": ("w-en", "late")}, T0 + timedelta(hours=1)
+    )
+    assert [a for a, _, _ in added] == ["t9"]
+    assert all(record["submissions"][s] == before[s] for s in before)
+    assert added[0][1] != [missed]
+
+
+def test_a_closed_review_or_an_unknown_language_takes_no_late_submission():
+    """Are a closed review and a submission of an assignment with no rubric refused by name?"""
+    record = opened()
+    with pytest.raises(GradingError, match="no rubric for"):
+        late.add_submissions(record, {"t9": ("w-fr", "tard")}, T0)
+    state.close(record, T0)
+    with pytest.raises(GradingError, match="is closed"):
+        late.add_submissions(record, {"t9": ("w-en", "late")}, T0)
+    assert state.submission_of(record, "t9") is None
+
+
+def test_a_records_folder_that_does_not_exist_yet_is_made_private(tmp_path):
+    """Is grading.peer_review.state_dir made (0700) at the first record, as on a new volume?"""
+    where = tmp_path / "courses" / ".atelier-peer"
+    where.parent.mkdir()
+    state.save(where, opened())
+    assert where.stat().st_mode & 0o777 == 0o700
+    assert state.load(where, "c", "w")["cohort"] == "c"
+
+
+def test_peer_add_reads_only_newcomers_and_saves_them_into_the_record(tmp_path, monkeypatch):
+    """Does add_late skip the texts of who is in, and save the newcomer under the lock?"""
+    from types import SimpleNamespace
+
+    from atelier.grading.peerreview import review
+
+    record = opened(n=3, k=2, due_days=30000)
+    state.save(tmp_path, record)
+    asked = {}
+
+    def collected(course, trainees, assignments, skip=frozenset()):
+        asked["skip"] = set(skip)
+        return {}, {"t7": ("w-en", "late words")}
+
+    monkeypatch.setattr(review, "collected", collected)
+    settings = {"hub": {"state_dir": str(tmp_path)}, "grading": {"peer_review": {}}}
+    course = SimpleNamespace(cohort="c")
+    _, added = review.add_late(settings, course, [], "w", ["w-en"])
+    assert asked["skip"] == {"t0", "t1", "t2"}
+    assert [a for a, _, _ in added] == ["t7"]
+    saved = state.load(tmp_path, "c", "w")
+    assert saved["submissions"][state.submission_of(saved, "t7")]["text"] == "late words"
+    assert len(state.to_do(saved, "t7")) == 2
+    with pytest.raises(GradingError, match="never opened"):
+        review.add_late(settings, course, [], "other", ["w-en"])
