@@ -112,6 +112,17 @@ def _capped(groups: list[tuple[str, int, float]]) -> list[tuple[str, int, float]
     return [*keep, (SUPPRESSED, sum(g[1] for g in rest), round(sum(g[2] for g in rest), 1))]
 
 
+def _number(value, language: str) -> str:
+    """A count or share as the page's language writes it (a decimal comma in French)."""
+    text = f"{value:g}"
+    return text.replace(".", ",") if language == "fr" else text
+
+
+def _colon(language: str) -> str:
+    """A label's colon: French puts a non-breaking space before it."""
+    return "\u00a0: " if language == "fr" else ": "
+
+
 def to_pdf(report: Participation, cohort: str, path: str | Path, language: str = "en") -> Path:
     """Write the one-page A4 report of ``report`` to ``path`` (whole: temporary file, rename)."""
     from reportlab.lib.pagesizes import A4
@@ -133,7 +144,7 @@ def to_pdf(report: Participation, cohort: str, path: str | Path, language: str =
     pdf.setFont(regular, 11)
     heading = f"{said['cohort']} {cohort}"
     if report.institution:
-        heading += f" · {said['institution']}: {report.institution}"
+        heading += f" · {said['institution']}{_colon(language)}{report.institution}"
     pdf.drawString(left, y, _fit(pdf, heading, regular, 11, right - left))
     y -= 15
     made = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -149,12 +160,14 @@ def to_pdf(report: Participation, cohort: str, path: str | Path, language: str =
     ]
     x = left
     for name, value in totals:
-        pdf.drawString(x, y, f"{name}: {value}")
+        pdf.drawString(x, y, f"{name}{_colon(language)}{value}")
         x += (right - left) / 3
     y -= 16
     if report.withheld:
         pdf.setFont(regular, 8)
-        for line in _wrap(pdf, f"{said['withheld']}: {report.withheld}", regular, 8, right - left):
+        for line in _wrap(
+            pdf, f"{said['withheld']}{_colon(language)}{report.withheld}", regular, 8, right - left
+        ):
             pdf.drawString(left, y, line)
             y -= 10
     y -= 8
@@ -176,7 +189,7 @@ def to_pdf(report: Participation, cohort: str, path: str | Path, language: str =
                 name = label(attribute, value, language)
                 pdf.drawString(x, yy, _fit(pdf, name, regular, 9, half - 90))
                 pdf.drawRightString(x + half - 45, yy, str(n))
-                pdf.drawRightString(x + half, yy, f"{share:g} %")
+                pdf.drawRightString(x + half, yy, f"{_number(share, language)}\u00a0%")
                 yy -= 11
             lowest = min(lowest, yy)
         y = lowest - 10
@@ -221,7 +234,9 @@ def to_pdf(report: Participation, cohort: str, path: str | Path, language: str =
         pdf.drawString(left, y, _fit(pdf, row["workbook"], regular, 9, 120))
         values = [row["trainees"], row["total minutes"], row["mean minutes"], row["median minutes"]]
         for i, value in enumerate(values):
-            pdf.drawRightString(left + 200 + i * 85, y, "—" if value is None else f"{value:g}")
+            pdf.drawRightString(
+                left + 200 + i * 85, y, "—" if value is None else _number(value, language)
+            )
         y -= 11
     if len(report.per_workbook) > PDF_WORKBOOKS:
         pdf.drawString(left, y, f"… +{len(report.per_workbook) - PDF_WORKBOOKS}")

@@ -332,3 +332,16 @@ def test_a_whole_cohort_pdf_with_many_groups_still_has_one_page(tmp_path):
     report = stats.participation(many, year, [f"w{i}" for i in range(20)])
     path = exports.to_pdf(report, "c1", tmp_path / "all.pdf", "fr")
     assert pdf_pages(path.read_bytes()) == 1
+
+
+def test_the_french_pdf_writes_numbers_and_colons_as_french_does(tmp_path):
+    """A decimal comma in the shares and a non-breaking space before each colon."""
+    import pypdf
+
+    report = stats.participation(participants(), EVENTS, ["w1"])
+    path = exports.to_pdf(report, "c1", tmp_path / "fr.pdf", "fr")
+    text = pypdf.PdfReader(path).pages[0].extract_text()
+    assert "42,9" in text and "42.9" not in text
+    assert "Participants\u00a0: 15" in text or "Participants : 15" in text
+    assert "Participants: 15" not in text
+
