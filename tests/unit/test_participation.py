@@ -344,4 +344,3 @@ def test_the_french_pdf_writes_numbers_and_colons_as_french_does(tmp_path):
     assert "42,9" in text and "42.9" not in text
     assert "Participants\u00a0: 15" in text or "Participants : 15" in text
     assert "Participants: 15" not in text
-
