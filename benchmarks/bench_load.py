@@ -68,7 +68,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import gevent
 import gevent.event
@@ -312,8 +312,10 @@ class Person(HttpUser):
 
     def xsrf(self, path: str) -> dict:
         """The XSRF header a page under ``path`` sends with its API calls."""
-        value = self.client.cookies.get("_xsrf", path=path) or self.client.cookies.get("_xsrf")
-        return {"X-XSRFToken": value or ""}
+        # The hub and each server set their own ``_xsrf``, on their own paths.
+        mine = [c.value for c in self.client.cookies if c.name == "_xsrf" and c.path == path]
+        anyone = [c.value for c in self.client.cookies if c.name == "_xsrf"]
+        return {"X-XSRFToken": (mine or anyone or [""])[0]}
 
     # -- trainee
     def log_in(self, target, username, password):
@@ -358,8 +360,8 @@ class Person(HttpUser):
             self.check(r, ready, f"spawn failed: {message[:200]}")
         fire(self.environment, "FLOW", "spawn: Start → server ready", started)
 
-    def open_view(self, target, username) -> str:
-        """The workbook view of the released workbook; the URL of its kernel's websocket."""
+    def open_view(self, target, username) -> tuple[str, str]:
+        """The workbook view of the released workbook; its kernel's websocket and shutdown URLs."""
         url = (f"{target.url}/user/{username}/atelier/home/open/"
                f"{quote(target.cohort)}/{quote(target.assignment)}")  # fmt: skip
         with self.client.get(url, name="open workbook view (fetch + Voila render)",
@@ -368,7 +370,8 @@ class Person(HttpUser):
             ok = r.status_code == 200 and "/atelier/view/" in r.url and found is not None
             self.check(r, ok, "the view did not render")
         kernel = json.loads(found.group(1))["kernelId"]
-        return f"ws{target.url[4:]}/user/{username}/api/kernels/{kernel}/channels"
+        base = f"{target.url}/user/{username}"
+        return f"ws{base[4:]}/api/kernels/{kernel}/channels", f"{base}/voila/api/shutdown/{kernel}"
 
     def open_lab(self, target, username) -> dict:
         """JupyterLab on the notebook: its page and the notebook's contents (as Lab loads it)."""
@@ -418,6 +421,7 @@ class Person(HttpUser):
         self.log_in(target, username, password)
         self.start_server(target, username)
         notebook = None
+        leave = None
         if target.stock:
             notebook = self.open_lab(target, username)
             channel = KernelChannel(self.environment, self.lab_kernel(target, username),
@@ -425,8 +429,8 @@ class Person(HttpUser):
             self.run_all(channel, notebook)
             label = "lab"
         else:
-            channel = KernelChannel(self.environment, self.open_view(target, username),
-                                    self.cookies(), "view")  # fmt: skip
+            url, leave = self.open_view(target, username)
+            channel = KernelChannel(self.environment, url, self.cookies(), "view")
             label = "view"
         try:
             choices = radios(widget_states(channel, label))
@@ -436,7 +440,7 @@ class Person(HttpUser):
             if arrival.active:
                 self.work(run, channel, choices, username, notebook)
         finally:
-            channel.close()
+            self.leave(channel, leave)
 
     def widget_event(self, channel, choices, clicks):
         """Change one answer (a new option each time); the kernel saves it and goes idle."""
@@ -479,14 +483,14 @@ class Person(HttpUser):
         username, password = target.people[arrival.index]
         self.log_in(target, username, password)
         self.start_server(target, username)
-        channel = KernelChannel(self.environment, self.open_view(target, username),
-                                self.cookies(), "view")  # fmt: skip
+        url, _ = self.open_view(target, username)
+        channel = KernelChannel(self.environment, url, self.cookies(), "view")
         try:
             choices = radios(widget_states(channel, "view"))
             for clicks in range(arrival.index % 4):  # a quarter answer nothing, others some
                 self.widget_event(channel, choices, clicks)
         finally:
-            channel.close()
+            channel.close()  # the page stays open until the deadline: its kernel lives
         self.ready_for_deadline(run)
         run.deadline_ready.wait()
         self.sleep_until(run, run.submit_t0 - run.t0 + arrival.at)
@@ -542,11 +546,22 @@ class Person(HttpUser):
         origin = target.app_url.split("/", 3)[:3]
         url = f"ws{'/'.join(origin)[4:]}{base}/api/kernels/{config['kernelId']}/channels"
         channel = KernelChannel(self.environment, url, self.cookies(), "app")
+        origin = "/".join(origin)
         try:
             widget_states(channel, "app")
             gevent.sleep(20)  # a visitor looks at the app a while, then leaves
         finally:
-            channel.close()
+            self.leave(channel, f"{origin}{base}/voila/api/shutdown/{config['kernelId']}")
+
+    def leave(self, channel, shutdown_url):
+        """Leave the page: Voila's page sends a beacon that shuts its kernel down, then closes."""
+        channel.close()
+        if shutdown_url:
+            path = urlsplit(shutdown_url).path.split("voila/api/shutdown")[0]
+            form = {"_xsrf": self.xsrf(path)["X-XSRFToken"]}
+            with self.client.post(shutdown_url, data=form, catch_response=True,
+                                  name="leave page (Voila's shutdown beacon)") as r:  # fmt: skip
+                self.check(r, r.status_code in (200, 204), "the kernel was not shut down")
 
 
 def len_plan(run) -> int:
