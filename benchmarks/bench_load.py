@@ -902,8 +902,8 @@ def summary(results: list[dict]) -> str:
     lines.append("")
     for (target, profile), runs in best.items():
         rate = lp.highest_rate(runs)
-        lines.append(f"- {target}, {profile}: highest rate that held: "
-                     f"{'none tried' if rate is None else f'×{rate:g}'}")  # fmt: skip
+        held = "none (the lowest rate tried did not hold)" if rate is None else f"×{rate:g}"
+        lines.append(f"- {target}, {profile}: highest rate that held: {held}")
     return "\n".join(lines)
 
 
