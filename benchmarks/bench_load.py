@@ -1010,7 +1010,10 @@ def main() -> None:
     need = max(lp.scaled(p.trainees, args.scale) for p in profiles)
     results = []
     if args.hub_url:
-        people = lp.read_roster(args.roster) if args.roster else []
+        try:
+            people = lp.read_roster(args.roster) if args.roster else []
+        except lp.RosterError as error:
+            raise SystemExit(str(error)) from None
         if len(people) < need:
             raise SystemExit(f"{args.roster}: {len(people)} people, the profiles need {need}")
         notebook = args.notebook or f"{args.cohort}/{args.assignment}/home-learning.en.ipynb"
@@ -1020,7 +1023,9 @@ def main() -> None:
         for profile in profiles:
             for rate in rates:
                 results.append(run_once(target, profile, rate, args, {}))
-        return report(results, args)
+                if target.token:
+                    stop_servers(target)  # each run starts from no server, as here
+        return report([r for r in results if r], args)
     # A SIGTERM (a time limit) still runs the clean-up below: accounts, hubs, cgroups.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
