@@ -1,0 +1,164 @@
+"""The load harness's pure parts (benchmarks/loadplan.py): arrivals, p95, the rate that held.
+
+The harness itself (benchmarks/bench_load.py) drives real hubs and is a benchmark, not a test:
+what it reports rests on these.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import loadplan as lp
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_day_at_a_twentieth_is_twenty_trainees_over_ten_minutes_eight_at_work():
+    """Does the day profile scale to 20 trainees in 600 s, 8 of them active, 4 in Lab?"""
+    plan = lp.schedule(lp.PROFILES["day"], scale=0.05)
+    trainees = [a for a in plan if a.kind == "trainee"]
+    assert len(plan) == len(trainees) == 20
+    assert all(0 <= a.at <= 600 for a in plan)
+    assert [a.at for a in plan] == sorted(a.at for a in plan)
+    assert sorted(a.index for a in trainees) == list(range(20))
+    assert sum(a.active for a in trainees) == 8  # 150 × 0.05 = 7.5, rounded to even
+    assert sum(a.lab for a in trainees) == 4
+    assert not any(a.submit for a in plan)
+
+
+def test_the_webinar_link_brings_trainees_and_visitors_within_the_minute():
+    """200 trainees and 400 visitors in 60 s, at a tenth: 20 and 40, none later than 60 s."""
+    plan = lp.schedule(lp.PROFILES["webinar"], scale=0.1)
+    assert sum(a.kind == "trainee" for a in plan) == 20
+    assert sum(a.kind == "visitor" for a in plan) == 40
+    assert max(a.at for a in plan) <= 60
+    assert not any(a.active for a in plan)
+
+
+def test_the_deadline_is_submissions_only():
+    """100 submissions in 60 s: every trainee submits, nobody else comes."""
+    plan = lp.schedule(lp.PROFILES["deadline"], scale=0.05)
+    assert len(plan) == 5
+    assert all(a.kind == "trainee" and a.submit for a in plan)
+
+
+def test_a_higher_rate_is_the_same_people_sooner():
+    """Rate 2: the same arrivals at half the moments, within half the window."""
+    once = lp.schedule(lp.PROFILES["webinar"], scale=0.05, rate=1)
+    twice = lp.schedule(lp.PROFILES["webinar"], scale=0.05, rate=2)
+    assert [(a.kind, a.index) for a in once] == [(a.kind, a.index) for a in twice]
+    assert [a.at / 2 for a in once] == pytest.approx([a.at for a in twice])
+    assert max(a.at for a in twice) <= 30
+    assert lp.arrival_rate(lp.PROFILES["webinar"], 1, 1) == 10  # 600 people in 60 s
+    assert lp.arrival_rate(lp.PROFILES["webinar"], 0.05, 2) == 1  # 30 people in 30 s
+
+
+def test_a_plan_is_the_same_for_a_seed_and_differs_for_another():
+    """Two runs with one seed compare the same arrivals; another seed draws others."""
+    day = lp.PROFILES["day"]
+    assert lp.schedule(day, 0.1, seed=3) == lp.schedule(day, 0.1, seed=3)
+    assert lp.schedule(day, 0.1, seed=3) != lp.schedule(day, 0.1, seed=4)
+
+
+def test_a_tiny_scale_keeps_one_of_each():
+    """A scale that rounds a group to zero keeps one person of it; an empty group stays empty."""
+    plan = lp.schedule(lp.PROFILES["webinar"], scale=0.001)
+    assert sum(a.kind == "trainee" for a in plan) == 1
+    assert sum(a.kind == "visitor" for a in plan) == 1
+    assert lp.scaled(0, 0.5) == 0
+    with pytest.raises(ValueError, match="rate"):
+        lp.schedule(lp.PROFILES["day"], rate=0)
+
+
+def test_p95_is_a_measured_value_by_nearest_rank():
+    """Hand-computed: the 19th of 20 values; one slow value in 20 stays out of p95, two do not."""
+    assert lp.percentile(range(1, 21), 0.95) == 19
+    assert lp.percentile([5, 1, 3], 0.5) == 3
+    assert lp.percentile([100] * 19 + [900], 0.95) == 100
+    assert lp.percentile([100] * 18 + [900, 900], 0.95) == 900
+    assert lp.percentile([42], 0.95) == 42
+    assert lp.percentile([], 0.95) is None
+
+
+def test_a_run_holds_only_with_no_failure_and_every_p95_within_its_target():
+    """Zero failures and each measured target met; login → usable counts in the webinar only."""
+    good = {lp.WIDGET_TARGET: 480, lp.HUB_TARGET: 150}
+    assert lp.meets_targets("day", good, 0) == (True, [])
+    held, why = lp.meets_targets("day", good, 1)
+    assert not held and why == ["1 failed requests"]
+    held, why = lp.meets_targets("day", {**good, lp.WIDGET_TARGET: 501}, 0)
+    assert not held and why == [f"{lp.WIDGET_TARGET}: p95 501 ms > 500 ms"]
+    slow_login = {**good, "login → workbook usable": 5200}
+    assert lp.meets_targets("day", slow_login, 0)[0]
+    assert not lp.meets_targets("webinar", slow_login, 0)[0]
+    assert lp.meets_targets("webinar", {"login → workbook usable": None}, 0)[0]
+
+
+def test_the_highest_rate_that_held_needs_every_lower_rate_to_hold():
+    """(1 ok, 2 ok, 4 failed) → 2; a rate that held above one that failed does not count."""
+    assert lp.highest_rate([(4, False), (1, True), (2, True)]) == 2
+    assert lp.highest_rate([(1, True), (2, False), (4, True)]) == 1
+    assert lp.highest_rate([(0.5, False), (1, True)]) is None
+    assert lp.highest_rate([]) is None
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "roster.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_roster_is_what_roster_import_writes_or_any_list_with_those_columns(tmp_path):
+    """``username,password`` (any case, a BOM, other columns) gives the pairs in order."""
+    path = write(tmp_path, "\ufeffUsername,Cohort,Password\nann,x,s3cret\nbo,y,p,w\n")
+    assert lp.read_roster(path) == [("ann", "s3cret"), ("bo", "p")]
+    path = write(tmp_path, "username,password\nl000,abc\n")
+    assert lp.read_roster(path) == [("l000", "abc")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("user,password\nann,x\n", "line 1: missing column(s) username"),
+        ("username,password\nann,x\nbo,\n", "line 3: empty username or password"),
+        ("username,password\nann,x\nann,y\n", "line 3: ann is listed twice"),
+        ("username,password\n", "no one in the roster"),
+    ],
+)
+def test_a_roster_the_harness_cannot_use_is_named_with_its_line(tmp_path, text, message):
+    """Each fault names the file and the line, before any load is sent."""
+    path = write(tmp_path, text)
+    with pytest.raises(lp.RosterError) as raised:
+        lp.read_roster(path)
+    assert str(raised.value).startswith(str(path))
+    assert message in str(raised.value)
+
+
+def test_a_missing_roster_says_so(tmp_path):
+    with pytest.raises(lp.RosterError, match="cannot read the roster"):
+        lp.read_roster(tmp_path / "nowhere.csv")
+
+
+def test_each_process_is_counted_under_its_kind():
+    """Kernels and servers by their account, the proxy, the apps service, stock apart."""
+    context = {"trainee_uids": {1001, 1002}, "apps_uid": 1500}
+    kind = lp.process_kind
+    assert kind("python -m ipykernel_launcher -f k.json", 1001, set(), context) == "kernels"
+    assert kind("python -m atelier.hub_config.servers.singleuser", 1002, set(), context) == (
+        "trainee servers"
+    )
+    assert kind("python -m atelier apps --port=1", 1500, {"atelier"}, context) == "apps service"
+    assert kind("node configurable-http-proxy --ip", 0, {"proxy"}, context) == "proxy"
+    assert kind("python -m atelier.grading.instant.service", 0, {"atelier"}, context) == (
+        "instant grading"
+    )
+    assert kind("atelier start --settings s.yaml", 0, {"atelier"}, context) == "hub"
+    assert kind("jupyterhub -f c.py", 0, {"stock"}, context) == "stock hub"
+    assert kind("jupyterhub-singleuser", 1001, {"stock"}, context) == "trainee servers"
+    assert kind("node configurable-http-proxy", 0, {"stock"}, context) == "proxy"
+    assert kind("python -m ipykernel_launcher", 0, {"voila"}, context) == "stock voila"
+    assert kind("sshd", 0, set(), context) is None
