@@ -121,6 +121,10 @@ class AppPageHandler(TornadoVoilaHandler):
         ):
             return self.write_busy(km.busy_retry_after)
         pooled = km.pooled_kernels(notebook) if isinstance(km, BoundedKernelManager) else set()
+        # Reading the token sets the ``_xsrf`` cookie: Voila's page takes it from the cookie for
+        # the beacon that shuts its kernel down when the visitor leaves. Without it the beacon is
+        # refused (403) and a departed visitor holds a kernel until the culler comes.
+        self.xsrf_token  # noqa: B018
         try:
             async for html in self.get_generator(path=path):
                 if pooled:

@@ -147,6 +147,41 @@ def test_index_lists_only_apps_in_both_languages(apps_server):
     assert "helper" not in index
 
 
+def test_a_visitor_who_leaves_frees_their_kernel_at_once(apps_server):
+    """Does the page's shutdown beacon (sent when a visitor leaves) end that visitor's kernel?
+
+    Voila's page reads the ``_xsrf`` token for the beacon from its cookie: the page must set it,
+    or every beacon is refused and each departed visitor holds a kernel until it is culled.
+    """
+    visitor = requests.Session()
+    page = visitor.get(apps_server.url + PLANNER, timeout=60)
+    assert page.status_code == 200
+    kernel = kernel_id_of(page.text)
+    token = visitor.cookies.get("_xsrf")
+    assert token, "the app page sets no _xsrf cookie"
+    assert kernel_running(apps_server, kernel)
+    shutdown = apps_server.url + f"voila/api/shutdown/{kernel}"
+    stranger = requests.post(shutdown, data={"_xsrf": "forged"}, timeout=30)
+    assert stranger.status_code == 403  # a beacon needs the visitor's own token
+    left = visitor.post(shutdown, data={"_xsrf": token}, timeout=30)
+    assert left.status_code in (200, 204), left.status_code
+    deadline = time.monotonic() + 30
+    while kernel_running(apps_server, kernel):
+        assert time.monotonic() < deadline, "the kernel outlived its visitor's beacon"
+        time.sleep(0.2)
+
+
+def kernel_running(apps_server, kernel: str) -> bool:
+    """Whether a kernel process of the apps server has ``kernel``'s connection file."""
+    alive = []
+    for process in kernel_processes(apps_server.proc.pid):
+        try:
+            alive.append(kernel in " ".join(process.cmdline()))
+        except psutil.NoSuchProcess:
+            continue
+    return any(alive)
+
+
 def test_visitors_opening_and_leaving_keep_kernels_bounded(apps_server):
     """V3: with 50 visitors opening an app and leaving, are kernels bounded, then culled?
 
