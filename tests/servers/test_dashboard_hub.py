@@ -124,7 +124,8 @@ def test_the_institution_pdf_is_one_page_of_its_own_trainees(cohort, tmp_path):
     data = out.read_bytes()
     assert max(int(n) for n in re.findall(rb"/Count (\d+)", data)) == 1
     text = pypdf.PdfReader(out).pages[0].extract_text()
-    assert "Participants: 5" in text and "University A" in text
+    # French typography: a non-breaking space before the colon.
+    assert re.search("Participants[\u00a0 ]: 5", text) and "University A" in text
     assert "HYPERLINK" not in text and "University B" not in text
     missing = cohort.atelier(
         "report", "participation", "--cohort=x", "--institution=University B", check=False

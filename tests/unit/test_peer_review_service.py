@@ -89,8 +89,30 @@ def peer_server(tmp_path, monkeypatch):
     return sock, port, server, gate
 
 
-async def test_a_reviewers_page_is_served_while_a_gradebook_call_is_in_flight(peer_server):
-    """Does a trainee get their page while the facilitator's page waits for the gradebook?"""
+def test_a_reviewers_page_is_served_while_a_gradebook_call_is_in_flight(peer_server):
+    """Does a trainee get their page while the facilitator's page waits for the gradebook?
+
+    The service's loop runs in a thread of its own: in a whole run, Playwright's sync API (the
+    browser tier) keeps an event loop running in pytest's main thread.
+    """
+    outcome = {}
+
+    def serve():
+        try:
+            asyncio.run(both_pages(peer_server))
+        except BaseException as exc:  # re-raised in the test's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the pages did not come back within 60 s"
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+async def both_pages(peer_server):
+    """The facilitator's page holding a gradebook call, then a trainee's page meanwhile."""
     from tornado.httpserver import HTTPServer
 
     sock, port, app, gate = peer_server
