@@ -7,7 +7,7 @@ appends to what an earlier layer left, except where it says so):
    survive hub restarts, trainees' servers run as their own accounts and serve the workbook view,
    Lab opens on the workbooks.
 2. :func:`apply_settings` — the validated ``hub`` and ``accounts`` settings: addresses, state files,
-   spawn limits, the authenticator, the idle culler.
+   spawn limits, the authenticator, the idle culler (servers) and kernel culling (in servers).
 3. :func:`apply_roster` — people, cohorts (hub groups) and facilitator roles from the roster store.
 4. :func:`apply_plugins` — other rooms (``atelier.grading.hubconfig.apply(c, settings)`` if
    present), then the facilitators' dashboard and the public apps services (settings
@@ -124,12 +124,40 @@ def apply_invariants(c) -> None:
     c.JupyterHub.allow_named_servers = False
 
 
-def trainee_server_args() -> list[str]:
-    """The options of every trainee's server: extensions off and on, Lab's (Kubernetes too)."""
+def trainee_server_args(culler: Mapping | None = None) -> list[str]:
+    """The options of every trainee's server: extensions off and on, Lab's (Kubernetes too).
+
+    Args:
+        culler: the ``hub.culler`` settings; with them, the server also culls its idle kernels
+            (:func:`kernel_culling_args`). The invariants layer calls this without settings.
+    """
     return [
         *(f"--ServerApp.jpserver_extensions={name}=False" for name in TRAINEE_EXTENSIONS_OFF),
         *(f"--ServerApp.jpserver_extensions={name}=True" for name in TRAINEE_EXTENSIONS_ON),
         *TRAINEE_LAB_ARGS,
+        *(kernel_culling_args(culler) if culler else ()),
+    ]
+
+
+def kernel_culling_args(culler: Mapping) -> list[str]:
+    """Jupyter Server's own kernel culling in a trainee's server, from ``hub.culler``.
+
+    The hub's culler stops only whole servers, and a page left open keeps its kernel (the view's
+    is ~41 MiB of a trainee's ~94 MiB, docs/capacity.md), so the server culls its kernels too,
+    **connected ones included**: a workbook left open in a browser tab is the common case, and
+    with ``cull_connected`` off it would never be culled. Nothing is lost: the view's widgets
+    save each answer as it is given, and the page tells the trainee to reload (a new kernel
+    restores the answers). A busy kernel (a cell running) is never culled. 0 turns it off.
+    """
+    timeout = int(culler.get("kernel_timeout", 0))
+    if timeout <= 0:
+        return []
+    manager = "--MappingKernelManager"
+    return [
+        f"{manager}.cull_idle_timeout={timeout}",
+        f"{manager}.cull_interval={int(culler.get('kernel_every', 60))}",
+        f"{manager}.cull_connected=True",
+        f"{manager}.cull_busy=False",
     ]
 
 
@@ -164,6 +192,8 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     c.JupyterHub.pid_file = str(paths["hub_pid"])
     c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"]
     c.Spawner.start_timeout = hub["start_timeout"]
+    # The invariants' server options, plus the culling of idle kernels inside each server.
+    c.Spawner.args = trainee_server_args(hub["culler"])
     c.Spawner.http_timeout = hub["start_timeout"]
 
     c.AtelierSpawner.account_prefix = settings["accounts"]["prefix"]

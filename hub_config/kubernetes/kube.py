@@ -22,7 +22,8 @@ What maps to what (single machine -> chart):
 - ``database.url`` -> ``hub.db`` (``postgres``), else ``sqlite-pvc``;
 - the trainee's path (:mod:`atelier.hub_config.view`: home page, workbook view, Submit) ->
   ``singleuser.defaultUrl`` (``HOME_URL``) and ``hub.config.Spawner.args`` (the same server
-  extensions on and off, :func:`~atelier.hub_config.hub.config.trainee_server_args`); the branded
+  extensions on and off, the kernel culling of ``hub.culler.kernel_timeout``,
+  :func:`~atelier.hub_config.hub.config.trainee_server_args`); the branded
   login page -> ``JupyterHub.template_paths`` set in the hub pod by ``hub.extraConfig`` (the
   template is the installed package's) and its links in ``hub.config.JupyterHub.template_vars``;
 - instant grading: none (its sandbox needs root on the machine of the trainees' servers), so
@@ -278,9 +279,9 @@ def render_values(settings: Mapping) -> dict:
             "admin_users": sorted(c.Authenticator.admin_users),
             "allowed_users": sorted(c.Authenticator.allowed_users),
         },
-        # Trainees' servers load the view extension (home, workbook view, Submit) and leave off
-        # what one machine's leave off.
-        "Spawner": {"args": trainee_server_args()},
+        # Trainees' servers load the view extension (home, workbook view, Submit), leave off
+        # what one machine's leave off, and cull idle kernels as one machine's do.
+        "Spawner": {"args": trainee_server_args(hub["culler"])},
     }
     for trait, value in hub["authenticator"].get("config", {}).items():
         hub_config.setdefault(auth_class.rsplit(".", 1)[-1], {})[trait] = value

@@ -198,3 +198,76 @@ def test_the_view_costs_under_a_megabyte_first_and_almost_nothing_again(view_hub
         assert not any("mathjax" in url.lower() for url in seen), "MathJax for a page with no math"
     finally:
         context.close()
+
+
+#: Kernel culling of the culling hub: short, so that the test waits well under a minute.
+CULL_SETTINGS = {"hub": {"culler": {"kernel_timeout": 15, "kernel_every": 3}}}
+
+
+@pytest.fixture(scope="module")
+def culling_hub():
+    """A hub whose trainees' servers cull kernels idle for 15 s (``hub.culler.kernel_timeout``)."""
+    with running_hub(extra_settings=CULL_SETTINGS, start=False) as hub:
+        shutil.copytree(FIXTURES / "view" / "quiz", hub.workbooks / "quiz")
+        hub.publish_workbooks()
+        hub.launch()
+        yield hub
+
+
+def kernel_running(kernel_id: str) -> bool:
+    """Whether a kernel process of ``kernel_id`` runs (Voila names its connection file after it)."""
+    import psutil
+
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "ipykernel" in command and kernel_id in command:
+            return True
+    return False
+
+
+def test_a_page_left_open_loses_its_kernel_but_no_answer(culling_hub, browser):
+    """Is an open page's idle kernel culled, the trainee told so, and every answer back on Reload?
+
+    The load case: a workbook left open in a tab keeps its kernel (~41 MiB) unless connected
+    kernels are culled too. The page says so in the trainee's language (chloe: French), takes no
+    more answers, and Reload starts a new kernel that restores what was saved.
+    """
+    hub = culling_hub
+    language, locale, right, _box_label = TRAINEES["chloe"]
+    words = page_words(language)
+    context = browser.new_context(viewport=PHONE, locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("input[name=username]", "chloe")
+        page.fill("input[name=password]", hub.passwords["chloe"])
+        page.click("[type=submit]")
+        page.wait_for_url(f"{hub.url}/user/chloe/**")
+        page.goto(f"{hub.url}/user/chloe/atelier/view/workbooks/quiz/quiz.{language}.ipynb")
+        option = page.get_by_label(right, exact=True)
+        option.check()
+        status = page.locator("#atelier-save")
+        expect(status).to_have_text(words["saved"])
+        assert saved(hub, "chloe", "v-q1") == "b"
+        first = page.evaluate(KERNEL_ID)
+        assert kernel_running(first)
+
+        # Idle, page open and connected: the server culls the kernel after 15 s (+ a 3 s pass).
+        expect(status).to_have_attribute("data-state", "culled", timeout=90_000)
+        expect(status).to_have_text(words["culled"])
+        deadline = time.monotonic() + 30
+        while kernel_running(first):
+            assert time.monotonic() < deadline, "the page says culled, the kernel still runs"
+            time.sleep(0.5)
+        # No answer given now could be saved: the widgets take none.
+        assert page.locator("#rendered_cells").evaluate("el => el.inert") is True
+        assert saved(hub, "chloe", "v-q1") == "b"
+
+        page.get_by_role("button", name=words["reload"]).click()
+        expect(page.get_by_label(right, exact=True)).to_be_checked()
+        expect(status).not_to_have_attribute("data-state", "culled")
+        second = page.evaluate(KERNEL_ID)
+        assert second != first and kernel_running(second)
+    finally:
+        context.close()

@@ -339,3 +339,46 @@ def test_the_dashboard_is_granted_to_every_cohorts_facilitators(tmp_path):
     assert role["groups"] == ["facilitators-x", "facilitators-y"]
     # The roster's own roles are kept beside it.
     assert {"facilitator-x", "facilitator-y"} <= {r["name"] for r in c.JupyterHub.load_roles}
+
+
+def test_trainee_servers_cull_idle_kernels_even_with_the_page_open(tmp_path):
+    """Does ``hub.culler.kernel_timeout`` reach every trainee server's command line?
+
+    Connected kernels are culled too (a workbook left open in a tab is the load case), busy ones
+    never; the invariants' options stay.
+    """
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        f"hub:\n  state_dir: {tmp_path / 'state'}\n"
+        "  culler:\n    kernel_timeout: 120\n    kernel_every: 15\n"
+    )
+    c = Config()
+    config.apply_invariants(c)
+    config.apply_settings(c, load_settings(path))
+    args = list(c.Spawner.args)
+    assert "--MappingKernelManager.cull_idle_timeout=120" in args
+    assert "--MappingKernelManager.cull_interval=15" in args
+    assert "--MappingKernelManager.cull_connected=True" in args
+    assert "--MappingKernelManager.cull_busy=False" in args
+    assert "--LabApp.extension_manager=readonly" in args
+    assert "--ServerApp.jpserver_extensions=atelier.hub_config.view.extension=True" in args
+
+
+def test_kernel_culling_is_on_by_default_and_zero_turns_it_off(settings, tmp_path):
+    """Are idle kernels culled with the shipped defaults, and not at all with 0?"""
+    c = Config()
+    config.apply_settings(c, settings)
+    assert "--MappingKernelManager.cull_idle_timeout=900" in c.Spawner.args
+    path = tmp_path / "off.yaml"
+    path.write_text(f"hub:\n  state_dir: {tmp_path / 'state'}\n  culler:\n    kernel_timeout: 0\n")
+    c = Config()
+    config.apply_settings(c, load_settings(path))
+    assert not any("MappingKernelManager" in arg for arg in c.Spawner.args)
+
+
+def test_a_negative_kernel_timeout_is_refused_by_name(tmp_path):
+    """Does a negative ``hub.culler.kernel_timeout`` stop atelier with a message naming it?"""
+    path = tmp_path / "settings.yaml"
+    path.write_text("hub:\n  culler:\n    kernel_timeout: -5\n")
+    with pytest.raises(SettingsError, match="kernel_timeout"):
+        load_settings(path)

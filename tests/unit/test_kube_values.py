@@ -280,9 +280,12 @@ def test_trainees_on_kubernetes_take_the_same_path_as_on_one_machine(settings_fi
     values = kube.render_values(load_settings(settings_file))
     one_machine = Config()
     layers.apply_invariants(one_machine)
+    layers.apply_settings(one_machine, load_settings(settings_file))
     assert values["singleuser"]["defaultUrl"] == one_machine.Spawner.default_url == layers.HOME_URL
     args = values["hub"]["config"]["Spawner"]["args"]
     assert args == list(one_machine.Spawner.args)
+    # Pods cull idle kernels as one machine's servers do (the view's page left open included).
+    assert "--MappingKernelManager.cull_connected=True" in args
     for extension in layers.TRAINEE_EXTENSIONS_ON:
         assert f"--ServerApp.jpserver_extensions={extension}=True" in args
     # The hub pod runs the chart's extraConfig with Atelier installed: run it as the chart does.

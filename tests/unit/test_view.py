@@ -24,7 +24,8 @@ def test_the_page_speaks_the_trainee_s_language(value, expected):
 def test_every_word_of_the_page_is_in_both_languages():
     """Are the save states, the Lab link and the loading text there in English and French?"""
     english, french = workbook.page_words("en"), workbook.page_words("fr")
-    for name in ("ready", "saving", "saved", "failed", "offline", "stale", "reload", "lab"):
+    states = ("ready", "saving", "saved", "failed", "offline", "stale", "culled")
+    for name in (*states, "reload", "lab"):
         assert english[name] and french[name] and english[name] != french[name]
     assert english["saved"].startswith("Saved")
     assert french["saved"].startswith("Enregistré")
