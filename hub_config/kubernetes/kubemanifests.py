@@ -118,6 +118,34 @@ def _image(kube: Mapping) -> str:
     return f"{image['name']}:{image['tag']}"
 
 
+def _service_container(
+    kube: Mapping, name: str, command: list[str], service: str, env: Mapping, port: int, **more
+) -> dict:
+    """A hub service's container: its API token, ``env``, one HTTP port, the cluster's limits.
+
+    ``more`` adds the fields that differ between services (the working folder, volume mounts).
+    """
+    return {
+        "name": name,
+        "image": _image(kube),
+        "command": command,
+        "env": [
+            {
+                "name": "JUPYTERHUB_API_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {"name": HUB_SECRET, "key": f"hub.services.{service}.apiToken"}
+                },
+            },
+            *({"name": k, "value": v} for k, v in env.items()),
+        ],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10},
+        "resources": _resources(kube, kube["memory_limit"]),
+        "securityContext": CONTAINER_SECURITY,
+        **more,
+    }
+
+
 def _workload(name: str, labels: dict, pod: dict, port: int) -> list[dict]:
     """A one-replica Deployment of ``pod`` and its ClusterIP Service ``name`` on ``port``."""
     selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/component")}
@@ -215,28 +243,15 @@ def formgrader_manifests(settings: Mapping, cohort: str) -> list[dict]:
         "securityContext": RUN_AS,
         "automountServiceAccountToken": False,
         "containers": [
-            {
-                "name": "formgrader",
-                "image": _image(kube),
-                "command": command,
-                "workingDir": str(course.root),
-                "env": [
-                    {
-                        "name": "JUPYTERHUB_API_TOKEN",
-                        "valueFrom": {
-                            "secretKeyRef": {
-                                "name": HUB_SECRET,
-                                "key": f"hub.services.{course.course_id}.apiToken",
-                            }
-                        },
-                    },
-                    *({"name": k, "value": v} for k, v in env.items()),
-                ],
-                "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-                "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10},
-                "resources": _resources(kube, kube["memory_limit"]),
-                "securityContext": CONTAINER_SECURITY,
-                "volumeMounts": [
+            _service_container(
+                kube,
+                "formgrader",
+                command,
+                course.course_id,
+                env,
+                port,
+                workingDir=str(course.root),
+                volumeMounts=[
                     {"name": COURSES_VOLUME, "mountPath": str(course.courses_root)},
                     {"name": EXCHANGE_VOLUME, "mountPath": str(course.exchange_root)},
                     {
@@ -252,7 +267,7 @@ def formgrader_manifests(settings: Mapping, cohort: str) -> list[dict]:
                         "readOnly": True,
                     },
                 ],
-            }
+            )
         ],
         "volumes": [
             {
@@ -360,28 +375,15 @@ def peer_manifests(settings: Mapping) -> list[dict]:
         "securityContext": RUN_AS,
         "automountServiceAccountToken": False,
         "containers": [
-            {
-                "name": "peer-review",
-                "image": _image(kube),
+            _service_container(
+                kube,
+                "peer-review",
                 # The module one machine's hub starts (grading/peerreview/service.py).
-                "command": ["python", "-P", "-m", "atelier.grading.peerreview.service"],
-                "env": [
-                    {
-                        "name": "JUPYTERHUB_API_TOKEN",
-                        "valueFrom": {
-                            "secretKeyRef": {
-                                "name": HUB_SECRET,
-                                "key": f"hub.services.{SERVICE}.apiToken",
-                            }
-                        },
-                    },
-                    *({"name": k, "value": v} for k, v in env.items()),
-                ],
-                "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
-                "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10},
-                "resources": _resources(kube, kube["memory_limit"]),
-                "securityContext": CONTAINER_SECURITY,
-                "volumeMounts": [
+                ["python", "-P", "-m", "atelier.grading.peerreview.service"],
+                SERVICE,
+                env,
+                port,
+                volumeMounts=[
                     {"name": COURSES_VOLUME, "mountPath": str(cluster["grading"]["courses_root"])},
                     {
                         "name": GRADING_SECRET,
@@ -396,7 +398,7 @@ def peer_manifests(settings: Mapping) -> list[dict]:
                         "readOnly": True,
                     },
                 ],
-            }
+            )
         ],
         "volumes": [
             {
