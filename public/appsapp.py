@@ -16,6 +16,7 @@ from traitlets import Bool, Integer, Unicode
 
 from atelier.app import AtelierApp, base_aliases, base_flags
 from atelier.public import apps
+from atelier.upstream import voila as upstream_voila
 
 
 class AppsApp(AtelierApp):
@@ -84,6 +85,8 @@ class AppsApp(AtelierApp):
         # Kernel connection files in this run's private folder: the service account may have no
         # writable Jupyter runtime folder of its own.
         config.Voila.connection_dir_root = str(root.parent)
+        # A visitor's page whose render fails ends with the app's sentence instead of hanging.
+        upstream_voila.end_pages_on_render_errors()
         voila = AppsVoila(config=config, log=self.log)
         voila.initialize([])
         voila.start()

@@ -1,4 +1,4 @@
-"""Voila: the preheated kernel pools of its kernel manager.
+"""Voila: the preheated kernel pools, and pages that end when their render fails.
 
 Written against voila 0.5.13.
 
@@ -28,3 +28,85 @@ def kernel_pools(kernel_manager) -> dict:
 def pooling(kernel_manager) -> bool:
     """Whether ``kernel_manager`` preheats kernels (a Voila pooling manager)."""
     return getattr(kernel_manager, "_pools", None) is not None
+
+
+# -- A page whose render raises ends, with a sentence, instead of hanging ------------------------
+#
+# Written against voila 0.5.13. Private behaviour worked around: for a page rendered on request
+# (no preheated kernel), ``VoilaHandler.get_generator`` runs the render in a task of its own
+# (``put_html``, started with ``asyncio.ensure_future`` and never awaited) that feeds a queue,
+# and ends the page when the task queues ``None`` after the last snippet. When the render raises
+# (a kernel that never answers ``kernel_info`` within ``startup_timeout``, a template error), the
+# task dies, ``None`` never comes, and the handler sends its keep-alive heartbeat forever: the
+# person sees a page that never finishes and the exception is only logged, if ever, when the task
+# is collected. Wrapping the public ``NotebookRenderer.generate_content_generator`` makes a
+# failing render log the error and yield a last snippet, so the generator ends normally and the
+# page ends with it.
+
+#: What the last snippet says when no sentence is configured (``cell_error_instruction``).
+PAGE_ERROR = "This page cannot be shown right now. Please reload it in a moment."
+
+
+def end_pages_on_render_errors() -> None:
+    """Make every Voila page of this process end with a sentence when its render raises.
+
+    The sentence is the renderer's ``VoilaExecutor.cell_error_instruction`` when configured (each
+    room sets its own, in the page's language), else :data:`PAGE_ERROR`; the error and the
+    notebook are logged. Idempotent.
+    """
+    from voila.notebook_renderer import NotebookRenderer
+
+    original = NotebookRenderer.generate_content_generator
+    if getattr(original, "ends_pages_on_errors", False):
+        return
+
+    def generate_content_generator(self, kernel_id=None, kernel_future=None):
+        return _ending_on_error(self, original(self, kernel_id, kernel_future), kernel_id)
+
+    generate_content_generator.ends_pages_on_errors = True
+    generate_content_generator.__doc__ = original.__doc__
+    NotebookRenderer.generate_content_generator = generate_content_generator
+
+
+async def _ending_on_error(renderer, snippets, kernel_id):
+    """Yield ``snippets``; if they raise, log it and yield the closing sentence instead."""
+    try:
+        async for item in snippets:
+            yield item
+    except Exception:
+        # Cancellation and generator closing are BaseExceptions: they pass through untouched.
+        renderer.log.exception(
+            "The page of %s could not be rendered (kernel %s); it ends with a sentence",
+            getattr(renderer, "notebook_path", "?"),
+            kernel_id,
+        )
+        await _shut_down(renderer, kernel_id)
+        yield _closing_snippet(renderer), {}
+
+
+async def _shut_down(renderer, kernel_id) -> None:
+    """Shut down the kernel of a failed page rendered on request (nothing will connect to it)."""
+    from jupyter_core.utils import ensure_async
+
+    manager = getattr(getattr(renderer, "request_handler", None), "kernel_manager", None)
+    if manager is None or kernel_id is None or kernel_id not in manager:
+        return
+    try:
+        await ensure_async(manager.shutdown_kernel(kernel_id, now=True))
+    except Exception:  # the page must still end; the culler takes a kernel left behind
+        renderer.log.warning("Could not shut down kernel %s of a failed page", kernel_id)
+
+
+def _closing_snippet(renderer) -> str:
+    """The HTML that ends a failed page: the configured sentence, escaped, as an alert."""
+    import html
+
+    sentence = PAGE_ERROR
+    config = getattr(renderer, "traitlet_config", None)
+    if config is not None and "VoilaExecutor" in config:
+        sentence = config.VoilaExecutor.get("cell_error_instruction", sentence) or sentence
+    return (
+        '<div class="atelier-page-error" role="alert" '
+        'style="margin:1em;padding:1em;border:2px solid #b00020;font-size:1.1em">'
+        f"{html.escape(str(sentence))}</div>\n"
+    )

@@ -25,6 +25,7 @@ from voila.app import Voila
 
 from atelier.app import AtelierApp, base_aliases
 from atelier.errors import AtelierError
+from atelier.upstream import voila as upstream_voila
 
 
 def hub_identity_provider():
@@ -100,6 +101,9 @@ class DashboardApp(AtelierApp):
             )
             (served / "dashboard.ipynb").write_text(notebook.read_text("utf-8"), "utf-8")
             os.environ["JUPYTER_PATH"] = jupyter_path_env()
+            # A render that fails (a kernel that never answers) ends the page with the
+            # sentence instead of leaving the facilitator on a page that never finishes.
+            upstream_voila.end_pages_on_render_errors()
             voila = DashboardVoila(config=self.voila_config(served), log=self.log)
             voila.initialize([])
             voila.start()

@@ -26,6 +26,7 @@ from voila.tornado.handler import TornadoVoilaHandler
 
 from atelier import languages, pages
 from atelier.processes.jupyterpath import prepend
+from atelier.upstream import voila as upstream_voila
 
 PACKAGE = "atelier.hub_config.view"
 #: The Voila template of the view, and the data folder (put first on JUPYTER_PATH) that holds it.
@@ -172,6 +173,9 @@ def setup(serverapp) -> None:
     # Voila's sentences in place of a failed cell and the page's <html lang>.
     config.VoilaExecutor.cell_error_instruction = words["cell_error"]
     config.VoilaExporter.language_code = code
+    # A render that fails (a kernel that never answers) ends the page with that sentence
+    # instead of leaving the trainee on a page that never finishes.
+    upstream_voila.end_pages_on_render_errors()
     # Voila's own renderer stops the page at the first image (images.py says why).
     config.VoilaExporter.markdown_renderer_class = (
         "atelier.hub_config.view.images.ViewMarkdownRenderer"
