@@ -103,7 +103,9 @@ def public_hub():
                 pass
             assert time.monotonic() < deadline, (root / "hub.log").read_text()[-3000:]
             time.sleep(0.5)
-        yield types.SimpleNamespace(url=url, account=account, apps_port=settings["apps"]["port"])
+        yield types.SimpleNamespace(
+            url=url, account=account, apps_port=settings["apps"]["port"], log=root / "hub.log"
+        )
     finally:
         if hub is not None:
             # The hub alone first: it stops its services (each in a session of its own), as an
@@ -158,10 +160,18 @@ def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
     # Voila streams the page while its kernel runs the dashboard: wait for the numbers themselves
     # rather than the page's load event. A first render sometimes stalls before its kernel answers
     # (2 of 6 runs; cause not found yet): a facilitator reloads, and so does this test, once.
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.goto(f"{url}/services/dashboard/", timeout=240_000, wait_until="commit")
     try:
         page.locator("#cohort-summary").wait_for(timeout=90_000)
     except PlaywrightTimeout:
+        # Kept for whoever looks for the stall's cause: how far the page got, and what it said.
+        stalled = Path(__file__).parent.parent / "artifacts" / "dashboard-stall"
+        stalled.mkdir(parents=True, exist_ok=True)
+        (stalled / "page.html").write_text(page.content())
+        (stalled / "console.txt").write_text("\n".join(console))
+        shutil.copy(public_hub.log, stalled / "hub.log")
         page.reload(timeout=240_000, wait_until="commit")
         page.locator("#cohort-summary").wait_for(timeout=180_000)
     assert page.locator("#cohort-summary").inner_text() == "Cohort c1: 4 trainees, 2 completed"
@@ -182,10 +192,18 @@ def test_hostile_roster_header_and_name_run_no_script(public_hub, page):
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     log_in(page, url, "fac")
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.goto(f"{url}/services/dashboard/", timeout=240_000, wait_until="commit")
     try:
         page.locator("#cohort-summary").wait_for(timeout=90_000)
     except PlaywrightTimeout:
+        # Kept for whoever looks for the stall's cause: how far the page got, and what it said.
+        stalled = Path(__file__).parent.parent / "artifacts" / "dashboard-stall"
+        stalled.mkdir(parents=True, exist_ok=True)
+        (stalled / "page.html").write_text(page.content())
+        (stalled / "console.txt").write_text("\n".join(console))
+        shutil.copy(public_hub.log, stalled / "hub.log")
         page.reload(timeout=240_000, wait_until="commit")
         page.locator("#cohort-summary").wait_for(timeout=180_000)
     # Break the cohort down by the hostile column: its header becomes the section's title.

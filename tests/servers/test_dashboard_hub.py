@@ -138,3 +138,7 @@ def test_a_facilitator_opens_the_dashboard(cohort):
     fiona = cohort.login("fiona")
     page = fiona.get(f"{cohort.url}/services/dashboard/", timeout=120)
     assert page.status_code == 200, page.status_code
+    # The page ended as a whole render ends (its widgets then draw the numbers), not with the
+    # sentence of a failed render.
+    assert "window.voila_finish();" in page.text, page.text[-2000:]
+    assert "cannot be shown right now" not in page.text, page.text[-2000:]
