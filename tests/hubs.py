@@ -397,6 +397,9 @@ def external_service(config_d: Path, name: str) -> tuple[int, str]:
     On a cluster the hub starts no grading service: each is a URL and an API token in
     ``hub.services``. This writes the ``config.d`` file saying so (a config.d file starts from an
     empty config: it rebuilds the services with the hub's own layers, then swaps ``name``'s entry).
+    The pod starts here after the hub (it needs the course and the grader account the hub's start
+    makes), and a hub waits ``timeout`` seconds (30 by default) for an external service to answer
+    before it runs: 1 s, so that the fixtures do not wait out 30 s for a pod not started yet.
     """
     import secrets
 
@@ -415,7 +418,7 @@ def external_service(config_d: Path, name: str) -> tuple[int, str]:
         f"    s for s in full.JupyterHub.services if s['name'] != {name!r}\n"
         "] + [\n"
         f"    {{'name': {name!r}, 'url': 'http://127.0.0.1:{port}', 'api_token': {token!r},\n"
-        "     'display': True, 'oauth_no_confirm': True}]\n"
+        "     'display': True, 'oauth_no_confirm': True, 'timeout': 1}]\n"
     )
     return port, token
 
