@@ -309,22 +309,49 @@ def instant_url_for_servers(settings: Mapping) -> str:
     return f"http://{host}:{settings['hub']['port']}"
 
 
-def instant_service(settings: Mapping, trainee_groups: list[str]) -> tuple[dict, dict]:
-    """The ``atelier-instant`` service (root, like ``atelier grade``) and its trainees' role."""
+def root_service(
+    name: str, module: str, port: int, *, display: bool, environment: Mapping | None = None, **more
+) -> dict:
+    """A hub-managed service run as root (no ``user``): ``python -P -m <module>`` on loopback.
+
+    Args:
+        name: The service's name (its URL is ``/services/<name>/``).
+        module: The module the hub runs with this environment's Python.
+        port: The loopback port the service listens on.
+        display: Whether the hub's home lists the service.
+        environment: Variables added to the ones every root service gets (the settings file, a
+            ``PATH`` of this environment's scripts and the system's only).
+        **more: Further keys of the ``JupyterHub.services`` entry (``oauth_no_confirm``...).
+
+    Returns:
+        The ``JupyterHub.services`` entry.
+    """
     from atelier.settings import DEFAULT_SETTINGS_PATH
 
-    port = settings["grading"].get("instant_port", 0) or free_port()
-    service = {
-        "name": INSTANT_SERVICE,
+    return {
+        "name": name,
         "url": f"http://127.0.0.1:{port}",
-        "command": [sys.executable, "-P", "-m", "atelier.grading.instant.service"],
+        "command": [sys.executable, "-P", "-m", module],
         "environment": {
             "ATELIER_SETTINGS": os.environ.get("ATELIER_SETTINGS") or DEFAULT_SETTINGS_PATH,
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "JUPYTER_PATH": jupyter_path(None),
+            **(environment or {}),
         },
-        "display": False,
+        "display": display,
+        **more,
     }
+
+
+def instant_service(settings: Mapping, trainee_groups: list[str]) -> tuple[dict, dict]:
+    """The ``atelier-instant`` service (root, like ``atelier grade``) and its trainees' role."""
+    port = settings["grading"].get("instant_port", 0) or free_port()
+    service = root_service(
+        INSTANT_SERVICE,
+        "atelier.grading.instant.service",
+        port,
+        display=False,
+        environment={"JUPYTER_PATH": jupyter_path(None)},
+    )
     role = {
         "name": f"{INSTANT_SERVICE}-user",
         "description": "Have one's own submissions graded at once by the atelier-instant service.",

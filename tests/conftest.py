@@ -10,12 +10,27 @@ free loopback ports. What tests import (paths, a hub, seeds) is in plain modules
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from harness import BIN, FIXTURES, start_server, stop_process
 from hubs import Postgres, running_hub
 
 from atelier.processes.ports import free_port
+
+
+def pytest_configure(config):
+    """Give the processes the tests start a SIGINT that stops them, whoever started pytest.
+
+    A shell running the suite in the background (a CI runner, ``cmd &``) starts it with SIGINT
+    ignored, and every process started from it inherits that. JupyterHub stops a service or a
+    server with SIGINT first and waits ``interrupt_timeout`` (30 s) before SIGTERM: a hub that a
+    test starts directly then took 30 s per service to stop (``test_hub_public_access``: 60 s).
+    ``atelier start`` gives its hub a handler of its own, so the hubs it starts were never slow;
+    this gives every process a test starts the disposition a terminal or systemd gives.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):

@@ -3,7 +3,9 @@
 Rule: a test's servers are its own: random loopback ports, a unique account prefix, temporary
 folders, and a teardown that stops every process of those accounts and deletes them. The session
 fixtures that build them (``hub``, ``postgres``, ``test_database``) are in ``tests/conftest.py``;
-tests that need a hub of their own use :func:`running_hub`.
+tests that need a hub of their own use :func:`running_hub`. The pods of ``atelier kube manifests``
+are run here against such a hub with :func:`external_service`, :func:`rendered_container` and
+:func:`rendered_pod`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Container, Iterator
 from pathlib import Path
 
-from harness import FIXTURES, PREFIX, form_login, remove_accounts
+from harness import BIN, FIXTURES, PREFIX, form_login, remove_accounts
 from harness import process_owners as _process_owners
 
 from atelier.processes.ports import free_port
@@ -383,3 +386,118 @@ def running_hub(
     finally:
         instance.teardown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --- the pods `atelier kube manifests` renders, run against a hub -------------------------------
+
+
+def external_service(config_d: Path, name: str) -> tuple[int, str]:
+    """Make the hub's service ``name`` external, as the chart's values do; return (port, token).
+
+    On a cluster the hub starts no grading service: each is a URL and an API token in
+    ``hub.services``. This writes the ``config.d`` file saying so (a config.d file starts from an
+    empty config: it rebuilds the services with the hub's own layers, then swaps ``name``'s entry).
+    The pod starts here after the hub (it needs the course and the grader account the hub's start
+    makes), and a hub waits ``timeout`` seconds (30 by default) for an external service to answer
+    before it runs: 1 s, so that the fixtures do not wait out 30 s for a pod not started yet.
+    """
+    import secrets
+
+    from atelier.processes.ports import free_port
+
+    port, token = free_port(), secrets.token_hex(16)
+    (config_d / f"50-external-{name}.py").write_text(
+        "from traitlets.config import Config\n"
+        "from atelier.hub_config.hub import config as layers\n"
+        "settings = layers.load_hub_settings()\n"
+        "full = Config()\n"
+        "layers.apply_settings(full, settings)\n"
+        "layers.apply_roster(full, settings)\n"
+        "layers.apply_plugins(full, settings)\n"
+        "c.JupyterHub.services = [\n"
+        f"    s for s in full.JupyterHub.services if s['name'] != {name!r}\n"
+        "] + [\n"
+        f"    {{'name': {name!r}, 'url': 'http://127.0.0.1:{port}', 'api_token': {token!r},\n"
+        "     'display': True, 'oauth_no_confirm': True, 'timeout': 1}]\n"
+    )
+    return port, token
+
+
+def rendered_container(hub: Hub, deployment: str) -> tuple[dict, dict]:
+    """The grading Secret's files and ``deployment``'s container, rendered for ``hub``'s settings.
+
+    What ``atelier kube manifests`` writes for a cluster running this hub's configuration.
+    """
+    from atelier.hub_config.kubernetes.kubemanifests import GRADING_SECRET, render_manifests
+    from atelier.settings import load_settings
+
+    manifests = render_manifests(load_settings(hub.settings_path))
+    secret = next(m for m in manifests if m["metadata"]["name"] == GRADING_SECRET)
+    found = next(m for m in manifests if m["metadata"]["name"] == deployment)
+    (container,) = found["spec"]["template"]["spec"]["containers"]
+    return secret["stringData"], container
+
+
+@contextlib.contextmanager
+def rendered_pod(
+    hub: Hub,
+    container: dict,
+    *,
+    service: str,
+    port: int,
+    token: str,
+    account: str,
+    log: Path,
+    ready_path: str,
+    ready_status: Container[int],
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str = "/tmp",
+) -> Iterator:
+    """A rendered container running here as the pod of ``service`` would; stopped on exit.
+
+    Only what a cluster supplies is replaced: ``python`` by this environment's, the token (the
+    chart's Secret, ``hub.services.<service>.apiToken``), the hub's API and the service's loopback
+    address, ``PATH``; ``command`` (default: the rendered one) and ``env`` (added to the rendered
+    environment) carry what the caller replaces besides (a mounted file's path). It runs as
+    ``account`` with that environment alone, its output in ``log``. Ready when a request through
+    the hub's proxy to ``/services/<service>/<ready_path>`` answers a status in ``ready_status``
+    (the hub routes the service once it is up): the pod's own answer. Yields the process.
+    """
+    import subprocess
+    import time
+
+    import requests
+
+    args = [str(BIN / "python") if a == "python" else a for a in command or container["command"]]
+    environment = {e["name"]: e.get("value") for e in container["env"]}
+    environment.update(
+        JUPYTERHUB_API_TOKEN=token,
+        JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub.settings['hub']['hub_port']}/hub/api",
+        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}/services/{service}/",
+        PATH=f"{BIN}:/usr/bin:/bin",
+    )
+    environment.update(env or {})
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            ["/usr/sbin/runuser", "-u", account, "--", "env", "-i",
+             *(f"{k}={v}" for k, v in environment.items()), *args],
+            cwd=cwd, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        url = f"{hub.url}/services/{service}/{ready_path}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            if requests.get(url, timeout=5, allow_redirects=False).status_code in ready_status:
+                break
+            assert time.monotonic() < deadline, f"the rendered {service} was not reachable"
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -12,7 +12,7 @@ skipped: it makes no widget either.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from atelier.widgets import _EXPORTS
 
@@ -61,31 +61,41 @@ def _call_id(call: ast.Call) -> str | None:
     return None
 
 
-def code_items(sources: Iterable[str]) -> list[str]:
-    """The item ids the code ``sources`` (one per cell, in order) create, each once, in order."""
-    cells = []
+def _widget_calls(sources: Iterable[str]) -> Iterator[ast.Call]:
+    """The calls of widget classes in the code ``sources`` (one per cell), in order.
+
+    A widget imported in one cell may be called in any other (the cells share one kernel), so the
+    imported names are gathered from every cell before any call is judged.
+    """
+    trees = []
     for source in sources:
         try:
-            cells.append(ast.parse(source))
+            trees.append(ast.parse(source))
         except (SyntaxError, ValueError):
             continue  # IPython magics or a hand-edited cell: no widget is made by it either
     classes: set[str] = set()
     modules: set[str] = set()
-    for tree in cells:
+    for tree in trees:
         found_classes, found_modules = _imported_widget_names(tree)
         classes |= found_classes
         modules |= found_modules
-    items: list[str] = []
-    for tree in cells:
+    for tree in trees:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
             name = _dotted(node.func)
             head, _, last = name.rpartition(".")
-            is_widget = name in classes or (head in modules and last in WIDGET_CLASSES)
-            widget_id = _call_id(node) if is_widget else None
-            if widget_id and widget_id not in items:
-                items.append(widget_id)
+            if name in classes or (head in modules and last in WIDGET_CLASSES):
+                yield node
+
+
+def code_items(sources: Iterable[str]) -> list[str]:
+    """The item ids the code ``sources`` (one per cell, in order) create, each once, in order."""
+    items: list[str] = []
+    for call in _widget_calls(sources):
+        widget_id = _call_id(call)
+        if widget_id and widget_id not in items:
+            items.append(widget_id)
     return items
 
 
@@ -133,28 +143,10 @@ def code_variants(sources: Iterable[str]) -> dict[str, object]:
     Read as :func:`code_items` reads items; items without variants are left out.
     """
     found: dict[str, object] = {}
-    trees = []
-    for source in sources:
-        try:
-            trees.append(ast.parse(source))
-        except (SyntaxError, ValueError):
-            continue
-    classes: set[str] = set()
-    modules: set[str] = set()
-    for tree in trees:
-        more_classes, more_modules = _imported_widget_names(tree)
-        classes |= more_classes
-        modules |= more_modules
-    for tree in trees:
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            name = _dotted(node.func)
-            head, _, last = name.rpartition(".")
-            if name in classes or (head in modules and last in WIDGET_CLASSES):
-                widget_id, declared = _call_id(node), _literal_variants(node)
-                if widget_id and declared is not None:
-                    found[widget_id] = declared
+    for call in _widget_calls(sources):
+        widget_id, declared = _call_id(call), _literal_variants(call)
+        if widget_id and declared is not None:
+            found[widget_id] = declared
     return found
 
 

@@ -463,24 +463,17 @@ def hub_service(settings: Mapping, groups: list[str]) -> tuple[dict, dict]:
     ``groups``: the hub groups allowed in (every cohort's trainees and facilitators); what each
     may see inside is the service's own check (the module's rule).
     """
-    import sys
-    from pathlib import Path
-
+    from atelier.grading.hubconfig import root_service
     from atelier.processes.ports import free_port
-    from atelier.settings import DEFAULT_SETTINGS_PATH
 
     port = settings["grading"].get("peer_review", {}).get("port", 0) or free_port()
-    service = {
-        "name": SERVICE,
-        "url": f"http://127.0.0.1:{port}",
-        "command": [sys.executable, "-P", "-m", "atelier.grading.peerreview.service"],
-        "environment": {
-            "ATELIER_SETTINGS": os.environ.get("ATELIER_SETTINGS") or DEFAULT_SETTINGS_PATH,
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        },
-        "display": True,
-        "oauth_no_confirm": True,
-    }
+    service = root_service(
+        SERVICE,
+        "atelier.grading.peerreview.service",
+        port,
+        display=True,
+        oauth_no_confirm=True,
+    )
     return service, hub_role(groups)
 
 

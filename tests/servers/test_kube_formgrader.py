@@ -12,19 +12,12 @@ the hub's login and a trainee is refused, exactly as with the hub-managed formgr
 
 from __future__ import annotations
 
-import secrets
 import shutil
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import requests
-from harness import BIN
-from hubs import HUB_ROSTER, Hub
-
-from atelier.processes.ports import free_port
+from hubs import HUB_ROSTER, Hub, external_service, rendered_container, rendered_pod
 
 pytestmark = pytest.mark.server
 
@@ -32,28 +25,11 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def cluster_formgrader(postgres):
     """A hub with formgrader x as an external service, and the rendered formgrader pod running."""
-    from atelier.hub_config.kubernetes.kubemanifests import GRADING_SECRET, render_manifests
-    from atelier.settings import load_settings
-
     root = Path(tempfile.mkdtemp(prefix="atelier-kubefg-"))
     root.chmod(0o755)
-    port, token = free_port(), secrets.token_hex(16)
     config_d = root / "config.d"
     config_d.mkdir()
-    # What the chart's values do: the service is external (a URL and a token), not hub-managed.
-    # (A config.d file starts from an empty config: it rebuilds the services with the same layers.)
-    (config_d / "50-external-formgrader.py").write_text(
-        "from traitlets.config import Config\n"
-        "from atelier.hub_config.hub import config as layers\n"
-        "settings = layers.load_hub_settings()\n"
-        "full = Config()\n"
-        "layers.apply_settings(full, settings)\n"
-        "layers.apply_roster(full, settings)\n"
-        "layers.apply_plugins(full, settings)\n"
-        "c.JupyterHub.services = [s for s in full.JupyterHub.services if s['name'] != 'x'] + [\n"
-        f"    {{'name': 'x', 'url': 'http://127.0.0.1:{port}', 'api_token': {token!r},\n"
-        "     'display': True, 'oauth_no_confirm': True}]\n"
-    )
+    port, token = external_service(config_d, "x")
     hub = Hub(
         root,
         {
@@ -63,57 +39,42 @@ def cluster_formgrader(postgres):
             "kubernetes": {"formgrader_url": f"http://formgrader-{{cohort}}:{port}"},
         },
     )
-    process = None
     try:
         hub.publish_workbooks()
         hub.import_roster(HUB_ROSTER)
         hub.start()  # creates cohort x's course and grader account, as `atelier release` would
-        manifests = render_manifests(load_settings(hub.settings_path))
-        secret = next(m for m in manifests if m["metadata"]["name"] == GRADING_SECRET)
-        deployment = next(m for m in manifests if m["metadata"]["name"] == "formgrader-x")
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        secret, container = rendered_container(hub, "formgrader-x")
         config = next(a for a in container["command"] if a.startswith("--config="))
         config_file = root / "nbgrader-config-x.py"  # what the Secret mount provides
-        config_file.write_text(secret["stringData"][config.rsplit("/", 1)[1]])
+        config_file.write_text(secret[config.rsplit("/", 1)[1]])
         config_file.chmod(0o644)
         command = [
-            str(BIN / "python") if arg == "python"
-            else "--ip=127.0.0.1" if arg == "--ip=0.0.0.0"
+            "--ip=127.0.0.1" if arg == "--ip=0.0.0.0"
             else f"--config={config_file}" if arg == config
             else arg
             for arg in container["command"]
         ]  # fmt: skip
-        env = {e["name"]: e.get("value") for e in container["env"]}
-        env["JUPYTERHUB_API_TOKEN"] = token  # the chart's Secret key hub.services.x.apiToken
-        env["JUPYTERHUB_API_URL"] = f"http://127.0.0.1:{hub.settings['hub']['hub_port']}/hub/api"
-        env["JUPYTERHUB_SERVICE_URL"] = f"http://127.0.0.1:{port}/services/x/"
-        env["ATELIER_SETTINGS"] = str(hub.settings_path)
-        env["JUPYTER_RUNTIME_DIR"] = f"{container['workingDir']}/.runtime"  # /tmp is the pod's
-        env["PATH"] = f"{BIN}:/usr/bin:/bin"
-        log = (root / "formgrader.log").open("w")
-        grader = hub.account("grader-x")
-        process = subprocess.Popen(
-            ["/usr/sbin/runuser", "-u", grader, "--", "env", "-i",
-             *(f"{k}={v}" for k, v in env.items()), *command],
-            cwd=container["workingDir"], stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        env = {
+            "ATELIER_SETTINGS": str(hub.settings_path),
+            "JUPYTER_RUNTIME_DIR": f"{container['workingDir']}/.runtime",  # /tmp is the pod's
+        }
         # Ready when the proxy routes /services/x/ to it (the hub adds the route once running).
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (root / "formgrader.log").read_text()[-3000:]
-            api = requests.get(f"{hub.url}/services/x/api", timeout=5, allow_redirects=False)
-            if api.status_code == 200:
-                break
-            assert time.monotonic() < deadline, "the rendered formgrader was not reachable"
-            time.sleep(0.2)
-        yield hub
+        with rendered_pod(
+            hub,
+            container,
+            service="x",
+            port=port,
+            token=token,
+            account=hub.account("grader-x"),
+            log=root / "formgrader.log",
+            ready_path="api",
+            ready_status=(200,),
+            command=command,
+            env=env,
+            cwd=container["workingDir"],
+        ):
+            yield hub
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
         hub.teardown()
         shutil.rmtree(root, ignore_errors=True)
 

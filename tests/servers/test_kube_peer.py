@@ -19,21 +19,16 @@ import json
 import os
 import pwd
 import re
-import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 from harness import BIN
-from hubs import Hub
+from hubs import Hub, external_service, rendered_container, rendered_pod
 from peer_cohort import REFLECTIONS, ROSTER, SERVICE, submit_reflections
-
-from atelier.processes.ports import free_port
 
 pytestmark = pytest.mark.server
 
@@ -41,29 +36,11 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def cluster_peer(postgres):
     """A hub with atelier-peer as an external service, and the rendered peer pod running."""
-    from atelier.hub_config.kubernetes.kubemanifests import GRADING_SECRET, render_manifests
-    from atelier.settings import load_settings
-
     root = Path(tempfile.mkdtemp(prefix="atelier-kubepeer-"))
     root.chmod(0o755)
-    port, token = free_port(), secrets.token_hex(16)
     config_d = root / "config.d"
     config_d.mkdir()
-    # What the chart's values do: the service is external (a URL and a token), not hub-managed.
-    (config_d / "50-external-peer.py").write_text(
-        "from traitlets.config import Config\n"
-        "from atelier.hub_config.hub import config as layers\n"
-        "settings = layers.load_hub_settings()\n"
-        "full = Config()\n"
-        "layers.apply_settings(full, settings)\n"
-        "layers.apply_roster(full, settings)\n"
-        "layers.apply_plugins(full, settings)\n"
-        "c.JupyterHub.services = [\n"
-        "    s for s in full.JupyterHub.services if s['name'] != 'atelier-peer'\n"
-        "] + [\n"
-        f"    {{'name': 'atelier-peer', 'url': 'http://127.0.0.1:{port}', 'api_token': {token!r},\n"
-        "     'display': True, 'oauth_no_confirm': True}]\n"
-    )
+    port, token = external_service(config_d, "atelier-peer")
     hub = Hub(
         root,
         {
@@ -73,23 +50,19 @@ def cluster_peer(postgres):
             "kubernetes": {"peer_url": f"http://atelier-peer:{port}"},
         },
     )
-    process = None
     try:
         hub.publish_workbooks()
         hub.import_roster(ROSTER)
         hub.start()
         submit_reflections(hub)
-        manifests = render_manifests(load_settings(hub.settings_path))
-        secret = next(m for m in manifests if m["metadata"]["name"] == GRADING_SECRET)
-        deployment = next(m for m in manifests if m["metadata"]["name"] == "atelier-peer")
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        secret, container = rendered_container(hub, "atelier-peer")
         # The Secret's files where the pod mounts them: the settings, and the roster at the
         # settings' hub.state_dir (here a folder of its own: the hub's is root's).
         mounted = root / "secret-state"
         mounted.mkdir(mode=0o755)
-        cluster = yaml.safe_load(secret["stringData"]["settings.yaml"])
+        cluster = yaml.safe_load(secret["settings.yaml"])
         cluster["hub"]["state_dir"] = str(mounted)
-        (mounted / "roster.json").write_text(secret["stringData"]["roster.json"])
+        (mounted / "roster.json").write_text(secret["roster.json"])
         settings_file = root / "cluster-settings.yaml"
         settings_file.write_text(yaml.safe_dump(cluster))
         for each in (mounted / "roster.json", settings_file):
@@ -108,36 +81,21 @@ def cluster_peer(postgres):
         for folder, _, files in os.walk(records):
             for name in [folder, *(os.path.join(folder, f) for f in files)]:
                 os.chown(name, grader.pw_uid, grader.pw_gid)
-        command = [str(BIN / "python") if a == "python" else a for a in container["command"]]
-        env = {e["name"]: e.get("value") for e in container["env"]}
-        env["JUPYTERHUB_API_TOKEN"] = token  # the chart's Secret key hub.services.*.apiToken
-        env["JUPYTERHUB_API_URL"] = f"http://127.0.0.1:{hub.settings['hub']['hub_port']}/hub/api"
-        env["JUPYTERHUB_SERVICE_URL"] = f"http://127.0.0.1:{port}{SERVICE}"
-        env["ATELIER_SETTINGS"] = str(settings_file)
-        env["PATH"] = f"{BIN}:/usr/bin:/bin"
-        log = (root / "peer.log").open("w")
-        process = subprocess.Popen(
-            ["/usr/sbin/runuser", "-u", grader.pw_name, "--", "env", "-i",
-             *(f"{k}={v}" for k, v in env.items()), *command],
-            cwd="/tmp", stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (root / "peer.log").read_text()[-3000:]
-            page = requests.get(f"{hub.url}{SERVICE}", timeout=5, allow_redirects=False)
-            if page.status_code in (302, 303):  # its own answer: off to the hub's login
-                break
-            assert time.monotonic() < deadline, "the rendered peer service was not reachable"
-            time.sleep(0.2)
-        hub.records = records
-        yield hub
+        with rendered_pod(
+            hub,
+            container,
+            service="atelier-peer",
+            port=port,
+            token=token,
+            account=grader.pw_name,
+            log=root / "peer.log",
+            ready_path="",
+            ready_status=(302, 303),  # its own answer: off to the hub's login
+            env={"ATELIER_SETTINGS": str(settings_file)},
+        ):
+            hub.records = records
+            yield hub
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
         hub.teardown()
         shutil.rmtree(root, ignore_errors=True)
 
