@@ -223,66 +223,11 @@ def test_visitors_opening_and_leaving_keep_kernels_bounded(apps_server):
     while len(kernel_processes(apps_server.proc.pid)) > pooled:
         assert time.monotonic() < deadline, "idle kernels were not culled"
         time.sleep(0.5)
-    # And the app opens again once room is back.
-    assert requests.get(apps_server.url + PLANNER, timeout=60).status_code == 200
-
-
-def place_in_line(page: str) -> tuple[int, int]:
-    """The visitor's place as the waiting page says it, in English and in French."""
-    english = re.search(r"You are number (\d+) in line", page)
-    french = re.search(r"Vous êtes numéro (\d+) dans la file", page)
-    assert english and french, page
-    return int(english.group(1)), int(french.group(1))
-
-
-def wait_in_line(apps_server, session: requests.Session) -> int:
-    """Ask for the app as the waiting page does; the place it gives (both languages agree)."""
-    page = session.get(apps_server.url + PLANNER, timeout=60)
-    assert page.status_code == 503, page.status_code
-    assert int(page.headers["Retry-After"]) >= 1
-    assert page.headers["Cache-Control"] == "no-store"
-    assert f'http-equiv="refresh" content="{page.headers["Retry-After"]}"' in page.text
-    english, french = place_in_line(page.text)
-    assert english == french
-    return english
-
-
-def test_visitors_beyond_the_bound_keep_their_place_in_line(apps_server):
-    """Beyond ``max_kernels``, do visitors wait in line, first come first served?
-
-    Each gets a waiting page (never an error) saying their place in both languages, which asks
-    again by itself; asking again keeps the place; a forged ticket or a newcomer goes to the
-    back; a freed kernel goes to the first in line, then the next moves up.
-    """
-    holders = []
-    while True:  # visitors who stay on the app hold every kernel
-        visitor = requests.Session()
-        page = visitor.get(apps_server.url + PLANNER, timeout=60)
-        if page.status_code == 503:
-            break
-        assert page.status_code == 200, page.status_code
-        holders.append((visitor, kernel_id_of(page.text)))
-        assert len(holders) <= apps_server.settings["max_kernels"]
-    first = visitor
-    assert place_in_line(page.text) == (1, 1)
-    assert first.cookies.get("atelier-apps-place"), "the place is not kept in a cookie"
-    second = requests.Session()
-    assert wait_in_line(apps_server, second) == 2
-    assert wait_in_line(apps_server, first) == 1  # asking again keeps the place
-    forged = requests.Session()
-    forged.cookies.set("atelier-apps-place", "1.0000000000")
-    assert wait_in_line(apps_server, forged) == 3  # a made-up ticket is a place at the back
-
-    # One visitor leaves: their kernel frees, and it is not for a newcomer or the second.
-    leaving, kernel = holders.pop(0)
-    shutdown = apps_server.url + f"voila/api/shutdown/{kernel}"
-    assert leaving.post(shutdown, data={"_xsrf": leaving.cookies.get("_xsrf")}, timeout=30).ok
-    deadline = time.monotonic() + 30
-    while kernel_running(apps_server, kernel):
-        assert time.monotonic() < deadline, "the kernel outlived its visitor's beacon"
-        time.sleep(0.2)
-    assert wait_in_line(apps_server, requests.Session()) == 4
-    assert wait_in_line(apps_server, second) == 2
-    served = first.get(apps_server.url + PLANNER, timeout=60)
-    assert served.status_code == 200 and kernel_id_of(served.text)
-    assert wait_in_line(apps_server, second) == 1
+    # And the app opens again once room is back, for a visitor whose page asks again as told (the
+    # places of the 50, who never asked again, lapse within a few missed polls).
+    visitor = requests.Session()
+    deadline = time.monotonic() + 90
+    while (page := visitor.get(apps_server.url + PLANNER, timeout=60)).status_code == 503:
+        assert time.monotonic() < deadline, "the app never opened again"
+        time.sleep(int(page.headers["Retry-After"]))
+    assert page.status_code == 200
