@@ -263,7 +263,7 @@ class AppsStatusHandler(JupyterHandler):
     """Kernel counts and pool readiness as JSON, for monitoring and benchmarks (no notebook)."""
 
     def get(self):
-        """Answer with the kernels alive, the bound, and per app the preheated pages ready."""
+        """Answer with the kernels, the bound, the visitors in line, per app the pages ready."""
         km = self.kernel_manager
         pools = {}
         for notebook, pool in upstream_voila.kernel_pools(km).items():
@@ -273,6 +273,8 @@ class AppsStatusHandler(JupyterHandler):
                     ready += task.result()["task"].done()
             pools[notebook] = {"size": len(pool), "rendered": ready}
         status = {"kernels": km.kernel_count(), "max_kernels": km.max_kernels, "pools": pools}
+        if isinstance(km, BoundedKernelManager):
+            status["waiting"] = len(km.waiting_room)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(status))

@@ -77,6 +77,8 @@ def test_visitors_beyond_the_bound_keep_their_place_in_line(apps_server):
         holders.append((visitor, kernel_id_of(page.text)))
         assert len(holders) <= apps_server.settings["max_kernels"]
     first = visitor
+    status = requests.get(apps_server.url + "atelier/status", timeout=30).json()
+    assert status["waiting"] == 1 and status["kernels"] == status["max_kernels"]
     assert place_in_line(page.text) == (1, 1)
     assert first.cookies.get("atelier-apps-place"), "the place is not kept in a cookie"
     second = requests.Session()
