@@ -943,8 +943,8 @@ def summary(results: list[dict]) -> str:
 
 
 #: What the plots show (the tables have every action).
-PLOTTED = (USABLE, WIDGET, RENDERED, HUB_API, "spawn: Start → server ready", "submit → feedback",
-           "lab: save notebook (PUT contents)")  # fmt: skip
+PLOTTED = (USABLE, WIDGET, RENDERED, FIRST_PAGE, HUB_API, "spawn: Start → server ready",
+           "submit → feedback", "lab: save notebook (PUT contents)")  # fmt: skip
 
 
 def plot(results: list[dict], docs: Path, tag: str) -> list[Path]:
@@ -1149,10 +1149,11 @@ def report(results: list[dict], args) -> None:
     print(table(results))
     print()
     print(summary(results))
+    if args.out:
+        # Before the plots: a figure that cannot be drawn must not lose the run's figures.
+        args.out.write_text(json.dumps(results, indent=1, default=str))
     for path in plot(results, REPO / "docs", args.plots):
         print(f"plot: {path.relative_to(REPO)}")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1, default=str))
 
 
 if __name__ == "__main__":
