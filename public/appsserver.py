@@ -165,11 +165,11 @@ class AppPageHandler(TornadoVoilaHandler):
             if upstream_tornado.headers_written(self):
                 raise
             # Another start (a pool refilling) took the last room first: back to this
-            # visitor's place, at the front if they had waited.
-            if ticket:
-                km.waiting_room.give_back(ticket)
+            # visitor's place, at the front if they had waited (a newcomer: at the back).
+            if verdict.ticket:
+                km.waiting_room.give_back(verdict.ticket)
             self.clear()
-            return self.write_busy(km.waiting_room.arrive(ticket, 0))
+            return self.write_busy(km.waiting_room.arrive(verdict.ticket or None, 0))
         finally:
             if self._reservation_held:
                 km._reserved -= 1

@@ -38,7 +38,9 @@ class Verdict:
 
     Attributes:
         admitted: the visitor may be served now (a kernel is theirs to take).
-        ticket: the visitor's signed ticket (to keep in a cookie), "" when admitted or queue full.
+        ticket: the visitor's signed ticket: their place (to keep in a cookie) while they wait,
+            the place they left when let in from the line (see :meth:`WaitingRoom.give_back`);
+            "" for a newcomer let in at once, or when the line is full.
         position: visitors before this one (0: next), None when the queue is full.
         wait: estimated seconds until served, None while nobody has been served recently.
         retry: seconds after which the visitor's page should ask again.
@@ -155,10 +157,13 @@ class WaitingRoom:
         # Only admissions from the line measure how fast it moves.
         del self._waiting[number]
         self._admissions.append(self.clock())
-        return Verdict(True)
+        return Verdict(True, self.sign(number))
 
     def give_back(self, ticket: str) -> None:
-        """Put an admitted visitor back at their place (the kernel they were promised went)."""
+        """Put a visitor let in from the line back at their place (their kernel went elsewhere).
+
+        ``ticket`` is the one of their admission's :class:`Verdict` (a newcomer has none).
+        """
         number = self.number(ticket)
         if number is not None:
             self._keep(number, self.retry)

@@ -125,7 +125,11 @@ def test_a_visitor_whose_kernel_went_elsewhere_gets_their_place_back():
     line, _ = room()
     first = line.arrive(None, free=0)
     second = line.arrive(None, free=0)
-    assert line.arrive(first.ticket, free=1).admitted
-    line.give_back(first.ticket)
+    admitted = line.arrive(first.ticket, free=1)
+    assert admitted.admitted and admitted.ticket == first.ticket
+    line.give_back(admitted.ticket)
     assert line.arrive(first.ticket, free=0).position == 0
     assert line.arrive(second.ticket, free=0).position == 1
+    # A newcomer let in at once has no place to go back to: the back of the line.
+    newcomer = line.arrive(None, free=5)
+    assert newcomer.admitted and newcomer.ticket == ""
