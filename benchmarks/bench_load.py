@@ -27,9 +27,12 @@ a trainee's browser does:
   ``POST /atelier/submit/<assignment>``: confirm step, then submission), then poll
   ``/atelier/feedback`` until graded ("submit → feedback").
 - visitor: a public app of the hub's apps service (``/services/apps/voila/render/<app>``); the
-  busy page (503, ``Retry-After``) is a polite wait, not a failure: the visitor tries again after
-  it, as the page does. "Click → app rendered" runs to the whole rendered page; then the app's
-  kernel websocket and widget states, as the browser does.
+  waiting page (503, ``Retry-After``, the visitor's place in line) is a polite wait, not a
+  failure: the visitor asks again when told, as the page does, keeping their place (its cookie);
+  an error page, or still waiting after ``--visitor-patience`` s, is a failure. "Click → first
+  page" is the first answer's headers (app or waiting page), "click → app rendered" runs to the
+  whole rendered page, waiting included (and, for those who waited, "waited in line, then app
+  rendered"); then the app's kernel websocket and widget states, as the browser does.
 
 Throughout: the hub's API (``GET /hub/api/users`` with an admin token, every 2 s) and, on this
 machine, PSS per process kind (hub, proxy, trainee servers, kernels, apps service, instant
@@ -100,8 +103,10 @@ WIDGET = lp.WIDGET_TARGET
 RENDERED = lp.RENDERED_TARGET
 #: Seconds between two polls of the feedback (the figure's resolution; the view's page polls too).
 FEEDBACK_POLL = 0.5
-#: Seconds a visitor keeps waiting on the apps' busy page before giving up (a failure).
-BUSY_PATIENCE = 120
+FIRST_PAGE = lp.FIRST_RESPONSE_TARGET
+#: Seconds a visitor keeps waiting on the apps' waiting page before giving up (a failure);
+#: ``--visitor-patience`` sets it.
+BUSY_PATIENCE = 600
 
 
 class Abandon(Exception):
@@ -147,10 +152,15 @@ class Target:
 # --- the kernel's websocket ------------------------------------------------------------------
 
 
-def fire(env, kind, name, started, length=0, exception=None):
-    """Report one action to Locust (times in ms from ``started``, a ``time.monotonic()``)."""
+def fire(env, kind, name, started, length=0, exception=None, response_time=None):
+    """Report one action to Locust (times in ms from ``started``, a ``time.monotonic()``).
+
+    ``response_time`` (ms), when given, is the action's time instead (measured elsewhere).
+    """
+    if response_time is None:
+        response_time = (time.monotonic() - started) * 1000
     env.events.request.fire(
-        request_type=kind, name=name, response_time=(time.monotonic() - started) * 1000,
+        request_type=kind, name=name, response_time=response_time,
         response_length=length, exception=exception, context={},
     )  # fmt: skip
 
@@ -531,25 +541,44 @@ class Person(HttpUser):
 
     # -- visitor
     def visit(self, run):
-        """Open the public app; wait politely on the busy page; then its kernel and widgets."""
+        """Open the public app; wait politely in line; then its kernel and widgets.
+
+        A visitor told to wait (503, ``Retry-After``, the waiting page saying their place) asks
+        again when told, as the page does: that is a wait, reported with how long it lasted, not
+        a failure. Any other answer (an error page, a 503 without ``Retry-After``) is a failure,
+        and so is a visitor still waiting after ``--visitor-patience`` seconds.
+        """
         target = run.target
         started = time.monotonic()
+        waited = False
         while True:
-            if time.monotonic() - started > BUSY_PATIENCE:
+            if time.monotonic() - started > run.patience:
                 fire(self.environment, "FLOW", RENDERED, started,
-                     exception=TimeoutError(f"still busy after {BUSY_PATIENCE} s"))  # fmt: skip
+                     exception=TimeoutError(f"still waiting after {run.patience:g} s"))  # fmt: skip
                 raise Abandon
+            asked = time.monotonic()
             with self.client.get(target.app_url, name="app page", catch_response=True,
                                  timeout=300) as r:  # fmt: skip
+                if not waited:
+                    # Its headers: what a browser starts to show (Voila streams the app page).
+                    fire(self.environment, "FLOW", FIRST_PAGE, started,
+                         response_time=r.elapsed.total_seconds() * 1000)  # fmt: skip
+                # A 503 with Retry-After is the apps' waiting page; the proxy's own 503 (the
+                # service down) has none, and is an error page.
                 if r.status_code == 503 and r.headers.get("Retry-After"):
                     r.success()
-                    fire(self.environment, "HTTP", "app: busy page (asked to wait)",
-                         time.monotonic())  # fmt: skip
+                    fire(self.environment, "HTTP", "app: waiting page (asked to wait)",
+                         asked)  # fmt: skip
+                    waited = True
                     gevent.sleep(float(r.headers["Retry-After"]))
                     continue
                 found = CONFIG_DATA.search(r.text or "")
-                self.check(r, r.status_code == 200 and found is not None, "the app failed")
+                why = "an error page" if r.status_code != 200 else "the app failed"
+                self.check(r, r.status_code == 200 and found is not None, why)
                 break
+        if waited:
+            fire(self.environment, "FLOW", "visitor: waited in line, then app rendered", started)
+            fire(self.environment, "FLOW", "visitor: app page once let in", asked)
         fire(self.environment, "FLOW", RENDERED, started)
         config = json.loads(found.group(1))
         base = config.get("baseUrl", "/").rstrip("/")
@@ -650,6 +679,7 @@ def run_once(target, profile, rate, args, context) -> dict:
     run.rate = rate
     run.size = len(plan)
     run.submit_t0 = 0.0
+    run.patience = args.visitor_patience
     RUN = run
     raw: dict[str, list] = {}
     failures: dict[str, int] = {}
@@ -786,8 +816,11 @@ class MemoryGroup:
             time.sleep(0.2)
 
 
-def atelier_hub(root: Path, trainees: int, token: str):
+def atelier_hub(root: Path, trainees: int, token: str, app_pool: int = 0, app: str = APP):
     """Atelier's hub (tests/hubs.py's, product defaults) with apps, instant grading, workbook 07.
+
+    ``app_pool`` > 0 preheats that many kernels of ``app`` (``apps.pool_sizes``), as a
+    site does for the app a session links to; 0 keeps the product's default.
 
     Returns the hub and the released assignment's (cohort, assignment, notebook path).
     """
@@ -808,6 +841,8 @@ def atelier_hub(root: Path, trainees: int, token: str):
     hub = Hub(root, {"hub": {"config_d": str(config_d)}})
     hub.settings["apps"] = {"workbooks_dir": str(apps), "port": bh.free_port(), "on_hub": True,
                             "dashboard": False, "service_user": f"{hub.prefix}apps"}  # fmt: skip
+    if app_pool:
+        hub.settings["apps"]["pool_sizes"] = {app: app_pool}
     # The product's spawn limit and culler, not the test hub's.
     hub.settings["hub"].pop("concurrent_spawn_limit", None)
     import yaml
@@ -908,8 +943,8 @@ def summary(results: list[dict]) -> str:
 
 
 #: What the plots show (the tables have every action).
-PLOTTED = (USABLE, WIDGET, RENDERED, HUB_API, "spawn: Start → server ready", "submit → feedback",
-           "lab: save notebook (PUT contents)")  # fmt: skip
+PLOTTED = (USABLE, WIDGET, RENDERED, FIRST_PAGE, HUB_API, "spawn: Start → server ready",
+           "submit → feedback", "lab: save notebook (PUT contents)")  # fmt: skip
 
 
 def plot(results: list[dict], docs: Path, tag: str) -> list[Path]:
@@ -992,6 +1027,18 @@ def main() -> None:
     parser.add_argument("--app", default=APP, help="the public app's path under /services/apps/")
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument(
+        "--app-pool",
+        type=int,
+        default=0,
+        help="preheated kernels of the visitors' app (apps.pool_sizes); 0: the product default",
+    )
+    parser.add_argument(
+        "--visitor-patience",
+        type=float,
+        default=BUSY_PATIENCE,
+        help="seconds a visitor waits in the apps' line before giving up (a failure)",
+    )
+    parser.add_argument(
         "--plots", default="", help="tag for the PNG names (docs/load-<profile>-<tag>.png)"
     )
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
@@ -1037,7 +1084,9 @@ def main() -> None:
     groups = []
     try:
         print(f"Atelier's hub with {need} trainees...", flush=True)
-        hub, names, (cohort, aid, notebook) = atelier_hub(root, need, token)
+        hub, names, (cohort, aid, notebook) = atelier_hub(
+            root, need, token, args.app_pool, args.app
+        )
         accounts = [hub.account(n) for n in names]
         uids = {pwd.getpwnam(a).pw_uid for a in accounts}
         apps_uid = pwd.getpwnam(f"{hub.prefix}apps").pw_uid
@@ -1100,10 +1149,11 @@ def report(results: list[dict], args) -> None:
     print(table(results))
     print()
     print(summary(results))
+    if args.out:
+        # Before the plots: a figure that cannot be drawn must not lose the run's figures.
+        args.out.write_text(json.dumps(results, indent=1, default=str))
     for path in plot(results, REPO / "docs", args.plots):
         print(f"plot: {path.relative_to(REPO)}")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""The public apps server: Voila with a bounded number of kernels, and a "busy" page, not a failure.
+"""The public apps server: Voila with a bounded number of kernels, and a line, not a failure.
 
 Rule: the number of kernels (preheated ones included) never exceeds ``max_kernels``. A visitor who
-would need one more gets a small bilingual page (HTTP 503, ``Retry-After``) that retries by itself,
-before any byte of the app page is sent. Voila does the rest: it refuses ``execute_request`` from
-the browser, strips sources, hides tracebacks, preheats kernels and serves widget JavaScript
-locally; this module adds the bound, the refill of the pools when a culled kernel frees room, and a
-light index page in place of the JupyterLab file tree.
+would need one more gets a small bilingual waiting page (HTTP 503, ``Retry-After``), before any
+byte of the app page is sent: it holds their place in a first-come-first-served line
+(``waitingroom.py``, a ticket in a signed cookie), says their position and the estimated wait,
+and asks again by itself; a free kernel goes to the front of the line. Voila does the rest: it
+refuses ``execute_request`` from the browser, strips sources, hides tracebacks, preheats kernels
+and serves widget JavaScript locally; this module adds the bound, the line, the refill of the pools
+when a culled kernel frees room, and a light index page in place of the JupyterLab file tree.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Integer
+from traitlets import Instance, Integer
 from voila.app import Voila
 from voila.tornado.contentshandler import VoilaContentsHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.treehandler import TornadoVoilaTreeHandler
 
 from atelier import pages
+from atelier.languages import words
+from atelier.public.waitingroom import WaitingRoom, minutes
 from atelier.upstream import tornado as upstream_tornado
 from atelier.upstream import voila as upstream_voila
 
@@ -43,10 +47,37 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     ).tag(config=True)
 
     busy_retry_after = Integer(
-        10, help="Seconds after which the busy page tries again (its Retry-After header)."
+        3,
+        help="Seconds after which the waiting page asks again, at the front of the line (its "
+        "Retry-After); further back, up to 30 s.",
     ).tag(config=True)
 
+    max_waiting = Integer(
+        2000,
+        help="Most visitors holding a place in the line; further ones are asked to come back "
+        "later without a place (bounds the memory of the line).",
+    ).tag(config=True)
+
+    waiting_room = Instance(WaitingRoom, help="The line of visitors waiting for a kernel.")
+
     _launching = 0
+    #: Visitors let in whose kernel is not taken yet (their page has sent no byte yet).
+    _reserved = 0
+
+    def _waiting_room_default(self):
+        return WaitingRoom(capacity=self.max_waiting, retry=self.busy_retry_after)
+
+    def free_for(self, notebook: str) -> int:
+        """How many more visitors of ``notebook`` can get a kernel now.
+
+        The room left under ``max_kernels``, plus the preheated kernels of its pool (already
+        counted in the kernels alive, and theirs to take), less the visitors let in whose page has
+        not taken its kernel yet.
+        """
+        self.ready_in_pool(notebook)  # drop entries that failed for lack of room
+        pooled = len(upstream_voila.kernel_pools(self).get(notebook, []))
+        room = max(0, self.max_kernels - self.kernel_count())
+        return room + pooled - self._reserved
 
     def kernel_count(self) -> int:
         """Kernels alive or being started."""
@@ -110,43 +141,86 @@ class BoundedKernelManager(AsyncMappingKernelManager):
 
 
 class AppPageHandler(TornadoVoilaHandler):
-    """Voila's page handler, answering "busy, try again shortly" when no kernel can be had."""
+    """Voila's page handler, keeping visitors in line while no kernel can be had."""
+
+    #: Whether this request still counts as a reservation (let in, no kernel taken yet).
+    _reservation_held = True
 
     async def get(self, path=None):
-        """Render the app, or the busy page if no preheated kernel and no room for one is left."""
+        """Render the app, or the waiting page while every kernel is taken (the line's rules)."""
         km = self.kernel_manager
+        if not isinstance(km, BoundedKernelManager):
+            return await self.render_app(km, path, set())
         notebook = self.notebook_path or path
-        if isinstance(km, BoundedKernelManager) and not (
-            km.ready_in_pool(notebook) or km.has_room()
-        ):
-            return self.write_busy(km.busy_retry_after)
-        pooled = km.pooled_kernels(notebook) if isinstance(km, BoundedKernelManager) else set()
+        ticket = self.get_cookie(TICKET_COOKIE)
+        verdict = km.waiting_room.arrive(ticket, km.free_for(notebook))
+        if not verdict.admitted:
+            return self.write_busy(verdict)
+        # Held until the page has taken its kernel (its first byte): a visitor let in meanwhile
+        # must not count on the same kernel.
+        km._reserved += 1
+        try:
+            await self.render_app(km, path, km.pooled_kernels(notebook))
+        except KernelLimitReached:
+            if upstream_tornado.headers_written(self):
+                raise
+            # Another start (a pool refilling) took the last room first: back to this
+            # visitor's place, at the front if they had waited (a newcomer: at the back).
+            if verdict.ticket:
+                km.waiting_room.give_back(verdict.ticket)
+            self.clear()
+            return self.write_busy(km.waiting_room.arrive(verdict.ticket or None, 0))
+        finally:
+            if self._reservation_held:
+                km._reserved -= 1
+
+    async def render_app(self, km, path, pooled: set[str]) -> None:
+        """Voila's rendering, streamed; the first byte releases this visitor's reservation."""
+        notebook = self.notebook_path or path
         # Reading the token sets the ``_xsrf`` cookie: Voila's page takes it from the cookie for
         # the beacon that shuts its kernel down when the visitor leaves. Without it the beacon is
         # refused (403) and a departed visitor holds a kernel until the culler comes.
         self.xsrf_token  # noqa: B018
-        try:
-            async for html in self.get_generator(path=path):
-                if pooled:
-                    # A preheated kernel has been idle since it was preheated: restart its idle
-                    # clock at hand-over, or the culler takes it before the visitor's page connects.
-                    km.touch(pooled - km.pooled_kernels(notebook))
-                    pooled = set()
-                self.write(html)
-                self.flush()
-        except KernelLimitReached:
-            if upstream_tornado.headers_written(self):
-                raise
-            self.clear()
-            return self.write_busy(getattr(km, "busy_retry_after", 10))
+        async for html in self.get_generator(path=path):
+            if self._reservation_held and isinstance(km, BoundedKernelManager):
+                # The kernel is started or taken from the pool before Voila's first chunk.
+                km._reserved -= 1
+                self._reservation_held = False
+            if pooled:
+                # A preheated kernel has been idle since it was preheated: restart its idle
+                # clock at hand-over, or the culler takes it before the visitor's page connects.
+                km.touch(pooled - km.pooled_kernels(notebook))
+                pooled = set()
+            self.write(html)
+            self.flush()
 
-    def write_busy(self, retry_after: int) -> None:
-        """Answer 503 with the bilingual busy page, which retries after ``retry_after`` seconds."""
+    def write_busy(self, verdict) -> None:
+        """Answer 503 with the bilingual waiting page: the visitor's place, the wait, a retry."""
+        if verdict.ticket:
+            # The place in the line: HttpOnly (no script needs it), only for the apps' pages.
+            self.set_cookie(
+                TICKET_COOKIE, verdict.ticket, path=self.base_url, httponly=True, samesite="Lax"
+            )
         self.set_status(503)
-        self.set_header("Retry-After", str(retry_after))
+        self.set_header("Retry-After", str(verdict.retry))
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-        self.finish(pages.render("atelier.public", "apps-busy.html", retry_after=retry_after))
+        place = None if verdict.position is None else verdict.position + 1
+        self.finish(
+            pages.render(
+                "atelier.public",
+                "apps-busy.html",
+                retry=verdict.retry,
+                place=place,
+                minutes=minutes(verdict.wait),
+                en=words("atelier.public", "wait", "en"),
+                fr=words("atelier.public", "wait", "fr"),
+            )
+        )
+
+
+#: The cookie holding a waiting visitor's ticket (their place in the line).
+TICKET_COOKIE = "atelier-apps-place"
 
 
 def app_title(notebook: Path) -> tuple[str, str]:
@@ -189,7 +263,7 @@ class AppsStatusHandler(JupyterHandler):
     """Kernel counts and pool readiness as JSON, for monitoring and benchmarks (no notebook)."""
 
     def get(self):
-        """Answer with the kernels alive, the bound, and per app the preheated pages ready."""
+        """Answer with the kernels, the bound, the visitors in line, per app the pages ready."""
         km = self.kernel_manager
         pools = {}
         for notebook, pool in upstream_voila.kernel_pools(km).items():
@@ -199,6 +273,8 @@ class AppsStatusHandler(JupyterHandler):
                     ready += task.result()["task"].done()
             pools[notebook] = {"size": len(pool), "rendered": ready}
         status = {"kernels": km.kernel_count(), "max_kernels": km.max_kernels, "pools": pools}
+        if isinstance(km, BoundedKernelManager):
+            status["waiting"] = len(km.waiting_room)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(status))
