@@ -153,20 +153,20 @@ def log_in(page, url: str, username: str) -> None:
     page.wait_for_url(lambda u: "/hub/login" not in u, timeout=60_000)
 
 
-def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
-    """Does a facilitator who logs in see cohort c1's true numbers, and a CSV to download?"""
-    url = public_hub.url
-    log_in(page, url, "fac")
-    # Voila streams the page while its kernel runs the dashboard: wait for the numbers themselves
-    # rather than the page's load event. A first render sometimes stalls before its kernel answers
-    # (2 of 6 runs; cause not found yet): a facilitator reloads, and so does this test, once.
+def open_dashboard(page, public_hub) -> None:
+    """Open the dashboard as the logged-in page, and wait for its numbers.
+
+    Voila streams the page while its kernel runs the dashboard: wait for the numbers themselves
+    rather than the page's load event. A first render sometimes stalls (cause not found yet): a
+    facilitator reloads, and so does this, once, after keeping the page, its console and the
+    hub's log in tests/artifacts/dashboard-stall/ for whoever looks for the cause.
+    """
     console = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-    page.goto(f"{url}/services/dashboard/", timeout=240_000, wait_until="commit")
+    page.goto(f"{public_hub.url}/services/dashboard/", timeout=240_000, wait_until="commit")
     try:
         page.locator("#cohort-summary").wait_for(timeout=90_000)
     except PlaywrightTimeout:
-        # Kept for whoever looks for the stall's cause: how far the page got, and what it said.
         stalled = Path(__file__).parent.parent / "artifacts" / "dashboard-stall"
         stalled.mkdir(parents=True, exist_ok=True)
         (stalled / "page.html").write_text(page.content())
@@ -174,6 +174,13 @@ def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
         shutil.copy(public_hub.log, stalled / "hub.log")
         page.reload(timeout=240_000, wait_until="commit")
         page.locator("#cohort-summary").wait_for(timeout=180_000)
+
+
+def test_facilitator_sees_the_cohorts_numbers(public_hub, page):
+    """Does a facilitator who logs in see cohort c1's true numbers, and a CSV to download?"""
+    url = public_hub.url
+    log_in(page, url, "fac")
+    open_dashboard(page, public_hub)
     assert page.locator("#cohort-summary").inner_text() == "Cohort c1: 4 trainees, 2 completed"
     text = page.locator("#rendered_cells").inner_text()
     assert "Univ A" in text and "83.3" in text
@@ -192,20 +199,7 @@ def test_hostile_roster_header_and_name_run_no_script(public_hub, page):
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     log_in(page, url, "fac")
-    console = []
-    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-    page.goto(f"{url}/services/dashboard/", timeout=240_000, wait_until="commit")
-    try:
-        page.locator("#cohort-summary").wait_for(timeout=90_000)
-    except PlaywrightTimeout:
-        # Kept for whoever looks for the stall's cause: how far the page got, and what it said.
-        stalled = Path(__file__).parent.parent / "artifacts" / "dashboard-stall"
-        stalled.mkdir(parents=True, exist_ok=True)
-        (stalled / "page.html").write_text(page.content())
-        (stalled / "console.txt").write_text("\n".join(console))
-        shutil.copy(public_hub.log, stalled / "hub.log")
-        page.reload(timeout=240_000, wait_until="commit")
-        page.locator("#cohort-summary").wait_for(timeout=180_000)
+    open_dashboard(page, public_hub)
     # Break the cohort down by the hostile column: its header becomes the section's title.
     page.locator(".widget-dropdown select").nth(1).select_option(label=HOSTILE_HEADER)
     title = page.locator("#breakdown-title", has_text=HOSTILE_HEADER)
