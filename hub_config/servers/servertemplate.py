@@ -275,6 +275,12 @@ def serve(socket_path: str, hub_pid: int) -> None:
 
     import_server_modules()
     forking.preload(PRELOAD)
+    # What a trainee's kernel imports: each server's kernel zygote finds it loaded
+    # (kernelzygote.py).
+    from atelier.hub_config.servers.kernelzygote import preload_names
+
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    forking.preload(preload_names())
     rehome = Rehome.scan(os.environ.get("HOME") or os.path.expanduser("~"))
     forking.freeze_heap()
     forking.reap_children()
