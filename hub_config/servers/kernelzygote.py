@@ -172,6 +172,12 @@ def _serve(master: socket.socket) -> None:
     # Ctrl-C in a terminal running the server is the server's to handle, not the zygote's.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     forking.stop_with_parent()
+    # A server forked by the root template is not dumpable (it changed user), so its /proc files
+    # are root's and its copy could not even rename itself. A kernel started by `python -m
+    # ipykernel_launcher` is dumpable (a new program as the trainee): so are the zygote and its
+    # kernels. The trainee's code runs in the kernel and can read its memory anyway; being
+    # dumpable only lets the trainee's other processes (theirs as well) look at it too.
+    _set_dumpable()
     retitle([sys.executable, "-m", __name__])
     # debugpy warns on stderr about frozen modules when imported (the kernels use no breakpoint).
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
@@ -218,6 +224,14 @@ def _serve(master: socket.socket) -> None:
                 conn.close()
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(kernels.pop(conn), signal.SIGKILL)
+
+
+def _set_dumpable() -> None:
+    import ctypes
+
+    pr_set_dumpable = 4
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 1, 0, 0, 0)
 
 
 def retitle(argv: list[str]) -> bool:

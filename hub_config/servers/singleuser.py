@@ -89,14 +89,16 @@ def cap_file_size(environ=os.environ) -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
 
 
-def start_kernel_zygote(argv: list[str] = sys.argv) -> None:
+def start_kernel_zygote(argv: list[str] | None = None) -> None:
     """Fork the server's kernel zygote and make it where the server's kernels come from.
 
     First thing in :func:`main`, while the process has one thread (``kernelzygote.py`` says why);
-    without a zygote the server starts its kernels the stock way.
+    without a zygote the server starts its kernels the stock way. ``argv`` is the server's command
+    line (default: ``sys.argv`` as it is now: a server forked by the template gets a new list).
     """
     from atelier.hub_config.servers import kernelzygote
 
+    argv = sys.argv if argv is None else argv
     if kernelzygote.start() is not None:
         argv.append(f"--KernelProvisionerFactory.default_provisioner_name={kernelzygote.NAME}")
 
