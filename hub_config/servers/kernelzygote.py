@@ -321,7 +321,13 @@ def _become_kernel(request: dict) -> None:
 
         sys.argv = [ipykernel_launcher.__file__, *request["argv"]]
         retitle([sys.executable, "-m", LAUNCHER, *request["argv"]])
-        IPKernelApp.launch_instance(argv=argv)
+        # IPKernelApp.launch_instance, with what modules imported before the kernel existed do
+        # when imported inside one: ipywidgets registers its comm targets at import, only if it
+        # finds a running IPython (the widget manager's `jupyter.widget.control` requests).
+        app = IPKernelApp.instance()
+        app.initialize(argv)
+        _register_with_kernel()
+        app.start()
         code = 0
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
@@ -337,6 +343,16 @@ def _become_kernel(request: dict) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _register_with_kernel() -> None:
+    """What preloaded modules would have registered had they been imported in this kernel."""
+    if "ipywidgets" in sys.modules:
+        import ipywidgets
+        from IPython import get_ipython
+
+        if get_ipython() is not None:
+            ipywidgets.register_comm_target()
 
 
 def kernel_arguments(cmd: list[str], env: dict | None) -> list[str] | None:

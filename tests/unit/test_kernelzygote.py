@@ -78,6 +78,11 @@ DRIVER = textwrap.dedent(
     facts["import_beside"] = run(client, "import helper; print(helper.ANSWER)")
     facts["stdin"] = run(client, "print(os.readlink('/proc/self/fd/0'))")
     facts["own_session"] = run(client, "print(os.getsid(0) == os.getpid())")
+    # ipywidgets was imported before the kernel existed: the widget manager's targets must be there.
+    facts["widget_targets"] = run(
+        client,
+        "import comm; print(sorted(t for t in comm.get_comm_manager().targets if 'widget' in t))",
+    )
 
     # Interrupt: a running cell stops with KeyboardInterrupt.
     msg_id = client.execute("import time; time.sleep(60)")
@@ -152,6 +157,11 @@ def test_a_forked_kernel_gets_the_kernel_managers_directory_environment_and_stdi
     assert facts["import_beside"] == "42"
     assert facts["stdin"] == os.devnull
     assert facts["own_session"] == "True"
+
+
+def test_a_forked_kernel_answers_the_widget_managers_comms(facts):
+    # Registered by ipywidgets when imported inside a kernel; the zygote imported it before.
+    assert facts["widget_targets"] == "['jupyter.widget', 'jupyter.widget.control']"
 
 
 def test_interrupt_stops_a_forked_kernels_cell_and_the_kernel_lives_on(facts):
