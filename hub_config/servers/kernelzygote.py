@@ -234,21 +234,28 @@ def _set_dumpable() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 1, 0, 0, 0)
 
 
-def retitle(argv: list[str]) -> bool:
-    """Show ``argv`` as this process's command line (``ps``, ``/proc/PID/cmdline``), cut to fit.
+def retitle(argv: list[str], spill: bool = False) -> bool:
+    """Show ``argv`` as this process's command line (``ps``, ``/proc/PID/cmdline``).
 
     A forked process shows its parent's command line: without this every kernel and the zygote
-    would look like the trainee's server to ``ps``, to the load benchmark's memory per process kind
-    and to an administrator ending a runaway kernel. The kernel's original argument area is
-    rewritten in place (as ``setproctitle`` does when the title fits), through this process's own
-    ``/proc/self/mem``. Best effort: False if it could not be written.
+    would look like the trainee's server to ``ps``, to the load benchmark's memory per process kind,
+    to tools that find a kernel by its connection file, and to an administrator ending a runaway
+    kernel. The process's original argument area is rewritten in place, through its own
+    ``/proc/self/mem``, as ``setproctitle`` does: the arguments NUL-separated if they fit; if not
+    and ``spill`` is true, one space-separated line over the argument and environment areas (which
+    Linux shows whole as the command line); else cut to fit. ``spill`` only once the process's
+    environment has been replaced (``os.environ.clear()``): nothing may still point into the
+    original environment area. Best effort: False if it could not be written.
     """
     try:
         with open("/proc/self/stat", "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
-        # Fields 48 and 49 of proc(5), counted from field 3 (the first after the command's name).
-        start, end = int(fields[45]), int(fields[46])
-        title = b"\0".join(part.encode() for part in argv)[: end - start - 1]
+        # Fields 48-51 of proc(5) (arg_start, arg_end, env_start, env_end), counted from field 3.
+        start, end, env_start, env_end = (int(fields[i]) for i in (45, 46, 47, 48))
+        title = b"\0".join(part.encode() for part in argv)
+        if len(title) >= end - start and spill and env_start == end:
+            title, end = b" ".join(part.encode() for part in argv), env_end
+        title = title[: end - start - 1]
         with open("/proc/self/mem", "r+b", buffering=0) as memory:
             memory.seek(start)
             memory.write(title.ljust(end - start, b"\0"))
@@ -320,7 +327,7 @@ def _become_kernel(request: dict) -> None:
         from ipykernel.kernelapp import IPKernelApp
 
         sys.argv = [ipykernel_launcher.__file__, *request["argv"]]
-        retitle([sys.executable, "-m", LAUNCHER, *request["argv"]])
+        retitle([sys.executable, "-m", LAUNCHER, *request["argv"]], spill=True)
         # IPKernelApp.launch_instance, with what modules imported before the kernel existed do
         # when imported inside one: ipywidgets registers its comm targets at import, only if it
         # finds a running IPython (the widget manager's `jupyter.widget.control` requests).

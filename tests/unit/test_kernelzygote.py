@@ -192,3 +192,19 @@ def test_only_ipykernel_launcher_of_this_python_without_start_up_variables_is_fo
     assert kernel_arguments(["/usr/bin/python3", *command[1:]], None) is None
     assert kernel_arguments([sys.executable, "-m", "ipykernel", "-f", "k.json"], None) is None
     assert kernel_arguments(command, dict(os.environ, PYTHONPATH="/elsewhere")) is None
+
+
+def test_a_long_title_is_shown_whole_once_the_environment_is_replaced():
+    """A kernel's command line longer than the server's it was forked from is not cut."""
+    code = (
+        "import os; from atelier.hub_config.servers.kernelzygote import retitle\n"
+        "os.environ.clear(); os.environ['KEPT'] = 'yes'\n"
+        "long = ['/some/python', '-m', 'ipykernel_launcher', '-f', '/x/' + 'k' * 1000 + '.json']\n"
+        "print(retitle(long, spill=True), os.environ['KEPT'])\n"
+        "print(open('/proc/self/cmdline', 'rb').read().rstrip(b'\\0').decode())\n"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "FILLER": "f" * 2000}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    lines = done.stdout.splitlines()
+    assert lines[:1] == ["True yes"], done.stderr
+    assert lines[1] == "/some/python -m ipykernel_launcher -f /x/" + "k" * 1000 + ".json"
