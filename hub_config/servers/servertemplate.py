@@ -264,6 +264,26 @@ def _become_server(conn: socket.socket, rehome: Rehome | None = None) -> None:
         os._exit(code)
 
 
+def compile_notebook_validators() -> None:
+    """Compile nbformat's notebook validators once, for every forked server.
+
+    nbformat compiles its JSON schema into a validator (fastjsonschema) the first time a process
+    validates a notebook: ~0.1 CPU-s in each trainee's server as it opens its first workbook, the
+    largest single item of the view's side in a login burst's profile (benchmarks.md, "Load").
+    Compiled here, the validators are in every forked server's copy of nbformat's cache (keyed by
+    validator name and schema version: a server configured otherwise compiles its own).
+    """
+    with contextlib.suppress(Exception):
+        import nbformat.v4
+        from nbformat.validator import get_validator
+
+        # The current schema and the one before it (what workbooks and Lab write), strict (reading
+        # a notebook) and relaxed (nbconvert's exporters, the view's page).
+        for minor in {nbformat.v4.nbformat_minor, nbformat.v4.nbformat_minor - 1}:
+            for relaxed in (False, True):
+                get_validator(version=4, version_minor=minor, relax_add_props=relaxed)
+
+
 def serve(socket_path: str, hub_pid: int) -> None:
     """Import the server's modules once, then fork a server per connection on ``socket_path``."""
     # A new hub (an upgrade, a settings change) starts a template of its own; a hub that died
@@ -275,6 +295,13 @@ def serve(socket_path: str, hub_pid: int) -> None:
 
     import_server_modules()
     forking.preload(PRELOAD)
+    # What a trainee's kernel imports: each server's kernel zygote finds it loaded
+    # (kernelzygote.py).
+    from atelier.hub_config.servers.kernelzygote import preload_names
+
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    forking.preload(preload_names())
+    compile_notebook_validators()
     rehome = Rehome.scan(os.environ.get("HOME") or os.path.expanduser("~"))
     forking.freeze_heap()
     forking.reap_children()

@@ -10,7 +10,9 @@ Start-up is what a trainee waits for after pressing Start, so this module keeps 
   imported (CPU-bound Python), and is awaited before the server starts serving;
 - JupyterLab never asks Node.js for yarn's configuration (:func:`skip_yarn_config`);
 - usually this module's imports have already been paid by the hub's server template, which forks
-  the server with :func:`main` (``servertemplate.py``; ``--template`` runs the template).
+  the server with :func:`main` (``servertemplate.py``; ``--template`` runs the template);
+- the server's kernels are forked from a zygote of the server that has the kernel imported
+  (``kernelzygote.py``), forked here before anything else.
 
 The spawner passes ``ATELIER_WORKBOOKS_REPO`` (the published repository) and ``ATELIER_LANGUAGE``.
 """
@@ -87,10 +89,25 @@ def cap_file_size(environ=os.environ) -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
 
 
+def start_kernel_zygote(argv: list[str] | None = None) -> None:
+    """Fork the server's kernel zygote and make it where the server's kernels come from.
+
+    First thing in :func:`main`, while the process has one thread (``kernelzygote.py`` says why);
+    without a zygote the server starts its kernels the stock way. ``argv`` is the server's command
+    line (default: ``sys.argv`` as it is now: a server forked by the template gets a new list).
+    """
+    from atelier.hub_config.servers import kernelzygote
+
+    argv = sys.argv if argv is None else argv
+    if kernelzygote.start() is not None:
+        argv.append(f"--KernelProvisionerFactory.default_provisioner_name={kernelzygote.NAME}")
+
+
 def main() -> None:
     """Prepare the trainee's home, then hand over to ``jupyterhub-singleuser`` in this process."""
     logging.basicConfig(level=logging.INFO, format="[atelier %(levelname)s] %(message)s")
     cap_file_size()
+    start_kernel_zygote()
     failure: list[BaseException] = []
 
     def deliver():

@@ -167,6 +167,8 @@ def setup(serverapp) -> None:
     from voila.paths import collect_template_paths
 
     os.environ["JUPYTER_PATH"] = prepend(SHARE_DIR, os.environ.get("JUPYTER_PATH"))
+    # Each page's exporter would compile the whole template chain again (upstream/voila.py).
+    upstream_voila.share_compiled_templates()
     code = language()
     words = page_words(code)
     config = Config(serverapp.config)

@@ -203,6 +203,87 @@ def test_nbgrader_autograde_still_has_the_private_hooks_sandboxed_autograde_over
         canary(found == parameters, patch, f"BaseConverter.{name}'s signature is now {found}")
 
 
+# -- voila: the view's compiled templates ---------------------------------------------------------
+
+#: Renders one page with a new VoilaExporter (as Voila does per page) before and after the patch,
+#: counting Jinja compilations; prints what it found as JSON (in a process of its own: the patch
+#: is for the whole process).
+PAGES = """
+import asyncio, json
+import jinja2, nbformat
+from voila.exporter import VoilaExporter
+from voila.paths import collect_template_paths
+from atelier.upstream import voila as patch
+
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"),
+                                     nbformat.v4.new_code_cell("1 + 1")])
+compiled = []
+original = jinja2.Environment.compile
+def counting(self, *args, **kwargs):
+    compiled.append(args[1] if len(args) > 1 else kwargs.get("name"))
+    return original(self, *args, **kwargs)
+jinja2.Environment.compile = counting
+
+async def kernel_start(nb): return "k"
+async def cells(nb, kernel_id):
+    for cell in nb.cells: yield cell
+async def execute(nb, kernel_id): pass
+
+async def page():
+    exporter = VoilaExporter(template_paths=collect_template_paths(["voila", "nbconvert"], "lab"),
+                             template_name="lab", theme="light", base_url="/", mathjax_url="x")
+    html = ""
+    context = {"frontend": "voila", "main_js": "voila.js", "kernel_start": kernel_start,
+               "notebook_execute": execute, "cell_generator": cells, "progressive_rendering": False}
+    resources = {"base_url": "/", "theme": "light", "template": "lab",
+                 "metadata": {"name": "x"}, "page_config": {}}
+    async for snippet, _ in exporter.generate_from_notebook_node(
+            nbformat.from_dict(nb), resources=resources, extra_context=context, page_config={}):
+        html += snippet
+    return html
+
+found = {}
+before = asyncio.run(page())
+found["compiled_unpatched"] = len(compiled)
+shared = patch.share_compiled_templates()
+found["same_cache"] = patch.share_compiled_templates() is shared
+first = asyncio.run(page())
+compiled.clear()
+second = asyncio.run(page())
+found["compiled_second"] = len(compiled)
+found["same_html"] = before == first == second
+found["kept"] = len(shared.codes)
+print("FOUND " + json.dumps(found))
+"""
+
+
+def test_voila_exporters_compile_their_templates_through_the_environment_the_view_shares():
+    """Does a VoilaExporter compile its templates through ``environment`` (what the view patches)?
+
+    ``atelier.upstream.voila.share_compiled_templates`` wraps that property so that each page's
+    new exporter reuses the code compiled before; the page must come out byte for byte the same.
+    """
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", PAGES], capture_output=True, text=True, timeout=120
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("FOUND ")]
+    assert lines, done.stderr[-3000:]
+    found = json.loads(lines[-1][len("FOUND ") :])
+    canary(
+        found["compiled_unpatched"] > 0 and found["kept"] > 0,
+        "voila.share_compiled_templates",
+        f"VoilaExporter's templates no longer go through its Jinja environment's loader: {found}",
+    )
+    assert found["same_cache"] and found["same_html"]
+    canary(
+        found["compiled_second"] == 0,
+        "voila.share_compiled_templates",
+        f"a new VoilaExporter compiles its templates again despite the shared code: {found}",
+    )
+
+
 # -- voila and tornado: the public apps server -----------------------------------------------------
 
 
