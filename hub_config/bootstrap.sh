@@ -45,8 +45,27 @@ chmod 755 "$PREFIX"
 # changed code with tests/dev.sh (docs/contributing.md). setuptools builds in the checkout's build/
 # and never empties it: a module that moved since the last install would be shipped again from
 # there, beside its new place.
-rm -rf "$REPO/build"
-"$PREFIX/env/bin/python" -m pip install -q --upgrade "$REPO"
+# The same source is not installed twice: a hub started from this prefix imports its services
+# from it as they start, and files replaced under them (the tests' command run beside a hub that
+# is starting) break the one starting. A clean git checkout is recognised by its commit, recorded
+# after the install; anything else (changes, no git) is always installed, and tests/dev.sh
+# forgets the record when it installs a work in progress.
+STAMP="$PREFIX/env/atelier-source"
+source_id=""
+if git -C "$REPO" rev-parse --verify -q HEAD >/dev/null 2>&1 \
+  && [ -z "$(git -C "$REPO" status --porcelain 2>/dev/null)" ]; then
+  source_id=$(git -C "$REPO" rev-parse HEAD)
+fi
+if [ -n "$source_id" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$source_id" ]; then
+  echo "atelier bootstrap: $PREFIX already holds this checkout ($source_id)"
+else
+  rm -f "$STAMP"
+  rm -rf "$REPO/build"
+  "$PREFIX/env/bin/python" -m pip install -q --upgrade "$REPO"
+  if [ -n "$source_id" ]; then
+    echo "$source_id" > "$STAMP"
+  fi
+fi
 
 # Everything else (the proxy from npm, the state directory, JupyterLab's settings, the workbook
 # repository) is a list of idempotent steps in Python.

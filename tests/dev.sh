@@ -26,6 +26,8 @@ if [ ! -x "$ATELIER_PREFIX/env/bin/pytest" ]; then
   exit 1
 fi
 rm -rf build
+# What is installed now is no commit: the bootstrap must install its checkout again.
+rm -f "$ATELIER_PREFIX/env/atelier-source"
 # pip's output (setuptools' warnings) only when it fails: then the tests must not run against the
 # copy installed before.
 PIP_FAST=(--quiet --no-deps --no-build-isolation --force-reinstall)

@@ -26,7 +26,14 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -q
   apt-get install -y -q postgresql
 fi
-"$PREFIX/env/bin/python" -m pip install -q "$REPO[test]"
+# The test extra's requirements alone: `pip install ".[test]"` would install Atelier itself again,
+# under a hub that may be running from this prefix (hub_config/bootstrap.sh says why not).
+requirements=$(mktemp)
+"$PREFIX/env/bin/python" -c 'import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["test"]))' \
+  "$REPO/pyproject.toml" > "$requirements"
+"$PREFIX/env/bin/python" -m pip install -q -r "$requirements"
+rm -f "$requirements"
 
 "$PREFIX/env/bin/ruff" check .
 "$PREFIX/env/bin/ruff" format --check .

@@ -16,6 +16,8 @@ import importlib.util
 import os
 import pkgutil
 import signal
+import sys
+from typing import NoReturn
 
 
 def package_modules(packages: tuple[str, ...]) -> list[str]:
@@ -110,3 +112,32 @@ def read_line(conn, limit: int = 1 << 20) -> bytes:
         if len(data) > limit:
             raise ValueError("request too large")
     return data
+
+
+def exit_after(main) -> NoReturn:
+    """In a forked child: run ``main()``, then end the process with its exit code; never returns.
+
+    A child forked from a template must never return into the template's own stack (its accept
+    loop), so it ends with ``os._exit``; before that it runs what a normal interpreter exit would:
+    the atexit handlers (``atexit._run_exitfuncs``, CPython's own, which ``os._exit`` skips) and a
+    flush of the standard streams. ``SystemExit`` gives the code (0 for ``None``, 1 for a message);
+    any other exception prints its traceback and gives 1.
+    """
+    import atexit
+
+    code = 1
+    try:
+        main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        atexit._run_exitfuncs()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)

@@ -290,8 +290,8 @@ def _user_site_first() -> None:
 
 def _become_kernel(request: dict) -> None:
     """In the forked child: become the kernel ``request`` describes; never returns."""
-    code = 1
-    try:
+
+    def run() -> None:
         # The zygote's handlers are not the kernel's: a kernel reaps its own subprocesses, and
         # SIGINT interrupts its cell.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -335,21 +335,8 @@ def _become_kernel(request: dict) -> None:
         app.initialize(argv)
         _register_with_kernel()
         app.start()
-        code = 0
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
-    except BaseException:
-        import traceback
 
-        traceback.print_exc()
-    finally:
-        import atexit
-
-        atexit._run_exitfuncs()
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+    forking.exit_after(run)
 
 
 def _register_with_kernel() -> None:

@@ -200,7 +200,6 @@ class Rehome:
 
 def _become_server(conn: socket.socket, rehome: Rehome | None = None) -> None:
     """In the forked child: become the trainee's server described on ``conn``; never returns."""
-    code = 1
     try:
         # The template's handlers are not the server's: a server reaps its own kernels, and
         # SIGINT means "shut down" to Jupyter Server as to any Python program.
@@ -243,25 +242,9 @@ def _become_server(conn: socket.socket, rehome: Rehome | None = None) -> None:
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps({"error": f"{type(error).__name__}: {error}"}).encode() + b"\n")
         os._exit(1)
-    try:
-        from atelier.hub_config.servers.singleuser import main
+    from atelier.hub_config.servers.singleuser import main
 
-        main()
-        code = 0
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        import atexit
-
-        atexit._run_exitfuncs()
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+    forking.exit_after(main)
 
 
 def compile_notebook_validators() -> None:
