@@ -14,18 +14,18 @@ names them), and the attempts log records each variant.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from harness import WORKBOOKS
+from harness import WORKBOOKS, execute_in_kernel
 from hubs import running_hub
 
 from atelier import variants
@@ -86,32 +86,28 @@ hmac.new = lambda *a, **k: hmac.HMAC(bytes.fromhex({seed(A)!r}), a[1], "sha256")
 def server_seed(hub, session, username: str) -> tuple[str, bytes]:
     """The seed a kernel of ``username``'s server has, and all their processes' environments.
 
-    A server forked from the hub's template has its environment in Python only
-    (``/proc/PID/environ`` is the template's); a kernel it starts is a new program, whose
-    environment is the server's: what a widget reads.
+    Read inside a kernel, as a widget reads it: a server forked from the hub's template, and a
+    kernel forked from the server's kernel zygote, have their environment in Python only
+    (``/proc/PID/environ`` is their template's). The environments returned are the kernel's
+    and every process's of the account as /proc shows them.
     """
     base = f"{hub.url}/user/{username}/api/kernels"
     headers = {"X-XSRFToken": session.cookies.get("_xsrf", path=f"/user/{username}/") or ""}
     started = session.post(base, json={"name": "python3"}, headers=headers, timeout=60)
     assert started.status_code == 201, started.text
-    found, everything = "", b""
+    kernel = started.json()["id"]
     try:
-        deadline = time.monotonic() + 30
-        while not found and time.monotonic() < deadline:
-            time.sleep(0.2)
-            for pid in hub.server_processes(username):
-                try:
-                    environ = Path(f"/proc/{pid}/environ").read_bytes()
-                except OSError:
-                    continue
-                everything += environ
-                for entry in environ.split(b"\0"):
-                    if entry.startswith(b"ATELIER_VARIANT_SEED="):
-                        found = entry.split(b"=", 1)[1].decode()
+        shown = execute_in_kernel(
+            hub, session, username, kernel, "import json, os; print(json.dumps(dict(os.environ)))"
+        )
+        environ = json.loads(shown)
+        everything = shown.encode()
+        for pid in hub.server_processes(username):
+            with contextlib.suppress(OSError):
+                everything += Path(f"/proc/{pid}/environ").read_bytes()
     finally:
-        kernel = started.json()["id"]
         session.delete(f"{base}/{kernel}", headers=headers, timeout=30)
-    return found, everything
+    return environ.get("ATELIER_VARIANT_SEED", ""), everything
 
 
 @pytest.fixture(scope="module")
