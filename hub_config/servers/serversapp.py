@@ -14,9 +14,11 @@ tries again. Servers already running are left alone, so the command can be run a
 (it then starts only the missing ones: those that failed, or were culled).
 
 The idle culler: a server nobody used has the time it started as its last activity, so the
-culler stops it ``hub.culler.timeout`` seconds (plus at most one pass) after the start. The
-command says by when the session must begin; there is deliberately no "hold": a trainee who
-does not come must not keep ~53 MiB for the rest of the day (docs/hub.md, "Before a session").
+culler stops it ``hub.culler.timeout`` seconds (plus at most one pass) after the start, and a
+trainee's use reaches the hub up to 5 minutes late: the command says by when trainees must log
+in (:func:`arrive_by`: 10 minutes with the default 900 s). There is deliberately no "hold": a
+trainee who does not come must not keep ~53 MiB for the rest of the day, and the culler keeps
+one rule (docs/hub.md, "Servers started before a session").
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def cohort_trainees(settings: Mapping, cohort: str) -> list[str]:
         raise AtelierError("which cohort? give --cohort C (`atelier roster list` shows them)")
     cohorts = cohorts_of(accounts.load_people(settings["hub"]["state_dir"]).values())
     if cohort not in cohorts:
-        known = ", ".join(sorted(cohorts)) or "none: import a roster first (`atelier roster import`)"
+        known = ", ".join(sorted(cohorts)) or "none, import one (`atelier roster import`)"
         raise AtelierError(f"unknown cohort {cohort!r}; the roster's cohorts: {known}")
     trainees = cohorts[cohort]["trainees"]
     if not trainees:
@@ -186,21 +188,30 @@ def start_cohort(
     return outcomes
 
 
-def cull_after(settings: Mapping, started: datetime) -> datetime | None:
-    """The earliest time the idle culler may stop a server started at ``started`` and unused."""
+#: Seconds a server's use may take to reach the hub: JupyterHub's ``last_activity_interval`` and
+#: each server's activity reports (300 s both), which the idle culler reads.
+ACTIVITY_DELAY = 300
+
+
+def arrive_by(settings: Mapping, started: datetime) -> tuple[datetime, datetime] | None:
+    """When trainees must arrive, and when the culler may stop the unused servers started then.
+
+    A server nobody used has its start as its last activity: the culler may stop it
+    ``hub.culler.timeout`` seconds later. A trainee who arrives just before that is not safe
+    either, since their use reaches the hub up to :data:`ACTIVITY_DELAY` seconds late.
+    """
     culler = settings["hub"]["culler"]
     if not culler["enabled"]:
         return None
-    return started + timedelta(seconds=culler["timeout"])
+    culled = started + timedelta(seconds=culler["timeout"])
+    return max(started, culled - timedelta(seconds=ACTIVITY_DELAY)), culled
 
 
 def summary(outcomes: list[Outcome]) -> str:
     """Counts, then one line per failure with its reason."""
     counts = {status: sum(o.status == status for o in outcomes) for status in (STARTED, RUNNING)}
     failed = [o for o in outcomes if o.status == FAILED]
-    lines = [
-        f"{counts[STARTED]} started, {counts[RUNNING]} already running, {len(failed)} failed."
-    ]
+    lines = [f"{counts[STARTED]} started, {counts[RUNNING]} already running, {len(failed)} failed."]
     lines += [f"  failed: {o.username}: {o.reason}" for o in failed]
     return "\n".join(lines)
 
@@ -248,12 +259,13 @@ class ServersStartApp(AtelierApp):
             if bar is not None:
                 bar.close()
         print(summary(outcomes))
-        until = cull_after(self.settings, began)
-        if until is not None:
+        deadline = arrive_by(self.settings, began)
+        if deadline is not None:
             print(
-                f"Servers nobody uses are stopped by the idle culler from {until:%H:%M} "
-                f"(hub.culler.timeout, {self.settings['hub']['culler']['timeout']} s): the "
-                "session must begin before then; running this again starts the missing ones."
+                f"Trainees must log in by {deadline[0]:%H:%M}: servers nobody used are stopped "
+                f"by the idle culler from {deadline[1]:%H:%M} (hub.culler.timeout "
+                f"{self.settings['hub']['culler']['timeout']} s), and use reaches the hub up to "
+                f"{ACTIVITY_DELAY // 60} minutes late. Running this again starts the missing ones."
             )
         if any(o.status == FAILED for o in outcomes):
             self.exit(1)

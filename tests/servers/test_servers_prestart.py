@@ -52,7 +52,7 @@ def test_the_cohorts_servers_are_started_as_their_trainees(cohort_hub):
     assert "1 started, 1 already running, 1 failed." in result.stdout
     failure = next(line for line in result.stdout.splitlines() if "failed: cam" in line)
     assert hub.account("cam") in failure or "account" in failure, failure
-    assert "stopped by the idle culler from" in result.stdout
+    assert "Trainees must log in by" in result.stdout
     # The server runs as ana's own Unix account, as after her own login.
     assert hub.server_processes("ana")
     assert not hub.server_processes("val")

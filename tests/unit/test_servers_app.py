@@ -9,6 +9,7 @@ import http.server
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -74,12 +75,12 @@ def test_before_any_roster_the_message_says_to_import_one(settings):
 
 def test_a_hub_that_is_not_running_is_a_clear_error(roster):
     """With no hub running, is the admin told to start it (no traceback, no per-trainee noise)?"""
-    with pytest.raises(AtelierError, match="hub is not running.*atelier start"):
+    with pytest.raises(AtelierError, match=r"hub is not running.*atelier start"):
         serversapp.running_hub_api(roster)
 
 
 def test_the_command_line_reports_errors_as_one_sentence(roster, tmp_path):
-    """Does the verb itself exit 2 (a usage error) with the sentence, for an unknown cohort and for no hub?"""
+    """Does the verb exit 2 (a usage error) with one sentence, for an unknown cohort, for no hub?"""
     settings_file = str(tmp_path / "settings.yaml")
     for cohort, expected in (("nope", "unknown cohort 'nope'"), ("x", "hub is not running")):
         result = subprocess.run(
@@ -98,7 +99,7 @@ class FakeHub(http.server.BaseHTTPRequestHandler):
     final: dict[str, tuple[int, str]] = {}
     posts: list[str] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
+    def do_POST(self):
         name = self.path.split("/")[4]  # /hub/api/users/NAME/server
         self.posts.append(name)
         if self.busy.get(name, 0) > 0:
@@ -160,3 +161,12 @@ def test_a_hub_that_stays_busy_past_the_timeout_is_a_failure_with_its_reason(fak
     FakeHub.final = {}
     [outcome] = serversapp.start_cohort(serversapp.Starter(fake_hub, timeout=0.3), ["alice"], 1)
     assert outcome.status == "failed" and "429" in outcome.reason
+
+
+def test_trainees_are_told_to_arrive_before_the_culler_can_stop_unused_servers(settings):
+    """With the default 900 s, must trainees come within 10 minutes (use reaches the hub late)?"""
+    began = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    arrive, culled = serversapp.arrive_by(settings, began)
+    assert (arrive, culled) == (began + timedelta(minutes=10), began + timedelta(minutes=15))
+    off = {"hub": {"culler": {**settings["hub"]["culler"], "enabled": False}}}
+    assert serversapp.arrive_by(off, began) is None
