@@ -129,6 +129,10 @@ class Starter:
             if response.status_code == 202 or "is pending spawn" in message:
                 return self.wait(username, deadline)
             refused(response)
+            if response.status_code >= 500:
+                # The API says only "Internal Server Error" for a spawner's exception; the
+                # progress stream keeps the failed start's own message.
+                return self.wait(username, deadline)
             return Outcome(username, FAILED, f"the hub answered {response.status_code}: {message}")
         except requests.RequestException as error:
             return Outcome(username, FAILED, f"the hub did not answer: {error}")
@@ -142,7 +146,7 @@ class Starter:
                 state = self.state(username)
                 if state == "running":
                     return Outcome(username, STARTED)
-                return Outcome(username, FAILED, f"the server is {state}: {hub_message(response)}")
+                return Outcome(username, FAILED, f"the server is {state}, the hub cannot say why")
             for line in response.iter_lines(decode_unicode=True):
                 if time.monotonic() > deadline:
                     return Outcome(username, FAILED, f"not ready after {self.timeout:.0f} s")

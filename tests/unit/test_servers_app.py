@@ -6,6 +6,7 @@ The starts themselves, on a real hub, are tests/servers/test_servers_prestart.py
 from __future__ import annotations
 
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -106,7 +107,7 @@ class FakeHub(http.server.BaseHTTPRequestHandler):
             self.busy[name] -= 1
             status, body, headers = 429, '{"message": "Too many users"}', {"Retry-After": "0"}
         else:
-            status, body = self.final[name]
+            status, body = self.final[name][:2]
             headers = {}
         self.send_response(status)
         for key, value in headers.items():
@@ -114,6 +115,15 @@ class FakeHub(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(body.encode())
+
+    def do_GET(self):
+        """The progress stream of a start that failed, as the hub keeps it."""
+        name = self.path.split("/")[4]
+        event = {"progress": 100, "failed": True, "message": f"Spawn failed: {self.final[name][2]}"}
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
 
     def log_message(self, *args):
         pass
@@ -141,7 +151,8 @@ def test_a_busy_hub_is_waited_for_and_every_outcome_is_reported(fake_hub):
     FakeHub.final = {
         "alice": (201, ""),
         "bob": (400, '{"message": "bob is already running"}'),
-        "chloe": (500, '{"message": "chloe\'s server cannot start: no Unix account"}'),
+        # The API's 500 says nothing; the reason is in the start's progress stream.
+        "chloe": (500, '{"message": "Internal Server Error"}', "no Unix account tabc-chloe"),
     }
     outcomes = serversapp.start_cohort(serversapp.Starter(fake_hub), ["alice", "bob", "chloe"], 2)
     assert [(o.username, o.status) for o in outcomes] == [
@@ -152,7 +163,7 @@ def test_a_busy_hub_is_waited_for_and_every_outcome_is_reported(fake_hub):
     assert FakeHub.posts.count("alice") == 3
     text = serversapp.summary(outcomes)
     assert text.startswith("1 started, 1 already running, 1 failed.")
-    assert "chloe: the hub answered 500: chloe's server cannot start: no Unix account" in text
+    assert "failed: chloe: Spawn failed: no Unix account tabc-chloe" in text
 
 
 def test_a_hub_that_stays_busy_past_the_timeout_is_a_failure_with_its_reason(fake_hub):
