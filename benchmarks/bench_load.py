@@ -3,7 +3,7 @@
 One command, as root (it creates Unix accounts and a memory cgroup on this machine):
 
     /opt/atelier/env/bin/python benchmarks/bench_load.py --profile day|webinar|deadline|all
-        [--scale 0.1] [--rates 0.5,1,2] [--work 120] [--target atelier|stock|both]
+        [--scale 0.1] [--rates 0.5,1,2] [--work 120] [--target atelier|stock|both] [--prestart]
         [--hub-url URL --roster FILE [--token T] [--cohort C --assignment A --app PATH]]
 
 Built on Locust used as a library (``locust.env.Environment``, one gevent greenlet per person,
@@ -33,6 +33,10 @@ a trainee's browser does:
   page" is the first answer's headers (app or waiting page), "click → app rendered" runs to the
   whole rendered page, waiting included (and, for those who waited, "waited in line, then app
   rendered"); then the app's kernel websocket and widget states, as the browser does.
+
+``--prestart``: before each of Atelier's runs, ``atelier servers start --cohort`` starts every
+trainee's server (untimed, as a facilitator does before a session); the trainees' Start then
+finds their server running. Its wall time and summary go into the figures (``prestart``).
 
 Throughout: the hub's API (``GET /hub/api/users`` with an admin token, every 2 s) and, on this
 machine, PSS per process kind (hub, proxy, trainee servers, kernels, apps service, instant
@@ -66,6 +70,7 @@ import re
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -860,6 +865,23 @@ def atelier_hub(root: Path, trainees: int, token: str, app_pool: int = 0, app: s
     return hub, names, ("load", aid, f"load/{aid}/{notebook_name('home-learning', 'en')}")
 
 
+def prestart(hub, cohort: str) -> dict:
+    """``atelier servers start --cohort`` before a run (untimed, as a facilitator's is).
+
+    Returns its wall time and summary line, for the report.
+    """
+    started = time.monotonic()
+    command = [str(bh.PREFIX / "env" / "bin" / "atelier"), "servers", "start", "--settings",
+               str(hub.settings_path), f"--cohort={cohort}", "--no-progress"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    seconds = time.monotonic() - started
+    line = (done.stdout.strip().splitlines() or [done.stderr.strip()])[0]
+    print(f"  servers started ahead in {seconds:.1f} s: {line}", flush=True)
+    if done.returncode != 0:
+        raise SystemExit(f"atelier servers start failed:\n{done.stdout}\n{done.stderr}")
+    return {"seconds": round(seconds, 1), "summary": line}
+
+
 def stop_servers(target) -> None:
     """Stop every server of the target's people (between runs: each run starts from none)."""
     headers = {"Authorization": f"token {target.token}"}
@@ -910,7 +932,8 @@ def table(results: list[dict]) -> str:
     lines = ["| target | profile × rate (arrivals/s) | action | n | p50 ms | p95 ms | failed |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results:
-        head = f"| {r['target']} | {r['profile']} ×{r['rate']:g} ({r['arrivals_per_s']:.2f}/s) "
+        head = (f"| {r.get('label', r['target'])} | {r['profile']} ×{r['rate']:g} "
+                f"({r['arrivals_per_s']:.2f}/s) ")  # fmt: skip
         for name in sorted(r["count"]):
             target = lp.TARGETS_MS.get(name)
             mark = f" (≤ {target})" if target else ""
@@ -926,14 +949,17 @@ def summary(results: list[dict]) -> str:
     for r in results:
         kinds = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["peak_pss"].items()))
         lines.append(
-            f"| {r['target']} | {r['profile']} ×{r['rate']:g} | {'yes' if r['held'] else 'no'} "
+            f"| {r.get('label', r['target'])} | {r['profile']} ×{r['rate']:g} "
+            f"| {'yes' if r['held'] else 'no'} "
             f"| {'; '.join(r['reasons']) or '—'} | {r['harness_cpu_s']:.0f} CPU-s in "
             f"{r['wall_s']:.0f} s ({100 * r['harness_core_share']:.0f}% of a core) "
             f"| {kinds or '—'} (total {r['peak_total_pss']:.0f}) |"
         )
     best = {}
     for r in results:
-        best.setdefault((r["target"], r["profile"]), []).append((r["rate"], r["held"]))
+        best.setdefault((r.get("label", r["target"]), r["profile"]), []).append(
+            (r["rate"], r["held"])
+        )
     lines.append("")
     for (target, profile), runs in best.items():
         rate = lp.highest_rate(runs)
@@ -1041,6 +1067,12 @@ def main() -> None:
     parser.add_argument(
         "--plots", default="", help="tag for the PNG names (docs/load-<profile>-<tag>.png)"
     )
+    parser.add_argument(
+        "--prestart",
+        action="store_true",
+        help="before each Atelier run, start the cohort's servers with `atelier servers start` "
+        "(a session's servers started ahead; the harness's own hub only)",
+    )
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument(
         "--from-json",
@@ -1057,6 +1089,8 @@ def main() -> None:
     need = max(lp.scaled(p.trainees, args.scale) for p in profiles)
     results = []
     if args.hub_url:
+        if args.prestart:
+            raise SystemExit("--prestart runs `atelier servers start` on the harness's own hub")
         try:
             people = lp.read_roster(args.roster) if args.roster else []
         except lp.RosterError as error:
@@ -1118,7 +1152,14 @@ def main() -> None:
                         continue
                     # Atelier's hub stays up, idle, during the stock runs: its parts are left out.
                     mine = {**context, "apps_uid": None} if target.stock else context
+                    ahead = None
+                    if args.prestart and not target.stock:
+                        ahead = prestart(hub, cohort)
                     result = run_once(target, profile, rate, args, mine)
+                    if result and ahead:
+                        # The plots group by target; the tables say which runs started ahead.
+                        result["label"] = "atelier, servers started ahead"
+                        result["prestart"] = ahead
                     if result:
                         results.append(result)
                         print(f"    held: {result['held']} {result['reasons']}", flush=True)

@@ -23,6 +23,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "atelier.hub_config.people.rosterapp.RosterApp",
         "Manage trainees and facilitators: import a roster CSV, list people.",
     ),
+    "servers": (
+        "atelier.hub_config.servers.serversapp.ServersApp",
+        "Start a cohort's servers ahead of a session: `atelier servers start|status --cohort C`.",
+    ),
     "apps": (
         "atelier.public.appsapp.AppsApp",
         "Serve the workbooks marked as apps with Voila, publicly (no login).",

@@ -253,14 +253,23 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     }
     if paths["api_token"].exists():
         # `atelier roster import` pushes people and cohort groups to the running hub with this
-        # token (written by `atelier start`, mode 600, root only).
+        # token (written by `atelier start`, mode 600, root only); `atelier servers start` starts
+        # a cohort's servers with it (as each trainee, by the hub's spawner).
         token = paths["api_token"].read_text().strip()
         services.append({"name": ROSTER_SERVICE, "api_token": token})
         roles.append(
             {
                 "name": ROSTER_SERVICE,
-                "description": "Add imported people and their cohort groups to the running hub.",
-                "scopes": ["admin:users", "admin:groups", "list:users", "list:groups"],
+                "description": "Add imported people and their cohort groups to the running hub; "
+                "start a cohort's servers ahead of a session (`atelier servers start`).",
+                "scopes": [
+                    "admin:users",
+                    "admin:groups",
+                    "list:users",
+                    "list:groups",
+                    "start:servers",
+                    "read:servers",
+                ],
                 "services": [ROSTER_SERVICE],
             }
         )

@@ -101,7 +101,15 @@ def test_the_roster_service_exists_only_with_its_token(settings, tmp_path):
     service = {s["name"]: s for s in c.JupyterHub.services}[config.ROSTER_SERVICE]
     assert service["api_token"] == "secret-token" and "command" not in service
     role = {r["name"]: r for r in c.JupyterHub.load_roles}[config.ROSTER_SERVICE]
-    assert set(role["scopes"]) == {"admin:users", "admin:groups", "list:users", "list:groups"}
+    assert set(role["scopes"]) == {
+        "admin:users",
+        "admin:groups",
+        "list:users",
+        "list:groups",
+        # `atelier servers start`: start servers (as their trainees), follow their progress.
+        "start:servers",
+        "read:servers",
+    }
 
 
 def test_an_oauth_authenticator_gets_its_config(tmp_path):
