@@ -94,12 +94,12 @@ class HubAPI:
         self.token = token_file.read_text().strip() if token_file.exists() else ""
         self.timeout = timeout
 
-    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+    def call(self, method: str, path: str, headers=None, **kwargs) -> requests.Response:
         """One API request; raises AtelierError on an answer other than 2xx or 409 (exists)."""
         response = requests.request(
             method,
             self.url + path,
-            headers={"Authorization": f"token {self.token}"},
+            headers={"Authorization": f"token {self.token}", **(headers or {})},
             timeout=self.timeout,
             **kwargs,
         )
@@ -109,6 +109,26 @@ class HubAPI:
                 f"{response.text[:200]}; restart it (`atelier start`) to apply the roster"
             )
         return response
+
+    def listing(self, path: str) -> list:
+        """Every item of a collection (``/users``, ``/groups``), page after page.
+
+        The hub answers a collection a page at a time (at most ``api_page_max_limit``, 200 by
+        default, even to a client that does not ask for pages): a programme's roster is larger.
+        """
+        items: list = []
+        offset: int | None = 0
+        while offset is not None:
+            page = self.call(
+                "GET",
+                path,
+                headers={"Accept": "application/jupyterhub-pagination+json"},
+                params={"offset": offset},
+            ).json()
+            items.extend(page["items"])
+            following = page["_pagination"].get("next")
+            offset = following["offset"] if following else None
+        return items
 
     def answers(self) -> bool:
         """Whether the hub answers on its API."""
@@ -123,12 +143,12 @@ def push_groups(api: HubAPI, groups: Mapping[str, list[str]]) -> dict[str, int]:
 
     Returns counts: users created, members added, members removed.
     """
-    existing_users = {user["name"] for user in api.call("GET", "/users").json()}
+    existing_users = {user["name"] for user in api.listing("/users")}
     wanted_users = sorted({name for members in groups.values() for name in members})
     missing = [name for name in wanted_users if name not in existing_users]
     if missing:
         api.call("POST", "/users", json={"usernames": missing})
-    current = {group["name"]: set(group["users"]) for group in api.call("GET", "/groups").json()}
+    current = {group["name"]: set(group["users"]) for group in api.listing("/groups")}
     added = removed = 0
     for name, members in sorted(groups.items()):
         if name not in current:
