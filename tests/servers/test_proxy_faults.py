@@ -134,7 +134,12 @@ def test_the_proxy_killed_twice_in_a_row_comes_back_too(hub, pia):
     os.kill(second, signal.SIGKILL)
     took = seconds_until_back(hub, pia, time.monotonic())
     assert took < BACK_WITHIN, f"the site was down {took:.1f} s"
-    assert proxy_pid(hub) not in (first, second)
+    # A third proxy replaced the second (seen once, in a whole run, still naming the second just
+    # after the site answered: the log says what the keeper did).
+    deadline = time.monotonic() + BACK_WITHIN
+    while proxy_pid(hub) in (first, second) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proxy_pid(hub) not in (first, second), hub_log_tail(hub)
     assert_pias_work_is_intact(hub, pia)
 
 
