@@ -1,8 +1,9 @@
 """What every pre-warmed template process does: import once, freeze, reap, die with its parent.
 
-Atelier forks fresh processes from templates in three places: notebook kernels for ``atelier
+Atelier forks fresh processes from templates in four places: notebook kernels for ``atelier
 check`` and public apps (:mod:`atelier.authoring.forkserver`), trainees' Jupyter servers
-(:mod:`atelier.hub_config.servers.servertemplate`) and the grading sandbox
+(:mod:`atelier.hub_config.servers.servertemplate`), each trainee's kernels
+(:mod:`atelier.hub_config.servers.kernelzygote`) and the grading sandbox
 (:mod:`atelier.grading.sandbox.zygote`, which uses the preload and freeze steps). Their protocols
 and trust differ; these steps do not.
 """
