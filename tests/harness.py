@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -190,6 +191,14 @@ def execute_in_kernel(
                 return "".join(out)
     finally:
         ws.close()
+
+
+def kernel_id_of(page: str) -> str:
+    """The kernel id a rendered Voila page is attached to."""
+    config = re.search(
+        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
+    )
+    return json.loads(config.group(1))["kernelId"]
 
 
 def start_server(

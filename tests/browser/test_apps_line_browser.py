@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 import requests
+from harness import kernel_id_of
 
 pytestmark = pytest.mark.browser
 
 # Two places, both taken by visitors who stay; none culled during the test.
 APPS_SETTINGS = {"pool_size": 0, "max_kernels": 2, "cull_idle_timeout": 600, "cull_interval": 5}
 PLANNER = "voila/render/planner/planner.en.ipynb"
-
-
-def kernel_id_of(page: str) -> str:
-    """The kernel id a rendered Voila page is attached to."""
-    config = re.search(
-        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
-    )
-    return json.loads(config.group(1))["kernelId"]
 
 
 def test_a_waiting_visitor_gets_the_app_without_reloading(apps_server, page):

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 import requests
-from harness import kernel_processes
+from harness import kernel_id_of, kernel_processes
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.server
@@ -27,14 +27,6 @@ def rss(process) -> int:
         return process.memory_info().rss
     except psutil.Error:
         return 0
-
-
-def kernel_id_of(page: str) -> str:
-    """The kernel id a rendered Voila page is attached to."""
-    config = re.search(
-        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
-    )
-    return json.loads(config.group(1))["kernelId"]
 
 
 def message(msg_type: str, content: dict, channel: str = "shell") -> dict:

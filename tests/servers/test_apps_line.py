@@ -6,27 +6,18 @@ The kernels here are held by visitors who stay on the app, so none is culled dur
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
 import psutil
 import pytest
 import requests
-from harness import kernel_processes
+from harness import kernel_id_of, kernel_processes
 
 pytestmark = pytest.mark.server
 
 APPS_SETTINGS = {"pool_size": 0, "max_kernels": 4, "cull_idle_timeout": 600, "cull_interval": 5}
 PLANNER = "voila/render/planner/planner.en.ipynb"
-
-
-def kernel_id_of(page: str) -> str:
-    """The kernel id a rendered Voila page is attached to."""
-    config = re.search(
-        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S
-    )
-    return json.loads(config.group(1))["kernelId"]
 
 
 def kernel_running(apps_server, kernel: str) -> bool:
