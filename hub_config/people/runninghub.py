@@ -94,15 +94,19 @@ class HubAPI:
         self.token = token_file.read_text().strip() if token_file.exists() else ""
         self.timeout = timeout
 
-    def call(self, method: str, path: str, headers=None, **kwargs) -> requests.Response:
-        """One API request; raises AtelierError on an answer other than 2xx or 409 (exists)."""
-        response = requests.request(
+    def request(self, method: str, path: str, headers=None, **kwargs) -> requests.Response:
+        """One API request with the token; every answer returned (the caller decides)."""
+        return requests.request(
             method,
             self.url + path,
             headers={"Authorization": f"token {self.token}", **(headers or {})},
             timeout=self.timeout,
             **kwargs,
         )
+
+    def call(self, method: str, path: str, headers=None, **kwargs) -> requests.Response:
+        """One API request; raises AtelierError on an answer other than 2xx or 409 (exists)."""
+        response = self.request(method, path, headers, **kwargs)
         if response.status_code >= 400 and response.status_code != 409:
             raise AtelierError(
                 f"the running hub refused {method} {path} ({response.status_code}): "

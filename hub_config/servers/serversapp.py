@@ -91,13 +91,7 @@ class Starter:
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         """One API request, answers of every status returned (the caller decides)."""
-        return requests.request(
-            method,
-            self.api.url + path,
-            headers={"Authorization": f"token {self.api.token}"},
-            timeout=self.api.timeout,
-            **kwargs,
-        )
+        return self.api.request(method, path, **kwargs)
 
     def state(self, username: str) -> str:
         """``running``, ``starting``, ``stopped``; AtelierError if the token may not read it."""

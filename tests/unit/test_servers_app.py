@@ -16,6 +16,7 @@ import pytest
 
 from atelier import accounts
 from atelier.errors import AtelierError
+from atelier.hub_config.people.runninghub import HubAPI
 from atelier.hub_config.servers import serversapp
 from atelier.roster import parse_roster
 from atelier.settings import load_settings
@@ -136,12 +137,12 @@ def fake_hub():
     thread.start()
     FakeHub.posts.clear()
 
-    class API:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hub/api"
-        token = "t"
-        timeout = 10
-
-    yield API()
+    # The command's own API client, pointed at the fake hub (no settings, no token file).
+    api = HubAPI.__new__(HubAPI)
+    api.url = f"http://127.0.0.1:{server.server_address[1]}/hub/api"
+    api.token = "t"
+    api.timeout = 10
+    yield api
     server.shutdown()
 
 
