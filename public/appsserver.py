@@ -79,6 +79,14 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         room = max(0, self.max_kernels - self.kernel_count())
         return room + pooled - self._reserved
 
+    def reserve(self) -> None:
+        """Count a visitor let in whose page has not taken its kernel yet (see free_for)."""
+        self._reserved += 1
+
+    def release(self) -> None:
+        """The visitor's page took its kernel, or gave up: their reservation ends."""
+        self._reserved -= 1
+
     def kernel_count(self) -> int:
         """Kernels alive or being started."""
         return len(self.list_kernel_ids()) + self._launching
@@ -158,7 +166,7 @@ class AppPageHandler(TornadoVoilaHandler):
             return self.write_busy(verdict)
         # Held until the page has taken its kernel (its first byte): a visitor let in meanwhile
         # must not count on the same kernel.
-        km._reserved += 1
+        km.reserve()
         try:
             await self.render_app(km, path, km.pooled_kernels(notebook))
         except KernelLimitReached:
@@ -172,7 +180,7 @@ class AppPageHandler(TornadoVoilaHandler):
             return self.write_busy(km.waiting_room.arrive(verdict.ticket or None, 0))
         finally:
             if self._reservation_held:
-                km._reserved -= 1
+                km.release()
 
     async def render_app(self, km, path, pooled: set[str]) -> None:
         """Voila's rendering, streamed; the first byte releases this visitor's reservation."""
@@ -184,7 +192,7 @@ class AppPageHandler(TornadoVoilaHandler):
         async for html in self.get_generator(path=path):
             if self._reservation_held and isinstance(km, BoundedKernelManager):
                 # The kernel is started or taken from the pool before Voila's first chunk.
-                km._reserved -= 1
+                km.release()
                 self._reservation_held = False
             if pooled:
                 # A preheated kernel has been idle since it was preheated: restart its idle
