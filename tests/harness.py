@@ -246,6 +246,25 @@ def stop_process(proc: subprocess.Popen, grace: float = 20) -> None:
         proc.wait()
 
 
+def get_whole_page(session, url: str, seconds: float = 120):
+    """GET ``url`` with ``session`` and read the whole page within ``seconds``, or fail.
+
+    A Voila page streams while its kernel runs, with a heartbeat every few seconds, so a read
+    timeout never fires on a render that stopped: this bounds the whole read instead. Returns
+    the status code and the page's text.
+    """
+    deadline = time.monotonic() + seconds
+    response = session.get(url, timeout=min(60, seconds), stream=True)
+    body = bytearray()
+    with response:
+        for chunk in response.iter_content(65536):
+            body += chunk
+            if time.monotonic() > deadline:
+                tail = body[-1500:].decode("utf-8", "replace")
+                raise AssertionError(f"{url} did not end within {seconds} s; its end:\n{tail}")
+    return response.status_code, bytes(body).decode(response.encoding or "utf-8", "replace")
+
+
 def run_apart(coroutine):
     """Run ``coroutine`` in a loop of its own, in a thread of its own.
 

@@ -143,6 +143,12 @@ async def _execute(
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from atelier.upstream.jupyter_client import bounded_channel_waits
+
+    # Widgets' Output mirror writes to the shell socket while its reply is awaited: a reply
+    # pyzmq never announces would otherwise wait out the whole cell timeout
+    # (upstream/jupyter_client.py).
+    bounded_channel_waits()
     km_class = _kernel_manager_class()
     km = km_class(kernel_name="python3", transport="ipc", ip=os.path.join(ipc_dir, f"k{index}"))
     km.fork_server = fork_server

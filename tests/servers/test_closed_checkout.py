@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from harness import PREFIX, REPO
+from harness import PREFIX, REPO, get_whole_page
 from hubs import running_hub
 
 from atelier.processes.ports import free_port
@@ -66,8 +66,9 @@ def test_a_hub_run_from_a_closed_checkout_serves_its_apps_and_trainees(checkout)
         staged = Path(hub.settings["hub"]["workbooks_repo"]).parent / "apps-workbooks"
         assert any(staged.rglob("*.ipynb")), "the apps were not staged beside the repository"
         fiona = hub.login("fiona")
-        dashboard = fiona.get(f"{hub.url}/services/dashboard/", timeout=60)
-        assert dashboard.status_code == 200, dashboard.status_code
+        status, dashboard = get_whole_page(fiona, f"{hub.url}/services/dashboard/", 120)
+        assert status == 200, status
+        assert "window.voila_finish();" in dashboard, dashboard[-2000:]
         alice = hub.login("alice")
         lab = hub.start_server(alice, "alice")
         assert "JupyterLab" in lab.text

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from harness import FIXTURES, PREFIX
+from harness import FIXTURES, PREFIX, get_whole_page
 from hubs import running_hub
 
 from atelier.processes.ports import free_port
@@ -136,9 +136,9 @@ def test_the_institution_pdf_is_one_page_of_its_own_trainees(cohort, tmp_path):
 def test_a_facilitator_opens_the_dashboard(cohort):
     """Does the dashboard (its notebook now drawing Participation) answer fiona?"""
     fiona = cohort.login("fiona")
-    page = fiona.get(f"{cohort.url}/services/dashboard/", timeout=120)
-    assert page.status_code == 200, page.status_code
+    status, page = get_whole_page(fiona, f"{cohort.url}/services/dashboard/", 120)
+    assert status == 200, status
     # The page ended as a whole render ends (its widgets then draw the numbers), not with the
     # sentence of a failed render.
-    assert "window.voila_finish();" in page.text, page.text[-2000:]
-    assert "cannot be shown right now" not in page.text, page.text[-2000:]
+    assert "window.voila_finish();" in page, page[-2000:]
+    assert "cannot be shown right now" not in page, page[-2000:]

@@ -585,3 +585,88 @@ def test_ipywidgets_still_registers_every_open_widget_where_the_sandbox_reads_it
         hook,
         "closing a widget no longer removes it from _instances",
     )
+
+
+# -- jupyter_client: waits on a kernel's channel (view, dashboard, apps, check) --------------------
+
+#: A channel's ``get_msg()`` waits; a message arrives, and its wake-up signal is consumed behind
+#: pyzmq's back (what a libzmq call on the same socket can do, as nbclient's Output-widget mirror
+#: sending on the shell socket did). Prints what the wait got, and when.
+LOST_WAKE_UP = """
+import asyncio, json, sys, time
+import zmq, zmq.asyncio
+from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.session import Session
+
+if sys.argv[1] == "patched":
+    from atelier.upstream.jupyter_client import bounded_channel_waits
+    bounded_channel_waits()
+    bounded_channel_waits()
+
+async def main():
+    waiting = zmq.asyncio.Context().socket(zmq.PAIR)
+    port = waiting.bind_to_random_port("tcp://127.0.0.1")
+    peer = zmq.Context().socket(zmq.PAIR)
+    peer.connect(f"tcp://127.0.0.1:{port}")
+    session = Session(key=b"canary")
+    channel = AsyncZMQSocketChannel(waiting, session)
+    session.send(peer, "hello")
+    found = {"first": (await asyncio.wait_for(channel.get_msg(), 10))["header"]["msg_type"]}
+    start = time.monotonic()
+    try:
+        await channel.get_msg(timeout=0.6)
+    except Exception as error:
+        found["timeout"] = [type(error).__name__, round(time.monotonic() - start, 2)]
+    wait = asyncio.ensure_future(channel.get_msg())
+    await asyncio.sleep(0.2)  # the wait's poll is registered on the socket's descriptor
+    session.send(peer, "reply")
+    time.sleep(0.3)  # the message reaches the socket while the loop does not run
+    zmq.Socket.shadow(waiting.underlying).get(zmq.EVENTS)  # the edge is consumed, unseen
+    start = time.monotonic()
+    try:
+        found["reply"] = (await asyncio.wait_for(wait, 3))["header"]["msg_type"]
+    except asyncio.TimeoutError:
+        found["reply"] = None
+    found["after"] = round(time.monotonic() - start, 2)
+    print("FOUND " + json.dumps(found))
+
+asyncio.run(main())
+"""
+
+
+def lost_wake_up(mode: str) -> dict:
+    """What a channel's wait got after its wake-up was lost (``mode``: ``stock`` or ``patched``)."""
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", LOST_WAKE_UP, mode], capture_output=True, text=True, timeout=60
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("FOUND ")]
+    assert lines, done.stderr[-3000:]
+    return json.loads(lines[-1][len("FOUND ") :])
+
+
+def test_stock_channel_waits_still_miss_a_message_whose_wake_up_was_lost():
+    """Does jupyter_client's ``get_msg()`` still wait past a message pyzmq was not woken for?
+
+    When this fails, pyzmq (or jupyter_client) reads such a message by itself:
+    ``atelier.upstream.jupyter_client.bounded_channel_waits`` can go.
+    """
+    found = lost_wake_up("stock")
+    assert found["first"] == "hello", found
+    canary(
+        found["reply"] is None,
+        "jupyter_client.bounded_channel_waits",
+        f"a message whose wake-up was lost is now read by the stock wait: {found}",
+    )
+
+
+def test_bounded_channel_waits_read_that_message_at_the_next_slice():
+    """With the patch, the reply is read within a slice or two; a given timeout still holds."""
+    from atelier.upstream.jupyter_client import SLICE
+
+    found = lost_wake_up("patched")
+    assert found["first"] == "hello", found
+    assert found["reply"] == "reply" and found["after"] <= 4 * SLICE, found
+    name, waited = found["timeout"]
+    assert name == "Empty" and 0.55 <= waited <= 0.6 + 2 * SLICE, found
