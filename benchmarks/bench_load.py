@@ -556,6 +556,7 @@ class Person(HttpUser):
         target = run.target
         started = time.monotonic()
         waited = False
+        estimate = None  # (minutes, when) of the first estimate the waiting page showed
         while True:
             if time.monotonic() - started > run.patience:
                 fire(self.environment, "FLOW", RENDERED, started,
@@ -575,6 +576,9 @@ class Person(HttpUser):
                     fire(self.environment, "HTTP", "app: waiting page (asked to wait)",
                          asked)  # fmt: skip
                     waited = True
+                    minutes = lp.estimate_shown(r.text)
+                    if estimate is None and minutes is not None:
+                        estimate = (minutes, time.monotonic())
                     gevent.sleep(float(r.headers["Retry-After"]))
                     continue
                 found = CONFIG_DATA.search(r.text or "")
@@ -584,6 +588,17 @@ class Person(HttpUser):
         if waited:
             fire(self.environment, "FLOW", "visitor: waited in line, then app rendered", started)
             fire(self.environment, "FLOW", "visitor: app page once let in", asked)
+        if estimate is not None:
+            # Does the line keep what its page said? The estimate as a time, the real wait from
+            # that page until the request that was let in, and a count of each outcome.
+            minutes, shown = estimate
+            fire(self.environment, "FLOW", "visitor: estimate first shown", shown,
+                 response_time=minutes * 60_000)  # fmt: skip
+            fire(self.environment, "FLOW", "visitor: real wait from that estimate", shown,
+                 response_time=(asked - shown) * 1000)  # fmt: skip
+            fire(self.environment, "HTTP",
+                 f"visitor: served {lp.against_estimate(minutes, asked - shown)}",
+                 time.monotonic())  # fmt: skip
         fire(self.environment, "FLOW", RENDERED, started)
         config = json.loads(found.group(1))
         base = config.get("baseUrl", "/").rstrip("/")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +181,27 @@ def highest_rate(runs: list[tuple[float, bool]]) -> float | None:
 
 class RosterError(ValueError):
     """A roster file the harness cannot use; the message names the file and line."""
+
+
+#: The estimated wait on the apps' waiting page (``public/templates/apps-busy.html``), in minutes.
+ESTIMATE = re.compile(r'class="estimate" data-minutes="(\d+)"')
+
+
+def estimate_shown(page: str) -> int | None:
+    """The estimated wait, in whole minutes, a waiting page shows; None when it shows none."""
+    found = ESTIMATE.search(page or "")
+    return int(found.group(1)) if found else None
+
+
+def against_estimate(minutes: int, waited: float) -> str:
+    """How a real wait (seconds from the first estimate shown until served) kept to it.
+
+    The page rounds the estimate up to whole minutes ("about N minutes"): served within N
+    minutes kept the promise; later did not.
+    """
+    return (
+        "within the estimate shown" if waited <= 60 * minutes else "later than the estimate shown"
+    )
 
 
 def read_roster(path: Path) -> list[tuple[str, str]]:

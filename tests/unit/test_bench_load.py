@@ -162,3 +162,25 @@ def test_each_process_is_counted_under_its_kind():
     assert kind("node configurable-http-proxy", 0, {"stock"}, context) == "proxy"
     assert kind("python -m ipykernel_launcher", 0, {"voila"}, context) == "stock voila"
     assert kind("sshd", 0, set(), context) is None
+
+
+def test_the_harness_reads_the_estimate_the_waiting_page_shows():
+    """The minutes on the real waiting page (both languages) are what the harness compares."""
+    from atelier import pages
+    from atelier.languages import words
+
+    def page(minutes):
+        return pages.render("atelier.public", "apps-busy.html", retry=5, place=12, minutes=minutes,
+                            en=words("atelier.public", "wait", "en"),
+                            fr=words("atelier.public", "wait", "fr"))  # fmt: skip
+
+    assert lp.estimate_shown(page(3)) == 3
+    assert lp.estimate_shown(page(None)) is None
+    assert lp.estimate_shown("<p>an error page</p>") is None
+
+
+def test_a_wait_keeps_to_its_estimate_up_to_the_whole_minutes_shown():
+    """'About 2 minutes' is kept by a wait of 120 s, not by one of 121 s."""
+    assert lp.against_estimate(2, 120.0) == "within the estimate shown"
+    assert lp.against_estimate(2, 121.0) == "later than the estimate shown"
+    assert lp.against_estimate(1, 3.0) == "within the estimate shown"
