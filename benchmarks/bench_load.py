@@ -836,11 +836,15 @@ class MemoryGroup:
             time.sleep(0.2)
 
 
-def atelier_hub(root: Path, trainees: int, token: str, app_pool: int = 0, app: str = APP):
+def atelier_hub(
+    root: Path, trainees: int, token: str, app_pool: int = 0, app: str = APP, cull_after: int = 0
+):
     """Atelier's hub (tests/hubs.py's, product defaults) with apps, instant grading, workbook 07.
 
     ``app_pool`` > 0 preheats that many kernels of ``app`` (``apps.pool_sizes``), as a
-    site does for the app a session links to; 0 keeps the product's default.
+    site does for the app a session links to; 0 keeps the product's default. ``cull_after`` > 0
+    culls servers idle that many seconds (``hub.culler.timeout``, a pass every tenth of it),
+    as an admin would for a day whose arrivals outlast the default's 900 s.
 
     Returns the hub and the released assignment's (cohort, assignment, notebook path).
     """
@@ -865,6 +869,8 @@ def atelier_hub(root: Path, trainees: int, token: str, app_pool: int = 0, app: s
         hub.settings["apps"]["pool_sizes"] = {app: app_pool}
     # The product's spawn limit and culler, not the test hub's.
     hub.settings["hub"].pop("concurrent_spawn_limit", None)
+    if cull_after:
+        hub.settings["hub"]["culler"] = {"timeout": cull_after, "every": max(10, cull_after // 10)}
     import yaml
 
     hub.settings_path.write_text(yaml.safe_dump(hub.settings))
@@ -1074,6 +1080,12 @@ def main() -> None:
         help="preheated kernels of the visitors' app (apps.pool_sizes); 0: the product default",
     )
     parser.add_argument(
+        "--cull-after",
+        type=int,
+        default=0,
+        help="hub.culler.timeout in seconds for the harness's own hub; 0: the product default",
+    )
+    parser.add_argument(
         "--visitor-patience",
         type=float,
         default=BUSY_PATIENCE,
@@ -1134,7 +1146,7 @@ def main() -> None:
     try:
         print(f"Atelier's hub with {need} trainees...", flush=True)
         hub, names, (cohort, aid, notebook) = atelier_hub(
-            root, need, token, args.app_pool, args.app
+            root, need, token, args.app_pool, args.app, args.cull_after
         )
         accounts = [hub.account(n) for n in names]
         uids = {pwd.getpwnam(a).pw_uid for a in accounts}
