@@ -139,6 +139,25 @@ def trainee_server_args(culler: Mapping | None = None) -> list[str]:
     ]
 
 
+#: JupyterHub's own period for activity reports (servers to hub, and the hub reading the proxy's).
+ACTIVITY_REPORTS = 300
+
+
+def activity_interval(culler: Mapping) -> int:
+    """Seconds between two reports of a trainee's use to the hub, from ``hub.culler``.
+
+    The idle culler reads only the hub's record of last activity, which trainees' servers
+    (``JUPYTERHUB_ACTIVITY_INTERVAL``) and the hub's reading of the proxy's routes
+    (``JupyterHub.last_activity_interval``) update every 300 s by default. With a culler timeout
+    of that order, a trainee answering every ten seconds looked idle and was stopped mid-work
+    (measured: docs/benchmarks.md, "Full size"). Reports come four times per timeout, at most
+    every 300 s and at least every 15 s, so use always reaches the culler in time.
+    """
+    if not culler.get("enabled", True):
+        return ACTIVITY_REPORTS
+    return max(15, min(ACTIVITY_REPORTS, int(culler["timeout"]) // 4))
+
+
 def kernel_culling_args(culler: Mapping) -> list[str]:
     """Jupyter Server's own kernel culling in a trainee's server, from ``hub.culler``.
 
@@ -195,6 +214,11 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
     # The invariants' server options, plus the culling of idle kernels inside each server.
     c.Spawner.args = trainee_server_args(hub["culler"])
     c.Spawner.http_timeout = hub["start_timeout"]
+    # The idle culler sees a trainee's use only through these reports: they must come well
+    # within its timeout, or a trainee at work is stopped (activity_interval).
+    interval = activity_interval(hub["culler"])
+    c.JupyterHub.last_activity_interval = interval
+    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(interval)}
 
     c.AtelierSpawner.account_prefix = settings["accounts"]["prefix"]
     c.AtelierSpawner.state_dir = str(paths["state_dir"])

@@ -15,10 +15,10 @@ tries again. Servers already running are left alone, so the command can be run a
 
 The idle culler: a server nobody used has the time it started as its last activity, so the
 culler stops it ``hub.culler.timeout`` seconds (plus at most one pass) after the start, and a
-trainee's use reaches the hub up to 5 minutes late: the command says by when trainees must log
-in (:func:`arrive_by`: 10 minutes with the default 900 s). There is deliberately no "hold": a
-trainee who does not come must not keep ~53 MiB for the rest of the day, and the culler keeps
-one rule (docs/hub.md, "Servers started before a session").
+trainee's use reaches the hub one activity report late: the command says by when trainees must
+log in (:func:`arrive_by`: 11 minutes 15 s with the default 900 s). There is deliberately no
+"hold": a trainee who does not come must not keep ~53 MiB for the rest of the day, and the
+culler keeps one rule (docs/hub.md, "Servers started before a session").
 """
 
 from __future__ import annotations
@@ -186,23 +186,22 @@ def start_cohort(
     return outcomes
 
 
-#: Seconds a server's use may take to reach the hub: JupyterHub's ``last_activity_interval`` and
-#: each server's activity reports (300 s both), which the idle culler reads.
-ACTIVITY_DELAY = 300
-
-
 def arrive_by(settings: Mapping, started: datetime) -> tuple[datetime, datetime] | None:
     """When trainees must arrive, and when the culler may stop the unused servers started then.
 
     A server nobody used has its start as its last activity: the culler may stop it
     ``hub.culler.timeout`` seconds later. A trainee who arrives just before that is not safe
-    either, since their use reaches the hub up to :data:`ACTIVITY_DELAY` seconds late.
+    either, since their use reaches the hub one activity report late
+    (:func:`~atelier.hub_config.hub.config.activity_interval`).
     """
+    from atelier.hub_config.hub.config import activity_interval
+
     culler = settings["hub"]["culler"]
     if not culler["enabled"]:
         return None
     culled = started + timedelta(seconds=culler["timeout"])
-    return max(started, culled - timedelta(seconds=ACTIVITY_DELAY)), culled
+    late = timedelta(seconds=activity_interval(culler))
+    return max(started, culled - late), culled
 
 
 def summary(outcomes: list[Outcome]) -> str:
@@ -259,11 +258,14 @@ class ServersStartApp(AtelierApp):
         print(summary(outcomes))
         deadline = arrive_by(self.settings, began)
         if deadline is not None:
+            from atelier.hub_config.hub.config import activity_interval
+
             print(
                 f"Trainees must log in by {deadline[0]:%H:%M}: servers nobody used are stopped "
                 f"by the idle culler from {deadline[1]:%H:%M} (hub.culler.timeout "
                 f"{self.settings['hub']['culler']['timeout']} s), and use reaches the hub up to "
-                f"{ACTIVITY_DELAY // 60} minutes late. Running this again starts the missing ones."
+                f"{activity_interval(self.settings['hub']['culler'])} s late. Running this again "
+                "starts the missing ones."
             )
         if any(o.status == FAILED for o in outcomes):
             self.exit(1)

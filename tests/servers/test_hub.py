@@ -116,6 +116,9 @@ def test_a_trainee_logs_in_and_gets_jupyterlab_with_workbooks_as_themself(hub, a
     assert server_pid(hub, "alice"), "no server process runs as alice's account"
     hub_log = hub.log_path.read_text()
     assert "workbooks not updated" not in hub_log
+    # Her use reaches the idle culler four times per timeout (900 s: every 225 s), not at
+    # JupyterHub's fixed 300 s, which let short timeouts stop trainees at work.
+    assert "Updating Hub with activity every 225 seconds" in hub_log
 
 
 def test_a_wrong_password_or_hostile_username_does_not_log_in(hub):

@@ -390,3 +390,28 @@ def test_a_negative_kernel_timeout_is_refused_by_name(tmp_path):
     path.write_text("hub:\n  culler:\n    kernel_timeout: -5\n")
     with pytest.raises(SettingsError, match="kernel_timeout"):
         load_settings(path)
+
+
+@pytest.mark.parametrize(("timeout", "reports"), [(900, 225), (3600, 300), (120, 30), (60, 15)])
+def test_use_reaches_the_culler_four_times_per_timeout(tmp_path, timeout, reports):
+    """Do servers and the hub report activity well within the culler's timeout, never past 300 s?
+
+    With JupyterHub's fixed 300 s, a 120 s timeout stopped trainees at work (a widget event every
+    ten seconds did not reach the culler in time).
+    """
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"hub:\n  state_dir: {tmp_path / 'state'}\n  culler:\n    timeout: {timeout}\n")
+    c = Config()
+    config.apply_settings(c, load_settings(path))
+    assert c.JupyterHub.last_activity_interval == reports
+    assert c.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] == str(reports)
+    assert reports * 4 <= timeout or reports == 15
+
+
+def test_without_the_culler_activity_is_reported_at_jupyterhubs_pace(tmp_path):
+    """With ``hub.culler.enabled`` false nothing needs faster reports: JupyterHub's 300 s."""
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"hub:\n  state_dir: {tmp_path / 'state'}\n  culler:\n    enabled: false\n")
+    c = Config()
+    config.apply_settings(c, load_settings(path))
+    assert c.JupyterHub.last_activity_interval == 300
