@@ -274,6 +274,8 @@ def render_values(settings: Mapping) -> dict:
             "authenticator_class": auth_class,
             "load_groups": dict(c.JupyterHub.load_groups),
             "template_vars": {"atelier_links": links},
+            # Use reaches the chart's culler in time, as on one machine (config.activity_interval).
+            "last_activity_interval": c.JupyterHub.last_activity_interval,
         },
         "Authenticator": {
             "admin_users": sorted(c.Authenticator.admin_users),
@@ -352,7 +354,12 @@ def render_values(settings: Mapping) -> dict:
             "cpu": {"guarantee": kube["cpu_guarantee"], "limit": pod["cpu"]},
             "storage": storage,
             "extraFiles": _trainee_files(settings),
-            "extraEnv": {"JUPYTER_CONFIG_PATH": TRAINEE_CONFIG_DIR, **pod["env"], **peer_env},
+            "extraEnv": {
+                "JUPYTER_CONFIG_PATH": TRAINEE_CONFIG_DIR,
+                **c.Spawner.environment,
+                **pod["env"],
+                **peer_env,
+            },
         },
         "cull": {
             "enabled": culler["enabled"],

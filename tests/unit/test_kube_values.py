@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from atelier.accounts import save_password_hashes, save_people
+from atelier.hub_config.hub import config
 from atelier.hub_config.kubernetes import kube, kubehub
 from atelier.roster import parse_roster
 from atelier.settings import load_settings
@@ -98,6 +99,10 @@ def test_values_carry_the_single_machine_behaviour(settings_file):
         "url": "postgresql+psycopg://atelier:pw@db.example.org/atelier",
     }
     assert v["cull"]["timeout"] == settings["hub"]["culler"]["timeout"]
+    # Use reaches the chart's culler four times per timeout, from the pods and the proxy.
+    reports = config.activity_interval(settings["hub"]["culler"])
+    assert reports < 300 and hub["config"]["JupyterHub"]["last_activity_interval"] == reports
+    assert v["singleuser"]["extraEnv"]["JUPYTERHUB_ACTIVITY_INTERVAL"] == str(reports)
     assert v["singleuser"]["image"] == {
         "name": "registry.example.org/atelier-trainee",
         "tag": "2026.11",
