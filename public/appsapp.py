@@ -71,6 +71,9 @@ class AppsApp(AtelierApp):
             apps.check_capacity(self.settings, len(staged))
             self.log.info("atelier apps: serving %s", ", ".join(p.as_posix() for p in staged))
             os.environ["JUPYTER_PATH"] = apps.jupyter_path_env()
+            # Before any kernel starts: kernels inherit it (an unprivileged account may only
+            # raise its niceness, so nothing here can take priority over the hub).
+            os.nice(self.settings["apps"]["nice"])
             self.serve(served / "apps")
         finally:
             shutil.rmtree(served, ignore_errors=True)

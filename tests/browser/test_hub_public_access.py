@@ -257,3 +257,5 @@ def test_apps_run_as_their_own_account(public_hub):
     assert kernels, "the apps server should have preheated kernels"
     for process in [servers[0], *kernels]:
         assert process.uids().real == uid and process.uids().effective == uid
+        # Under a full machine the hub and trainees go first (apps.nice).
+        assert process.nice() == 10, (process.cmdline(), process.nice())
