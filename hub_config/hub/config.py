@@ -150,8 +150,9 @@ def activity_interval(culler: Mapping) -> int:
     (``JUPYTERHUB_ACTIVITY_INTERVAL``) and the hub's reading of the proxy's routes
     (``JupyterHub.last_activity_interval``) update every 300 s by default. With a culler timeout
     of that order, a trainee answering every ten seconds looked idle and was stopped mid-work
-    (measured: docs/benchmarks.md, "The day at full size"). Reports come four times per timeout, at most
-    every 300 s and at least every 15 s, so use always reaches the culler in time.
+    (measured: docs/benchmarks.md, "The day at full size"). Reports come four times per
+    timeout, at most every 300 s and at least every 15 s, so use always reaches the culler in
+    time.
     """
     if not culler.get("enabled", True):
         return ACTIVITY_REPORTS
