@@ -16,7 +16,6 @@ from traitlets import Bool, Integer, Unicode
 
 from atelier.app import AtelierApp, base_aliases, base_flags
 from atelier.public import apps
-from atelier.upstream import jupyter_client as upstream_jupyter_client
 from atelier.upstream import voila as upstream_voila
 
 
@@ -89,10 +88,9 @@ class AppsApp(AtelierApp):
         # Kernel connection files in this run's private folder: the service account may have no
         # writable Jupyter runtime folder of its own.
         config.Voila.connection_dir_root = str(root.parent)
-        # A visitor's page whose render fails ends with the app's sentence instead of hanging.
-        upstream_voila.end_pages_on_render_errors()
-        # ... and one whose cell's reply pyzmq never announces does not wait for it forever.
-        upstream_jupyter_client.bounded_channel_waits()
+        # A visitor's page whose render fails ends with the app's sentence instead of hanging,
+        # and one whose cell's reply pyzmq never announced still ends.
+        upstream_voila.pages_always_end()
         voila = AppsVoila(config=config, log=self.log)
         voila.initialize([])
         voila.start()

@@ -80,6 +80,19 @@ def end_pages_on_render_errors() -> None:
     NotebookRenderer.generate_content_generator = generate_content_generator
 
 
+def pages_always_end() -> None:
+    """Both patches every Voila room of Atelier needs for its pages to end. Idempotent.
+
+    A render that raises ends with the room's sentence (:func:`end_pages_on_render_errors`), and
+    a cell's reply that pyzmq never announced is still read
+    (:func:`atelier.upstream.jupyter_client.bounded_channel_waits`).
+    """
+    from atelier.upstream.jupyter_client import bounded_channel_waits
+
+    end_pages_on_render_errors()
+    bounded_channel_waits()
+
+
 async def _ending_on_error(renderer, snippets, kernel_id):
     """Yield ``snippets``; if they raise, log it and yield the closing sentence instead."""
     try:

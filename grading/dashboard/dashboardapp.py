@@ -25,7 +25,6 @@ from voila.app import Voila
 
 from atelier.app import AtelierApp, base_aliases
 from atelier.errors import AtelierError
-from atelier.upstream import jupyter_client as upstream_jupyter_client
 from atelier.upstream import voila as upstream_voila
 
 
@@ -102,12 +101,9 @@ class DashboardApp(AtelierApp):
             )
             (served / "dashboard.ipynb").write_text(notebook.read_text("utf-8"), "utf-8")
             os.environ["JUPYTER_PATH"] = jupyter_path_env()
-            # A render that fails (a kernel that never answers) ends the page with the
-            # sentence instead of leaving the facilitator on a page that never finishes.
-            upstream_voila.end_pages_on_render_errors()
-            # The dashboard's Output widget made its render stop at "Executing 2 of 3" about
-            # once in 25: a reply pyzmq never announced (upstream/jupyter_client.py).
-            upstream_jupyter_client.bounded_channel_waits()
+            # A render that fails ends the page with the sentence, and the dashboard's Output
+            # widget no longer stops it at "Executing 2 of 3" (a reply pyzmq never announced).
+            upstream_voila.pages_always_end()
             voila = DashboardVoila(config=self.voila_config(served), log=self.log)
             voila.initialize([])
             voila.start()

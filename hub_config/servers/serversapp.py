@@ -36,6 +36,7 @@ from traitlets import Bool, Float, Unicode
 from atelier import accounts
 from atelier.app import AtelierApp, subverbs
 from atelier.errors import AtelierError
+from atelier.hub_config.hub.config import activity_interval
 from atelier.roster import cohorts_of
 
 #: Outcomes of one trainee's start, in the order the summary lists them.
@@ -194,8 +195,6 @@ def arrive_by(settings: Mapping, started: datetime) -> tuple[datetime, datetime]
     either, since their use reaches the hub one activity report late
     (:func:`~atelier.hub_config.hub.config.activity_interval`).
     """
-    from atelier.hub_config.hub.config import activity_interval
-
     culler = settings["hub"]["culler"]
     if not culler["enabled"]:
         return None
@@ -258,8 +257,6 @@ class ServersStartApp(AtelierApp):
         print(summary(outcomes))
         deadline = arrive_by(self.settings, began)
         if deadline is not None:
-            from atelier.hub_config.hub.config import activity_interval
-
             print(
                 f"Trainees must log in by {deadline[0]:%H:%M}: servers nobody used are stopped "
                 f"by the idle culler from {deadline[1]:%H:%M} (hub.culler.timeout "

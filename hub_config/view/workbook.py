@@ -26,7 +26,6 @@ from voila.tornado.handler import TornadoVoilaHandler
 
 from atelier import languages, pages
 from atelier.processes.jupyterpath import prepend
-from atelier.upstream import jupyter_client as upstream_jupyter_client
 from atelier.upstream import voila as upstream_voila
 
 PACKAGE = "atelier.hub_config.view"
@@ -176,12 +175,9 @@ def setup(serverapp) -> None:
     # Voila's sentences in place of a failed cell and the page's <html lang>.
     config.VoilaExecutor.cell_error_instruction = words["cell_error"]
     config.VoilaExporter.language_code = code
-    # A render that fails (a kernel that never answers) ends the page with that sentence
-    # instead of leaving the trainee on a page that never finishes.
-    upstream_voila.end_pages_on_render_errors()
-    # A cell's reply that pyzmq never announces is read at the next poll instead of never
-    # (upstream/jupyter_client.py): pages with an Output widget could stop mid-render.
-    upstream_jupyter_client.bounded_channel_waits()
+    # A render that fails (a kernel that never answers) ends the page with that sentence, and a
+    # cell's reply pyzmq never announced is still read: no page is left unfinished.
+    upstream_voila.pages_always_end()
     # Voila's own renderer stops the page at the first image (images.py says why).
     config.VoilaExporter.markdown_renderer_class = (
         "atelier.hub_config.view.images.ViewMarkdownRenderer"
