@@ -233,6 +233,7 @@ def _links(folder: str, names: list[str]) -> list[str]:
 
 def voila_config(settings, *, base_url: str = "/") -> Config:
     """The Voila configuration of the public apps, from the ``apps`` settings section."""
+    from atelier.processes import kernelsockets
     from atelier.public.appsserver import BoundedKernelManager
 
     apps = settings["apps"]
@@ -267,6 +268,9 @@ def voila_config(settings, *, base_url: str = "/") -> Config:
     c.MappingKernelManager.cull_interval = apps["cull_interval"]
     c.MappingKernelManager.cull_connected = True
     c.MappingKernelManager.cull_busy = False
+    # Kernels over Unix sockets in the service's private folder: no port another process can take
+    # during a burst of visitors, and no kernel any other account can connect to.
+    kernelsockets.configure(c)
     # Visitors on slow links: compressed pages, hashed widget assets cached for good.
     from atelier.slowlink import apply_voila
 

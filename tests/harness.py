@@ -103,6 +103,20 @@ def kernel_processes(pid: int) -> list:
     return kernels
 
 
+def sockets_of(pid: int) -> dict[str, list]:
+    """The listening TCP sockets and the Unix socket paths of the process ``pid``.
+
+    Kernels must listen on Unix sockets only (``atelier.processes.kernelsockets``): a TCP port is
+    one any account on the machine can connect to, and one another process can take first.
+    """
+    import psutil
+
+    process = psutil.Process(pid)
+    tcp = [c.laddr for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+    unix = [c.laddr for c in process.net_connections(kind="unix") if c.laddr]
+    return {"tcp": tcp, "unix": unix}
+
+
 def remove_accounts(prefix: str) -> None:
     """End every process of the accounts named ``<prefix>...``, then delete them and their homes."""
     import pwd

@@ -136,6 +136,10 @@ class DashboardApp(AtelierApp):
         c.MappingKernelManager.cull_idle_timeout = 900
         c.MappingKernelManager.cull_interval = 60
         c.MappingKernelManager.cull_connected = True
+        # Kernels over Unix sockets, as the public apps' (atelier.processes.kernelsockets).
+        from atelier.processes import kernelsockets
+
+        kernelsockets.configure(c)
         # Compressed pages, hashed widget assets cached for good (facilitators on slow links too).
         from atelier.slowlink import apply_voila
 

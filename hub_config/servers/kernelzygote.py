@@ -30,7 +30,9 @@ kernel's process group. The zygote ends with its server (parent-death signal, en
 
 Jupyter Server uses this for every kernel of the trainee (view, Lab) through jupyter_client's
 provisioner entry point (:data:`NAME`, ``pyproject.toml``) made the default provisioner on the
-server's command line; interrupt, restart and shutdown are jupyter_client's own.
+server's command line; interrupt, restart and shutdown are jupyter_client's own. The kernels talk
+to the server over Unix sockets in the trainee's own folders, never over loopback TCP ports
+(:mod:`atelier.processes.kernelsockets` says why).
 """
 
 from __future__ import annotations
@@ -44,9 +46,8 @@ import socket
 import sys
 import threading
 
-from jupyter_client.provisioning import LocalProvisioner
-
 from atelier.processes import forking
+from atelier.processes.kernelsockets import UnixSocketProvisioner
 
 #: The provisioner's entry-point name (``pyproject.toml``, ``jupyter_client.kernel_provisioners``).
 NAME = "atelier-zygote"
@@ -359,8 +360,12 @@ def kernel_arguments(cmd: list[str], env: dict | None) -> list[str] | None:
     return list(cmd[3:])
 
 
-class ZygoteProvisioner(LocalProvisioner):
-    """jupyter_client's local provisioner, with kernels forked from the server's zygote."""
+class ZygoteProvisioner(UnixSocketProvisioner):
+    """jupyter_client's local provisioner, with kernels forked from the server's zygote.
+
+    Over Unix sockets when the server's ``KernelManager.transport`` is ``ipc``, as a trainee's
+    server's is (:mod:`atelier.processes.kernelsockets`).
+    """
 
     async def launch_kernel(self, cmd, **kwargs):
         """Fork the kernel from the zygote (or start it the stock way; the module says when)."""

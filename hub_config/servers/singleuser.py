@@ -12,7 +12,7 @@ Start-up is what a trainee waits for after pressing Start, so this module keeps 
 - usually this module's imports have already been paid by the hub's server template, which forks
   the server with :func:`main` (``servertemplate.py``; ``--template`` runs the template);
 - the server's kernels are forked from a zygote of the server that has the kernel imported
-  (``kernelzygote.py``), forked here before anything else.
+  (``kernelzygote.py``), forked here before anything else, and talk to it over Unix sockets.
 
 The spawner passes ``ATELIER_WORKBOOKS_REPO`` (the published repository) and ``ATELIER_LANGUAGE``.
 """
@@ -90,17 +90,20 @@ def cap_file_size(environ=os.environ) -> None:
 
 
 def start_kernel_zygote(argv: list[str] | None = None) -> None:
-    """Fork the server's kernel zygote and make it where the server's kernels come from.
+    """Fork the server's kernel zygote; the server's kernels come from it, over Unix sockets.
 
-    First thing in :func:`main`, while the process has one thread (``kernelzygote.py`` says why);
-    without a zygote the server starts its kernels the stock way. ``argv`` is the server's command
-    line (default: ``sys.argv`` as it is now: a server forked by the template gets a new list).
+    First thing in :func:`main`, while the process has one thread (``kernelzygote.py`` says why).
+    Its provisioner is the server's default even when the zygote could not be forked: it then
+    starts kernels the stock way, still over Unix sockets (``atelier.processes.kernelsockets``).
+    ``argv`` is the server's command line (default: ``sys.argv`` as it is now: a server forked by
+    the template gets a new list).
     """
     from atelier.hub_config.servers import kernelzygote
+    from atelier.processes import kernelsockets
 
     argv = sys.argv if argv is None else argv
-    if kernelzygote.start() is not None:
-        argv.append(f"--KernelProvisionerFactory.default_provisioner_name={kernelzygote.NAME}")
+    kernelzygote.start()
+    argv.extend(kernelsockets.arguments(kernelzygote.NAME))
 
 
 def main() -> None:

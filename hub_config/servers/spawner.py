@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from jupyterhub.utils import random_port
 from traitlets import Bool, Dict, Float, List, Unicode, default
+
+from atelier.processes.ports import server_port
 
 
 class AtelierSpawner(LocalProcessSpawner):
@@ -222,9 +223,7 @@ class AtelierSpawner(LocalProcessSpawner):
 
         if not self.use_server_template or self.cmd != self._cmd_default() or self.shell_cmd:
             return None  # a site that set its own command gets exactly that command
-        if self.port == 0:
-            self.port = random_port()
-        # After the port: the server's address is part of its arguments and environment.
+        # The port is chosen (start()): the server's address is in its arguments and environment.
         request = self._template_request()
         honoured_at_start = [name for name in START_UP_VARIABLES if request["env"].get(name)]
         if honoured_at_start:
@@ -271,6 +270,10 @@ class AtelierSpawner(LocalProcessSpawner):
 
     async def start(self):
         """Start the server, then return as soon as its port accepts connections."""
+        if self.port == 0:
+            # Below the ephemeral range: in a burst of starts, no kernel, service or outgoing
+            # connection takes it between now and the server binding it (processes/ports.py).
+            self.port = server_port(self.ip or "127.0.0.1")
         started = await self._start_from_template()
         ip, port = started if started else await super().start()
         deadline = time.monotonic() + self.start_timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import random
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from harness import BIN, FIXTURES, PREFIX, stop_process
+from harness import BIN, FIXTURES, PREFIX, sockets_of, stop_process
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from seeds import seed_dashboard_cohort
 
@@ -259,3 +260,11 @@ def test_apps_run_as_their_own_account(public_hub):
         assert process.uids().real == uid and process.uids().effective == uid
         # Under a full machine the hub and trainees go first (apps.nice).
         assert process.nice() == 10, (process.cmdline(), process.nice())
+    for kernel in kernels:
+        # Visitors' kernels talk to the apps server over Unix sockets (kernelsockets.py): a burst
+        # of visitors cannot lose a kernel to a TCP port another process took first.
+        argv = kernel.cmdline()
+        connection = json.loads(Path(argv[argv.index("-f") + 1]).read_text())
+        assert connection["transport"] == "ipc"
+        channels = {f"{connection['ip']}-{connection[f'{n}_port']}" for n in ("shell", "control")}
+        assert channels <= set(sockets_of(kernel.pid)["unix"])

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import execute_in_kernel
+from harness import execute_in_kernel, sockets_of
+
+from atelier.processes.ports import ephemeral_range
 
 pytestmark = pytest.mark.server
 
@@ -113,7 +115,12 @@ def test_a_trainee_logs_in_and_gets_jupyterlab_with_workbooks_as_themself(hub, a
     listing = alice.get(f"{hub.url}/user/alice/api/contents/workbooks/sample").json()
     names = sorted(item["name"] for item in listing["content"])
     assert names == ["data.csv", "sample.en.ipynb"]
-    assert server_pid(hub, "alice"), "no server process runs as alice's account"
+    pid = server_pid(hub, "alice")
+    assert pid, "no server process runs as alice's account"
+    # Its port is below the ephemeral range, where no kernel, service or outgoing connection of a
+    # burst of starts can take it before the server binds it (atelier.processes.ports).
+    listening = sockets_of(pid)["tcp"]
+    assert listening and all(port < ephemeral_range()[0] for _ip, port in listening)
     hub_log = hub.log_path.read_text()
     assert "workbooks not updated" not in hub_log
     # Her use reaches the idle culler four times per timeout (900 s: every 225 s), not at

@@ -10,18 +10,22 @@ limits" is checked against values that are not the machine's defaults.
 
 from __future__ import annotations
 
+import json
 import pwd
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from harness import execute_in_kernel
+from harness import execute_in_kernel, sockets_of
 from hubs import running_hub
 from test_hub import server_pid, xsrf_headers
 from test_limits_servers import LIMITS, ROSTER
 
 pytestmark = pytest.mark.server
+
+#: A kernel's channels, each a socket named in its connection file.
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 
 #: What a kernel says about itself, one fact per line.
 WHO = """
@@ -117,6 +121,16 @@ def test_a_kernel_is_forked_from_the_zygote_as_the_trainee_within_the_servers_li
         connection = Path(facts["file"])
         assert connection.stat().st_uid == uid
         assert connection.stat().st_mode & 0o777 == 0o600
+        # Its channels are Unix sockets in the trainee's own folder, not TCP ports another
+        # process could take during a burst or another account could reach.
+        info = json.loads(connection.read_text())
+        assert info["transport"] == "ipc"
+        channels = {f"{info['ip']}-{info[f'{name}_port']}" for name in CHANNELS}
+        assert channels <= set(sockets_of(int(pid))["unix"])
+        # Their folder is the trainee's alone: the runtime folder, or (this hub's homes have long
+        # paths) a private folder in the server's own /tmp, seen through the kernel's root.
+        folder = Path(f"/proc/{pid}/root{Path(info['ip']).parent}").stat()
+        assert folder.st_uid == uid and folder.st_mode & 0o077 == 0
     finally:
         kernel.shut_down()
 

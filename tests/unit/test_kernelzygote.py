@@ -63,13 +63,22 @@ DRIVER = textwrap.dedent(
     work = sys.argv[1]
     with open(os.path.join(work, "helper.py"), "w") as helper:
         helper.write("ANSWER = 42\\n")
-    km = KernelManager(kernel_name="python3")
+    # Over Unix sockets, as a trainee's server runs its kernels (atelier.processes.kernelsockets).
+    connection = os.path.join(work, "kernel-zygote.json")
+    km = KernelManager(kernel_name="python3", transport="ipc", connection_file=connection)
     km.start_kernel(cwd=work, env=dict(os.environ, ZYGOTE_TEST="seen"))
     client = km.client()
     client.start_channels()
     client.wait_for_ready(timeout=60)
     pid = int(run(client, "import os; print(os.getpid())"))
     facts["provisioner"] = type(km.provisioner).__name__
+    with open(connection) as info_file:
+        info = json.load(info_file)
+    facts["transport"] = info["transport"]
+    channels = ("shell", "iopub", "stdin", "control", "hb")
+    facts["channels"] = sorted(f"{info['ip']}-{info[name + '_port']}" for name in channels)
+    import psutil
+    facts["unix"] = sorted(c.laddr for c in psutil.Process(pid).net_connections("unix") if c.laddr)
     facts["parent"] = ppid(pid)
     with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
         facts["cmdline"] = cmdline.read().decode(errors="replace")
@@ -148,6 +157,12 @@ def test_a_kernel_is_forked_by_the_zygote_and_shown_as_a_kernel(facts):
     assert facts["provisioner"] == "ZygoteProvisioner"
     assert facts["parent"] == facts["zygote"]
     assert facts["cmdline"].split("\0")[1:3] == ["-m", "ipykernel_launcher"]
+
+
+def test_a_forked_kernel_listens_on_the_unix_sockets_its_connection_file_names(facts):
+    # No TCP port for the kernel's channels: none another process can take during a burst.
+    assert facts["transport"] == "ipc"
+    assert set(facts["channels"]) <= set(facts["unix"])
 
 
 def test_a_forked_kernel_gets_the_kernel_managers_directory_environment_and_stdin(facts):
