@@ -322,7 +322,10 @@ class Person(HttpUser):
         if ok:
             response.success()
             return
-        response.failure(f"{why} (HTTP {response.status_code})")
+        # No answer at all (HTTP 0): say what ended the request (reset, refused, read timeout).
+        error = getattr(response, "error", None) if not response.status_code else None
+        detail = f": {type(error).__name__}: {str(error)[:200]}" if error else ""
+        response.failure(f"{why} (HTTP {response.status_code}{detail})")
         raise Abandon
 
     def cookies(self) -> str:

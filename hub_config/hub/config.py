@@ -33,6 +33,7 @@ from atelier.accounts import load_people
 from atelier.database import hub_db_url
 from atelier.hub_config.people import loginpage
 from atelier.hub_config.servers import quota
+from atelier.processes import priority
 from atelier.roster import cohorts_of, username_problem
 
 #: Short names of the authenticators Atelier documents; anything else is an import path.
@@ -387,11 +388,18 @@ SERVICE_START_TIMEOUT = 180
 
 
 def wait_for_managed_services(c) -> None:
-    """Give every service the hub starts :data:`SERVICE_START_TIMEOUT` unless it sets its own."""
+    """Give every service the hub starts its timeout and niceness 0.
+
+    The timeout is :data:`SERVICE_START_TIMEOUT` unless the service sets its own; the niceness is
+    0, not the hub's (``atelier.processes.priority``).
+    """
     services = []
     for spec in c.JupyterHub.get("services", []):
-        if spec.get("command") and "timeout" not in spec:
-            spec = {**spec, "timeout": SERVICE_START_TIMEOUT}
+        if spec.get("command"):
+            if "timeout" not in spec:
+                spec = {**spec, "timeout": SERVICE_START_TIMEOUT}
+            if spec["command"][:4] != priority.command([]):
+                spec = {**spec, "command": priority.command(list(spec["command"]))}
         services.append(spec)
     if services:
         c.JupyterHub.services = services

@@ -9,6 +9,7 @@ by another program) is retried every few seconds with a message naming the port 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from atelier.hub_config.hub.processes import (
     port_holders,
     socket_inodes,
 )
+from atelier.processes import priority
 
 #: Seconds between two looks at the proxy while the hub runs (a waitpid: cheap).
 PROXY_POLL = 0.5
@@ -42,11 +44,15 @@ def is_proxy(pid: int) -> bool:
 class ProxyKeeper:
     """configurable-http-proxy as ``atelier start`` runs it: detached, and started again if it dies.
 
-    ``ports`` maps each port the proxy listens on to the setting that chose it (for messages).
+    ``ports`` maps each port the proxy listens on to the setting that chose it (for messages);
+    ``nice`` is the proxy's niceness (``hub.nice``, processes/priority.py), an adopted one's too.
     """
 
-    def __init__(self, args: list[str], env: dict, paths: dict, ports: dict[int, str], log):
+    def __init__(
+        self, args: list[str], env: dict, paths: dict, ports: dict[int, str], log, nice: int = 0
+    ):
         self.args, self.env, self.paths, self.ports, self.log = args, env, paths, ports, log
+        self.nice = nice
         self.proc: subprocess.Popen | None = None  # the proxy, when this process started it
         self.pid = 0
         self.next_try = 0.0
@@ -71,6 +77,8 @@ class ProxyKeeper:
         if cmdline(pid)[-(len(self.args) - 1) :] == self.args[1:]:
             self.log.info("Reusing configurable-http-proxy (pid %s)", pid)
             self.pid = pid
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, pid, self.nice)
             return True
         self.log.info("Restarting configurable-http-proxy with new addresses")
         os.kill(pid, signal.SIGTERM)
@@ -93,6 +101,7 @@ class ProxyKeeper:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=self.paths["state_dir"],
+                preexec_fn=priority.at(self.nice),
             )
         deadline = time.monotonic() + PROXY_START_TIMEOUT
         while True:

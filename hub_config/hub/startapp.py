@@ -45,6 +45,7 @@ from atelier.hub_config.hub import config as layers
 from atelier.hub_config.hub.installapp import PREFIX, proxy_command
 from atelier.hub_config.hub.processes import end_leftover_services
 from atelier.hub_config.hub.proxykeeper import PROXY_POLL, ProxyKeeper
+from atelier.processes import priority
 
 CONFIG_FILE = Path(__file__).parent.parent / "jupyterhub_config.py"
 
@@ -195,6 +196,7 @@ class StartApp(AtelierApp):
             paths,
             {hub["port"]: "hub.port", hub["proxy_api_port"]: "hub.proxy_api_port"},
             self.log,
+            nice=hub["nice"],
         )
         if not proxy.adopt():
             reason = proxy.start()
@@ -219,7 +221,9 @@ class StartApp(AtelierApp):
         sys.stdout.flush()
         sys.stderr.flush()
         hub_url = f"http://127.0.0.1:{hub['hub_port']}"
-        self.exit(self.supervise(argv, env, paths["supervisor_pid"], hub_url, proxy))
+        self.exit(
+            self.supervise(argv, env, paths["supervisor_pid"], hub_url, proxy, nice=hub["nice"])
+        )
 
     def supervise(
         self,
@@ -228,8 +232,12 @@ class StartApp(AtelierApp):
         pid_file: Path,
         hub_url: str = "",
         proxy: ProxyKeeper | None = None,
+        nice: int = 0,
     ) -> int:
         """Run the hub as a child; SIGHUP restarts it, SIGTERM stops it. Returns its exit status.
+
+        The hub runs at niceness ``nice`` (``hub.nice``): first on a full machine, while what it
+        starts goes back to 0 (``atelier.processes.priority``).
 
         While the hub runs, ``proxy`` is kept running. A restart waits until the proxy runs (the
         old hub serves meanwhile). After each exit of the hub, the services it left running are
@@ -262,7 +270,7 @@ class StartApp(AtelierApp):
                         return 128 + signal.SIGTERM
                     time.sleep(PROXY_POLL)
                 state["restart"] = False
-                hub = state["hub"] = subprocess.Popen(argv, env=env)
+                hub = state["hub"] = subprocess.Popen(argv, env=env, preexec_fn=priority.at(nice))
                 status = self._watch(hub, state, proxy)
                 state["hub"] = None
                 if hub_url:

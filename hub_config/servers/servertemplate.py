@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 
-from atelier.processes import forking
+from atelier.processes import forking, priority
 from atelier.upstream import traitlets as upstream_traitlets
 
 #: Modules a trainee's server imports while it starts (beyond ``singleuser.import_server_modules``):
@@ -331,11 +331,14 @@ class ServerTemplate:
             env["HOME"] = TEMPLATE_HOME
             self.process = subprocess.Popen(
                 # Run as the servers' own module: forked servers show the command line of their
-                # template, so `ps` names them as servers started the stock way are named.
-                [
-                    *(sys.executable, "-P", "-m", "atelier.hub_config.servers.singleuser"),
-                    *(TEMPLATE_FLAG, self.socket_path, str(os.getpid())),
-                ],
+                # template, so `ps` names them as servers started the stock way are named. At
+                # niceness 0, not the hub's (processes/priority.py).
+                priority.command(
+                    [
+                        *(sys.executable, "-P", "-m", "atelier.hub_config.servers.singleuser"),
+                        *(TEMPLATE_FLAG, self.socket_path, str(os.getpid())),
+                    ]
+                ),
                 env=env,
                 cwd="/",
                 stdin=subprocess.DEVNULL,

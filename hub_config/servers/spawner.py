@@ -22,6 +22,7 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Bool, Dict, Float, List, Unicode, default
 
+from atelier.processes import priority
 from atelier.processes.ports import server_port
 
 
@@ -96,12 +97,13 @@ class AtelierSpawner(LocalProcessSpawner):
             return preexec
         become = set_user_setuid(self.unix_name)
         confinement = self.confinement()
-        if confinement is None:
-            return become
         from atelier.hub_config.servers.limits import confine
 
         def preexec():
-            confine(confinement)
+            # At niceness 0, not the hub's (processes/priority.py).
+            priority.normal()
+            if confinement is not None:
+                confine(confinement)
             become()
 
         return preexec

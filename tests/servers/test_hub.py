@@ -128,6 +128,25 @@ def test_a_trainee_logs_in_and_gets_jupyterlab_with_workbooks_as_themself(hub, a
     assert "Updating Hub with activity every 225 seconds" in hub_log
 
 
+def test_the_hub_and_its_proxy_go_first_and_nothing_they_start_does(hub, alice):
+    """On a full machine the control plane answers first; nothing it starts inherits that."""
+    import psutil
+
+    supervisor = psutil.Process(hub.process.pid)
+    jupyterhub = next(p for p in supervisor.children() if "jupyterhub" in " ".join(p.cmdline()))
+    proxy = psutil.Process(int((hub.state_dir / "proxy.pid").read_text().split()[0]))
+    # hub.nice, by default -10 (atelier.processes.priority).
+    assert jupyterhub.nice() == -10
+    assert proxy.nice() == -10
+    assert supervisor.nice() == 0
+    # Its services and the server template start again at 0 (the public apps then lower theirs).
+    started = jupyterhub.children(recursive=True)
+    assert started
+    for process in started:
+        assert process.nice() >= 0, process.cmdline()
+    assert psutil.Process(server_pid(hub, "alice")).nice() == 0
+
+
 def test_a_wrong_password_or_hostile_username_does_not_log_in(hub):
     """Are a wrong password, a look-alike and a huge username all refused, with the hub still up?"""
     assert hub.login("alice", "wrong").login_response.status_code == 403

@@ -9,6 +9,7 @@ from atelier import accounts
 from atelier.errors import SettingsError
 from atelier.hub_config.hub import config
 from atelier.hub_config.servers import delivery, importfix
+from atelier.processes import priority
 from atelier.roster import parse_roster
 from atelier.settings import load_settings
 
@@ -301,6 +302,10 @@ def test_the_real_hub_runs_the_public_apps_and_the_dashboard_by_default(tmp_path
     ]
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert set(services) == {"idle-culler", "atelier-quota", "apps", "dashboard"}
+    # Each runs at niceness 0, not the hub's (atelier.processes.priority), and is wrapped once.
+    for spec in services.values():
+        assert spec["command"][:4] == priority.command([])
+        assert spec["command"][4:8] != priority.command([])
     public = services["apps"]
     assert "--base-url=/services/apps/" in public["command"]
     assert public["user"] == "atelier-apps"

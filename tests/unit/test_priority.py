@@ -1,0 +1,56 @@
+"""Who goes first on a full machine (``core/processes/priority.py``).
+
+What an admin relies on: the hub and its proxy run at ``hub.nice``, and nothing they start keeps
+that priority (niceness is inherited): the services, the server template and trainees' servers run
+at 0, the public apps lower. The real hub's processes are checked in ``tests/servers/test_hub.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from atelier.processes import priority
+
+pytestmark = pytest.mark.unit
+
+SAY_NICENESS = [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"]
+
+
+def _run(argv, preexec):
+    done = subprocess.run(argv, preexec_fn=preexec, capture_output=True, text=True, check=True)
+    return int(done.stdout.strip())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root lowers a niceness (CI runs as root)")
+def test_at_gives_the_child_the_hubs_niceness():
+    assert _run(SAY_NICENESS, priority.at(-10)) == -10
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root lowers a niceness (CI runs as root)")
+def test_what_the_hub_starts_through_command_runs_at_zero():
+    # As the hub starts a service: from a process at -10.
+    assert _run(priority.command(SAY_NICENESS), priority.at(-10)) == 0
+
+
+def test_a_process_already_nicer_keeps_its_niceness():
+    # An admin who runs a service at 5 by hand: the reset only ever raises a niceness.
+    assert _run(priority.command(SAY_NICENESS), priority.at(5)) == 5
+
+
+def test_without_the_right_to_lower_it_the_child_keeps_what_it_has():
+    def as_nobody():
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        priority.at(-10)()
+
+    assert _run(SAY_NICENESS, as_nobody) == os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_the_wrapper_says_how_to_use_it():
+    done = subprocess.run(priority.command([]), capture_output=True, text=True)
+    assert done.returncode != 0 and "usage" in done.stderr
