@@ -48,6 +48,12 @@ from atelier.hub_config.hub.proxykeeper import PROXY_POLL, ProxyKeeper
 from atelier.processes import priority
 
 CONFIG_FILE = Path(__file__).parent.parent / "jupyterhub_config.py"
+#: Milliseconds the proxy keeps an idle browser connection open (configurable-http-proxy closes it
+#: after 5 s by default). A visitor's waiting page asks again every few seconds, and a trainee's
+#: page polls too: a connection closed just as the next request goes out on it ended that request
+#: with no answer at all (the webinar at full size: benchmarks.md, "The port race removed"), and
+#: on a slow link each new connection costs round trips. Browsers keep idle connections longer.
+PROXY_KEEP_ALIVE_MS = 75_000
 
 NOT_ROOT = (
     "the multi-user hub must run as root: it starts each trainee's server as that trainee's own "
@@ -321,4 +327,6 @@ class StartApp(AtelierApp):
             hub_url,
             "--error-target",
             f"{hub_url}/hub/error",
+            "--keep-alive-timeout",
+            str(PROXY_KEEP_ALIVE_MS),
         ]

@@ -147,6 +147,32 @@ def test_the_hub_and_its_proxy_go_first_and_nothing_they_start_does(hub, alice):
     assert psutil.Process(server_pid(hub, "alice")).nice() == 0
 
 
+def test_the_proxy_keeps_an_idle_browser_connection_open_between_polls(hub):
+    """A page that asks again after a few seconds finds its connection still open.
+
+    configurable-http-proxy's default closed it after 5 s, so a request sent as it closed had no
+    answer at all (the webinar's waiting pages), and a slow link paid a new connection each time.
+    """
+    import socket
+
+    request = f"GET /hub/login HTTP/1.1\r\nHost: 127.0.0.1:{hub.port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=30) as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(65536)
+                assert chunk, "the proxy closed the connection"
+                head += chunk
+            assert head.startswith(b"HTTP/1.1 200"), head[:200]
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            body = head.split(b"\r\n\r\n", 1)[1]
+            while len(body) < length:
+                body += sock.recv(65536)
+            # Longer than the proxy's former 5 s, as a waiting page between two polls.
+            time.sleep(7)
+
+
 def test_a_wrong_password_or_hostile_username_does_not_log_in(hub):
     """Are a wrong password, a look-alike and a huge username all refused, with the hub still up?"""
     assert hub.login("alice", "wrong").login_response.status_code == 403
