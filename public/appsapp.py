@@ -15,6 +15,7 @@ from pathlib import Path
 from traitlets import Bool, Integer, Unicode
 
 from atelier.app import AtelierApp, base_aliases, base_flags
+from atelier.processes import priority
 from atelier.public import apps
 from atelier.upstream import voila as upstream_voila
 
@@ -70,9 +71,9 @@ class AppsApp(AtelierApp):
             apps.check_capacity(self.settings, len(staged))
             self.log.info("atelier apps: serving %s", ", ".join(p.as_posix() for p in staged))
             os.environ["JUPYTER_PATH"] = apps.jupyter_path_env()
-            # Before any kernel starts: kernels inherit it (an unprivileged account may only
-            # raise its niceness, so nothing here can take priority over the hub).
-            os.nice(self.settings["apps"]["nice"])
+            # Before any kernel starts: kernels inherit it. Set, not added to what the service
+            # inherited (0, see processes/priority.py); 0-19, so never before the hub.
+            priority.set_niceness(self.settings["apps"]["nice"])
             self.serve(served / "apps")
         finally:
             shutil.rmtree(served, ignore_errors=True)

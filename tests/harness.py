@@ -117,6 +117,15 @@ def sockets_of(pid: int) -> dict[str, list]:
     return {"tcp": tcp, "unix": unix}
 
 
+#: A kernel's channels, each a socket named in its connection file.
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+
+
+def channel_sockets(connection: dict) -> set[str]:
+    """The Unix socket paths of a kernel's five channels, from its connection file's contents."""
+    return {f"{connection['ip']}-{connection[f'{name}_port']}" for name in CHANNELS}
+
+
 def remove_accounts(prefix: str) -> None:
     """End every process of the accounts named ``<prefix>...``, then delete them and their homes."""
     import pwd

@@ -19,6 +19,7 @@ niceness, so this needs no privilege. The public apps then lower their own prior
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -31,23 +32,24 @@ def niceness() -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
-def at(value: int):
-    """A ``preexec_fn`` that sets the child's niceness to ``value``, if it is allowed to.
+def set_niceness(value: int) -> None:
+    """Set this process's niceness to ``value`` if it may.
 
-    Only root may go below the niceness it has (the single-account demo runs at what it has).
+    Only root may go below the niceness it has (the single-account demo keeps what it has).
     """
+    with contextlib.suppress(PermissionError):
+        os.setpriority(os.PRIO_PROCESS, 0, value)
 
-    def preexec() -> None:
-        with contextlib.suppress(PermissionError):
-            os.setpriority(os.PRIO_PROCESS, 0, value)
 
-    return preexec
+def at(value: int):
+    """A ``preexec_fn`` that gives the child niceness ``value`` (:func:`set_niceness`)."""
+    return functools.partial(set_niceness, value)
 
 
 def normal() -> None:
     """Back to niceness 0 if this process inherited a lower one from the hub."""
     if niceness() < NORMAL:
-        os.setpriority(os.PRIO_PROCESS, 0, NORMAL)
+        set_niceness(NORMAL)
 
 
 def command(argv: list[str]) -> list[str]:

@@ -377,7 +377,7 @@ def apply_plugins(c, settings: Mapping, plugins=PLUGINS) -> list[str]:
             continue
         importlib.import_module(module_name).apply(c, settings)
         applied.append(module_name)
-    wait_for_managed_services(c)
+    prepare_managed_services(c)
     return applied
 
 
@@ -387,7 +387,7 @@ def apply_plugins(c, settings: Mapping, plugins=PLUGINS) -> list[str]:
 SERVICE_START_TIMEOUT = 180
 
 
-def wait_for_managed_services(c) -> None:
+def prepare_managed_services(c) -> None:
     """Give every service the hub starts its timeout and niceness 0.
 
     The timeout is :data:`SERVICE_START_TIMEOUT` unless the service sets its own; the niceness is

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from harness import BIN, FIXTURES, PREFIX, sockets_of, stop_process
+from harness import BIN, FIXTURES, PREFIX, channel_sockets, sockets_of, stop_process
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from seeds import seed_dashboard_cohort
 
@@ -266,5 +266,4 @@ def test_apps_run_as_their_own_account(public_hub):
         argv = kernel.cmdline()
         connection = json.loads(Path(argv[argv.index("-f") + 1]).read_text())
         assert connection["transport"] == "ipc"
-        channels = {f"{connection['ip']}-{connection[f'{n}_port']}" for n in ("shell", "control")}
-        assert channels <= set(sockets_of(kernel.pid)["unix"])
+        assert channel_sockets(connection) <= set(sockets_of(kernel.pid)["unix"])

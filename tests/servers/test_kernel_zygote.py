@@ -17,15 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import execute_in_kernel, sockets_of
+from harness import channel_sockets, execute_in_kernel, sockets_of
 from hubs import running_hub
 from test_hub import server_pid, xsrf_headers
 from test_limits_servers import LIMITS, ROSTER
 
 pytestmark = pytest.mark.server
-
-#: A kernel's channels, each a socket named in its connection file.
-CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 
 #: What a kernel says about itself, one fact per line.
 WHO = """
@@ -125,8 +122,7 @@ def test_a_kernel_is_forked_from_the_zygote_as_the_trainee_within_the_servers_li
         # process could take during a burst or another account could reach.
         info = json.loads(connection.read_text())
         assert info["transport"] == "ipc"
-        channels = {f"{info['ip']}-{info[f'{name}_port']}" for name in CHANNELS}
-        assert channels <= set(sockets_of(int(pid))["unix"])
+        assert channel_sockets(info) <= set(sockets_of(int(pid))["unix"])
         # Their folder is the trainee's alone: the runtime folder, or (this hub's homes have long
         # paths) a private folder in the server's own /tmp, seen through the kernel's root.
         folder = Path(f"/proc/{pid}/root{Path(info['ip']).parent}").stat()

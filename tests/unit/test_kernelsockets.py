@@ -16,7 +16,7 @@ import os
 import stat
 
 import pytest
-from harness import sockets_of
+from harness import channel_sockets, sockets_of
 
 from atelier.processes import kernelsockets
 
@@ -114,9 +114,6 @@ def _collect(msg):
 
 _collect.seen = []
 
-#: A kernel's channels, each a socket named in its connection file.
-CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
-
 
 def test_a_kernel_named_in_a_long_folder_answers_over_unix_sockets_only(fresh_folder, long_folder):
     from jupyter_client.manager import KernelManager
@@ -133,8 +130,7 @@ def test_a_kernel_named_in_a_long_folder_answers_over_unix_sockets_only(fresh_fo
         # The five channels are Unix sockets in the private folder: no port for another process
         # to take first, none for another account to reach. (ipykernel's pipe for its forked
         # subprocesses' output is a TCP port the kernel binds itself, which no one can take.)
-        channels = {f"{info['ip']}-{info[f'{name}_port']}" for name in CHANNELS}
-        assert channels <= set(sockets_of(km.provisioner.pid)["unix"])
+        assert channel_sockets(info) <= set(sockets_of(km.provisioner.pid)["unix"])
     finally:
         km.shutdown_kernel(now=True)
     # Its sockets go with it.
