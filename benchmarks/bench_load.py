@@ -989,6 +989,17 @@ def summary(results: list[dict]) -> str:
         rate = lp.highest_rate(runs)
         held = "none (the lowest rate tried did not hold)" if rate is None else f"×{rate:g}"
         lines.append(f"- {target}, {profile}: highest rate that held: {held}")
+        # Target by target: which one gives out first, and at which rate.
+        each: dict[str, list] = {}
+        for r in results:
+            if (r.get("label", r["target"]), r["profile"]) != (target, profile):
+                continue
+            failed = sum(r["failures"].values())
+            for action, ok in lp.targets_held(profile, r["p95"], failed).items():
+                each.setdefault(action, []).append((r["rate"], ok))
+        for action, action_runs in each.items():
+            rate = lp.highest_rate(action_runs)
+            lines.append(f"  - {action}: {'none' if rate is None else f'×{rate:g}'}")
     return "\n".join(lines)
 
 

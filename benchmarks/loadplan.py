@@ -165,6 +165,20 @@ def meets_targets(profile: str, p95_ms: dict, failures: int, targets=None) -> tu
     return not reasons, reasons
 
 
+def targets_held(profile: str, p95_ms: dict, failures: int, targets=None) -> dict[str, bool]:
+    """Each target of one run on its own: held when within its p95 limit and nothing failed.
+
+    A target with no sample has nothing against it. Which targets hold at which rate tells which
+    part of the machine runs out first (:func:`meets_targets` asks for all of them at once).
+    """
+    targets = TARGETS_MS if targets is None else targets
+    return {
+        action: not failures and (p95_ms.get(action) is None or p95_ms[action] <= limit)
+        for action, limit in targets.items()
+        if profile in TARGET_PROFILES.get(action, {profile})
+    }
+
+
 def highest_rate(runs: list[tuple[float, bool]]) -> float | None:
     """The highest rate factor up to which every run held (None if the lowest did not).
 

@@ -17,7 +17,10 @@ it so that SQLAlchemy does not look for psycopg2.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -58,6 +61,52 @@ def hub_db_url(settings: Mapping) -> str:
     if shared:
         return shared
     return f"sqlite:///{Path(settings['hub']['state_dir']) / 'jupyterhub.sqlite'}"
+
+
+def sqlite_file(url: str) -> str:
+    """The file a ``sqlite:///`` URL names ('' for any other URL or an in-memory database)."""
+    if not url.startswith("sqlite:///"):
+        return ""
+    path = url.removeprefix("sqlite:///").partition("?")[0]
+    return "" if path in ("", ":memory:") else path
+
+
+def connect_wal(path: str, timeout: float = 10.0) -> sqlite3.Connection:
+    """A connection to the SQLite file ``path`` in WAL mode, whose commits skip the fsync.
+
+    The hub commits on its event loop (every spawn, every activity report); in SQLite's default
+    rollback journal with ``synchronous=FULL`` each commit waits for the disk, and the whole hub
+    waits with it (27 % of the hub's time in the webinar burst of docs/benchmarks.md). In WAL
+    mode with ``synchronous=NORMAL``, a commit is an append to the ``-wal`` file and the fsyncs
+    come at checkpoints: commits stay atomic and the database consistent; a power cut can lose
+    the last commits before it, never corrupt the file. The WAL mode is kept in the file, so
+    every later connection (``atelier backup``, ``jupyterhub upgrade-db``) reads it as one.
+    When another process holds the file locked, the switch waits for it (``timeout``) and,
+    failing that, the connection stays in the file's current mode.
+    """
+    # check_same_thread=False: what JupyterHub's own SQLite connections use (orm.py).
+    con = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+    try:
+        mode = con.execute("PRAGMA journal_mode").fetchone()[0].lower()
+        if mode != "wal":
+            # Locked by another process for longer than the timeout: the next connection tries.
+            with contextlib.suppress(sqlite3.OperationalError):
+                mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
+        if mode == "wal":
+            con.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def hub_db_kwargs(settings: Mapping) -> dict:
+    """Keyword arguments for the hub's ``create_engine`` (``JupyterHub.db_kwargs``).
+
+    A SQLite hub database connects through :func:`connect_wal`; PostgreSQL needs nothing here.
+    """
+    path = sqlite_file(hub_db_url(settings))
+    return {"creator": functools.partial(connect_wal, path)} if path else {}
 
 
 def gradebook_schema(cohort: str) -> str:
@@ -102,7 +151,8 @@ def database_of(url: str) -> str:
 def gradebook_exists(url: str) -> bool:
     """Whether the gradebook at ``url`` (see :func:`gradebook_url`) has been created yet."""
     if not is_postgres(url):
-        return Path(url.removeprefix("sqlite:///").partition("?")[0]).exists()
+        path = sqlite_file(url)
+        return bool(path) and Path(path).exists()
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(url)

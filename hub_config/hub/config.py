@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from atelier.accounts import load_people
-from atelier.database import hub_db_url
+from atelier.database import hub_db_kwargs, hub_db_url
 from atelier.hub_config.people import loginpage
 from atelier.hub_config.servers import quota
 from atelier.processes import priority
@@ -209,6 +209,8 @@ def apply_settings(c, settings: Mapping, *, insecure_demo: bool = False) -> None
         c.ConfigurableHTTPProxy.auth_token = paths["proxy_token"].read_text().strip()
     # One place decides SQLite or PostgreSQL for the hub and the gradebooks (database.url).
     c.JupyterHub.db_url = hub_db_url(settings)
+    # SQLite: WAL, commits without an fsync on the hub's event loop (database.connect_wal).
+    c.JupyterHub.db_kwargs = hub_db_kwargs(settings)
     c.JupyterHub.cookie_secret_file = str(paths["cookie_secret"])
     c.JupyterHub.pid_file = str(paths["hub_pid"])
     c.JupyterHub.concurrent_spawn_limit = hub["concurrent_spawn_limit"]

@@ -11,6 +11,7 @@ import html
 import json
 import pwd
 import re
+import sqlite3
 import stat
 import subprocess
 import time
@@ -145,6 +146,27 @@ def test_the_hub_and_its_proxy_go_first_and_nothing_they_start_does(hub, alice):
     for process in started:
         assert process.nice() >= 0, process.cmdline()
     assert psutil.Process(server_pid(hub, "alice")).nice() == 0
+
+
+def test_the_hubs_database_is_written_through_a_wal(hub, alice):
+    """Does the running hub commit to its SQLite through a WAL, the mode kept in the file?
+
+    No fsync per commit on the hub's event loop (database.connect_wal); every later reader opens
+    the file as a WAL database.
+    """
+    import psutil
+
+    db_file = hub.state_dir / "jupyterhub.sqlite"
+    reader = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    try:
+        assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # Alice's login and spawn were committed and are readable beside the running hub.
+        assert ("alice",) in reader.execute("SELECT name FROM users").fetchall()
+    finally:
+        reader.close()
+    supervisor = psutil.Process(hub.process.pid)
+    jupyterhub = next(p for p in supervisor.children() if "jupyterhub" in " ".join(p.cmdline()))
+    assert str(db_file) + "-wal" in {f.path for f in jupyterhub.open_files()}
 
 
 def test_the_proxy_keeps_an_idle_browser_connection_open_between_polls(hub):

@@ -98,6 +98,17 @@ def test_a_run_holds_only_with_no_failure_and_every_p95_within_its_target():
     assert lp.meets_targets("webinar", {"login → workbook usable": None}, 0)[0]
 
 
+def test_each_target_is_judged_on_its_own_and_any_failure_fails_them_all():
+    """Which targets held in a run: each p95 against its own limit, none with a failed request."""
+    p95 = {lp.USABLE_TARGET: 2700, lp.HUB_TARGET: 210, lp.RENDERED_TARGET: 1500}
+    held = lp.targets_held("webinar", p95, 0)
+    assert held[lp.USABLE_TARGET] and held[lp.RENDERED_TARGET]
+    assert not held[lp.HUB_TARGET]
+    assert held[lp.WIDGET_TARGET]  # no sample: nothing against it
+    assert not any(lp.targets_held("webinar", p95, 2).values())
+    assert lp.USABLE_TARGET not in lp.targets_held("day", p95, 0)  # the webinar's target only
+
+
 def test_the_highest_rate_that_held_needs_every_lower_rate_to_hold():
     """(1 ok, 2 ok, 4 failed) → 2; a rate that held above one that failed does not count."""
     assert lp.highest_rate([(4, False), (1, True), (2, True)]) == 2
