@@ -38,7 +38,9 @@ a trainee's browser does:
 trainee's server (untimed, as a facilitator does before a session); the trainees' Start then
 finds their server running. Its wall time and summary go into the figures (``prestart``).
 
-Throughout: the hub's API (``GET /hub/api/users`` with an admin token, every 2 s) and, on this
+Throughout: the hub's API (``GET /hub/api/users`` with an admin token, every 2 s, timed by
+``hubprobe.py`` in a process of its own at ``--probe-nice``; for a hub the harness started, also
+the hub's own time for each from its log) and, on this
 machine, PSS per process kind (hub, proxy, trainee servers, kernels, apps service, instant
 grading; stock hub, stock voila) every 10 s; the harness's own CPU (psutil).
 
@@ -103,6 +105,9 @@ CONFIG_DATA = re.compile(
     r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', re.S
 )
 HUB_API = lp.HUB_TARGET
+#: A diagnostic beside it: the hub's own handling time of the same requests, from its log (the
+#: rest of a sample is the proxy and the network stack).
+HUB_API_HUB_SIDE = "hub API, the hub's own handling time from its log (diagnostic)"
 USABLE = lp.USABLE_TARGET
 WIDGET = lp.WIDGET_TARGET
 RENDERED = lp.RENDERED_TARGET
@@ -152,6 +157,7 @@ class Target:
         self.app_url = app_url  # full URL of the public app
         self.stock = stock
         self.pids = {}  # for PSS: root pid of each part
+        self.log: Path | None = None  # the hub's log, when the harness started the hub
 
 
 # --- the kernel's websocket ------------------------------------------------------------------
@@ -638,19 +644,33 @@ def len_plan(run) -> int:
 # --- samplers --------------------------------------------------------------------------------
 
 
-def sample_hub_api(env, target, stop):
-    """The hub's own responsiveness: ``GET /hub/api/users`` with an admin token, every 2 s."""
-    session = requests.Session()
-    headers = {"Authorization": f"token {target.token}"}
-    while not stop.is_set():
-        started = time.monotonic()
-        try:
-            r = session.get(f"{target.url}/hub/api/users", headers=headers, timeout=60)
-            r.raise_for_status()
-            fire(env, "HTTP", HUB_API, started, len(r.content))
-        except Exception as error:
-            fire(env, "HTTP", HUB_API, started, exception=error)
-        stop.wait(2)
+def sample_hub_api(env, target, stop, nice: int):
+    """The hub's responsiveness: ``GET /hub/api/users`` with an admin token, every 2 s.
+
+    Timed by ``hubprobe.py`` in a process of its own at niceness ``nice``, as a client on
+    another machine sees it, not after the waits of this loop and its hundreds of people.
+    """
+    probe = subprocess.Popen(
+        [sys.executable, str(HERE / "hubprobe.py"), f"{target.url}/hub/api/users",
+         "--every", "2", "--nice", str(nice)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "HUBPROBE_TOKEN": target.token},
+    )  # fmt: skip
+
+    def read_probe():
+        for line in probe.stdout:
+            line = line.strip()
+            if line.startswith("error"):
+                fire(env, "HTTP", HUB_API, time.monotonic(), exception=RuntimeError(line))
+            elif line:
+                fire(env, "HTTP", HUB_API, 0, response_time=float(line))
+
+    reader = gevent.spawn(read_probe)
+    try:
+        stop.wait()
+    finally:
+        probe.terminate()
+        probe.wait(timeout=10)
+        reader.join(timeout=10)
 
 
 def pss_by_kind(roots: dict, context: dict) -> dict:
@@ -724,7 +744,8 @@ def run_once(target, profile, rate, args, context) -> dict:
     memory: list[dict] = []
     samplers = []
     if target.token:
-        samplers.append(gevent.spawn(sample_hub_api, env, target, stop))
+        samplers.append(gevent.spawn(sample_hub_api, env, target, stop, args.probe_nice))
+    log_from = target.log.stat().st_size if target.log and target.log.exists() else 0
     if target.pids or context.get("trainee_uids"):
         samplers.append(gevent.spawn(sample_memory, target, context, memory, stop, wall0))
     print(f"  {target.name} {profile.name} ×{rate:g}: {len(plan)} people, "
@@ -743,6 +764,11 @@ def run_once(target, profile, rate, args, context) -> dict:
     stop.set()
     gevent.joinall(samplers, timeout=30)
     runner.quit()
+    if target.log and target.log.exists():
+        with target.log.open("rb") as log:
+            log.seek(log_from)
+            for ms in lp.hub_side_times(log.read().decode(errors="replace")):
+                fire(env, "HTTP", HUB_API_HUB_SIDE, 0, response_time=ms)
     wall = time.monotonic() - wall0
     cpu = sum(me.cpu_times()[:2]) - cpu0
     p50 = {k: lp.percentile(v, 0.5) for k, v in raw.items()}
@@ -1114,6 +1140,13 @@ def main() -> None:
         help="before each Atelier run, start the cohort's servers with `atelier servers start` "
         "(a session's servers started ahead; the harness's own hub only)",
     )
+    parser.add_argument(
+        "--probe-nice",
+        type=int,
+        default=-10,
+        help="niceness of the hub API probe's process (hubprobe.py): a client elsewhere has "
+        "cores of its own; here it goes first as the hub does (Atelier's hub.nice default)",
+    )
     parser.add_argument("--out", type=Path, help="write every figure as JSON here")
     parser.add_argument(
         "--from-json",
@@ -1169,6 +1202,7 @@ def main() -> None:
         atelier = Target("atelier", hub.url, [(n, hub.passwords[n]) for n in names], token,
                          cohort, aid, notebook, app_url)  # fmt: skip
         atelier.pids = {"atelier": hub.process.pid}
+        atelier.log = hub.log_path
         with contextlib.suppress(OSError, ValueError):
             atelier.pids["proxy"] = int((hub.state_dir / "proxy.pid").read_text())
         targets = [atelier] if args.target != "stock" else []

@@ -179,6 +179,22 @@ def targets_held(profile: str, p95_ms: dict, failures: int, targets=None) -> dic
     }
 
 
+#: A request line of JupyterHub's log: status, method, path, who asked, and the hub's own time.
+HUB_LOG_REQUEST = re.compile(
+    r"\] (\d{3}) (GET|POST|PUT|PATCH|DELETE) (\S+) \(([^)]*)\) ([\d.]+)ms$"
+)
+
+
+def hub_side_times(log_text: str, path: str = "/hub/api/users", who: str = "load@") -> list:
+    """The hub's own handling times (ms) of ``path`` asked by ``who``, read from the hub's log."""
+    times = []
+    for line in log_text.splitlines():
+        match = HUB_LOG_REQUEST.search(line)
+        if match and match[3] == path and match[4].startswith(who):
+            times.append(float(match[5]))
+    return times
+
+
 def highest_rate(runs: list[tuple[float, bool]]) -> float | None:
     """The highest rate factor up to which every run held (None if the lowest did not).
 

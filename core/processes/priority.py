@@ -13,15 +13,22 @@ a new process resets in its ``preexec_fn`` (:func:`normal`). A process may alway
 niceness, so this needs no privilege. The public apps then lower their own priority to
 ``apps.nice``.
 
+Inside the hub, the same holds for threads (Linux keeps a niceness per thread): the CPU work a
+login brings, hashing its password, runs in a pool of threads at 0 (:func:`normal_pool`). At -10
+those threads took turns with the hub's event loop: in the webinar burst, six of them at a time
+hashing passwords left the loop a fraction of the cores, and every API call waited.
+
 ``python -m atelier.processes.priority COMMAND...`` runs COMMAND at niceness 0.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import os
 import sys
+import threading
 
 #: The niceness of everything but the hub and its proxy.
 NORMAL = 0
@@ -50,6 +57,21 @@ def normal() -> None:
     """Back to niceness 0 if this process inherited a lower one from the hub."""
     if niceness() < NORMAL:
         set_niceness(NORMAL)
+
+
+def normal_thread() -> None:
+    """Back to niceness 0 for the calling thread alone, if it inherited a lower one."""
+    thread = threading.get_native_id()
+    if os.getpriority(os.PRIO_PROCESS, thread) < NORMAL:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, thread, NORMAL)
+
+
+def normal_pool(workers: int, name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """A pool of ``workers`` threads at niceness 0, for CPU work the hub hands off its loop."""
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix=name, initializer=normal_thread
+    )
 
 
 def command(argv: list[str]) -> list[str]:

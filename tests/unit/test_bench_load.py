@@ -16,6 +16,8 @@ import loadplan as lp
 
 pytestmark = pytest.mark.unit
 
+BENCHMARKS = Path(lp.__file__).parent
+
 
 def test_a_day_at_a_twentieth_is_twenty_trainees_over_ten_minutes_eight_at_work():
     """Does the day profile scale to 20 trainees in 600 s, 8 of them active, 4 in Lab?"""
@@ -107,6 +109,61 @@ def test_each_target_is_judged_on_its_own_and_any_failure_fails_them_all():
     assert held[lp.WIDGET_TARGET]  # no sample: nothing against it
     assert not any(lp.targets_held("webinar", p95, 2).values())
     assert lp.USABLE_TARGET not in lp.targets_held("day", p95, 0)  # the webinar's target only
+
+
+def test_the_hubs_own_time_is_read_from_its_log_for_the_probes_requests_only():
+    """Are only the probe's ``GET /hub/api/users`` lines counted, with the hub's milliseconds?"""
+    head = "[I 2026-12-05 02:02:45.505 JupyterHub log:192]"
+    log = "\n".join([
+        f"{head} 200 GET /hub/api/users (load@127.0.0.1) 25.24ms",
+        f"{head} 200 GET /hub/api/users (admin@127.0.0.1) 9.00ms",
+        f"{head} 200 GET /hub/api/users/l001 (load@127.0.0.1) 7.5ms",
+        f"{head.replace('[I', '[W')} 503 GET /hub/api/users (load@127.0.0.1) 904.24ms",
+        "[I 2026-12-05 02:02:48.000 JupyterHub app:1] took 25.24ms: GET /hub/api/users",
+    ])  # fmt: skip
+    assert lp.hub_side_times(log) == [25.24, 904.24]
+
+
+def test_the_hub_probe_times_each_answer_and_names_a_failed_one(tmp_path):
+    """Does hubprobe.py print milliseconds for an answer and ``error`` for a refusal?
+
+    It sends the token it was given, and runs at the niceness asked.
+    """
+    import http.server
+    import subprocess
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200 if len(seen) == 1 else 500)
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hub/api/users"
+    probe = subprocess.Popen(
+        [sys.executable, str(BENCHMARKS / "hubprobe.py"), url, "--every", "0.1", "--nice", "5"],
+        stdout=subprocess.PIPE, text=True, env={"HUBPROBE_TOKEN": "t0k"},
+    )  # fmt: skip
+    try:
+        first, second = probe.stdout.readline(), probe.stdout.readline()
+        stat = Path(f"/proc/{probe.pid}/stat").read_text()
+        nice = int(stat.rsplit(")", 1)[1].split()[16])
+    finally:
+        probe.terminate()
+        probe.wait(timeout=10)
+        server.shutdown()
+    assert 0 < float(first) < 5000
+    assert second.startswith("error HTTPError: 500")
+    assert seen[:2] == ["token t0k", "token t0k"]
+    assert nice == 5
 
 
 def test_the_highest_rate_that_held_needs_every_lower_rate_to_hold():

@@ -54,3 +54,40 @@ def test_without_the_right_to_lower_it_the_child_keeps_what_it_has():
 def test_the_wrapper_says_how_to_use_it():
     done = subprocess.run(priority.command([]), capture_output=True, text=True)
     assert done.returncode != 0 and "usage" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root lowers a niceness (CI runs as root)")
+def test_a_login_hashes_its_password_behind_the_hubs_loop(tmp_path, monkeypatch):
+    """From a hub thread at -10, is the password checked (right) in a thread at niceness 0?
+
+    At -10 the hashing threads took turns with the hub's event loop in a burst of logins.
+    """
+    import asyncio
+    import threading
+
+    from atelier import accounts
+    from atelier.hub_config.people import authenticator
+
+    accounts.save_password_hashes(tmp_path, {"alice": accounts.hash_password("pa55-word")})
+    seen = []
+
+    def check(password, stored):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return accounts.check_password(password, stored)
+
+    monkeypatch.setattr(authenticator, "check_password", check)
+    auth = authenticator.ImportPasswordAuthenticator(state_dir=str(tmp_path))
+    results = []
+
+    def hub_loop():
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+        for password in ("pa55-word", "wrong"):
+            data = {"username": "Alice", "password": password}
+            results.append(asyncio.run(auth.authenticate(None, data)))
+        results.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    loop = threading.Thread(target=hub_loop)
+    loop.start()
+    loop.join()
+    assert results == ["alice", None, -10]
+    assert seen == [0, 0]
