@@ -87,17 +87,28 @@ def connect_wal(path: str, timeout: float = 10.0) -> sqlite3.Connection:
     # check_same_thread=False: what JupyterHub's own SQLite connections use (orm.py).
     con = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
     try:
-        mode = con.execute("PRAGMA journal_mode").fetchone()[0].lower()
-        if mode != "wal":
-            # Locked by another process for longer than the timeout: the next connection tries.
-            with contextlib.suppress(sqlite3.OperationalError):
-                mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
-        if mode == "wal":
-            con.execute("PRAGMA synchronous=NORMAL")
+        wal_commits(con, switch=True)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def wal_commits(con, *, switch: bool) -> bool:
+    """Commit without an fsync each (``synchronous=NORMAL``) on a DB-API connection to a WAL file.
+
+    ``switch``: first switch a file in another mode to WAL, if no other process holds it (else
+    the next connection tries). Without it, only a file already in WAL is tuned: the gradebooks
+    are switched once, before their grading processes start (switching raced between them).
+    Returns whether the connection is in WAL mode.
+    """
+    mode = con.execute("PRAGMA journal_mode").fetchone()[0].lower()
+    if mode != "wal" and switch:
+        with contextlib.suppress(sqlite3.OperationalError):
+            mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
+    if mode == "wal":
+        con.execute("PRAGMA synchronous=NORMAL")
+    return mode == "wal"
 
 
 def hub_db_kwargs(settings: Mapping) -> dict:

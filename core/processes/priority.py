@@ -13,8 +13,9 @@ a new process resets in its ``preexec_fn`` (:func:`normal`). A process may alway
 niceness, so this needs no privilege. The public apps then lower their own priority to
 ``apps.nice``.
 
-Inside the hub, the same holds for threads (Linux keeps a niceness per thread): the CPU work a
-login brings, hashing its password, runs in a pool of threads at 0 (:func:`normal_pool`). At -10
+Linux keeps a niceness per thread, and these functions set the calling thread's (in a process of
+one thread, the process's). Inside the hub, the CPU work a login brings, hashing its password,
+runs in a pool of threads at 0 (:func:`normal_pool`). At -10
 those threads took turns with the hub's event loop: in the webinar burst, six of them at a time
 hashing passwords left the loop a fraction of the cores, and every API call waited.
 
@@ -28,24 +29,24 @@ import contextlib
 import functools
 import os
 import sys
-import threading
 
 #: The niceness of everything but the hub and its proxy.
 NORMAL = 0
 
 
 def niceness() -> int:
-    """This process's niceness."""
+    """The calling thread's niceness."""
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
-def set_niceness(value: int) -> None:
-    """Set this process's niceness to ``value`` if it may.
+def set_niceness(value: int, pid: int = 0) -> None:
+    """Set the niceness of ``pid`` (0: the calling thread) to ``value`` if it may.
 
-    Only root may go below the niceness it has (the single-account demo keeps what it has).
+    Only root may go below the niceness it has (the single-account demo keeps what it has); a
+    process that has ended meanwhile is left alone.
     """
-    with contextlib.suppress(PermissionError):
-        os.setpriority(os.PRIO_PROCESS, 0, value)
+    with contextlib.suppress(PermissionError, ProcessLookupError):
+        os.setpriority(os.PRIO_PROCESS, pid, value)
 
 
 def at(value: int):
@@ -54,23 +55,15 @@ def at(value: int):
 
 
 def normal() -> None:
-    """Back to niceness 0 if this process inherited a lower one from the hub."""
+    """Back to niceness 0 if the calling thread inherited a lower one from the hub."""
     if niceness() < NORMAL:
         set_niceness(NORMAL)
-
-
-def normal_thread() -> None:
-    """Back to niceness 0 for the calling thread alone, if it inherited a lower one."""
-    thread = threading.get_native_id()
-    if os.getpriority(os.PRIO_PROCESS, thread) < NORMAL:
-        with contextlib.suppress(PermissionError):
-            os.setpriority(os.PRIO_PROCESS, thread, NORMAL)
 
 
 def normal_pool(workers: int, name: str) -> concurrent.futures.ThreadPoolExecutor:
     """A pool of ``workers`` threads at niceness 0, for CPU work the hub hands off its loop."""
     return concurrent.futures.ThreadPoolExecutor(
-        max_workers=workers, thread_name_prefix=name, initializer=normal_thread
+        max_workers=workers, thread_name_prefix=name, initializer=normal
     )
 
 

@@ -49,6 +49,8 @@ def fast_gradebook():
     import nbgrader.nbgraderformat.common as nbformat_common
     from sqlalchemy import event, text
 
+    from atelier.database import wal_commits
+
     original_engine = nbgrader.api.create_engine
     original_create_all = nbgrader.api.Base.metadata.create_all
     original_inspect = nbgrader.api.inspect
@@ -74,11 +76,7 @@ def fast_gradebook():
                     # The journal mode is switched once, before grading processes start
                     # (atelier.grading.courses.gradebook.use_wal): switching it here raced between
                     # them.
-                    cursor = connection.cursor()
-                    mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-                    if str(mode).lower() == "wal":
-                        cursor.execute("PRAGMA synchronous=NORMAL")
-                    cursor.close()
+                    wal_commits(connection, switch=False)
 
             # Gradebook.close() disposes its engine; the shared one keeps its connection (closing
             # the last connection to a WAL database checkpoints it: an fsync per step).

@@ -9,7 +9,6 @@ by another program) is retried every few seconds with a message naming the port 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -77,8 +76,7 @@ class ProxyKeeper:
         if cmdline(pid)[-(len(self.args) - 1) :] == self.args[1:]:
             self.log.info("Reusing configurable-http-proxy (pid %s)", pid)
             self.pid = pid
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+            priority.set_niceness(self.nice, pid)
             return True
         self.log.info("Restarting configurable-http-proxy with new addresses")
         os.kill(pid, signal.SIGTERM)
